@@ -1,0 +1,235 @@
+"""Payload models of the v1 contract. Every message on the wire is one of these."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from broker.topics import ID_PATTERN
+
+EVENT_SCHEMA = "sharpeyes.event/1"
+HEALTH_SCHEMA = "sharpeyes.camera-health/1"
+STATUS_SCHEMA = "sharpeyes.edge-status/1"
+TASK_SCHEMA = "sharpeyes.task/1"
+COMMAND_SCHEMA = "sharpeyes.command/1"
+REPLY_SCHEMA = "sharpeyes.reply/1"
+
+Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (RFC 3339, UTC)")
+    return value.astimezone(timezone.utc)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_require_utc)]
+
+
+class HazardKind(StrEnum):
+    FIRE_LANE_BLOCKED = "fire_lane_blocked"
+    EBIKE_INDOOR = "ebike_indoor"
+    ZONE_OCCUPANCY = "zone_occupancy"
+    CAMERA_OFFLINE = "camera_offline"
+    CAMERA_TAMPERED = "camera_tampered"
+
+
+class Phase(StrEnum):
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectedObject(_Strict):
+    label: str
+    score: float = Field(ge=0.0, le=1.0)
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 normalised to 0..1")
+    track_id: int | None = None
+
+    @field_validator("box")
+    @classmethod
+    def _box_in_unit_square(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = box
+        if not all(0.0 <= v <= 1.0 for v in box):
+            raise ValueError("box coordinates must be normalised to 0..1")
+        if x2 < x1 or y2 < y1:
+            raise ValueError("box must be x1, y1, x2, y2 with x2 >= x1 and y2 >= y1")
+        return box
+
+
+class EvidenceRef(_Strict):
+    sha256: Sha256
+    content_type: Literal["image/jpeg", "video/mp4"]
+    bytes: int = Field(ge=1)
+
+
+class ModelRef(_Strict):
+    name: str
+    sha256: Sha256
+
+
+class HazardEvent(_Strict):
+    """One hazard event: the start, an update or the end of one hazard episode."""
+
+    schema_: Literal["sharpeyes.event/1"] = Field(EVENT_SCHEMA, alias="schema")
+    event_id: UUID
+    incident_key: str = Field(min_length=1, max_length=200)
+    hazard: HazardKind
+    phase: Phase
+    site: Id
+    edge: Id
+    camera: Id
+    zone: Id | None = None
+    started_at: UtcTime
+    observed_at: UtcTime
+    seq: int = Field(ge=0)
+    score: float = Field(ge=0.0, le=1.0)
+    objects: list[DetectedObject] = Field(default_factory=list)
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+    model: ModelRef | None = None
+    gb28181_channel_id: Annotated[str, Field(pattern=r"^\d{20}$")] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> "HazardEvent":
+        if self.observed_at < self.started_at:
+            raise ValueError("observed_at is before started_at")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class HealthState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    TAMPERED = "tampered"
+
+
+class CameraHealth(_Strict):
+    schema_: Literal["sharpeyes.camera-health/1"] = Field(HEALTH_SCHEMA, alias="schema")
+    site: Id
+    edge: Id
+    camera: Id
+    state: HealthState
+    since: UtcTime
+    cause: str | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EdgeStatus(_Strict):
+    """Retained on the status topic. The last will carries state ``offline``."""
+
+    schema_: Literal["sharpeyes.edge-status/1"] = Field(STATUS_SCHEMA, alias="schema")
+    site: Id
+    edge: Id
+    state: Literal["online", "offline"]
+    at: UtcTime
+    version: str | None = None
+    cameras: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TaskNotification(_Strict):
+    """Sent to a grid worker's device when a task is assigned to them."""
+
+    schema_: Literal["sharpeyes.task/1"] = Field(TASK_SCHEMA, alias="schema")
+    task_id: str
+    incident_id: int
+    site: Id
+    worker: Id
+    hazard: HazardKind
+    camera: Id
+    zone: Id | None = None
+    grid_cell: str | None = None
+    title: str
+    created_at: UtcTime
+    snapshot_sha256: Sha256 | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Command(_Strict):
+    schema_: Literal["sharpeyes.command/1"] = Field(COMMAND_SCHEMA, alias="schema")
+    command_id: UUID
+    name: Id
+    args: dict[str, Any] = Field(default_factory=dict)
+    sent_at: UtcTime
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CommandReply(_Strict):
+    schema_: Literal["sharpeyes.reply/1"] = Field(REPLY_SCHEMA, alias="schema")
+    command_id: UUID
+    ok: bool
+    result: dict[str, Any] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list)
+    replied_at: UtcTime
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ContractError(ValueError):
+    """A message that does not follow the contract; ``reason`` goes to the dead-letter store."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_event(raw: bytes | str) -> HazardEvent:
+    """Parse and validate a hazard event, raising ContractError with a readable reason."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContractError("payload is not a JSON object")
+    schema = data.get("schema")
+    if schema != EVENT_SCHEMA:
+        raise ContractError(f"unknown schema {schema!r}; this central speaks {EVENT_SCHEMA!r}")
+    try:
+        return HazardEvent.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of every payload, keyed by schema id, for other implementations."""
+    models: dict[str, type[BaseModel]] = {
+        EVENT_SCHEMA: HazardEvent,
+        HEALTH_SCHEMA: CameraHealth,
+        STATUS_SCHEMA: EdgeStatus,
+        TASK_SCHEMA: TaskNotification,
+        COMMAND_SCHEMA: Command,
+        REPLY_SCHEMA: CommandReply,
+    }
+    return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}

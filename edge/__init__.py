@@ -1,0 +1,1 @@
+"""The edge node: RTSP cameras to hazard events on MQTT."""

@@ -1,0 +1,1 @@
+"""Model registry: which detector weights exist, where they come from and how to check them."""
