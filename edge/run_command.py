@@ -1,0 +1,47 @@
+"""`sharpeyes edge run`: a live edge node until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+
+def run(
+    config: Path = typer.Option(..., "--config", help="site configuration YAML"),
+    edge: str = typer.Option(..., "--edge", help="id of this edge in the site configuration"),
+    outbox: Path = typer.Option(None, "--outbox", help="outbox database (default var/edge-<id>-outbox.db)"),
+    model: str = typer.Option(None, "--model", help="override every camera's model"),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run a live edge node: RTSP cameras -> detector -> rules -> outbox -> MQTT."""
+    from broker.siteconfig import ConfigError, load_site_config
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        site = load_site_config(config)
+        site.edge(edge)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        typer.echo(f"{config}: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+
+    from edge.node import EdgeNode
+
+    node = EdgeNode(site, edge, outbox or Path("var") / f"edge-{edge}-outbox.db", model=model)
+    stopping = threading.Event()
+
+    def _stop(signum, frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    node.start()
+    stopping.wait()
+    logging.getLogger("sharpeyes.edge").info("stopping edge %s", edge)
+    node.stop()
