@@ -1,0 +1,139 @@
+"""Object detection with ONNX Runtime: letterbox, inference, decode, class-aware NMS.
+
+The detector is the only part of the edge that touches model weights. Models come from the
+registry (``models/registry.yaml``), which names the decoder, input size and colour order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from edge.decoders import DECODERS
+from edge.letterbox import letterbox
+
+log = logging.getLogger(__name__)
+
+NMS_IOU = 0.45
+CPU = "CPUExecutionProvider"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    label: str
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original pixels
+
+
+class Detector(Protocol):
+    model_name: str
+    model_sha256: str
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+def choose_providers(requested: list[str] | None, available: list[str], *, cpu_only: bool = False) -> list[str]:
+    """The execution providers to use: the requested ones that exist, else CPU, warning once."""
+    if not requested:
+        return [CPU]
+    usable = [p for p in requested if p in available and (p == CPU or not cpu_only)]
+    missing = [p for p in requested if p not in usable]
+    if missing:
+        why = "the model runs on CPU only" if cpu_only else f"available: {', '.join(available)}"
+        log.warning("execution provider(s) %s not usable (%s); falling back to %s", ", ".join(missing), why, CPU)
+    if CPU not in usable:
+        usable.append(CPU)
+    return usable
+
+
+class OnnxDetector:
+    """A YOLO-family detector on ONNX Runtime. Not thread-safe: one per camera worker thread."""
+
+    def __init__(
+        self,
+        model: str = "yolov8n",
+        *,
+        score_threshold: float = 0.25,
+        providers: list[str] | None = None,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        from models.registry import resolve_model
+
+        resolved = resolve_model(model)
+        entry = resolved.entry
+        self.model_name = entry.name
+        self.model_sha256 = entry.sha256
+        self.class_names = resolved.class_names
+        self.score_threshold = score_threshold
+        self._input_size = (int(entry.input_size[0]), int(entry.input_size[1]))
+        self._decode = DECODERS[entry.decoder]
+        # Ultralytics exports expect RGB scaled to 0..1 and a centred letterbox; YOLOX expects the
+        # raw BGR 0..255 image at the top-left corner. Mixing these up still "works" but shifts
+        # boxes and loses recall, so the registry's decoder decides all three.
+        self._rgb = entry.color == "rgb"
+        self._normalise = entry.decoder == "yolov8"
+        self._centred = entry.decoder == "yolov8"
+
+        options = ort.SessionOptions()
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        chosen = choose_providers(providers, ort.get_available_providers(), cpu_only=entry.providers == "cpu")
+        self._session = ort.InferenceSession(str(resolved.path), sess_options=options, providers=chosen)
+        self._input_name = self._session.get_inputs()[0].name
+        log.info("detector %s loaded from %s on %s", self.model_name, resolved.path, self._session.get_providers())
+
+    def _tensor(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, object]:
+        import cv2
+
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"expected an H x W x 3 BGR frame, got shape {frame_bgr.shape}")
+        image, placement = letterbox(frame_bgr, self._input_size, centred=self._centred)
+        if self._rgb:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        tensor = image.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
+        if self._normalise:
+            tensor /= 255.0
+        return np.ascontiguousarray(tensor), placement
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        import cv2
+
+        tensor, placement = self._tensor(frame_bgr)
+        (output,) = self._session.run(None, {self._input_name: tensor})[:1]
+        boxes, scores, class_ids = self._decode(output, self._input_size, self.score_threshold)
+        if len(boxes) == 0:
+            return []
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        keep = cv2.dnn.NMSBoxesBatched(
+            xywh.tolist(), scores.astype(float).tolist(), class_ids.astype(int).tolist(), self.score_threshold, NMS_IOU
+        )
+        keep = np.asarray(keep, dtype=int).reshape(-1)
+        frame_boxes = placement.to_frame(boxes[keep])  # type: ignore[attr-defined]
+        detections = [
+            Detection(
+                label=self.class_names[int(class_ids[i])],
+                class_id=int(class_ids[i]),
+                score=float(scores[i]),
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+            )
+            for i, b in zip(keep, frame_boxes)
+        ]
+        detections.sort(key=lambda d: d.score, reverse=True)
+        return detections
+
+
+def load_detector(
+    model: str = "yolov8n",
+    *,
+    score_threshold: float = 0.25,
+    providers: list[str] | None = None,
+    intra_op_threads: int | None = None,
+) -> Detector:
+    """Load a registered model; a provider that is not available falls back to CPU with a warning."""
+    return OnnxDetector(model, score_threshold=score_threshold, providers=providers, intra_op_threads=intra_op_threads)

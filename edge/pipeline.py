@@ -1,0 +1,132 @@
+"""One camera's pipeline: sample frames, detect, run the zone rules, build contract events.
+
+The pipeline is the same for live RTSP (``edge.node``) and for ``edge replay``; both feed it
+frames with the camera's own clock ``t`` (seconds) and the wall-clock time of the frame.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, ModelRef, Phase
+from broker.siteconfig import CameraRules, ZoneConfig
+from edge.detector import Detection, Detector
+from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
+from edge.geometry import normalise_box
+from edge.rules import Rule, RuleEvent, ZoneObject, rule_for_zone
+
+
+@dataclass(frozen=True)
+class Emission:
+    event: HazardEvent
+    blobs: list[EvidenceBlob] = field(default_factory=list)
+    t: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenIncident:
+    key: str
+    started_at: datetime
+
+
+def to_zone_objects(detections: list[Detection], width: int, height: int) -> list[ZoneObject]:
+    return [ZoneObject(d.label, d.score, normalise_box(d.box, width, height)) for d in detections]
+
+
+class CameraPipeline:
+    def __init__(
+        self,
+        *,
+        site: str,
+        edge: str,
+        camera_id: str,
+        rules: CameraRules,
+        detector: Detector,
+        next_seq: Callable[[], int],
+        gb28181_channel_id: str | None = None,
+    ) -> None:
+        self.site, self.edge, self.camera_id = site, edge, camera_id
+        self.rules = rules
+        self.detector = detector
+        self._next_seq = next_seq
+        self._channel = gb28181_channel_id
+        self._period = 1.0 / rules.detect_fps
+        self._zones: dict[str, ZoneConfig] = {z.id: z for z in rules.zones}
+        self._rules: list[Rule] = [rule_for_zone(z) for z in rules.zones]
+        self._open: dict[tuple[str, int], _OpenIncident] = {}
+        self._next_due: float | None = None
+        self._last_t: float | None = None
+
+    def due(self, t: float) -> bool:
+        """Whether the frame at camera time ``t`` should be analysed (sampling at detect_fps)."""
+        if self._next_due is None or self._last_t is None or t < self._last_t:
+            return True  # first frame, or the camera's clock restarted (a reconnect)
+        # A millisecond of slack: container timestamps are rounded, so a 1 fps schedule on a
+        # 15 fps clip would otherwise slip one frame late at every sample.
+        return t >= self._next_due - 1e-3
+
+    def _advance(self, t: float) -> None:
+        if self._next_due is None or self._last_t is None or t < self._last_t or t - self._next_due >= self._period:
+            self._next_due = t + self._period  # start, restart, or fell behind: re-base on now
+        else:
+            self._next_due += self._period
+        self._last_t = t
+
+    def process(self, frame_bgr: np.ndarray, t: float, wall: datetime) -> list[Emission]:
+        """Analyse one frame; returns the hazard events it raised (usually none)."""
+        if wall.tzinfo is None:
+            raise ValueError("wall must be timezone-aware (UTC)")
+        self._advance(t)
+        h, w = frame_bgr.shape[:2]
+        objects = to_zone_objects(self.detector.detect(frame_bgr), w, h)
+        emissions = []
+        for rule in self._rules:
+            for rule_event in rule.step(t, objects):
+                emissions.append(self._emit(rule_event, frame_bgr, wall))
+        return emissions
+
+    def _emit(self, ev: RuleEvent, frame_bgr: np.ndarray, wall: datetime) -> Emission:
+        wall = wall.astimezone(timezone.utc)
+        slot = (ev.zone, ev.episode)
+        incident = self._open.get(slot)
+        if incident is None:
+            # Fix the start once on the wall clock: recomputing it from camera time at each
+            # update would drift with the clock and break the incident key.
+            started_at = wall - timedelta(seconds=max(0.0, ev.t - ev.started_t))
+            key = f"{self.site}/{self.edge}/{self.camera_id}/{ev.zone}/{ev.hazard.value}/{int(started_at.timestamp() * 1000)}"
+            incident = _OpenIncident(key, started_at)
+            self._open[slot] = incident
+        if ev.phase == Phase.END:
+            del self._open[slot]
+
+        blobs: list[EvidenceBlob] = []
+        if ev.phase != Phase.END:
+            zone = self._zones[ev.zone]
+            annotations = [Annotation(o.box, f"{o.label} {o.score:.2f}") for o in ev.objects]
+            title = f"{ev.hazard.value} {ev.phase.value} {self.camera_id}/{ev.zone} {wall:%Y-%m-%d %H:%M:%S}Z"
+            blobs.append(annotated_snapshot(frame_bgr, zone.polygon, annotations, title=title))
+
+        event = HazardEvent(
+            event_id=uuid.uuid4(),
+            incident_key=incident.key,
+            hazard=ev.hazard,
+            phase=ev.phase,
+            site=self.site,
+            edge=self.edge,
+            camera=self.camera_id,
+            zone=ev.zone,
+            started_at=incident.started_at,
+            observed_at=wall,
+            seq=self._next_seq(),
+            score=min(1.0, max(0.0, ev.score)),
+            objects=[DetectedObject(label=o.label, score=o.score, box=o.box, track_id=o.track_id) for o in ev.objects],
+            evidence=[EvidenceRef(sha256=b.sha256, content_type=b.content_type, bytes=len(b.data)) for b in blobs],
+            model=ModelRef(name=self.detector.model_name, sha256=self.detector.model_sha256),
+            gb28181_channel_id=self._channel,
+        )
+        return Emission(event=event, blobs=blobs, t=ev.t)

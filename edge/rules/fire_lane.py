@@ -1,0 +1,186 @@
+"""``fire_lane_blocked``: a vehicle standing still in a fire lane for ``dwell_s``.
+
+Identity here means "the same vehicle in the same place". Each track is anchored where it was
+first seen; a detection that overlaps a track but has moved off its anchor by more than a
+fraction of the vehicle's own size starts a new track instead. So traffic driving through
+is a string of short-lived tracks that never reach the dwell, while a parked car keeps one
+track (and its dwell) through detector misses, score dips and cars passing beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.payloads import Phase
+from broker.siteconfig import ZoneConfig
+from edge.geometry import Box, Point, box_size, footprint, greedy_match, iou, point_in_polygon
+from edge.rules.types import Episode, RuleEvent, ZoneObject
+
+
+@dataclass(slots=True)
+class _Track:
+    id: int
+    label: str
+    score: float
+    box: Box
+    anchor: Point
+    anchor_size: tuple[float, float]
+    since: float
+    last_seen: float
+    samples: int
+    external_id: int | None
+
+    def moved(self, box: Box, fraction: float) -> bool:
+        fx, fy = footprint(box)
+        w, h = self.anchor_size
+        return abs(fx - self.anchor[0]) > fraction * w or abs(fy - self.anchor[1]) > fraction * h
+
+    def as_object(self) -> ZoneObject:
+        return ZoneObject(self.label, self.score, self.box, self.external_id if self.external_id is not None else self.id)
+
+
+class FireLaneRule:
+    """Pure state machine; feed it one detection sample at a time with ``step``."""
+
+    def __init__(
+        self,
+        zone: ZoneConfig,
+        *,
+        grace_s: float = 10.0,
+        move_fraction: float = 0.25,
+        match_iou: float = 0.3,
+        keep_score_ratio: float = 0.6,
+    ) -> None:
+        """``grace_s``: how long a vehicle the detector lost is remembered (its dwell kept).
+        ``move_fraction``: how far (in its own box widths/heights) a vehicle may shift and still
+        count as standing. ``keep_score_ratio``: a known vehicle stays tracked while its score
+        is above ``min_score`` times this; only scores above ``min_score`` create vehicles.
+        """
+        self.zone = zone
+        self.zone_id = zone.id
+        self.hazard = zone.hazard
+        self._polygon = [tuple(p) for p in zone.polygon]
+        self._labels = frozenset(zone.labels or ())
+        self._dwell = float(zone.dwell_s or 0.0)
+        self._clear = float(zone.clear_s or 0.0)
+        self._realarm = float(zone.realarm_s or 0.0)
+        self._grace = grace_s
+        self._move = move_fraction
+        self._match_iou = match_iou
+        self._keep_score = zone.min_score * keep_score_ratio
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._episode: Episode | None = None
+        self._episodes = 0
+
+    def _candidates(self, detections: list[ZoneObject]) -> list[ZoneObject]:
+        return [
+            d
+            for d in detections
+            if d.label in self._labels
+            and d.score >= self._keep_score
+            and point_in_polygon(footprint(d.box), self._polygon)
+        ]
+
+    def _associate(self, t: float, candidates: list[ZoneObject]) -> None:
+        self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= self._grace]
+        free_tracks = list(range(len(self._tracks)))
+        free_dets = list(range(len(candidates)))
+        matched: list[tuple[int, int]] = []
+
+        # A tracker's id is the strongest evidence of identity; use it first.
+        by_external = {tr.external_id: i for i, tr in enumerate(self._tracks) if tr.external_id is not None}
+        for d in list(free_dets):
+            ext = candidates[d].track_id
+            if ext is not None and ext in by_external and by_external[ext] in free_tracks:
+                matched.append((by_external[ext], d))
+                free_tracks.remove(by_external[ext])
+                free_dets.remove(d)
+
+        overlaps = [[iou(self._tracks[r].box, candidates[c].box) for c in free_dets] for r in free_tracks]
+        for r, c in greedy_match(overlaps, self._match_iou):
+            matched.append((free_tracks[r], free_dets[c]))
+        taken = {d for _, d in matched}
+
+        for ti, di in matched:
+            track, det = self._tracks[ti], candidates[di]
+            if track.moved(det.box, self._move):
+                if track.external_id is not None and track.external_id == det.track_id:
+                    # The same vehicle per the tracker, but it moved: it is driving, not standing.
+                    self._reanchor(track, det, t)
+                    continue
+                taken.discard(di)  # overlapping but shifted: another vehicle, or this one leaving
+                continue
+            track.box, track.score, track.label = det.box, det.score, det.label
+            track.last_seen = t
+            track.samples += 1
+
+        for di, det in enumerate(candidates):
+            if di not in taken and det.score >= self.zone.min_score:
+                self._tracks.append(self._new_track(det, t))
+
+    def _new_track(self, det: ZoneObject, t: float) -> _Track:
+        track = _Track(
+            id=self._next_id,
+            label=det.label,
+            score=det.score,
+            box=det.box,
+            anchor=footprint(det.box),
+            anchor_size=box_size(det.box),
+            since=t,
+            last_seen=t,
+            samples=1,
+            external_id=det.track_id,
+        )
+        self._next_id += 1
+        return track
+
+    @staticmethod
+    def _reanchor(track: _Track, det: ZoneObject, t: float) -> None:
+        track.box, track.score, track.label = det.box, det.score, det.label
+        track.anchor, track.anchor_size = footprint(det.box), box_size(det.box)
+        track.since = track.last_seen = t
+        track.samples = 1
+
+    def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]:
+        self._associate(t, self._candidates(detections))
+        seen = [tr for tr in self._tracks if tr.last_seen == t]
+        # Standing: seen at least twice in the same place (a single sighting could be a car
+        # passing through), or already past the dwell (dwell 0 alarms on first sight).
+        standing = [tr for tr in seen if tr.samples >= 2 or t - tr.since >= self._dwell]
+        blocking = [tr for tr in standing if t - tr.since >= self._dwell]
+
+        episode = self._episode
+        if episode is None:
+            if not blocking:
+                return []
+            self._episodes += 1
+            started = min(tr.since for tr in blocking)
+            self._episode = Episode(self._episodes, started, t, t)
+            return [self._event(Phase.START, t, blocking)]
+
+        if standing:
+            episode.last_present_t = t
+            if episode.due_update(t, self._realarm):
+                episode.last_emit_t = t
+                return [self._event(Phase.UPDATE, t, blocking or standing)]
+            return []
+        if t - episode.last_present_t >= self._clear:
+            event = self._event(Phase.END, t, [])
+            self._episode = None
+            return [event]
+        return []
+
+    def _event(self, phase: Phase, t: float, tracks: list[_Track]) -> RuleEvent:
+        assert self._episode is not None
+        objects = tuple(tr.as_object() for tr in sorted(tracks, key=lambda tr: tr.id))
+        return RuleEvent(
+            hazard=self.hazard,
+            zone=self.zone_id,
+            phase=phase,
+            episode=self._episode.number,
+            started_t=self._episode.started_t,
+            t=t,
+            score=max((o.score for o in objects), default=0.0),
+            objects=objects,
+        )

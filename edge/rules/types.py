@@ -1,0 +1,58 @@
+"""What rules consume and produce. Pure data; coordinates normalised to 0..1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.payloads import HazardKind, Phase
+from edge.geometry import Box
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneObject:
+    """One detection as the rules see it: box normalised to the frame, optional tracker id."""
+
+    label: str
+    score: float
+    box: Box
+    track_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvent:
+    """A phase of one hazard episode, on the camera's clock.
+
+    ``episode`` numbers the rule's episodes (1, 2, ...); the pipeline turns it into the
+    incident key. ``started_t`` is when the condition began (e.g. when the car stopped), which
+    is earlier than the ``start`` event by the dwell time.
+    """
+
+    hazard: HazardKind
+    zone: str
+    phase: Phase
+    episode: int
+    started_t: float
+    t: float
+    score: float
+    objects: tuple[ZoneObject, ...]
+
+
+class Rule(Protocol):
+    zone_id: str
+    hazard: HazardKind
+
+    def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]: ...
+
+
+@dataclass(slots=True)
+class Episode:
+    """Bookkeeping of one open episode: when it began and when it last told anyone."""
+
+    number: int
+    started_t: float
+    last_emit_t: float
+    last_present_t: float
+
+    def due_update(self, t: float, realarm_s: float) -> bool:
+        return t - self.last_emit_t >= realarm_s
