@@ -1,0 +1,232 @@
+"""A real RTSP server on loopback that plays footage files as if they were cameras.
+
+Tests and the demo point the edge at `rtsp://127.0.0.1:PORT/<file name>`; the server is
+aio-rtsp-toolkit's file server (passthrough, no re-encoding) in a child process. Two things
+differ from its `rtsp-server` console script, both handled here:
+
+* it resolves symlinks and refuses files outside its directory, so the files are placed in a
+  private directory as hard links (copies across file systems);
+* it plays a file once and then closes the session unless the URL asks for `play_count=0`. A
+  camera does not stop after twenty seconds, so the child runs the same server with "forever" as
+  the default; a URL may still ask for `?play_count=N` to end after N plays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from sharpeyes.netutil import free_port, wait_for_port
+
+
+class FootageServerError(RuntimeError):
+    """The RTSP server could not be prepared or did not start; carries the tail of its log."""
+
+
+def place_file(source: Path, target: Path) -> None:
+    """Put `source` at `target` as a hard link, or as a copy when linking is impossible."""
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        # Other file system, or a file system without hard links.
+        shutil.copyfile(source, target)
+
+
+class FootageServer:
+    """Serve `files` (URL name -> file) at rtsp://HOST:PORT/<name>, each looping forever."""
+
+    def __init__(
+        self,
+        files: Mapping[str, Path],
+        *,
+        port: int | None = None,
+        workdir: Path | None = None,
+        host: str = "127.0.0.1",
+        start_timeout: float = 15.0,
+    ) -> None:
+        if not files:
+            raise FootageServerError("FootageServer needs at least one file to serve")
+        self.files = {name: Path(path) for name, path in files.items()}
+        for name, path in self.files.items():
+            if "/" in name or name in ("", ".", ".."):
+                raise FootageServerError(f"stream name {name!r} must be a plain file name")
+            if not path.is_file():
+                raise FootageServerError(f"footage file for stream {name!r} not found: {path}")
+        self.host = host
+        self._port_chosen = port is None
+        self.port = port if port is not None else free_port(host)
+        self.control_port = free_port(host)
+        self._owns_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sharpeyes-rtsp-"))
+        self.media_dir = self.workdir / "media"
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._placed = False
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "rtsp_server.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def url(self, name: str) -> str:
+        if name not in self.files:
+            raise KeyError(f"FootageServer does not serve {name!r}; it serves {sorted(self.files)}")
+        return f"rtsp://{self.host}:{self.port}/{name}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return f"(no log at {self.log_path})"
+
+    def _place_files(self) -> None:
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        for name, source in self.files.items():
+            place_file(source, self.media_dir / name)
+        self._placed = True
+
+    def start(self) -> FootageServer:
+        """Start serving; returns once the RTSP port accepts connections."""
+        if self.running:
+            return self
+        if not self._placed:
+            self._place_files()
+        logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "sharpeyes.rtsp_server", "--dir", str(self.media_dir), "--host", self.host,
+                 "--port", str(self.port), "--control-port", str(self.control_port)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                # Unbuffered so the log (read by tests and failure messages) is current.
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        finally:
+            logfile.close()
+        try:
+            wait_for_port(self.host, self.port, self.start_timeout, still_alive=lambda: self.running,
+                          what="RTSP footage server")
+        except (TimeoutError, RuntimeError) as exc:
+            self.kill()
+            raise FootageServerError(f"{exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}") from None
+        return self
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if not self.running:
+            raise FootageServerError("RTSP footage server is not running")
+        assert self._proc is not None
+        self._proc.send_signal(sig)
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open but no packet flows, like a hung camera."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            # A paused process cannot act on SIGTERM until it runs again.
+            self._proc.send_signal(signal.SIGCONT)
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        """Stop, and delete the working directory if this object created it."""
+        self.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> FootageServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.running else "stopped"
+        return f"FootageServer({self.host}:{self.port}, {state}, {sorted(self.files)})"
+
+
+def _serve(directory: str, host: str, port: int, control_port: int) -> None:
+    """Child process: aio-rtsp-toolkit's server with looping as the default play count."""
+    import asyncio
+    import logging
+
+    from aio_rtsp_toolkit import server as rtsp
+
+    # The toolkit's default logger prints RTCP reports at DEBUG every few seconds per client;
+    # INFO keeps connects, plays and loop boundaries, which tests and operators read.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s rtsp: %(message)s")
+    rtsp.logger = logging.getLogger("sharpeyes.rtsp")
+
+    class LoopingRtspServer(rtsp.RtspServer):
+        def parse_play_count(self, uri: str) -> int:
+            # 0 means "forever" to the toolkit; its default of 1 would end the stream like a
+            # camera dying after one clip length.
+            asked = "play_count" in uri.lower()
+            return super().parse_play_count(uri) if asked else 0
+
+    async def run() -> None:
+        server = LoopingRtspServer(directory=directory, host=host, port=port, control_port=control_port)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        serving = asyncio.create_task(server.serve_forever())
+        await stop.wait()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        await server.close()
+        logging.getLogger("sharpeyes.rtsp").info("RTSP server stopped")
+
+    asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve footage files over RTSP, looping (sharpeyes)")
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("--control-port", type=int, required=True)
+    args = parser.parse_args(argv)
+    _serve(args.dir, args.host, args.port, args.control_port)
+
+
+if __name__ == "__main__":
+    main()
