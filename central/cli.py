@@ -1,7 +1,77 @@
-"""`sharpeyes central ...`."""
+"""`sharpeyes central ...`: serve the incident service, or migrate its database."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(help="central commands.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve(
+    config: Path = typer.Option(..., "--config", help="site configuration YAML"),
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+    evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    no_ingest: bool = typer.Option(False, "--no-ingest", help="serve the API only; do not connect to MQTT"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run migrations, load users and grid from CONFIG, start the MQTT ingest and the web API."""
+    import logging
+
+    import uvicorn
+
+    from broker.siteconfig import ConfigError, load_site_config
+    from central.db import default_database_url, var_dir
+    from central.server import build_central
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("central")
+    try:
+        site = load_site_config(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    root = var_dir()
+    central = build_central(
+        site,
+        database_url or default_database_url(),
+        evidence_dir or root / "evidence",
+        root,
+        ingest=not no_ingest,
+    )
+    central.start_ingest()
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            await super().startup(sockets)
+            if self.started:
+                log.info("central ready on http://%s:%s", host, port)
+
+    server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False))
+    try:
+        server.run()
+    finally:
+        central.close()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+@app.command("migrate")
+def migrate(
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+) -> None:
+    """Bring the database schema to the newest version."""
+    from central.db import default_database_url, make_engine
+    from central.migrate import upgrade
+
+    url = database_url or default_database_url()
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): routes, response models and the dependencies they share."""

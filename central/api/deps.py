@@ -1,0 +1,73 @@
+"""Dependencies: the request's database session and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.api.context import ApiContext
+from central.tables import User
+from central.tokens import Principal, TokenError
+
+TOKEN_URL = "/api/v1/auth/token"
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+def get_ctx(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+def get_session(ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Iterator[Session]:
+    with ctx.sessions() as session:
+        yield session
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principal:
+    if not token:
+        raise _unauthorized("not authenticated: log in at " + TOKEN_URL)
+    try:
+        claimed = ctx.tokens.verify(token)
+    except TokenError as exc:
+        raise _unauthorized(f"invalid token: {exc}") from None
+    # Role and worker come from the database, so a changed or removed user takes effect at once.
+    user = session.scalar(select(User).where(User.username == claimed.username))
+    if user is None:
+        raise _unauthorized("user no longer exists")
+    return Principal(user.username, user.role, user.worker_id)
+
+
+def current_user(
+    token: Annotated[str | None, Depends(_bearer)],
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    session: Annotated[Session, Depends(get_session)],
+) -> Principal:
+    return _principal(token, ctx, session)
+
+
+def current_user_or_query(
+    token: Annotated[str | None, Depends(_bearer)],
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    session: Annotated[Session, Depends(get_session)],
+    access_token: Annotated[str | None, Query(description="for <img> and EventSource, which cannot send headers")] = None,
+) -> Principal:
+    return _principal(token or access_token, ctx, session)
+
+
+def require_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin only")
+    return user
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+DbSession = Annotated[Session, Depends(get_session)]
+Ctx = Annotated[ApiContext, Depends(get_ctx)]

@@ -1,0 +1,88 @@
+"""Health, dead letters and the live change stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import func, select, text
+
+from central.api.deps import Ctx, DbSession, current_user_or_query, require_admin
+from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut
+from central.tables import DeadLetter
+from central.tokens import Principal
+
+health = APIRouter()
+router = APIRouter()
+
+KEEPALIVE_S = 15.0
+
+
+@health.get("/healthz", response_model=HealthOut)
+def healthz(ctx: Ctx) -> JSONResponse:
+    try:
+        with ctx.sessions() as session:
+            session.execute(text("SELECT 1"))
+        db_ok = True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable" to a probe
+        db_ok = False
+    mqtt = ctx.mqtt_connected() if ctx.mqtt_connected is not None else None
+    body = HealthOut(status="ok" if db_ok else "degraded", database=db_ok, mqtt_connected=mqtt)
+    return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
+
+
+@router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_admin)])
+def dead_letters(
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DeadLetterList:
+    total = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
+    rows = session.scalars(
+        select(DeadLetter).order_by(DeadLetter.received_at.desc(), DeadLetter.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return DeadLetterList(
+        total=total,
+        items=[
+            DeadLetterOut(
+                id=r.id,
+                topic=r.topic,
+                reason=r.reason,
+                received_at=r.received_at,
+                size=len(r.payload),
+                payload_preview=r.payload[:400].decode("utf-8", errors="replace"),
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.get("/stream")
+async def stream(
+    request: Request,
+    ctx: Ctx,
+    _user: Annotated[Principal, Depends(current_user_or_query)],
+) -> StreamingResponse:
+    """Server-sent events: ``event: incidents`` whenever stored incidents change."""
+
+    async def events() -> AsyncIterator[str]:
+        last_version = ctx.feed.version
+        last_sent = time.monotonic()
+        yield f"event: hello\ndata: {last_version}\n\n"
+        while not await request.is_disconnected():
+            version = ctx.feed.version
+            if version != last_version:
+                last_version, last_sent = version, time.monotonic()
+                yield f"event: incidents\ndata: {version}\n\n"
+            elif time.monotonic() - last_sent > KEEPALIVE_S:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(ctx.stream_poll_s)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

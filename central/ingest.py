@@ -1,0 +1,301 @@
+"""Turn one MQTT message into rows: events, incidents, evidence, edge and camera health.
+
+Pure of MQTT: ``IngestService.handle(topic, payload, received_at)`` is all the transport calls, and
+it commits before returning, so the caller may acknowledge the message afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatus, HazardEvent, parse_event
+from broker.topics import TopicParts, parse_topic
+from central import lifecycle
+from central.evidence_store import EvidenceStore, sha256_hex, sniff_content_type
+from central.routing import GridRouter
+from central.tables import (
+    CameraHealthRow,
+    DeadLetter,
+    EdgeStatusRow,
+    Event,
+    Evidence,
+    EvidenceRef,
+    Incident,
+    IncidentEvidence,
+    Task,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What happened to one message.
+
+    kind: event, duplicate, evidence, evidence_duplicate, status, health, reply, ignored, dead_letter.
+    """
+
+    kind: str
+    reason: str | None = None
+    incident_id: int | None = None
+    created_incident: bool = False
+    new_task_ids: list[int] = field(default_factory=list)
+
+    @property
+    def incidents_changed(self) -> bool:
+        return self.kind in ("event", "evidence")
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+class IngestService:
+    def __init__(self, session: Session, evidence: EvidenceStore, router: GridRouter | None = None) -> None:
+        self.session = session
+        self.evidence = evidence
+        self.router = router or GridRouter(None)
+
+    def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
+        """Store what the message says (or dead-letter it) and commit. Only database outages raise."""
+        received_at = received_at or utcnow()
+        for attempt in (1, 2):
+            try:
+                outcome = self._dispatch(topic, payload, received_at)
+                self.session.commit()
+                return outcome
+            except _Reject as rej:
+                self.session.rollback()
+                return self._dead_letter(topic, payload, rej.reason, received_at)
+            except (OperationalError, InterfaceError):
+                # The database is unreachable: the caller must not acknowledge the message.
+                self.session.rollback()
+                raise
+            except IntegrityError as exc:
+                # Another central worker stored the same event, incident or blob meanwhile; a second
+                # pass sees its row and merges into it.
+                self.session.rollback()
+                if attempt == 2:
+                    return self._dead_letter(topic, payload, f"could not store: {exc.orig}", received_at)
+            except Exception as exc:  # noqa: BLE001 - keep the payload rather than crash the ingest
+                self.session.rollback()
+                log.exception("ingest failed on %s", topic)
+                return self._dead_letter(
+                    topic, payload, f"central could not process it: {type(exc).__name__}: {exc}", received_at
+                )
+        raise AssertionError("unreachable")
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    def _dispatch(self, topic: str, payload: bytes, received_at: datetime) -> Outcome:
+        parts = parse_topic(topic)
+        if parts is None:
+            raise _Reject(f"unknown topic {topic!r}: not part of the sharpeyes/v1 contract")
+        if parts.kind == "event":
+            return self._event(parts, payload, received_at)
+        if parts.kind == "evidence":
+            return self._evidence(parts, payload, received_at)
+        if parts.kind == "status":
+            return self._status(parts, payload, received_at)
+        if parts.kind == "health":
+            return self._health(parts, payload, received_at)
+        if parts.kind == "reply":
+            self._validate(CommandReply, payload)
+            return Outcome("reply")
+        raise _Reject(f"central does not ingest {parts.kind} messages (topic {topic!r})")
+
+    def _dead_letter(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> Outcome:
+        log.warning("dead letter on %s: %s", topic, reason)
+        self.session.add(DeadLetter(topic=topic, payload=payload, reason=reason, received_at=received_at))
+        self.session.commit()
+        return Outcome("dead_letter", reason=reason)
+
+    @staticmethod
+    def _validate(model: type[BaseModel], payload: bytes) -> BaseModel:
+        try:
+            return model.model_validate_json(payload)
+        except ValidationError as exc:
+            raise _Reject(_describe(exc)) from None
+
+    @staticmethod
+    def _same_origin(parts: TopicParts, site: str, edge: str) -> None:
+        # The broker's ACL confines an edge to its own topics; a payload naming another edge is a
+        # misconfigured or spoofing device.
+        if (site, edge) != (parts.site, parts.edge):
+            raise _Reject(
+                f"payload names site/edge {site}/{edge} but arrived on the topic of {parts.site}/{parts.edge}"
+            )
+
+    # -- hazard events ---------------------------------------------------------------------------
+
+    def _event(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        try:
+            event = parse_event(payload)
+        except ContractError as exc:
+            raise _Reject(exc.reason) from None
+        self._same_origin(parts, event.site, event.edge)
+        event_id = str(event.event_id)
+        if self.session.scalar(select(Event.id).where(Event.event_id == event_id)) is not None:
+            return Outcome("duplicate", reason=f"event {event_id} already stored")
+
+        incident, created = self._incident_for(event)
+        lifecycle.apply_event(incident, event)
+        row = Event(
+            event_id=event_id,
+            incident_id=incident.id,
+            phase=event.phase.value,
+            seq=event.seq,
+            score=event.score,
+            observed_at=event.observed_at,
+            received_at=received_at,
+            payload=event.to_wire(),
+        )
+        self.session.add(row)
+        self.session.flush()
+        self._record_refs(event, row, incident)
+
+        tasks: list[int] = []
+        if created and incident.assigned_worker:
+            task = Task(incident_id=incident.id, worker=incident.assigned_worker, created_at=received_at)
+            self.session.add(task)
+            self.session.flush()
+            tasks.append(task.id)
+        return Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks)
+
+    def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
+        incident = self.session.scalar(select(Incident).where(Incident.incident_key == event.incident_key))
+        if incident is not None:
+            theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
+            ours = (event.site, event.edge, event.camera, event.hazard.value)
+            if theirs != ours:
+                raise _Reject(
+                    f"incident_key {event.incident_key!r} already belongs to {'/'.join(theirs)}, "
+                    f"not {'/'.join(ours)}"
+                )
+            return incident, False
+        route = self.router.route(event.site, event.camera)
+        incident = Incident(
+            incident_key=event.incident_key,
+            hazard=event.hazard.value,
+            site=event.site,
+            edge=event.edge,
+            camera=event.camera,
+            zone=event.zone,
+            grid_cell=route.grid_cell,
+            state="received",
+            condition=lifecycle.ACTIVE,
+            started_at=event.started_at,
+            last_observed_at=event.observed_at,
+            max_score=0.0,
+            event_count=0,
+            assigned_worker=route.worker,
+        )
+        self.session.add(incident)
+        self.session.flush()
+        return incident, True
+
+    def _record_refs(self, event: HazardEvent, row: Event, incident: Incident) -> None:
+        for ref in {r.sha256: r for r in event.evidence}.values():
+            self.session.add(
+                EvidenceRef(
+                    event_row_id=row.id,
+                    incident_id=incident.id,
+                    sha256=ref.sha256,
+                    content_type=ref.content_type,
+                    size=ref.bytes,
+                )
+            )
+            blob = self.session.get(Evidence, ref.sha256)
+            if blob is not None:
+                # The blob came first and its type was guessed; the event's declaration is better.
+                blob.content_type = ref.content_type
+                self._link(incident.id, ref.sha256)
+
+    def _link(self, incident_id: int, sha256: str) -> None:
+        if self.session.get(IncidentEvidence, (incident_id, sha256)) is None:
+            self.session.add(IncidentEvidence(incident_id=incident_id, sha256=sha256))
+
+    # -- evidence blobs --------------------------------------------------------------------------
+
+    def _evidence(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        sha = parts.sha256
+        assert sha is not None
+        if not payload:
+            raise _Reject("empty evidence payload")
+        actual = sha256_hex(payload)
+        if actual != sha:
+            raise _Reject(f"sha256 mismatch: the topic names {sha} but the bytes hash to {actual}")
+        # The file is written even for a known blob, in case someone deleted it from disk.
+        self.evidence.put(sha, payload)
+        kind = "evidence_duplicate"
+        if self.session.get(Evidence, sha) is None:
+            declared = self.session.scalar(select(EvidenceRef.content_type).where(EvidenceRef.sha256 == sha).limit(1))
+            self.session.add(
+                Evidence(
+                    sha256=sha,
+                    content_type=declared or sniff_content_type(payload),
+                    size=len(payload),
+                    received_at=received_at,
+                )
+            )
+            self.session.flush()
+            kind = "evidence"
+        incident_ids = self.session.scalars(
+            select(EvidenceRef.incident_id).where(EvidenceRef.sha256 == sha).distinct()
+        ).all()
+        for incident_id in incident_ids:
+            self._link(incident_id, sha)
+        return Outcome(kind, incident_id=incident_ids[0] if incident_ids else None)
+
+    # -- edge status and camera health -----------------------------------------------------------
+
+    def _status(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        if not payload:
+            return Outcome("ignored", reason="retained status cleared")
+        status = self._validate(EdgeStatus, payload)
+        assert isinstance(status, EdgeStatus)
+        self._same_origin(parts, status.site, status.edge)
+        row = self.session.get(EdgeStatusRow, (status.site, status.edge))
+        if row is None:
+            row = EdgeStatusRow(site=status.site, edge=status.edge)
+            self.session.add(row)
+        elif row.at > status.at:
+            # A retained message replayed on reconnect must not overwrite newer news.
+            return Outcome("ignored", reason="older than the stored status")
+        row.state, row.at, row.version = status.state, status.at, status.version
+        row.cameras, row.received_at = list(status.cameras), received_at
+        return Outcome("status")
+
+    def _health(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        if not payload:
+            return Outcome("ignored", reason="retained health cleared")
+        health = self._validate(CameraHealth, payload)
+        assert isinstance(health, CameraHealth)
+        self._same_origin(parts, health.site, health.edge)
+        if health.camera != parts.camera:
+            raise _Reject(f"payload names camera {health.camera} but arrived on the topic of {parts.camera}")
+        key = (health.site, health.edge, health.camera)
+        row = self.session.get(CameraHealthRow, key)
+        if row is None:
+            row = CameraHealthRow(site=health.site, edge=health.edge, camera=health.camera)
+            self.session.add(row)
+        elif row.since > health.since:
+            return Outcome("ignored", reason="older than the stored health")
+        row.state, row.since, row.cause, row.received_at = health.state.value, health.since, health.cause, received_at
+        return Outcome("health")

@@ -1,0 +1,41 @@
+"""How one hazard event changes its incident: pure, so ordering rules are tested without a database."""
+
+from __future__ import annotations
+
+from broker.payloads import HazardEvent, Phase
+
+ACTIVE = "active"
+CLEARED = "cleared"
+
+
+def snapshot_of(event: HazardEvent) -> str | None:
+    for ref in event.evidence:
+        if ref.content_type == "image/jpeg":
+            return ref.sha256
+    return None
+
+
+def apply_event(incident, event: HazardEvent) -> None:  # type: ignore[no-untyped-def]
+    """Fold ``event`` into ``incident`` (any object with the Incident attributes).
+
+    Events may arrive in any order (an edge's outbox replays after an outage), so every field is
+    a monotone merge: earliest start, latest observation, highest score; an ``end`` stays final.
+    """
+    incident.event_count = (incident.event_count or 0) + 1
+    incident.max_score = max(incident.max_score or 0.0, event.score)
+    if event.started_at < incident.started_at:
+        incident.started_at = event.started_at
+    newest = event.observed_at >= incident.last_observed_at
+    if newest:
+        incident.last_observed_at = event.observed_at
+    snapshot = snapshot_of(event)
+    if snapshot is not None and (newest or incident.latest_snapshot_sha256 is None):
+        incident.latest_snapshot_sha256 = snapshot
+    if incident.zone is None and event.zone is not None:
+        incident.zone = event.zone
+    if event.phase == Phase.END:
+        incident.condition = CLEARED
+        if incident.ended_at is None or event.observed_at > incident.ended_at:
+            incident.ended_at = event.observed_at
+    elif incident.condition is None:
+        incident.condition = ACTIVE

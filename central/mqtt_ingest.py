@@ -1,0 +1,169 @@
+"""The MQTT side of the ingest: subscribe, hand each message to IngestService, ack after commit.
+
+Acknowledgement is manual (``manual_ack=True``): a message is acked only once its rows are
+committed, so a crash or a database outage before that makes the broker deliver it again (the
+session is persistent: clean_start/clean_session off and, on MQTT 5, a session expiry).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.orm import Session, sessionmaker
+
+from broker.siteconfig import BrokerConfig
+from broker.topics import CENTRAL_SUBSCRIPTIONS
+from central.changes import ChangeFeed
+from central.evidence_store import EvidenceStore
+from central.ingest import IngestService
+from central.notify import send_pending
+from central.routing import GridRouter
+from central.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+# After a database failure the connection is dropped so the broker re-delivers; wait this long first.
+DB_RETRY_S = 5.0
+
+
+@dataclass
+class IngestDeps:
+    sessions: sessionmaker[Session]
+    evidence: EvidenceStore
+    router: GridRouter
+    feed: ChangeFeed
+
+
+class MqttIngest:
+    def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str) -> None:
+        self.broker = broker
+        self.deps = deps
+        self.client_id = client_id
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._announced_down = False
+        self.on_outcome: Callable[[str, object], None] | None = None  # tests observe outcomes here
+        v5 = broker.protocol == "5"
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if broker.username:
+            self.client.username_pw_set(broker.username, broker.password())
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _connect_async(self) -> None:
+        props = None
+        kwargs: dict[str, object] = {}
+        if self.broker.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            kwargs = {"clean_start": False, "properties": props}
+        self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s, **kwargs)
+
+    def _run(self) -> None:
+        # loop_forever reconnects with backoff by itself; it returns only after disconnect(), which
+        # we call on a database failure so that unacknowledged messages come again.
+        while not self._stop.is_set():
+            self._connect_async()
+            try:
+                self.client.loop_forever(retry_first_connection=True)
+            except Exception:  # noqa: BLE001 - the ingest thread must outlive any one failure
+                log.exception("MQTT loop failed; restarting it")
+            self._connected.clear()
+            if self._stop.wait(DB_RETRY_S):
+                break
+
+    # -- callbacks (run on the network thread) ----------------------------------------------------
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
+            return
+        log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
+        self._announced_down = False
+        for topic in CENTRAL_SUBSCRIPTIONS:
+            client.subscribe(topic, qos=1)
+        self._connected.set()
+        self._notify_pending()
+
+    def _on_connect_fail(self, _client, _userdata) -> None:  # type: ignore[no-untyped-def]
+        if not self._announced_down:
+            log.warning("MQTT broker %s:%s unreachable; retrying with backoff", self.broker.host, self.broker.port)
+            self._announced_down = True
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port, reason_code)
+
+    def _on_message(self, client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with self.deps.sessions() as session:
+                outcome = IngestService(session, self.deps.evidence, self.deps.router).handle(
+                    msg.topic, bytes(msg.payload), utcnow()
+                )
+        except Exception:  # noqa: BLE001 - a database outage; the message stays unacknowledged
+            log.exception("could not store message on %s; will get it again after reconnecting", msg.topic)
+            client.disconnect()
+            return
+        client.ack(msg.mid, msg.qos)
+        if outcome.incidents_changed:
+            self.deps.feed.bump()
+        if outcome.new_task_ids:
+            self._notify_pending()
+        if self.on_outcome is not None:
+            self.on_outcome(msg.topic, outcome)
+
+    # -- task notifications ----------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        if not self.connected:
+            return False
+        info = self.client.publish(topic, payload, qos=qos)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _notify_pending(self) -> None:
+        try:
+            with self.deps.sessions() as session:
+                sent = send_pending(session, self)
+            if sent:
+                log.info("sent %d task notification(s)", sent)
+        except Exception:  # noqa: BLE001 - retried on the next connection
+            log.exception("could not send task notifications")
+

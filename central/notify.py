@@ -1,0 +1,61 @@
+"""Task notifications to grid workers' devices, sent after the task row is committed.
+
+A task whose notification did not go out (broker down) keeps ``notified_at`` empty and is sent
+again by ``send_pending`` on the next connection, so a worker never misses an assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.payloads import HazardKind, TaskNotification
+from broker.topics import worker_task_topic
+from central.labels import incident_title
+from central.tables import Incident, Task, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        """Hand a message to the transport; True when it was accepted for delivery."""
+        ...
+
+
+def build_notification(task: Task, incident: Incident) -> TaskNotification:
+    return TaskNotification(
+        task_id=str(task.id),
+        incident_id=incident.id,
+        site=incident.site,
+        worker=task.worker,
+        hazard=HazardKind(incident.hazard),
+        camera=incident.camera,
+        zone=incident.zone,
+        grid_cell=incident.grid_cell,
+        title=incident_title(incident.hazard, incident.camera, incident.zone),
+        created_at=task.created_at,
+        snapshot_sha256=incident.latest_snapshot_sha256,
+    )
+
+
+def send_pending(session: Session, publisher: Publisher) -> int:
+    """Publish every task not yet notified (QoS 1) and mark those the transport accepted."""
+    rows = session.execute(
+        select(Task, Incident).join(Incident, Task.incident_id == Incident.id).where(Task.notified_at.is_(None))
+    ).all()
+    sent = 0
+    for task, incident in rows:
+        note = build_notification(task, incident)
+        topic = worker_task_topic(incident.site, task.worker)
+        if publisher.publish(topic, note.model_dump_json(by_alias=True).encode(), 1):
+            task.notified_at = utcnow()
+            sent += 1
+        else:
+            log.warning("task %s for %s not sent yet; will retry on reconnect", task.id, task.worker)
+            break
+    session.commit()
+    return sent

@@ -1,0 +1,43 @@
+"""Which grid worker a camera's incidents go to: pure lookups over the site configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.siteconfig import SiteConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    grid_cell: str | None
+    worker: str | None
+
+
+class GridRouter:
+    """camera -> grid cell -> its first worker, else the nearest ancestor cell that has one."""
+
+    def __init__(self, site: SiteConfig | None) -> None:
+        self.site_id = site.site if site else None
+        self._camera_cell: dict[str, str | None] = {}
+        self._cells = {}
+        if site is not None:
+            self._cells = {cell.code: cell for cell in site.grid}
+            for edge in site.edges:
+                for camera in edge.cameras:
+                    self._camera_cell[camera.id] = camera.grid_cell
+
+    def route(self, site: str, camera: str) -> Route:
+        if site != self.site_id:
+            return Route(None, None)
+        cell_code = self._camera_cell.get(camera)
+        code = cell_code
+        seen: set[str] = set()
+        while code is not None and code not in seen:
+            seen.add(code)
+            cell = self._cells.get(code)
+            if cell is None:
+                break
+            if cell.workers:
+                return Route(cell_code, cell.workers[0])
+            code = cell.parent
+        return Route(cell_code, None)

@@ -1,0 +1,56 @@
+"""Users from the site configuration, bcrypt-hashed into the users table at start-up."""
+
+from __future__ import annotations
+
+import logging
+
+import bcrypt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.siteconfig import UserConfig
+from central.tables import User
+
+log = logging.getLogger(__name__)
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:
+        return False
+
+
+def sync_users(session: Session, users: list[UserConfig]) -> int:
+    """Create or update each configured user; a password is re-hashed only when it changed."""
+    count = 0
+    for cfg in users:
+        secret = cfg.secret()
+        if not secret:
+            log.warning(
+                "user %s has no password (set %s); they cannot log in",
+                cfg.username,
+                cfg.password_env or "password",
+            )
+            continue
+        user = session.scalar(select(User).where(User.username == cfg.username))
+        if user is None:
+            user = User(username=cfg.username, role=cfg.role, password_hash=hash_password(secret))
+            session.add(user)
+        elif not check_password(secret, user.password_hash):
+            user.password_hash = hash_password(secret)
+        user.role, user.worker_id = cfg.role, cfg.worker
+        count += 1
+    session.commit()
+    return count
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not check_password(password, user.password_hash):
+        return None
+    return user
