@@ -53,3 +53,8 @@ def replay_command(
     except (VideoError, ModelNotFound, ChecksumMismatch) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+from edge.run_command import run as _run_command  # noqa: E402  (module imports only typer at top level)
+
+app.command("run")(_run_command)

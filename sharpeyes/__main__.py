@@ -1,0 +1,3 @@
+from sharpeyes.cli import app
+
+app(prog_name="sharpeyes")
