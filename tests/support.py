@@ -1,0 +1,103 @@
+"""Helpers for tests that are not fixtures: project paths, polling, RTSP capture, PostgreSQL admin."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+DEFAULT_PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, *, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy and return that; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def open_rtsp_capture(url: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000) -> Any:
+    """An OpenCV capture over RTSP/TCP with open and read timeouts (FFmpeg otherwise blocks ~30 s)."""
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+    import cv2
+
+    return cv2.VideoCapture(
+        url,
+        cv2.CAP_FFMPEG,
+        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms],
+    )
+
+
+def pg_server_url() -> str:
+    """The PostgreSQL server tests create their databases on (SHARPEYES_TEST_PG_URL overrides)."""
+    return os.environ.get("SHARPEYES_TEST_PG_URL", DEFAULT_PG_SERVER_URL)
+
+
+def _libpq_url(url: str) -> str:
+    """psycopg wants plain `postgresql://`; SQLAlchemy URLs carry a `+driver` suffix."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=parts.scheme.split("+", 1)[0]))
+
+
+def _with_database(url: str, database: str, *, scheme: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=scheme, path=f"/{database}"))
+
+
+class PostgresUnavailable(RuntimeError):
+    pass
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str | None = None) -> Iterator[str]:
+    """Create a uniquely named database, yield its SQLAlchemy URL, then drop it.
+
+    Connections left open by the code under test are terminated first, or DROP would wait on them.
+    """
+    import psycopg
+    from psycopg import sql
+
+    server_url = server_url or pg_server_url()
+    admin_url = _libpq_url(server_url)
+    name = f"sharpeyes_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise PostgresUnavailable(
+            f"PostgreSQL is not reachable at {server_url} ({str(exc).strip()}). Run `make test`, which installs "
+            "and starts it (scripts/ensure-system.sh), or point SHARPEYES_TEST_PG_URL at a server where user "
+            "postgres may create databases."
+        ) from None
+    try:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield _with_database(server_url, name, scheme="postgresql+psycopg")
+        finally:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
+
+
+def postgres_database_exists(name: str, server_url: str | None = None) -> bool:
+    import psycopg
+
+    with psycopg.connect(_libpq_url(server_url or pg_server_url()), autocommit=True, connect_timeout=5) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
