@@ -1,0 +1,155 @@
+"""The MQTT ingest against a real Mosquitto: edge messages in, incidents out, tasks to workers."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from broker.payloads import TaskNotification
+from broker.topics import event_topic, evidence_topic, worker_task_topic
+from central.server import Central, build_central
+from tests.central.factories import EDGE, SITE, event, jpeg_bytes, sha, site_config, wire
+from tests.support import wait_until
+
+
+class Device:
+    """A plain MQTT client standing in for an edge or a worker's phone."""
+
+    def __init__(self, port: int, subscribe: str | None = None) -> None:
+        self.received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda _c, _u, msg: self.received.put(msg)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if subscribe:
+            subscribed = self.client.subscribe(subscribe, qos=1)
+            assert subscribed[0] == mqtt.MQTT_ERR_SUCCESS
+            wait_until(lambda: self.client.is_connected(), 5, what="test client connected")
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(5)
+        assert info.is_published()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _central(url: str, tmp_path: Path, port: int, protocol: str = "5", client_id: str | None = None) -> Central:
+    built = build_central(
+        site_config(broker_port=port, protocol=protocol),
+        url,
+        tmp_path / "evidence",
+        tmp_path / "var",
+        ingest=True,
+        client_id=client_id or f"central-test-{uuid.uuid4().hex[:8]}",
+    )
+    built.start_ingest()
+    assert built.ingest is not None and built.ingest.wait_connected(10), "central did not connect to Mosquitto"
+    return built
+
+
+@pytest.fixture
+def worker_phone(mosquitto) -> Iterator[Device]:  # type: ignore[no-untyped-def]
+    phone = Device(mosquitto.port, subscribe=worker_task_topic(SITE, "wang-fang"))
+    yield phone
+    phone.close()
+
+
+def test_event_and_blob_over_mqtt_become_an_incident_and_a_task(
+    database_url: str, tmp_path: Path, mosquitto, worker_phone: Device  # type: ignore[no-untyped-def]
+) -> None:
+    central = _central(database_url, tmp_path, mosquitto.port)
+    edge = Device(mosquitto.port)
+    try:
+        blob = jpeg_bytes(uuid.uuid4().hex)
+        start = event(f"k-mqtt-{uuid.uuid4().hex[:6]}", snapshot=blob)
+        edge.publish(event_topic(SITE, EDGE), wire(start))
+        edge.publish(evidence_topic(SITE, EDGE, sha(blob)), blob)
+        edge.publish(event_topic(SITE, EDGE), wire(start))  # an edge retrying after a lost PUBACK
+
+        with TestClient(central.app) as api:
+            token = api.post("/api/v1/auth/token", data={"username": "monitor", "password": "monitor-pw"})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+            def incident_with_evidence() -> dict | None:
+                items = api.get("/api/v1/incidents", headers=headers).json()["items"]
+                if not items:
+                    return None
+                detail = api.get(f"/api/v1/incidents/{items[0]['id']}", headers=headers).json()
+                return detail if detail["evidence"] and detail["evidence"][0]["available"] else None
+
+            detail = wait_until(incident_with_evidence, 10, what="incident with its snapshot via the API")
+            assert detail["incident_key"] == start.incident_key
+            assert detail["assigned_worker"] == "wang-fang"
+            assert len(detail["events"]) == 1  # the retried event was a duplicate
+            assert api.get(f"/api/v1/evidence/{sha(blob)}", headers=headers).content == blob
+            assert api.get("/healthz").json()["mqtt_connected"] is True
+
+        msg = worker_phone.received.get(timeout=10)
+        assert msg.topic == worker_task_topic(SITE, "wang-fang")
+        note = TaskNotification.model_validate_json(msg.payload)
+        assert (note.incident_id, note.worker, note.camera, note.zone) == (detail["id"], "wang-fang", "street-north", "kerb-lane")
+        assert note.grid_cell == "g1" and note.snapshot_sha256 == sha(blob)
+        assert worker_phone.received.empty()  # one task, not one per event
+    finally:
+        edge.close()
+        central.close()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_messages_sent_while_central_is_away_arrive_after_it_returns(
+    protocol: str, tmp_path: Path, mosquitto  # type: ignore[no-untyped-def]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    client_id = f"central-away-{uuid.uuid4().hex[:8]}"
+    first = _central(url, tmp_path, mosquitto.port, protocol, client_id)
+    first.close()  # subscribed once with a persistent session, then gone
+
+    edge = Device(mosquitto.port)
+    missed = event(f"k-away-{uuid.uuid4().hex[:6]}", camera="lobby", zone=None)
+    edge.publish(event_topic(SITE, EDGE), wire(missed))
+    edge.close()
+
+    second = _central(url, tmp_path, mosquitto.port, protocol, client_id)
+    try:
+        with TestClient(second.app) as api:
+            token = api.post("/api/v1/auth/token", data={"username": "admin", "password": "admin-pw"})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            items = wait_until(
+                lambda: api.get("/api/v1/incidents", headers=headers).json()["items"], 10,
+                what="the event queued by the broker while central was away",
+            )
+            assert [i["incident_key"] for i in items] == [missed.incident_key]
+    finally:
+        second.close()
+
+
+def test_ingest_reconnects_when_the_broker_comes_back(tmp_path: Path, fresh_mosquitto) -> None:  # type: ignore[no-untyped-def]
+    central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, fresh_mosquitto.port)
+    try:
+        with TestClient(central.app) as api:
+            fresh_mosquitto.stop()
+            wait_until(lambda: api.get("/healthz").json()["mqtt_connected"] is False, 10, what="disconnect noticed")
+            assert api.get("/healthz").status_code == 200  # the API keeps serving without the broker
+            fresh_mosquitto.start()
+            wait_until(lambda: api.get("/healthz").json()["mqtt_connected"], 20, what="ingest reconnected")
+        edge = Device(fresh_mosquitto.port)
+        edge.publish(event_topic(SITE, EDGE), wire(event(f"k-back-{uuid.uuid4().hex[:6]}")))
+        edge.close()
+        with TestClient(central.app) as api:
+            token = api.post("/api/v1/auth/token", data={"username": "admin", "password": "admin-pw"}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            wait_until(lambda: api.get("/api/v1/incidents", headers=headers).json()["total"] == 1, 10,
+                       what="event ingested after the reconnect")
+    finally:
+        central.close()
