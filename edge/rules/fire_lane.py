@@ -28,6 +28,7 @@ class _Track:
     since: float
     last_seen: float
     samples: int
+    first_step: int
     external_id: int | None
 
     def moved(self, box: Box, fraction: float) -> bool:
@@ -50,11 +51,14 @@ class FireLaneRule:
         move_fraction: float = 0.25,
         match_iou: float = 0.3,
         keep_score_ratio: float = 0.6,
+        min_presence: float = 0.5,
     ) -> None:
         """``grace_s``: how long a vehicle the detector lost is remembered (its dwell kept).
         ``move_fraction``: how far (in its own box widths/heights) a vehicle may shift and still
         count as standing. ``keep_score_ratio``: a known vehicle stays tracked while its score
         is above ``min_score`` times this; only scores above ``min_score`` create vehicles.
+        ``min_presence``: the share of samples since a vehicle appeared in which it must have
+        been seen to alarm; a spot that traffic merely crosses now and then is not a parked car.
         """
         self.zone = zone
         self.zone_id = zone.id
@@ -68,6 +72,8 @@ class FireLaneRule:
         self._move = move_fraction
         self._match_iou = match_iou
         self._keep_score = zone.min_score * keep_score_ratio
+        self._min_presence = min_presence
+        self._step = 0
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._episode: Episode | None = None
@@ -130,25 +136,30 @@ class FireLaneRule:
             since=t,
             last_seen=t,
             samples=1,
+            first_step=self._step,
             external_id=det.track_id,
         )
         self._next_id += 1
         return track
 
-    @staticmethod
-    def _reanchor(track: _Track, det: ZoneObject, t: float) -> None:
+    def _reanchor(self, track: _Track, det: ZoneObject, t: float) -> None:
         track.box, track.score, track.label = det.box, det.score, det.label
         track.anchor, track.anchor_size = footprint(det.box), box_size(det.box)
         track.since = track.last_seen = t
         track.samples = 1
+        track.first_step = self._step
+
+    def _present_enough(self, track: _Track) -> bool:
+        return track.samples >= self._min_presence * (self._step - track.first_step + 1)
 
     def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]:
+        self._step += 1
         self._associate(t, self._candidates(detections))
         seen = [tr for tr in self._tracks if tr.last_seen == t]
         # Standing: seen at least twice in the same place (a single sighting could be a car
         # passing through), or already past the dwell (dwell 0 alarms on first sight).
         standing = [tr for tr in seen if tr.samples >= 2 or t - tr.since >= self._dwell]
-        blocking = [tr for tr in standing if t - tr.since >= self._dwell]
+        blocking = [tr for tr in standing if t - tr.since >= self._dwell and self._present_enough(tr)]
 
         episode = self._episode
         if episode is None:
