@@ -18,6 +18,9 @@ def serve(
     evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
     no_ingest: bool = typer.Option(False, "--no-ingest", help="serve the API only; do not connect to MQTT"),
     log_level: str = typer.Option("info", "--log-level"),
+    mqtt_client_id: str = typer.Option(
+        None, "--mqtt-client-id", help="default: sharpeyes-central-SITE; keep it fixed so the broker keeps the session"
+    ),
 ) -> None:
     """Run migrations, load users and grid from CONFIG, start the MQTT ingest and the web API."""
     import logging
@@ -42,6 +45,7 @@ def serve(
         evidence_dir or root / "evidence",
         root,
         ingest=not no_ingest,
+        client_id=mqtt_client_id,
     )
     central.start_ingest()
 
@@ -51,12 +55,16 @@ def serve(
             if self.started:
                 log.info("central ready on http://%s:%s", host, port)
 
+        async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            # Runs before uvicorn re-raises SIGTERM/SIGINT, so the ingest leaves the broker cleanly.
+            await super().shutdown(sockets)
+            central.close()
+            log.info("central stopped")
+
     server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False))
-    try:
-        server.run()
-    finally:
-        central.close()
+    server.run()
     if not server.started:
+        central.close()
         raise typer.Exit(1)
 
 

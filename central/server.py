@@ -36,6 +36,7 @@ class Central:
             self.ingest.start()
 
     def close(self) -> None:
+        """Stop the ingest and release the database; safe to call twice."""
         if self.ingest is not None:
             self.ingest.stop()
         self.engine.dispose()
