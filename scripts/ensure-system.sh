@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Make sure the system services the test suite needs exist on this machine (idempotent).
+#
+#  * Mosquitto 2: only the binary. Tests start private brokers on free ports from the project's
+#    own configuration, so the Debian package's system service is neither needed nor used.
+#  * PostgreSQL on 127.0.0.1:5432 where user `postgres` may connect over TCP without a password
+#    (trust, loopback only): the `database_url` fixture creates and drops one database per test.
+#
+# Written for Debian 12 (CI runs it as root); uses sudo when not root. Says what it changes.
+set -euo pipefail
+
+say() { echo "ensure-system: $*"; }
+die() { echo "ensure-system: ERROR: $*" >&2; exit 1; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        NEED_ROOT_MSG="not root and sudo is missing"
+    fi
+fi
+as_root() {
+    if [ -n "${NEED_ROOT_MSG:-}" ]; then die "$NEED_ROOT_MSG; cannot run: $*"; fi
+    "${SUDO[@]}" "$@"
+}
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        [ -z "${NEED_ROOT_MSG:-}" ] || die "$NEED_ROOT_MSG; cannot run as user postgres: $*"
+        sudo -u postgres "$@"
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* with your package manager"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    # policy-rc.d is not touched: if the package starts its own service that is harmless, and
+    # without an init system the start simply does not happen.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# --- Mosquitto --------------------------------------------------------------------------------
+if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+    say "mosquitto present"
+else
+    say "installing mosquitto (apt package 'mosquitto'; tests run their own instances)"
+    apt_install mosquitto
+fi
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
+
+if port_open 127.0.0.1 5432; then
+    say "postgresql accepts connections on 127.0.0.1:5432"
+else
+    if [ -z "$(pg_version)" ]; then
+        say "installing postgresql (apt package 'postgresql')"
+        apt_install postgresql
+    fi
+    ver="$(pg_version)"
+    [ -n "$ver" ] || die "postgresql is installed but no server version found under /usr/lib/postgresql"
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$ver main"; then
+        say "creating postgresql cluster $ver/main"
+        as_root pg_createcluster "$ver" main >/dev/null
+    fi
+    say "starting postgresql cluster $ver/main"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+    for _ in $(seq 1 60); do port_open 127.0.0.1 5432 && break; sleep 0.5; done
+    port_open 127.0.0.1 5432 || die "postgresql $ver/main did not start; see /var/log/postgresql/postgresql-$ver-main.log"
+fi
+
+# Trust for user postgres over TCP from 127.0.0.1 only (tests connect without a password).
+if command -v psql >/dev/null 2>&1; then
+    if psql -h 127.0.0.1 -U postgres -w -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+        say "postgres@127.0.0.1 can connect without a password"
+    else
+        hba="$(as_postgres psql -tAc 'SHOW hba_file' 2>/dev/null || true)"
+        [ -n "$hba" ] || die "cannot reach the local cluster as OS user postgres to read pg_hba.conf; \
+set SHARPEYES_TEST_PG_URL to a server where user postgres may create databases"
+        say "adding 'host all postgres 127.0.0.1/32 trust' to $hba and reloading"
+        # First matching line wins in pg_hba.conf, so the rule goes on top.
+        as_root sed -i '1i host all postgres 127.0.0.1/32 trust  # added by sharpeyes scripts/ensure-system.sh' "$hba"
+        as_postgres psql -tAc 'SELECT pg_reload_conf()' >/dev/null
+        sleep 0.5
+        psql -h 127.0.0.1 -U postgres -w -d postgres -tAc 'SELECT 1' >/dev/null \
+            || die "postgres@127.0.0.1 still needs a password after editing $hba"
+    fi
+else
+    say "psql not found; not checking authentication (the tests will say if it fails)"
+fi
