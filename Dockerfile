@@ -1,0 +1,90 @@
+# syntax=docker/dockerfile:1.6
+# Two images from one file:
+#   docker build --target edge    -t sharpeyes-edge .
+#   docker build --target central -t sharpeyes-central .
+# Each installs only its role's extra (edge: OpenCV + onnxruntime; central: FastAPI + SQLAlchemy).
+#
+# Detector weights are not in git. By default the edge expects them mounted at /models:
+#   docker run -v /srv/sharpeyes/models:/models:ro -v /srv/sharpeyes/site.yaml:/config/site.yaml:ro \
+#       sharpeyes-edge edge run --config /config/site.yaml --edge edge-1
+# To bake them into the image instead, pass the folder as a named build context:
+#   docker build --target edge --build-context models=../shared/models \
+#       --build-arg MODELS_FROM=baked-models -t sharpeyes-edge .
+
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG MODELS_FROM=no-models
+
+# ---- common base: non-root user, quiet Python ---------------------------------------------
+FROM ${PYTHON_IMAGE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN groupadd --system --gid 10001 sharpeyes \
+ && useradd --system --uid 10001 --gid sharpeyes --home-dir /var/lib/sharpeyes --create-home \
+        --shell /usr/sbin/nologin sharpeyes
+WORKDIR /var/lib/sharpeyes
+
+# ---- build the project wheel once -----------------------------------------------------------
+FROM base AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY broker/ broker/
+COPY edge/ edge/
+COPY central/ central/
+COPY models/ models/
+COPY sharpeyes/ sharpeyes/
+# The wheel holds every package (the `sharpeyes` CLI mounts all sub-commands and imports heavy
+# libraries lazily); what differs per image is which extra's dependencies get installed.
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# ---- one virtual environment per role -------------------------------------------------------
+FROM base AS venv-edge
+RUN --mount=from=wheel,source=/wheels,target=/wheels \
+    python -m venv /opt/venv \
+ && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[edge]"
+
+FROM base AS venv-central
+RUN --mount=from=wheel,source=/wheels,target=/wheels \
+    python -m venv /opt/venv \
+ && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[central]"
+
+# ---- weights: an empty folder (mounted at run time) or baked from a build context ------------
+FROM base AS no-models
+RUN mkdir -p /weights
+
+FROM base AS baked-models
+COPY --from=models . /weights/
+
+FROM ${MODELS_FROM} AS weights
+
+# ---- edge image -----------------------------------------------------------------------------
+FROM base AS edge
+COPY --from=venv-edge /opt/venv /opt/venv
+COPY --from=weights --chown=sharpeyes:sharpeyes /weights/ /models/
+ENV PATH=/opt/venv/bin:$PATH \
+    SHARPEYES_MODEL_DIR=/models
+# The outbox lives here: mount a volume so undelivered events survive a container restart.
+VOLUME ["/var/lib/sharpeyes"]
+USER sharpeyes
+# Healthy = the configured weights are present with the registry's sha256 (the usual fault is a
+# missing or wrong /models mount); the edge process itself exits non-zero on fatal errors.
+HEALTHCHECK --interval=60s --timeout=30s --start-period=20s --retries=3 \
+    CMD ["sharpeyes", "models", "verify"]
+ENTRYPOINT ["sharpeyes"]
+CMD ["edge", "run", "--config", "/config/site.yaml", "--edge", "edge-1", "--outbox", "/var/lib/sharpeyes/outbox.db"]
+
+# ---- central image --------------------------------------------------------------------------
+FROM base AS central
+COPY --from=venv-central /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    SHARPEYES_PORT=8080
+# SQLite database and evidence blobs by default; use --database-url for PostgreSQL.
+VOLUME ["/var/lib/sharpeyes"]
+USER sharpeyes
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SHARPEYES_PORT', '8080'), timeout=4)"]
+ENTRYPOINT ["sharpeyes"]
+CMD ["central", "serve", "--config", "/config/site.yaml", "--host", "0.0.0.0", "--port", "8080", \
+     "--database-url", "sqlite:////var/lib/sharpeyes/central.db", "--evidence-dir", "/var/lib/sharpeyes/evidence"]
