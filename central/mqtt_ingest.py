@@ -51,6 +51,7 @@ class MqttIngest:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._announced_down = False
+        self.retry_delay_s = DB_RETRY_S
         self.on_outcome: Callable[[str, object], None] | None = None  # tests observe outcomes here
         v5 = broker.protocol == "5"
         self.client = mqtt.Client(
@@ -106,7 +107,7 @@ class MqttIngest:
             except Exception:  # noqa: BLE001 - the ingest thread must outlive any one failure
                 log.exception("MQTT loop failed; restarting it")
             self._connected.clear()
-            if self._stop.wait(DB_RETRY_S):
+            if self._stop.wait(self.retry_delay_s):
                 break
 
     # -- callbacks (run on the network thread) ----------------------------------------------------

@@ -153,3 +153,39 @@ def test_ingest_reconnects_when_the_broker_comes_back(tmp_path: Path, fresh_mosq
                        what="event ingested after the reconnect")
     finally:
         central.close()
+
+
+def test_message_is_redelivered_when_the_database_failed_before_commit(
+    tmp_path: Path, mosquitto, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from central.ingest import IngestService
+
+    real_handle = IngestService.handle
+    failures = {"left": 1}
+
+    def flaky_handle(self, topic, payload, received_at=None):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT ...", {}, Exception("database is down"))
+        return real_handle(self, topic, payload, received_at)
+
+    monkeypatch.setattr(IngestService, "handle", flaky_handle)
+    central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, mosquitto.port)
+    assert central.ingest is not None
+    central.ingest.retry_delay_s = 0.5
+    edge = Device(mosquitto.port)
+    try:
+        sent = event(f"k-redeliver-{uuid.uuid4().hex[:6]}")
+        edge.publish(event_topic(SITE, EDGE), wire(sent))
+        with TestClient(central.app) as api:
+            token = api.post("/api/v1/auth/token", data={"username": "admin", "password": "admin-pw"}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            items = wait_until(lambda: api.get("/api/v1/incidents", headers=headers).json()["items"], 15,
+                               what="the unacknowledged event delivered again")
+        assert failures["left"] == 0
+        assert [i["incident_key"] for i in items] == [sent.incident_key]
+    finally:
+        edge.close()
+        central.close()
