@@ -15,6 +15,10 @@ from edge.outbox import Outbox
 
 log = logging.getLogger("sharpeyes.edge.publisher")
 
+# A PUBACK for a mid we have not recorded yet is honoured only this long, so that a late PUBACK
+# for an old message cannot acknowledge a new message that reuses its (wrapped-around) mid.
+_EARLY_ACK_TTL_S = 5.0
+
 RetainedMessages = Callable[[], list[tuple[str, bytes]]]
 
 
@@ -57,6 +61,7 @@ class OutboxPublisher:
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mqtt mid -> outbox id
+        self._early_acks: dict[int, float] = {}  # mid -> when acknowledged, before _drain recorded it
         self._cursor = 0  # highest outbox id handed to paho in this connection
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -105,6 +110,7 @@ class OutboxPublisher:
         log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
         with self._lock:
             self._inflight.clear()
+            self._early_acks.clear()
             self._cursor = 0  # resend everything still in the outbox, in order
         if self._retained_on_connect is not None:
             for topic, payload in self._retained_on_connect():
@@ -120,9 +126,15 @@ class OutboxPublisher:
     def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
         with self._lock:
             message_id = self._inflight.pop(mid, None)
+            if message_id is None:
+                # The PUBACK can beat the bookkeeping in _drain; remember it briefly.
+                self._early_acks[mid] = time.monotonic()
         if message_id is not None:
-            self.outbox.remove(message_id)
-            self.published += 1
+            self._acknowledged(message_id)
+
+    def _acknowledged(self, message_id: int) -> None:
+        self.outbox.remove(message_id)
+        self.published += 1
 
     def _drain(self) -> None:
         while not self._stop.is_set():
@@ -141,13 +153,20 @@ class OutboxPublisher:
             for message in batch:
                 if not self._connected.is_set():
                     break
+                # Never hold our lock inside paho's publish(): paho calls on_publish while holding
+                # its own message lock, and the two orders would deadlock.
+                info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    log.debug("publish deferred (%s); will retry after reconnect", info.rc)
+                    break
                 with self._lock:
-                    info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
-                    if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                        log.debug("publish deferred (%s); will retry after reconnect", info.rc)
-                        break
-                    self._inflight[info.mid] = message.id
                     self._cursor = message.id
+                    acked_at = self._early_acks.pop(info.mid, None)
+                    early = acked_at is not None and time.monotonic() - acked_at < _EARLY_ACK_TTL_S
+                    if not early:
+                        self._inflight[info.mid] = message.id
+                if early:
+                    self._acknowledged(message.id)
 
     def wait_until_drained(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
