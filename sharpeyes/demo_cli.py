@@ -1,10 +1,22 @@
-"""`sharpeyes demo`: placeholder replaced by the demo orchestrator."""
+"""`sharpeyes demo`: broker, RTSP footage, central and one edge on this machine."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
-def demo(smoke: bool = typer.Option(False, "--smoke", help="run headless, check both hazards, exit")) -> None:
+def demo(
+    smoke: bool = typer.Option(False, "--smoke", help="headless: wait until both demo hazards are incidents, then exit 0"),
+    port: int = typer.Option(None, "--port", help="central's HTTP port (default 8080; --smoke: a free port)"),
+    media_dir: Path = typer.Option(None, "--media-dir", help="footage folder (default ../shared/media)"),
+    broker: str = typer.Option("auto", "--broker", help="auto | mosquitto | embedded (amqtt, MQTT 3.1.1, demo only)"),
+) -> None:
     """Run the whole product on one machine: broker, RTSP footage, central and one edge."""
-    raise typer.Exit(1)
+    from sharpeyes.demo import run_demo
+
+    if broker not in ("auto", "mosquitto", "embedded"):
+        typer.echo(f"--broker must be auto, mosquitto or embedded, not {broker!r}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(smoke=smoke, http_port=port, media_dir=media_dir, broker=broker))  # type: ignore[arg-type]
