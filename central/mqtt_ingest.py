@@ -68,6 +68,8 @@ class MqttIngest:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._subscribe_mid: int | None = None
 
     @property
     def connected(self) -> bool:
@@ -118,8 +120,17 @@ class MqttIngest:
             return
         log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
         self._announced_down = False
-        for topic in CENTRAL_SUBSCRIPTIONS:
-            client.subscribe(topic, qos=1)
+        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in CENTRAL_SUBSCRIPTIONS])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("could not subscribe: %s", result)
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:  # type: ignore[no-untyped-def]
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused central's subscriptions (%s); check its ACL", ", ".join(refused))
+        # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
         self._connected.set()
         self._notify_pending()
 

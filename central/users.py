@@ -26,8 +26,17 @@ def check_password(password: str, password_hash: str) -> bool:
 
 
 def sync_users(session: Session, users: list[UserConfig]) -> int:
-    """Create or update each configured user; a password is re-hashed only when it changed."""
+    """Create or update each configured user and disable the rest.
+
+    A password is re-hashed only when it changed (bcrypt is slow on purpose). Users no longer in
+    the configuration are disabled rather than deleted, because records may name them.
+    """
     count = 0
+    configured = {cfg.username for cfg in users}
+    for user in session.scalars(select(User).where(User.active.is_(True))):
+        if user.username not in configured:
+            log.info("user %s is no longer configured; disabling it", user.username)
+            user.active = False
     for cfg in users:
         secret = cfg.secret()
         if not secret:
@@ -43,7 +52,7 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
             session.add(user)
         elif not check_password(secret, user.password_hash):
             user.password_hash = hash_password(secret)
-        user.role, user.worker_id = cfg.role, cfg.worker
+        user.role, user.worker_id, user.active = cfg.role, cfg.worker, True
         count += 1
     session.commit()
     return count
@@ -51,6 +60,6 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not check_password(password, user.password_hash):
+    if user is None or not user.active or not check_password(password, user.password_hash):
         return None
     return user

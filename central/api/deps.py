@@ -40,8 +40,8 @@ def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principa
         raise _unauthorized(f"invalid token: {exc}") from None
     # Role and worker come from the database, so a changed or removed user takes effect at once.
     user = session.scalar(select(User).where(User.username == claimed.username))
-    if user is None:
-        raise _unauthorized("user no longer exists")
+    if user is None or not user.active:
+        raise _unauthorized("user no longer exists or is disabled")
     return Principal(user.username, user.role, user.worker_id)
 
 
