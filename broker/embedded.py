@@ -46,12 +46,13 @@ class EmbeddedBroker:
     protocol = PROTOCOL
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None, *, host: str = "127.0.0.1",
-                 start_timeout: float = 20.0) -> None:
+                 start_timeout: float = 20.0, announce: bool = True) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="sharpeyes-amqtt-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.start_timeout = start_timeout
+        self.announce = announce  # False when the caller shows the banner itself
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,7 +76,8 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         if self.running:
             return self
-        log.warning(BANNER)
+        if self.announce:
+            log.warning(BANNER)
         logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(

@@ -36,6 +36,8 @@ DEMO_FILES = ("street_parked_cars_720p.mp4", "elevator_escooter_20s.mp4")
 REQUIRED_HAZARDS = ("fire_lane_blocked", "ebike_indoor")
 SMOKE_DEADLINE_S = 180.0
 SMOKE_USER = "monitor"
+# What the demo writes under its state folder (see the commands below and _start_*).
+DEMO_STATE = ("central.db*", "evidence", f"{DEMO_EDGE}-outbox.db*", "mosquitto", "broker", "rtsp", "jwt*", "*.secret")
 
 BrokerChoice = Literal["auto", "mosquitto", "embedded"]
 
@@ -64,7 +66,7 @@ class DemoLayout:
 
     @property
     def var_abs(self) -> Path:
-        return self.root / self.var
+        return self.var if self.var.is_absolute() else self.root / self.var
 
 
 def sharpeyes_command() -> list[str]:
@@ -204,10 +206,13 @@ class DemoRun:
 
     def _prepare_var(self) -> None:
         var = self.layout.var_abs
-        if self.smoke and var.exists():
-            # Each smoke run proves the chain from nothing: no old incidents, no old outbox.
-            shutil.rmtree(var)
         var.mkdir(parents=True, exist_ok=True)
+        if self.smoke:
+            # Each smoke run proves the chain from nothing: no old incidents, no old outbox. Only
+            # what the demo itself writes is removed, whatever folder --var-dir names.
+            for pattern in DEMO_STATE:
+                for path in var.glob(pattern):
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
     def _start_broker(self) -> Literal["5", "3.1.1"]:
         from broker.mosquitto import MosquittoProcess, mosquitto_available
@@ -225,7 +230,7 @@ class DemoRun:
         print("=" * 78, flush=True)
         _say(BANNER)
         print("=" * 78, flush=True)
-        self.broker = EmbeddedBroker(data_dir=self.layout.var_abs / "broker")
+        self.broker = EmbeddedBroker(data_dir=self.layout.var_abs / "broker", announce=False)
         self.broker.start()
         _say(f"embedded amqtt broker on {self.broker.host}:{self.broker.port}, MQTT 3.1.1")
         return "3.1.1"
@@ -356,10 +361,12 @@ class DemoRun:
 
 
 def run_demo(*, smoke: bool, http_port: int | None, media_dir: Path | None = None,
-             broker: BrokerChoice = "auto", root: Path = PROJECT_ROOT) -> int:
+             broker: BrokerChoice = "auto", var_dir: Path | None = None,
+             deadline_s: float = SMOKE_DEADLINE_S, root: Path = PROJECT_ROOT) -> int:
     """Entry point for the CLI: returns the process exit status."""
-    layout = DemoLayout(root=root, media_dir=media_dir or root.parent / "shared" / "media")
-    run = DemoRun(layout, smoke=smoke, http_port=http_port, broker_choice=broker)
+    layout = DemoLayout(root=root, media_dir=media_dir or root.parent / "shared" / "media",
+                        var=var_dir.resolve() if var_dir is not None else DEMO_VAR)
+    run = DemoRun(layout, smoke=smoke, http_port=http_port, broker_choice=broker, deadline_s=deadline_s)
 
     def request_stop(signum: int, frame: object) -> None:
         run.stop_requested.set()

@@ -12,6 +12,8 @@ def demo(
     port: int = typer.Option(None, "--port", help="central's HTTP port (default 8080; --smoke: a free port)"),
     media_dir: Path = typer.Option(None, "--media-dir", help="footage folder (default ../shared/media)"),
     broker: str = typer.Option("auto", "--broker", help="auto | mosquitto | embedded (amqtt, MQTT 3.1.1, demo only)"),
+    var_dir: Path = typer.Option(None, "--var-dir", help="state folder (default var/demo; --smoke empties it)"),
+    deadline: float = typer.Option(180.0, "--deadline", help="--smoke: seconds to wait for both hazards"),
 ) -> None:
     """Run the whole product on one machine: broker, RTSP footage, central and one edge."""
     from sharpeyes.demo import run_demo
@@ -19,4 +21,6 @@ def demo(
     if broker not in ("auto", "mosquitto", "embedded"):
         typer.echo(f"--broker must be auto, mosquitto or embedded, not {broker!r}", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(run_demo(smoke=smoke, http_port=port, media_dir=media_dir, broker=broker))  # type: ignore[arg-type]
+    code = run_demo(smoke=smoke, http_port=port, media_dir=media_dir, broker=broker,  # type: ignore[arg-type]
+                    var_dir=var_dir, deadline_s=deadline)
+    raise typer.Exit(code)
