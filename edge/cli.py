@@ -20,8 +20,8 @@ def replay_command(
 ) -> None:
     """Run the hazard pipeline over a video file as fast as possible; one JSON event per line.
 
-    Each line is the event payload of the v1 contract plus "t", the video time in seconds when
-    the event was raised. Logs go to stderr.
+    Each line is a v1 event payload plus "t", the video time (s) when it was raised.
+    Logs go to stderr. Episodes still open at the end of the video get no "end".
     """
     import json
     import logging

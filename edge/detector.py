@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.decoders import DECODERS
-from edge.letterbox import letterbox
+from edge.letterbox import Letterbox, letterbox
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class OnnxDetector:
         self._input_name = self._session.get_inputs()[0].name
         log.info("detector %s loaded from %s on %s", self.model_name, resolved.path, self._session.get_providers())
 
-    def _tensor(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, object]:
+    def _tensor(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         import cv2
 
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
@@ -114,7 +114,7 @@ class OnnxDetector:
             xywh.tolist(), scores.astype(float).tolist(), class_ids.astype(int).tolist(), self.score_threshold, NMS_IOU
         )
         keep = np.asarray(keep, dtype=int).reshape(-1)
-        frame_boxes = placement.to_frame(boxes[keep])  # type: ignore[attr-defined]
+        frame_boxes = placement.to_frame(boxes[keep])
         detections = [
             Detection(
                 label=self.class_names[int(class_ids[i])],
