@@ -208,6 +208,13 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+
+        def quiet_cancel(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+            # Python 3.11's stream callback reports client tasks cancelled at shutdown as errors.
+            if not isinstance(context.get("exception"), asyncio.CancelledError):
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(quiet_cancel)
         serving = asyncio.create_task(server.serve_forever())
         await stop.wait()
         serving.cancel()
