@@ -106,11 +106,36 @@ class CameraRules(_Strict):
         return zones
 
 
+class TamperConfig(_Strict):
+    """When a camera counts as tampered with; see edge/tamper.py for what each measure means."""
+
+    enabled: bool = True
+    covered_max_std: float = Field(6.0, ge=0, description="grey-level spread below this: lens covered")
+    min_sharpness_ratio: float = Field(
+        0.2, ge=0, le=1, description="sharpness below this share of the reference view's: defocused"
+    )
+    min_similarity: float = Field(0.6, ge=-1, le=1, description="edge similarity to the reference below this: turned away")
+    dwell_s: float = Field(10.0, ge=0, description="how long the condition must last before it is reported")
+    clear_s: float = Field(10.0, ge=0)
+    reference_image: str | None = Field(None, description="image captured when the zones were drawn")
+
+
 class CameraConfig(CameraRules):
     id: Id
     url: str = Field(description="rtsp://user:pass@host/path; ${VAR} is taken from the environment")
     grid_cell: str | None = None
     gb28181_channel_id: Annotated[str, Field(pattern=r"^\d{20}$")] | None = None
+    decode: Literal["auto", "all", "keyframes"] = Field(
+        "auto", description="auto: keyframes only when every zone is a slow (fire lane) zone"
+    )
+    offline_s: float = Field(60.0, gt=0, description="no frames for this long raises camera_offline")
+    tamper: TamperConfig = Field(default_factory=TamperConfig)
+
+    def decode_mode(self) -> Literal["all", "keyframes"]:
+        if self.decode != "auto":
+            return self.decode
+        slow = bool(self.zones) and all(z.kind == "fire_lane" for z in self.zones)
+        return "keyframes" if slow else "all"
 
     @field_validator("url")
     @classmethod

@@ -1,15 +1,20 @@
-"""One RTSP camera: a reader thread that always keeps only the newest decoded frame,
-a watchdog on the time since the last frame, and reconnects with capped backoff."""
+"""One RTSP camera: a reader thread that demuxes with FFmpeg (PyAV) over TCP, keeps a ring of
+encoded packets for evidence clips, decodes only what the camera's profile needs (every frame, or
+keyframes only for slow hazards such as fire lanes), and always keeps just the newest frame.
+
+Failures are classified (refused, timeout, 401, stream ended, codec not supported) and the
+camera reconnects with capped exponential backoff and jitter. The stall watchdog is the time since
+the last decoded frame, never the return value of a single read."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -18,8 +23,7 @@ from edge.backoff import Backoff
 
 log = logging.getLogger("sharpeyes.edge.camera")
 
-# TCP interleaving survives NAT and lossy Wi-Fi where UDP RTP loses packets and smears frames.
-os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+DecodeMode = Literal["all", "keyframes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,13 @@ class HealthChange:
     cause: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BufferedPacket:
+    monotonic: float
+    packet: Any  # av.Packet, kept encoded: clips are cut without re-encoding
+    keyframe: bool
+
+
 def redact(url: str) -> str:
     """The URL without its password, for logs."""
     parts = urlsplit(url)
@@ -47,35 +58,70 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def classify_failure(exc: BaseException) -> str:
+    """A short, operator-readable cause for a failed open or read."""
+    import av
+
+    text = str(exc)
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text:
+        return "camera refused the credentials (401 Unauthorized); check the user and password"
+    if isinstance(exc, av.error.HTTPNotFoundError) or "404" in text:
+        return "stream not found (404); check the path in the URL"
+    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text:
+        return "connection refused; is the camera or its RTSP service up?"
+    if isinstance(exc, (TimeoutError, av.error.ExitError)) or "timed out" in text.lower():
+        return "timed out waiting for the camera"
+    if isinstance(exc, (av.error.DecoderNotFoundError, UnsupportedCodec)):
+        return f"codec not supported: {text}"
+    if isinstance(exc, av.error.EOFError):
+        return "stream ended"
+    return f"{type(exc).__name__}: {text}"
+
+
+class UnsupportedCodec(RuntimeError):
+    pass
+
+
 class CameraReader:
     def __init__(
         self,
         camera_id: str,
         url: str,
         *,
+        decode: DecodeMode = "all",
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         stall_timeout_s: float = 10.0,
+        ring_seconds: float = 15.0,
         backoff: Backoff | None = None,
         on_health: Callable[[HealthChange], None] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.url = url
+        self.decode = decode
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.stall_timeout_s = stall_timeout_s
+        self.ring_seconds = ring_seconds
         self.backoff = backoff or Backoff(initial_s=0.5, cap_s=30.0)
         self._on_health = on_health
         self._cond = threading.Condition()
         self._latest: Frame | None = None
+        self._ring: deque[BufferedPacket] = deque()
+        self._ring_lock = threading.Lock()
+        self._stream_template: Any = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera_id}", daemon=True)
+        self._number = 0
         self.state = "offline"
-        self.frames_in = 0
+        self.cause: str | None = "not started"
+        self.frames_in = 0  # packets received
+        self.frames_decoded = 0
+        self.decode_seconds = 0.0
         self.reconnects = 0
         self.last_frame_monotonic: float | None = None
-        self._number = 0
 
+    # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
@@ -85,6 +131,7 @@ class CameraReader:
             self._cond.notify_all()
         self._thread.join(timeout)
 
+    # -- consumers -----------------------------------------------------------------------------
     def next_frame(self, after: int, timeout: float) -> Frame | None:
         """The newest frame numbered above ``after``; older frames were dropped on purpose."""
         deadline = time.monotonic() + timeout
@@ -98,7 +145,27 @@ class CameraReader:
                 self._cond.wait(remaining)
         return None
 
+    def seconds_since_frame(self, now: float | None = None) -> float | None:
+        if self.last_frame_monotonic is None:
+            return None
+        return (now if now is not None else time.monotonic()) - self.last_frame_monotonic
+
+    def packets_between(self, start: float, end: float) -> tuple[Any, list[Any]]:
+        """Encoded packets from the last keyframe at or before ``start`` up to ``end`` (monotonic)."""
+        with self._ring_lock:
+            ring = list(self._ring)
+            template = self._stream_template
+        first = 0
+        for i, item in enumerate(ring):
+            if item.keyframe and item.monotonic <= start:
+                first = i
+        while first < len(ring) and not ring[first].keyframe:
+            first += 1
+        return template, [item.packet for item in ring[first:] if item.monotonic <= end]
+
+    # -- reader thread -------------------------------------------------------------------------
     def _set_state(self, state: str, cause: str | None) -> None:
+        self.cause = cause
         if state == self.state:
             return
         self.state = state
@@ -110,61 +177,78 @@ class CameraReader:
         if self._on_health is not None:
             self._on_health(change)
 
-    def _open(self):
-        import cv2
-
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000),
-        ]
-        cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
-        if not cap.isOpened():
-            cap.release()
-            return None
-        return cap
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            cap = self._open()
-            if cap is None:
-                self._set_state("offline", f"could not open stream {redact(self.url)} (refused, timeout or not found)")
-                self._sleep_backoff()
-                continue
-            cause = self._read_until_failure(cap)
-            cap.release()
+            try:
+                cause = self._read_stream()
+            except Exception as exc:  # any failure of one camera stays with that camera
+                cause = classify_failure(exc)
             if self._stop.is_set():
                 break
             self.reconnects += 1
             self._set_state("offline", cause)
-            self._sleep_backoff()
+            self._stop.wait(self.backoff.next_delay())
 
-    def _read_until_failure(self, cap) -> str:
-        opened_at = time.monotonic()
-        last_frame_at = opened_at
-        while not self._stop.is_set():
-            ok, image = cap.read()
+    def _read_stream(self) -> str:
+        import av
+
+        options = {"rtsp_transport": "tcp"} if self.url.startswith(("rtsp://", "rtsps://")) else {}
+        container = av.open(self.url, options=options, timeout=(self.open_timeout_s, self.read_timeout_s))
+        try:
+            if not container.streams.video:
+                raise UnsupportedCodec("the stream has no video track")
+            stream = container.streams.video[0]
+            if self.decode == "keyframes":
+                # Fire lanes change over minutes: decoding keyframes only cuts decode CPU ~5x.
+                stream.codec_context.skip_frame = "NONKEY"
+            with self._ring_lock:
+                self._ring.clear()
+                self._stream_template = stream
+            return self._demux(container, stream)
+        finally:
+            container.close()
+
+    def _demux(self, container, stream) -> str:
+        last_frame_at = time.monotonic()
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                return "stopped"
             now = time.monotonic()
-            if not ok or image is None:
-                # read() can fail transiently; the watchdog, not one failed read, declares the camera dead.
-                if now - last_frame_at > self.stall_timeout_s:
-                    return f"no frame for {now - last_frame_at:.1f} s (stalled)"
-                if now - last_frame_at > self.read_timeout_s or not cap.isOpened():
-                    return "stream ended or read timed out"
-                time.sleep(0.05)
+            if packet.dts is None:  # flush packet at end of stream
                 continue
-            last_frame_at = now
-            self._number += 1
             self.frames_in += 1
-            self.last_frame_monotonic = now
-            frame = Frame(image, self._number, now, datetime.now(timezone.utc))
-            with self._cond:
-                self._latest = frame
-                self._cond.notify_all()
-            if self.state != "online":
-                self._set_state("online", None)
-                self.backoff.reset()
-        return "stopped"
+            self._remember(now, packet)
+            if self.decode == "keyframes" and not packet.is_keyframe:
+                if now - last_frame_at > self.stall_timeout_s:
+                    return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
+                continue
+            started = time.perf_counter()
+            frames = packet.decode()
+            for av_frame in frames:
+                image = av_frame.to_ndarray(format="bgr24")
+                self.decode_seconds += time.perf_counter() - started
+                self.frames_decoded += 1
+                last_frame_at = time.monotonic()
+                self._publish_frame(image, last_frame_at)
+                started = time.perf_counter()
+            if now - last_frame_at > self.stall_timeout_s:
+                return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
+        return "stream ended"
 
-    def _sleep_backoff(self) -> None:
-        delay = self.backoff.next_delay()
-        self._stop.wait(delay)
+    def _remember(self, now: float, packet) -> None:
+        with self._ring_lock:
+            self._ring.append(BufferedPacket(now, packet, bool(packet.is_keyframe)))
+            horizon = now - self.ring_seconds
+            while self._ring and self._ring[0].monotonic < horizon:
+                self._ring.popleft()
+
+    def _publish_frame(self, image: np.ndarray, now: float) -> None:
+        self._number += 1
+        self.last_frame_monotonic = now
+        frame = Frame(image, self._number, now, datetime.now(timezone.utc))
+        with self._cond:
+            self._latest = frame
+            self._cond.notify_all()
+        if self.state != "online":
+            self._set_state("online", None)
+            self.backoff.reset()

@@ -44,8 +44,9 @@ def annotated_snapshot(
     h, w = image.shape[:2]
     thickness = max(1, round(min(w, h) / 360))
     scale = max(0.4, min(w, h) / 1000)
-    pts = np.array([[round(x * w), round(y * h)] for x, y in polygon], dtype=np.int32)
-    cv2.polylines(image, [pts], isClosed=True, color=ZONE_COLOUR, thickness=thickness, lineType=cv2.LINE_AA)
+    if len(polygon):  # camera-level hazards (offline, tampered) have no zone to draw
+        pts = np.array([[round(x * w), round(y * h)] for x, y in polygon], dtype=np.int32)
+        cv2.polylines(image, [pts], isClosed=True, color=ZONE_COLOUR, thickness=thickness, lineType=cv2.LINE_AA)
     for ann in annotations:
         x1, y1, x2, y2 = (round(ann.box[0] * w), round(ann.box[1] * h), round(ann.box[2] * w), round(ann.box[3] * h))
         cv2.rectangle(image, (x1, y1), (x2, y2), OBJECT_COLOUR, thickness)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from broker import topics
 from broker.payloads import CameraHealth, EdgeStatus, HealthState
 from broker.siteconfig import CameraConfig, SiteConfig
 from edge.camera import CameraReader, HealthChange
+from edge.camera_watch import CameraWatch
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 
@@ -31,7 +33,15 @@ class CameraWorker:
 
         self.node = node
         self.camera = camera
-        self.reader = CameraReader(camera.id, camera.url, on_health=node.on_health)
+        self.reader = CameraReader(camera.id, camera.url, decode=camera.decode_mode(), on_health=node.on_health)
+        self.watch = CameraWatch(
+            site=node.site.site,
+            edge=node.edge_id,
+            camera=camera,
+            next_seq=node.next_seq,
+            reference_path=node.state_dir / "reference" / f"{camera.id}.png",
+            started_at=time.monotonic(),
+        )
         self.pipeline = CameraPipeline(
             site=node.site.site,
             edge=node.edge_id,
@@ -61,6 +71,11 @@ class CameraWorker:
             if frame is None:
                 continue
             last = frame.number
+            was_tampered = self.watch.tamper.active
+            for emission in self.watch.on_frame(frame.image, frame.monotonic, frame.wall):
+                self.node.enqueue(emission)
+            if self.watch.tamper.active != was_tampered:
+                self.node.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)
             if not self.pipeline.due(frame.monotonic):
                 continue
             self.samples += 1
@@ -79,6 +94,7 @@ class EdgeNode:
         self.edge_id = edge_id
         self.edge = site.edge(edge_id)
         self.outbox = Outbox(outbox_path)
+        self.state_dir = Path(outbox_path).parent
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
         self.publisher = OutboxPublisher(
@@ -90,6 +106,8 @@ class EdgeNode:
         )
         self._model = model
         self.workers: list[CameraWorker] = []
+        self._stopping = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, name="camera-supervisor", daemon=True)
 
     def next_seq(self) -> int:
         return self.outbox.next_counter("seq")
@@ -133,6 +151,18 @@ class EdgeNode:
             health.model_dump_json(by_alias=True).encode(),
         )
 
+    def on_tamper(self, camera_id: str, cause: str | None) -> None:
+        """Tampering is a health state too: retained ``tampered`` while it lasts, ``online`` after."""
+        self.on_health(HealthChange(camera_id, "tampered" if cause else "online", _now(), cause))
+
+    def _supervise(self) -> None:
+        """Once a second: the offline rule of every camera, driven by the time since its last frame."""
+        while not self._stopping.wait(1.0):
+            now, wall = time.monotonic(), _now()
+            for worker in self.workers:
+                for emission in worker.watch.tick(now, wall, worker.reader.cause):
+                    self.enqueue(emission)
+
     def enqueue(self, emission) -> None:
         """Blobs first, then the event that references them, in one atomic outbox write."""
         messages: list[tuple[str, bytes, int, bool, str]] = []
@@ -160,9 +190,12 @@ class EdgeNode:
             worker = CameraWorker(self, camera, detectors[camera.model])
             self.workers.append(worker)
             worker.start()
+        self._supervisor.start()
         log.info("edge %s/%s running %d cameras", self.site.site, self.edge_id, len(self.workers))
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._supervisor.join(5)
         for worker in self.workers:
             worker.stop()
         self.publisher.wait_until_drained(3.0)

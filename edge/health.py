@@ -1,0 +1,78 @@
+"""Camera health as hazards: ``camera_offline`` (no frames for ``offline_s``) and
+``camera_tampered`` (covered, defocused or turned away for ``dwell_s``). Pure state machines
+fed with the camera clock; the node turns their events into contract events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.payloads import HazardKind, Phase
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    hazard: HazardKind
+    phase: Phase
+    t: float
+    started_t: float
+    cause: str | None
+
+
+class OfflineRule:
+    """Starts once the camera has sent no frame for ``offline_s``; ends with the first frame after."""
+
+    def __init__(self, offline_s: float, started_at: float) -> None:
+        self.offline_s = offline_s
+        self._silent_since = started_at  # until the first frame, the camera is silent since start-up
+        self._active_since: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._active_since is not None
+
+    def frame(self, t: float) -> list[HealthEvent]:
+        self._silent_since = t
+        if self._active_since is None:
+            return []
+        started, self._active_since = self._active_since, None
+        return [HealthEvent(HazardKind.CAMERA_OFFLINE, Phase.END, t, started, "frames resumed")]
+
+    def tick(self, t: float, cause: str | None) -> list[HealthEvent]:
+        if self._active_since is None and t - self._silent_since >= self.offline_s:
+            self._active_since = self._silent_since
+            reason = cause or "no frames"
+            return [HealthEvent(HazardKind.CAMERA_OFFLINE, Phase.START, t, self._silent_since,
+                                f"no frames for {t - self._silent_since:.0f} s: {reason}")]
+        return []
+
+
+class ConditionRule:
+    """A condition seen on sampled frames: start after it held ``dwell_s``, end after ``clear_s`` without it."""
+
+    def __init__(self, hazard: HazardKind, dwell_s: float, clear_s: float) -> None:
+        self.hazard = hazard
+        self.dwell_s = dwell_s
+        self.clear_s = clear_s
+        self._seen_since: float | None = None
+        self._last_seen: float | None = None
+        self._active_since: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._active_since is not None
+
+    def step(self, t: float, cause: str | None) -> list[HealthEvent]:
+        if cause is not None:
+            if self._seen_since is None:
+                self._seen_since = t
+            self._last_seen = t
+            if self._active_since is None and t - self._seen_since >= self.dwell_s:
+                self._active_since = self._seen_since
+                return [HealthEvent(self.hazard, Phase.START, t, self._seen_since, cause)]
+            return []
+        if self._last_seen is not None and t - self._last_seen >= self.clear_s:
+            self._seen_since = self._last_seen = None
+            if self._active_since is not None:
+                started, self._active_since = self._active_since, None
+                return [HealthEvent(self.hazard, Phase.END, t, started, "view restored")]
+        return []
