@@ -62,15 +62,17 @@ FROM ${MODELS_FROM} AS weights
 FROM base AS edge
 COPY --from=venv-edge /opt/venv /opt/venv
 COPY --from=weights --chown=sharpeyes:sharpeyes /weights/ /models/
+# SHARPEYES_HEALTH_MODELS: the models this edge's cameras use (space-separated registry names).
 ENV PATH=/opt/venv/bin:$PATH \
-    SHARPEYES_MODEL_DIR=/models
+    SHARPEYES_MODEL_DIR=/models \
+    SHARPEYES_HEALTH_MODELS=yolov8n
 # The outbox lives here: mount a volume so undelivered events survive a container restart.
 VOLUME ["/var/lib/sharpeyes"]
 USER sharpeyes
-# Healthy = the configured weights are present with the registry's sha256 (the usual fault is a
+# Healthy = the models in use are present with the registry's sha256 (the usual fault is a
 # missing or wrong /models mount); the edge process itself exits non-zero on fatal errors.
 HEALTHCHECK --interval=60s --timeout=30s --start-period=20s --retries=3 \
-    CMD ["sharpeyes", "models", "verify"]
+    CMD sharpeyes models verify $SHARPEYES_HEALTH_MODELS > /dev/null || exit 1
 ENTRYPOINT ["sharpeyes"]
 CMD ["edge", "run", "--config", "/config/site.yaml", "--edge", "edge-1", "--outbox", "/var/lib/sharpeyes/outbox.db"]
 
