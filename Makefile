@@ -11,7 +11,8 @@ PYTEST_ARGS ?= -q
 setup: $(STAMP)
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "'$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install -y python3-venv (Python >= 3.11)"; exit 1; }
 
 # pip's build chatter goes to a log that is shown only when the install fails.
 $(STAMP): pyproject.toml | $(BIN)/python

@@ -46,6 +46,10 @@ class DemoError(RuntimeError):
     """The demo cannot start or failed; the message says why and what to do."""
 
 
+class DemoInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) arrived while the demo was still starting."""
+
+
 # ---- pure pieces ----------------------------------------------------------------------------
 
 
@@ -265,8 +269,11 @@ class DemoRun:
         self.children.append(central)
         base = f"http://127.0.0.1:{ports.http}"
         try:
-            wait_for_http(f"{base}/healthz", 90, still_alive=lambda: central.running, what="central")
+            wait_for_http(f"{base}/healthz", 90, what="central",
+                          still_alive=lambda: central.running and not self.stop_requested.is_set())
         except (TimeoutError, RuntimeError) as exc:
+            if self.stop_requested.is_set():
+                raise DemoInterrupted from None
             raise DemoError(f"{exc}\n{self.log_tails()}") from None
         self.children.append(Child("edge-1", edge_argv(self.layout), cwd=self.layout.root, env=env).start())
         return ports
@@ -380,6 +387,9 @@ def run_demo(*, smoke: bool, http_port: int | None, media_dir: Path | None = Non
     except DemoError as exc:
         _say(f"ERROR: {exc}")
         return 1
+    except DemoInterrupted:
+        _say("interrupted during start-up; stopping")
+        return 130
     finally:
         run.stop()
         for sig, handler in previous.items():
