@@ -57,11 +57,13 @@ def serve(
 
         async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
             # Runs before uvicorn re-raises SIGTERM/SIGINT, so the ingest leaves the broker cleanly.
+            central.ctx.closing.set()
             await super().shutdown(sockets)
             central.close()
             log.info("central stopped")
 
-    server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False))
+    server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False,
+                        timeout_graceful_shutdown=10))
     server.run()
     if not server.started:
         central.close()

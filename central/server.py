@@ -36,7 +36,8 @@ class Central:
             self.ingest.start()
 
     def close(self) -> None:
-        """Stop the ingest and release the database; safe to call twice."""
+        """End live streams, stop the ingest and release the database; safe to call twice."""
+        self.ctx.closing.set()
         if self.ingest is not None:
             self.ingest.stop()
         self.engine.dispose()

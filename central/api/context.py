@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,3 +22,5 @@ class ApiContext:
     # None when this process runs no ingest (``--no-ingest``).
     mqtt_connected: Callable[[], bool] | None = None
     stream_poll_s: float = 0.5
+    # Set when the server shuts down, so open live streams end instead of holding it up.
+    closing: threading.Event = field(default_factory=threading.Event)

@@ -73,7 +73,7 @@ async def stream(
         last_version = ctx.feed.version
         last_sent = time.monotonic()
         yield f"event: hello\ndata: {last_version}\n\n"
-        while not await request.is_disconnected():
+        while not ctx.closing.is_set() and not await request.is_disconnected():
             version = ctx.feed.version
             if version != last_version:
                 last_version, last_sent = version, time.monotonic()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -62,28 +64,45 @@ def test_serve_logs_ready_and_streams_incident_changes(tmp_path: Path, mosquitto
         assert (tmp_path / "var" / "jwt_secret").exists()
 
         token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "monitor-pw"}).json()
-        with httpx.stream("GET", f"{base}/api/v1/stream", params={"access_token": token["access_token"]},
-                          timeout=10) as stream:
-            assert stream.status_code == 200
-            assert stream.headers["content-type"].startswith("text/event-stream")
-            lines = stream.iter_lines()
-            assert next(lines) == "event: hello"
+        lines: queue.Queue[str] = queue.Queue()
 
-            edge = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{uuid.uuid4().hex[:6]}")
-            edge.connect("127.0.0.1", mosquitto.port)
-            edge.loop_start()
-            edge.publish(event_topic(SITE, EDGE), wire(event(f"k-cli-{uuid.uuid4().hex[:6]}")), qos=1).wait_for_publish(5)
-            edge.disconnect()
-            edge.loop_stop()
+        def read_stream() -> None:
+            # A reader thread, so the test waits with its own deadline and can say what it saw.
+            try:
+                with httpx.stream("GET", f"{base}/api/v1/stream", params={"access_token": token["access_token"]},
+                                  timeout=httpx.Timeout(5, read=60)) as stream:
+                    lines.put(f"status {stream.status_code} {stream.headers['content-type']}")
+                    for line in stream.iter_lines():
+                        lines.put(line)
+            except httpx.HTTPError as exc:
+                lines.put(f"error {exc!r}")
 
-            deadline = time.monotonic() + 10
-            for line in lines:
-                if line == "event: incidents" or time.monotonic() > deadline:
-                    break
-            assert line == "event: incidents"
+        threading.Thread(target=read_stream, daemon=True).start()
+        assert lines.get(timeout=10).startswith("status 200 text/event-stream")
+        assert lines.get(timeout=10) == "event: hello"
+
+        edge = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"edge-{uuid.uuid4().hex[:6]}")
+        edge.connect("127.0.0.1", mosquitto.port)
+        edge.loop_start()
+        info = edge.publish(event_topic(SITE, EDGE), wire(event(f"k-cli-{uuid.uuid4().hex[:6]}")), qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+        edge.disconnect()
+        edge.loop_stop()
+
+        seen: list[str] = []
+        deadline = time.monotonic() + 20
+        while "event: incidents" not in seen and time.monotonic() < deadline:
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                pass
+        assert "event: incidents" in seen, seen
         items = httpx.get(f"{base}/api/v1/incidents", headers={"Authorization": f"Bearer {token['access_token']}"}).json()
         assert items["total"] == 1
     finally:
+        # The live stream is still open here: a browser tab must not hold up a shutdown.
+        stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
             out, _ = proc.communicate(timeout=15)
@@ -92,3 +111,4 @@ def test_serve_logs_ready_and_streams_incident_changes(tmp_path: Path, mosquitto
             out, _ = proc.communicate()
     assert f"central ready on http://127.0.0.1:{port}" in out, out
     assert "central stopped" in out, out
+    assert time.monotonic() - stopping < 5, out
