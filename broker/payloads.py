@@ -149,7 +149,31 @@ class EdgeStatus(_Strict):
     at: UtcTime
     version: str | None = None
     cameras: list[str] = Field(default_factory=list)
+    heartbeat: "EdgeHeartbeat | None" = None
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CameraFigures(_Strict):
+    """Per-camera figures in the heartbeat, over the last heartbeat interval."""
+
+    state: str
+    frames_in: int = Field(ge=0)
+    frames_decoded: int = Field(ge=0)
+    samples: int = Field(ge=0)
+    detect_fps: float = Field(ge=0)
+    reconnects: int = Field(ge=0)
+    seconds_since_frame: float | None = None
+
+
+class EdgeHeartbeat(_Strict):
+    interval_s: float
+    outbox_messages: int = Field(ge=0)
+    outbox_bytes: int = Field(ge=0)
+    dropped: dict[str, int] = Field(default_factory=dict)
+    cameras: dict[str, CameraFigures] = Field(default_factory=dict)
+
+
+EdgeStatus.model_rebuild()
 
 
 class TaskNotification(_Strict):

@@ -6,8 +6,10 @@ read it. Validation happens once, at start-up, and every error names the file, t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,28 +17,83 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.payloads import HazardKind
 from broker.topics import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
 
-ZoneKind = Literal["fire_lane", "indoor"]
+ZoneKind = Literal["fire_lane", "indoor", "occupancy"]
 
 # The design's defaults per zone kind: (dwell_s, clear_s, realarm_s).
 ZONE_DEFAULTS: dict[str, tuple[float, float, float]] = {
     "fire_lane": (120.0, 30.0, 300.0),
     "indoor": (2.0, 10.0, 300.0),
+    "occupancy": (10.0, 10.0, 300.0),
 }
 ZONE_HAZARD: dict[str, HazardKind] = {
     "fire_lane": HazardKind.FIRE_LANE_BLOCKED,
     "indoor": HazardKind.EBIKE_INDOOR,
+    "occupancy": HazardKind.ZONE_OCCUPANCY,
 }
-# COCO labels each zone kind reacts to with the default model.
+# COCO labels each zone kind reacts to with the default model. Occupancy has none on purpose:
+# what it counts (people, vehicles, bicycles...) is the whole point of its configuration.
 ZONE_LABELS: dict[str, tuple[str, ...]] = {
     "fire_lane": ("car", "truck", "bus", "motorcycle"),
     "indoor": ("motorcycle", "bicycle"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class HazardProfile:
+    """How a zone kind wants its camera sampled.
+
+    ``detect_fps`` is the cadence used when the camera config gives none; ``fps_range`` is
+    what the hazard was designed for (documentation and the benchmark's yardstick, not a
+    limit). A static hazard such as a parked car needs one look a second or less, which is
+    also what lets the reader decode keyframes only (``CameraConfig.decode_mode``); an
+    e-bike wheeled into an elevator is in view for a few seconds, so it needs 2-5 looks.
+    """
+
+    detect_fps: float
+    fps_range: tuple[float, float]
+
+
+HAZARD_PROFILES: dict[str, HazardProfile] = {
+    "fire_lane": HazardProfile(detect_fps=1.0, fps_range=(0.5, 1.0)),
+    "indoor": HazardProfile(detect_fps=2.0, fps_range=(2.0, 5.0)),
+    "occupancy": HazardProfile(detect_fps=1.0, fps_range=(1.0, 1.0)),
+}
+# A camera with no zones (health watch only) still samples now and then.
+IDLE_DETECT_FPS = 1.0
+
+# Options that only some kinds implement; setting them elsewhere would be silently ignored.
+_KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "min_count": ("indoor", "occupancy"),
+    "active_hours": ("indoor", "occupancy"),
+}
+_WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def cadence_for(zones: "list[ZoneConfig]") -> float:
+    """The detect fps a camera needs for these zones: the fastest of their profiles."""
+    return max((HAZARD_PROFILES[z.kind].detect_fps for z in zones), default=IDLE_DETECT_FPS)
+
+
+def parse_time_window(text: str) -> tuple[dt.time, dt.time]:
+    """"HH:MM-HH:MM" (24-hour, local time) as (start, end); end before start crosses midnight."""
+    m = _WINDOW_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a time window; write it as HH:MM-HH:MM, e.g. \"22:00-06:00\"")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    for h, mm in ((h1, m1), (h2, m2)):
+        if h > 23 or mm > 59:
+            raise ValueError(f"{text!r}: {h:02d}:{mm:02d} is not a time of day; hours go 00-23 and minutes 00-59")
+    start, end = dt.time(h1, m1), dt.time(h2, m2)
+    if start == end:
+        raise ValueError(f"{text!r} starts and ends at the same time; to watch all day leave active_hours out")
+    return start, end
 
 
 class _Strict(BaseModel):
@@ -52,6 +109,11 @@ class ZoneConfig(_Strict):
     realarm_s: float | None = Field(None, gt=0)
     min_score: float = Field(0.35, ge=0.0, le=1.0)
     labels: list[str] | None = None
+    name: str | None = Field(None, max_length=80, description="shown in evidence titles, e.g. crowd gathering")
+    min_count: int | None = Field(None, ge=1, description="objects needed at once (indoor, occupancy; default 1)")
+    active_hours: list[str] | None = Field(
+        None, description='local-time windows "HH:MM-HH:MM" (may cross midnight); outside them the zone is idle'
+    )
 
     @field_validator("polygon")
     @classmethod
@@ -74,8 +136,34 @@ class ZoneConfig(_Strict):
             raise ValueError("polygon has no area; its points must not all lie on one line")
         return points
 
+    @field_validator("active_hours")
+    @classmethod
+    def _valid_windows(cls, windows: list[str] | None) -> list[str] | None:
+        if windows is not None:
+            if not windows:
+                raise ValueError("active_hours is empty; list at least one window such as \"22:00-06:00\" or leave it out")
+            for window in windows:
+                parse_time_window(window)
+        return windows
+
+    @field_validator("labels")
+    @classmethod
+    def _some_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is not None and not labels:
+            raise ValueError("labels is empty, so the zone could never alarm; list the labels to watch, e.g. [person]")
+        return labels
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> "ZoneConfig":
+        for option, kinds in _KIND_ONLY_OPTIONS.items():
+            if getattr(self, option) is not None and self.kind not in kinds:
+                raise ValueError(
+                    f"{option} applies only to zones of kind {' or '.join(kinds)}, not {self.kind}; remove {option}"
+                )
+        if self.labels is None and self.kind not in ZONE_LABELS:
+            raise ValueError(
+                f"labels is required for kind {self.kind}: add e.g. labels: [person] (the detector's class names to count)"
+            )
         dwell, clear, realarm = ZONE_DEFAULTS[self.kind]
         if self.dwell_s is None:
             self.dwell_s = dwell
@@ -85,25 +173,57 @@ class ZoneConfig(_Strict):
             self.realarm_s = realarm
         if self.labels is None:
             self.labels = list(ZONE_LABELS[self.kind])
+        if self.min_count is None and self.kind in _KIND_ONLY_OPTIONS["min_count"]:
+            self.min_count = 1
         return self
 
     @property
     def hazard(self) -> HazardKind:
         return ZONE_HAZARD[self.kind]
 
+    def active_windows(self) -> list[tuple[dt.time, dt.time]]:
+        """The parsed ``active_hours``; empty means always active."""
+        return [parse_time_window(w) for w in self.active_hours or ()]
+
 
 class CameraRules(_Strict):
     """What the pipeline needs to watch one camera: the file given to ``edge replay``."""
 
     zones: list[ZoneConfig] = Field(default_factory=list)
-    detect_fps: float = Field(1.0, gt=0, le=30)
+    detect_fps: float | None = Field(
+        None, gt=0, le=30, description="samples analysed per second; default: the fastest profile among the zones"
+    )
     model: str = "yolov8n"
+    timezone: str | None = Field(
+        None, description="IANA zone for active_hours, e.g. Asia/Shanghai; default: the edge machine's local zone"
+    )
 
     @field_validator("zones")
     @classmethod
     def _unique_zone_ids(cls, zones: list[ZoneConfig]) -> list[ZoneConfig]:
         _require_unique([z.id for z in zones], "zone id")
         return zones
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
+        return name
+
+    @model_validator(mode="after")
+    def _fill_cadence(self) -> "CameraRules":
+        # Always set after validation: an explicit detect_fps wins, else the zones' profiles decide.
+        if self.detect_fps is None:
+            self.detect_fps = cadence_for(self.zones)
+        return self
+
+    def tzinfo(self) -> dt.tzinfo | None:
+        """The zone that active_hours are read in; None means the machine's local zone."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 class TamperConfig(_Strict):
@@ -129,6 +249,9 @@ class CameraConfig(CameraRules):
         "auto", description="auto: keyframes only when every zone is a slow (fire lane) zone"
     )
     offline_s: float = Field(60.0, gt=0, description="no frames for this long raises camera_offline")
+    clip_pre_s: float = Field(5.0, ge=0, le=30, description="seconds of video before the event in its clip")
+    clip_post_s: float = Field(5.0, ge=0, le=30, description="seconds of video after the event in its clip")
+    clips: bool = True
     tamper: TamperConfig = Field(default_factory=TamperConfig)
 
     def decode_mode(self) -> Literal["all", "keyframes"]:
@@ -148,7 +271,10 @@ class CameraConfig(CameraRules):
 class EdgeConfig(_Strict):
     id: Id
     cameras: list[CameraConfig] = Field(default_factory=list)
-    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus /metrics; 0 picks a free port")
+    metrics_host: str = "127.0.0.1"
+    outbox_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="beyond this, clips then snapshots are dropped")
+    heartbeat_s: float = Field(60.0, gt=0)
 
     @field_validator("cameras")
     @classmethod

@@ -48,6 +48,12 @@ def command_topic(site: str, edge: str, name: str) -> str:
     return f"{ROOT}/{site}/{edge}/cmd/{name}"
 
 
+def command_subscription(site: str, edge: str) -> str:
+    """What an edge subscribes to: every command addressed to it (and nothing else: ACL-friendly)."""
+    _check(site, edge)
+    return f"{ROOT}/{site}/{edge}/cmd/+"
+
+
 def reply_topic(site: str, edge: str, name: str) -> str:
     return command_topic(site, edge, name) + "/reply"
 

@@ -27,6 +27,7 @@ class Detection:
     class_id: int
     score: float
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original pixels
+    track_id: int | None = None  # set by edge.tracking; the detector itself never knows
 
 
 class Detector(Protocol):

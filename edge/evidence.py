@@ -67,3 +67,13 @@ def _caption(image: np.ndarray, text: str, corner: tuple[int, int], scale: float
     top = max(0, y - th - base - 2)
     cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 2), OBJECT_COLOUR, cv2.FILLED)
     cv2.putText(image, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def raw_frame(frame_bgr: np.ndarray) -> EvidenceBlob:
+    """The frame as the camera saw it, without drawings: what a reviewer checks the drawings against."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding of the raw frame failed")
+    return EvidenceBlob.of(encoded.tobytes(), "image/jpeg")

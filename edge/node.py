@@ -1,18 +1,23 @@
-"""A live edge node: every camera of one edge, the detector, the rules and the outbox."""
+"""A live edge node: every camera of one edge, the outbox and publisher, health and heartbeat,
+metrics, and the commands central sends (``recheck``, ``config``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 from broker import topics
-from broker.payloads import CameraHealth, EdgeStatus, HealthState
-from broker.siteconfig import CameraConfig, SiteConfig
-from edge.camera import CameraReader, HealthChange
-from edge.camera_watch import CameraWatch
+from broker.payloads import CameraFigures, CameraHealth, EdgeHeartbeat, EdgeStatus, HazardEvent, HealthState
+from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
+from edge.camera import HealthChange
+from edge.camera_worker import CameraWorker
+from edge.evidence import EvidenceBlob
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 
@@ -25,67 +30,10 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class CameraWorker:
-    """Samples one camera's newest frames at its detect fps and turns them into outbox messages."""
-
-    def __init__(self, node: "EdgeNode", camera: CameraConfig, detector) -> None:
-        from edge.pipeline import CameraPipeline
-
-        self.node = node
-        self.camera = camera
-        self.reader = CameraReader(camera.id, camera.url, decode=camera.decode_mode(), on_health=node.on_health)
-        self.watch = CameraWatch(
-            site=node.site.site,
-            edge=node.edge_id,
-            camera=camera,
-            next_seq=node.next_seq,
-            reference_path=node.state_dir / "reference" / f"{camera.id}.png",
-            started_at=time.monotonic(),
-        )
-        self.pipeline = CameraPipeline(
-            site=node.site.site,
-            edge=node.edge_id,
-            camera_id=camera.id,
-            rules=camera,
-            detector=detector,
-            next_seq=node.next_seq,
-            gb28181_channel_id=camera.gb28181_channel_id,
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"worker-{camera.id}", daemon=True)
-        self.samples = 0
-
-    def start(self) -> None:
-        self.reader.start()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.reader.stop()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        last = 0
-        while not self._stop.is_set():
-            frame = self.reader.next_frame(last, timeout=1.0)
-            if frame is None:
-                continue
-            last = frame.number
-            was_tampered = self.watch.tamper.active
-            for emission in self.watch.on_frame(frame.image, frame.monotonic, frame.wall):
-                self.node.enqueue(emission)
-            if self.watch.tamper.active != was_tampered:
-                self.node.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)
-            if not self.pipeline.due(frame.monotonic):
-                continue
-            self.samples += 1
-            try:
-                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall)
-            except Exception:  # one bad frame must not stop the camera
-                log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
-                continue
-            for emission in emissions:
-                self.node.enqueue(emission)
+def config_version(edge: EdgeConfig) -> str:
+    """A short content hash: the same configuration always has the same version."""
+    canonical = json.dumps(edge.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(canonical).hexdigest()[:12]
 
 
 class EdgeNode:
@@ -93,10 +41,12 @@ class EdgeNode:
         self.site = site
         self.edge_id = edge_id
         self.edge = site.edge(edge_id)
-        self.outbox = Outbox(outbox_path)
+        self.config_version = config_version(self.edge)
+        self.outbox = Outbox(outbox_path, max_bytes=self.edge.outbox_max_bytes)
         self.state_dir = Path(outbox_path).parent
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
+        self.event_counts: Counter[tuple[str, str]] = Counter()
         self.publisher = OutboxPublisher(
             site.broker,
             client_id=f"sharpeyes-edge-{site.site}-{edge_id}",
@@ -105,21 +55,26 @@ class EdgeNode:
             retained_on_connect=self._retained_state,
         )
         self._model = model
+        self._detectors: dict[str, object] = {}
         self.workers: list[CameraWorker] = []
+        self._workers_lock = threading.RLock()
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="camera-supervisor", daemon=True)
+        self.metrics_port: int | None = None
 
+    # -- identity, status, health ----------------------------------------------------------------
     def next_seq(self) -> int:
         return self.outbox.next_counter("seq")
 
-    def _status(self, state: str) -> bytes:
+    def _status(self, state: str, heartbeat: EdgeHeartbeat | None = None) -> bytes:
         status = EdgeStatus(
             site=self.site.site,
             edge=self.edge_id,
             state=state,
             at=_now(),
-            version=VERSION,
+            version=f"{VERSION}+config.{self.config_version}",
             cameras=[c.id for c in self.edge.cameras],
+            heartbeat=heartbeat,
         )
         return status.model_dump_json(by_alias=True).encode()
 
@@ -134,6 +89,11 @@ class EdgeNode:
                     )
                 )
         return messages
+
+    def health_state(self, camera_id: str) -> str:
+        with self._health_lock:
+            health = self._health.get(camera_id)
+        return health.state.value if health else "offline"
 
     def on_health(self, change: HealthChange) -> None:
         health = CameraHealth(
@@ -155,49 +115,128 @@ class EdgeNode:
         """Tampering is a health state too: retained ``tampered`` while it lasts, ``online`` after."""
         self.on_health(HealthChange(camera_id, "tampered" if cause else "online", _now(), cause))
 
-    def _supervise(self) -> None:
-        """Once a second: the offline rule of every camera, driven by the time since its last frame."""
-        while not self._stopping.wait(1.0):
-            now, wall = time.monotonic(), _now()
-            for worker in self.workers:
-                for emission in worker.watch.tick(now, wall, worker.reader.cause):
-                    self.enqueue(emission)
-
-    def enqueue(self, emission) -> None:
-        """Blobs first, then the event that references them, in one atomic outbox write."""
-        messages: list[tuple[str, bytes, int, bool, str]] = []
-        for blob in emission.blobs:
-            kind = "clip" if blob.content_type == "video/mp4" else "snapshot"
-            messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind))
-        event = emission.event
-        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, "event"))
-        self.outbox.put_many(messages)
-        log.info(
-            "%s %s camera=%s zone=%s key=%s", event.hazard.value, event.phase.value, event.camera, event.zone,
-            event.incident_key,
+    def heartbeat(self, interval_s: float) -> EdgeHeartbeat:
+        messages, size = self.outbox.depth()
+        now = time.monotonic()
+        cameras = {}
+        with self._workers_lock:
+            workers = list(self.workers)
+        for worker in workers:
+            cameras[worker.camera.id] = CameraFigures(
+                state=self.health_state(worker.camera.id),
+                frames_in=worker.reader.frames_in,
+                frames_decoded=worker.reader.frames_decoded,
+                samples=worker.samples,
+                detect_fps=round(worker.samples / max(1e-6, now - worker.started_monotonic), 3),
+                reconnects=worker.reader.reconnects,
+                seconds_since_frame=worker.reader.seconds_since_frame(now),
+            )
+        return EdgeHeartbeat(
+            interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),
+            cameras=cameras,
         )
 
-    def start(self) -> None:
+    # -- the outbox --------------------------------------------------------------------------------
+    def enqueue(self, event: HazardEvent, blobs: list[EvidenceBlob]) -> None:
+        """Blobs first, then the event that references them, in one atomic outbox write."""
+        messages: list[tuple[str, bytes, int, bool, str]] = []
+        for blob in blobs:
+            kind = "clip" if blob.content_type == "video/mp4" else "snapshot"
+            messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind))
+        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, "event"))
+        self.outbox.put_many(messages)
+        self.event_counts[(event.hazard.value, event.phase.value)] += 1
+        log.info(
+            "%s %s camera=%s zone=%s key=%s evidence=%d", event.hazard.value, event.phase.value, event.camera,
+            event.zone, event.incident_key, len(event.evidence),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def _detector_for(self, camera: CameraConfig):
         from edge.detector import load_detector
 
-        models = {c.model for c in self.edge.cameras}
-        detectors = {name: load_detector(self._model or name) for name in models}
+        name = self._model or camera.model
+        if name not in self._detectors:
+            self._detectors[name] = load_detector(name)
+        return self._detectors[name]
+
+    def start(self) -> None:
+        for camera in self.edge.cameras:
+            self._detector_for(camera)
         pending, size = self.outbox.depth()
         if pending:
             log.info("outbox holds %d messages (%d bytes) from before; delivering them first", pending, size)
+        from edge.commands import CommandHandler
+
+        self.commands = CommandHandler(self)
+        self.publisher.subscribe(topics.command_subscription(self.site.site, self.edge_id), self.commands.on_message)
         self.publisher.start()
-        for camera in self.edge.cameras:
-            worker = CameraWorker(self, camera, detectors[camera.model])
-            self.workers.append(worker)
-            worker.start()
+        with self._workers_lock:
+            for camera in self.edge.cameras:
+                worker = CameraWorker(self, camera, self._detector_for(camera))
+                self.workers.append(worker)
+                worker.start()
         self._supervisor.start()
-        log.info("edge %s/%s running %d cameras", self.site.site, self.edge_id, len(self.workers))
+        if self.edge.metrics_port is not None:
+            from edge.metrics import serve_metrics
+
+            self.metrics_port = serve_metrics(self, self.edge.metrics_host, self.edge.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.edge.metrics_host, self.metrics_port)
+        log.info("edge %s/%s running %d cameras (config %s)", self.site.site, self.edge_id, len(self.workers), self.config_version)
+
+    def _supervise(self) -> None:
+        """Once a second: the offline rule of every camera; every ``heartbeat_s`` the heartbeat."""
+        last_heartbeat = time.monotonic()
+        while not self._stopping.wait(1.0):
+            now, wall = time.monotonic(), _now()
+            with self._workers_lock:
+                workers = list(self.workers)
+            for worker in workers:
+                for emission in worker.watch.tick(now, wall, worker.reader.cause):
+                    self.enqueue(emission.event, emission.blobs)
+            if now - last_heartbeat >= self.edge.heartbeat_s:
+                last_heartbeat = now
+                beat = self.heartbeat(self.edge.heartbeat_s)
+                self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
+
+    def apply_config(self, site: SiteConfig) -> str:
+        """Replace cameras, zones and thresholds without a restart. Cameras whose configuration is
+        unchanged keep running (and keep their episodes); the others are restarted or removed."""
+        edge = site.edge(self.edge_id)
+        with self._workers_lock:
+            wanted = {c.id: c for c in edge.cameras}
+            keep: list[CameraWorker] = []
+            for worker in self.workers:
+                if wanted.get(worker.camera.id) == worker.camera:
+                    keep.append(worker)
+                    del wanted[worker.camera.id]
+                else:
+                    worker.stop()
+                    log.info("camera %s stopped for the new configuration", worker.camera.id)
+            for camera in wanted.values():
+                worker = CameraWorker(self, camera, self._detector_for(camera))
+                worker.start()
+                keep.append(worker)
+                log.info("camera %s started from the new configuration", camera.id)
+            order = [c.id for c in edge.cameras]
+            self.workers = sorted(keep, key=lambda w: order.index(w.camera.id))
+            self.site, self.edge = site, edge
+            self.config_version = config_version(edge)
+        self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online"))
+        log.info("configuration %s applied: %d cameras", self.config_version, len(self.workers))
+        return self.config_version
+
+    def worker(self, camera_id: str) -> CameraWorker | None:
+        with self._workers_lock:
+            return next((w for w in self.workers if w.camera.id == camera_id), None)
 
     def stop(self) -> None:
         self._stopping.set()
-        self._supervisor.join(5)
-        for worker in self.workers:
-            worker.stop()
+        if self._supervisor.is_alive():
+            self._supervisor.join(5)
+        with self._workers_lock:
+            for worker in self.workers:
+                worker.stop()
         self.publisher.wait_until_drained(3.0)
         self.publisher.stop(final=(topics.status_topic(self.site.site, self.edge_id), self._status("offline")))
         self.outbox.close()

@@ -34,11 +34,18 @@ class OutboxMessage:
     kind: str
 
 
+# When the outbox is over its byte bound, these kinds are dropped, oldest first, in this order.
+# Events are never dropped: an incident without its clip is still an incident.
+DROP_ORDER = ("clip", "snapshot")
+
+
 class Outbox:
     """Thread-safe; one SQLite connection guarded by a lock (writes are small and rare)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, max_bytes: int | None = None) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.dropped: dict[str, int] = {kind: 0 for kind in DROP_ORDER}
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -59,11 +66,29 @@ class Outbox:
                     "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [(t, p, q, int(r), k, now) for t, p, q, r, k in messages],
                 )
+                self._enforce_bound()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._wakeup.notify_all()
+
+    def _enforce_bound(self) -> None:
+        if self.max_bytes is None:
+            return
+        (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        for kind in DROP_ORDER:
+            if total <= self.max_bytes:
+                return
+            rows = self._db.execute(
+                "SELECT id, LENGTH(payload) FROM outbox WHERE kind = ? ORDER BY id", (kind,)
+            ).fetchall()
+            for row_id, size in rows:
+                if total <= self.max_bytes:
+                    break
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                total -= size
+                self.dropped[kind] += 1
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
         with self._lock:

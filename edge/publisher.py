@@ -68,6 +68,7 @@ class OutboxPublisher:
         self._thread = threading.Thread(target=self._drain, name="outbox-publisher", daemon=True)
         self.published = 0
         self.disconnects = 0
+        self._subscriptions: list[str] = []
 
     @property
     def connected(self) -> bool:
@@ -84,6 +85,11 @@ class OutboxPublisher:
         if self.broker.protocol == "5":
             kwargs["clean_start"] = True
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s, **kwargs)
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Subscribe (QoS 1) on every connect; ``callback(topic, payload)`` runs on paho's thread."""
+        self._subscriptions.append(topic)
+        self._client.message_callback_add(topic, lambda client, userdata, msg: callback(msg.topic, msg.payload))
 
     def publish_now(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
         """Publish a retained state message directly (its latest value matters, not its history)."""
@@ -112,6 +118,8 @@ class OutboxPublisher:
             self._inflight.clear()
             self._early_acks.clear()
             self._cursor = 0  # resend everything still in the outbox, in order
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
         if self._retained_on_connect is not None:
             for topic, payload in self._retained_on_connect():
                 client.publish(topic, payload, qos=1, retain=True)

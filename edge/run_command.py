@@ -39,8 +39,16 @@ def run(
     def _stop(signum, frame) -> None:
         stopping.set()
 
+    def _reload(signum, frame) -> None:
+        # SIGHUP: re-read the file and apply it like a `config` command; a bad file changes nothing.
+        try:
+            node.apply_config(load_site_config(config))
+        except (ConfigError, KeyError) as exc:
+            logging.getLogger("sharpeyes.edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _reload)
     node.start()
     stopping.wait()
     logging.getLogger("sharpeyes.edge").info("stopping edge %s", edge)

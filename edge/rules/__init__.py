@@ -14,6 +14,6 @@ def rule_for_zone(zone: ZoneConfig) -> Rule:
     """The rule that watches a zone of this kind."""
     if zone.kind == "fire_lane":
         return FireLaneRule(zone)
-    if zone.kind == "indoor":
+    if zone.kind in ("indoor", "occupancy"):
         return PresenceRule(zone)
     raise ValueError(f"zone {zone.id!r}: no rule for kind {zone.kind!r}")

@@ -5,10 +5,15 @@ first seen; a detection that overlaps a track but has moved off its anchor by mo
 fraction of the vehicle's own size starts a new track instead. So traffic driving through
 is a string of short-lived tracks that never reach the dwell, while a parked car keeps one
 track (and its dwell) through detector misses, score dips and cars passing beside it.
+
+Tracker ids (``ZoneObject.track_id``, from ``edge.tracking``) are used where they help: they
+re-find a parked car first, and they tell a vehicle that moved (same id, off its anchor, nothing
+left on the anchor) from a second vehicle. The anchor stays the final word on "stationary".
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from broker.payloads import Phase
@@ -90,40 +95,67 @@ class FireLaneRule:
 
     def _associate(self, t: float, candidates: list[ZoneObject]) -> None:
         self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= self._grace]
-        free_tracks = list(range(len(self._tracks)))
-        free_dets = list(range(len(candidates)))
+        free_tracks = set(range(len(self._tracks)))
+        free_dets = set(range(len(candidates)))
         matched: list[tuple[int, int]] = []
 
-        # A tracker's id is the strongest evidence of identity; use it first.
-        by_external = {tr.external_id: i for i, tr in enumerate(self._tracks) if tr.external_id is not None}
-        for d in list(free_dets):
-            ext = candidates[d].track_id
-            if ext is not None and ext in by_external and by_external[ext] in free_tracks:
-                matched.append((by_external[ext], d))
-                free_tracks.remove(by_external[ext])
-                free_dets.remove(d)
+        def in_place(ti: int, di: int) -> bool:
+            return not self._tracks[ti].moved(candidates[di].box, self._move)
 
-        overlaps = [[iou(self._tracks[r].box, candidates[c].box) for c in free_dets] for r in free_tracks]
+        # 1. The tracker's id is the best evidence of identity, but only where the detection
+        # still stands on the track's anchor: next to parked cars a tracker can swap the ids of
+        # a parked car and one driving past, and the place must win over the id.
+        for di, det in enumerate(candidates):
+            if det.track_id is None:
+                continue
+            for ti in sorted(free_tracks):
+                if self._tracks[ti].external_id == det.track_id and in_place(ti, di):
+                    matched.append((ti, di))
+                    free_tracks.discard(ti)
+                    free_dets.discard(di)
+                    break
+
+        # 2. Overlap, again only in place: a shifted detection is another vehicle, or this one leaving.
+        rows, cols = sorted(free_tracks), sorted(free_dets)
+        overlaps = [
+            [iou(self._tracks[r].box, candidates[c].box) if in_place(r, c) else 0.0 for c in cols] for r in rows
+        ]
         for r, c in greedy_match(overlaps, self._match_iou):
-            matched.append((free_tracks[r], free_dets[c]))
-        taken = {d for _, d in matched}
+            matched.append((rows[r], cols[c]))
+            free_tracks.discard(rows[r])
+            free_dets.discard(cols[c])
 
         for ti, di in matched:
             track, det = self._tracks[ti], candidates[di]
-            if track.moved(det.box, self._move):
-                if track.external_id is not None and track.external_id == det.track_id:
-                    # The same vehicle per the tracker, but it moved: it is driving, not standing.
-                    self._reanchor(track, det, t)
-                    continue
-                taken.discard(di)  # overlapping but shifted: another vehicle, or this one leaving
-                continue
             track.box, track.score, track.label = det.box, det.score, det.label
             track.last_seen = t
             track.samples += 1
+            self._adopt_id(track, det.track_id)
 
-        for di, det in enumerate(candidates):
-            if di not in taken and det.score >= self.zone.min_score:
-                self._tracks.append(self._new_track(det, t))
+        # 3. Nothing stands on the anchor of a track whose tracker id now shows up elsewhere: the
+        # vehicle itself moved, so it is driving and its dwell starts again where it is now.
+        for ti in sorted(free_tracks):
+            track = self._tracks[ti]
+            if track.external_id is None:
+                continue
+            moved_to = next((d for d in sorted(free_dets) if candidates[d].track_id == track.external_id), None)
+            if moved_to is not None:
+                self._reanchor(track, candidates[moved_to], t)
+                free_dets.discard(moved_to)
+
+        for di in sorted(free_dets):
+            if candidates[di].score >= self.zone.min_score:
+                self._tracks.append(self._new_track(candidates[di], t))
+
+    def _adopt_id(self, track: _Track, external_id: int | None) -> None:
+        """Follow the tracker's current id for a vehicle (it may first give none, or re-number it);
+        an id belongs to one vehicle at a time."""
+        if external_id is None or external_id == track.external_id:
+            return
+        for other in self._tracks:
+            if other.external_id == external_id:
+                other.external_id = None
+        track.external_id = external_id
 
     def _new_track(self, det: ZoneObject, t: float) -> _Track:
         track = _Track(
@@ -152,7 +184,8 @@ class FireLaneRule:
     def _present_enough(self, track: _Track) -> bool:
         return track.samples >= self._min_presence * (self._step - track.first_step + 1)
 
-    def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]:
+    def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
+        """``local_time`` is accepted for the common rule interface; fire lanes watch all day."""
         self._step += 1
         self._associate(t, self._candidates(detections))
         seen = [tr for tr in self._tracks if tr.last_seen == t]

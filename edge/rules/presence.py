@@ -1,14 +1,21 @@
-"""``ebike_indoor``: an e-bike (by label) inside an indoor zone for ``dwell_s``.
+"""Presence of enough qualifying objects in a zone for ``dwell_s``: ``ebike_indoor`` and
+``zone_occupancy``.
 
-Indoors the object itself is the hazard wherever it stands, so no identity or motion is
-needed: presence of any qualifying object, tolerating short detector misses.
+Both are the same question asked with different settings: "are at least ``min_count``
+objects with these labels inside the polygon, and have they been for ``dwell_s``?". An e-bike
+indoors is one object of label motorcycle/bicycle; a crowd is five people; a night intrusion
+is one person, asked only during ``active_hours``. The object itself is the hazard wherever it
+stands, so no identity or motion is needed, and short detector misses are tolerated.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from broker.payloads import Phase
 from broker.siteconfig import ZoneConfig
 from edge.geometry import footprint, point_in_polygon
+from edge.rules.hours import in_any_window
 from edge.rules.types import Episode, RuleEvent, ZoneObject
 
 
@@ -16,12 +23,14 @@ class PresenceRule:
     """Pure state machine; feed it one detection sample at a time with ``step``."""
 
     def __init__(self, zone: ZoneConfig, *, max_missed: int = 1) -> None:
-        """``max_missed``: consecutive empty samples that do not interrupt the dwell."""
+        """``max_missed``: consecutive samples short of ``min_count`` that do not interrupt the dwell."""
         self.zone = zone
         self.zone_id = zone.id
         self.hazard = zone.hazard
         self._polygon = [tuple(p) for p in zone.polygon]
         self._labels = frozenset(zone.labels or ())
+        self._min_count = zone.min_count or 1
+        self._windows = zone.active_windows()
         self._dwell = float(zone.dwell_s or 0.0)
         self._clear = float(zone.clear_s or 0.0)
         self._realarm = float(zone.realarm_s or 0.0)
@@ -31,7 +40,14 @@ class PresenceRule:
         self._episode: Episode | None = None
         self._episodes = 0
 
-    def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]:
+    def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
+        """``local_time``: the sample's local wall time of day, needed only with active hours."""
+        if self._windows:
+            if local_time is None:
+                raise ValueError(f"zone {self.zone_id!r} has active_hours; step() needs local_time")
+            if not in_any_window(local_time, self._windows):
+                return self._idle(t)
+
         found = [
             d
             for d in detections
@@ -39,7 +55,8 @@ class PresenceRule:
             and d.score >= self.zone.min_score
             and point_in_polygon(footprint(d.box), self._polygon)
         ]
-        if found:
+        present = len(found) >= self._min_count
+        if present:
             self._missed = 0
             if self._since is None:
                 self._since = t
@@ -50,23 +67,33 @@ class PresenceRule:
 
         episode = self._episode
         if episode is None:
-            if found and self._since is not None and t - self._since >= self._dwell:
+            if present and self._since is not None and t - self._since >= self._dwell:
                 self._episodes += 1
                 self._episode = Episode(self._episodes, self._since, t, t)
                 return [self._event(Phase.START, t, found)]
             return []
-        if found:
+        if present:
             episode.last_present_t = t
             if episode.due_update(t, self._realarm):
                 episode.last_emit_t = t
                 return [self._event(Phase.UPDATE, t, found)]
             return []
         if t - episode.last_present_t >= self._clear:
-            event = self._event(Phase.END, t, [])
-            self._episode = None
-            self._since = None
-            return [event]
+            return self._end(t)
         return []
+
+    def _idle(self, t: float) -> list[RuleEvent]:
+        # Outside the active hours nothing is watched, so an open episode cannot be kept open:
+        # nobody would ever see it clear. It ends when the window closes.
+        self._since = None
+        self._missed = 0
+        return self._end(t) if self._episode is not None else []
+
+    def _end(self, t: float) -> list[RuleEvent]:
+        event = self._event(Phase.END, t, [])
+        self._episode = None
+        self._since = None
+        return [event]
 
     def _event(self, phase: Phase, t: float, objects: list[ZoneObject]) -> RuleEvent:
         assert self._episode is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,10 +40,13 @@ class RuleEvent:
 
 
 class Rule(Protocol):
+    """A zone's rule. ``local_time`` is the sample's local time of day (for active hours);
+    rules that do not use it accept and ignore it, so the pipeline treats every rule alike."""
+
     zone_id: str
     hazard: HazardKind
 
-    def step(self, t: float, detections: list[ZoneObject]) -> list[RuleEvent]: ...
+    def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]: ...
 
 
 @dataclass(slots=True)

@@ -42,3 +42,19 @@ def test_sequence_counter_is_monotonic_across_restarts(tmp_path):
     box = Outbox(path)
     seen.append(box.next_counter("seq"))
     assert seen == [0, 1, 2, 3]
+
+
+def test_full_outbox_drops_clips_then_snapshots_never_events(tmp_path):
+    box = Outbox(tmp_path / "outbox.db", max_bytes=10_000)
+    box.put_many([("e/0", b"e" * 1000, 1, False, "event"), ("s/0", b"s" * 3000, 1, False, "snapshot"),
+                  ("c/0", b"c" * 4000, 1, False, "clip")])
+    assert box.depth() == (3, 8000)
+    # 5 kB more: the clip goes first.
+    box.put_many([("e/1", b"e" * 1000, 1, False, "event"), ("s/1", b"s" * 4000, 1, False, "snapshot")])
+    assert [m.topic for m in box.peek(10)] == ["e/0", "s/0", "e/1", "s/1"]
+    assert box.dropped == {"clip": 1, "snapshot": 0}
+    # Events alone past the bound: the oldest snapshots go, every event stays.
+    box.put_many([(f"e/{i}", b"e" * 1000, 1, False, "event") for i in range(2, 9)])
+    topics = [m.topic for m in box.peek(20)]
+    assert [t for t in topics if t.startswith("e/")] == [f"e/{i}" for i in range(9)]
+    assert box.dropped["snapshot"] == 2 and not any(t.startswith("s/") for t in topics)

@@ -1,0 +1,163 @@
+"""One camera's worker thread: newest frame -> health watch -> (at the detect cadence) pipeline
+-> evidence (annotated snapshot, raw frame, and a clip cut from the packet ring) -> outbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from broker.payloads import EvidenceRef, HazardEvent, Phase
+from broker.siteconfig import CameraConfig
+from edge.camera import CameraReader, Frame
+from edge.camera_watch import CameraWatch
+from edge.clip import mux_mp4
+from edge.evidence import EvidenceBlob, raw_frame
+from edge.metrics import TimedDetector
+
+if TYPE_CHECKING:
+    from edge.node import EdgeNode
+
+log = logging.getLogger("sharpeyes.edge.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingClip:
+    due: float  # monotonic time when the "after" part of the clip has arrived
+    start: float
+    end: float
+    event: HazardEvent
+
+
+def with_evidence(event: HazardEvent, blobs: list[EvidenceBlob]) -> HazardEvent:
+    refs = [EvidenceRef(sha256=b.sha256, content_type=b.content_type, bytes=len(b.data)) for b in blobs]
+    return event.model_copy(update={"evidence": [*event.evidence, *refs]})
+
+
+class CameraWorker:
+    def __init__(self, node: "EdgeNode", camera: CameraConfig, detector) -> None:
+        from edge.pipeline import CameraPipeline
+
+        self.node = node
+        self.camera = camera
+        self.detector = TimedDetector(detector)
+        ring_s = camera.clip_pre_s + camera.clip_post_s + 10.0
+        self.reader = CameraReader(
+            camera.id, camera.url, decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health
+        )
+        self.started_monotonic = time.monotonic()
+        self.watch = CameraWatch(
+            site=node.site.site,
+            edge=node.edge_id,
+            camera=camera,
+            next_seq=node.next_seq,
+            reference_path=node.state_dir / "reference" / f"{camera.id}.png",
+            started_at=self.started_monotonic,
+        )
+        self.pipeline = CameraPipeline(
+            site=node.site.site,
+            edge=node.edge_id,
+            camera_id=camera.id,
+            rules=camera,
+            detector=self.detector,
+            next_seq=node.next_seq,
+            gb28181_channel_id=camera.gb28181_channel_id,
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"worker-{camera.id}", daemon=True)
+        self._clips: list[PendingClip] = []
+        self.samples = 0
+        self.late_samples = 0
+
+    def start(self) -> None:
+        self.reader.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.reader.stop()
+        self._thread.join(5)
+
+    def latest_frame(self, timeout: float = 5.0) -> Frame | None:
+        """The newest frame, waiting up to ``timeout`` for one if none has arrived yet."""
+        return self.reader.next_frame(0, timeout)
+
+    def _run(self) -> None:
+        last = 0
+        while not self._stop.is_set():
+            frame = self.reader.next_frame(last, timeout=1.0)
+            self._finish_due_clips()
+            if frame is None:
+                continue
+            last = frame.number
+            self._watch_health(frame)
+            if not self.pipeline.due(frame.monotonic):
+                continue
+            self.samples += 1
+            try:
+                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall)
+            except Exception:  # one bad frame must not stop the camera
+                log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
+                continue
+            for emission in emissions:
+                self._deliver(emission.event, emission.blobs, frame)
+
+    def _watch_health(self, frame: Frame) -> None:
+        was_tampered = self.watch.tamper.active
+        for emission in self.watch.on_frame(frame.image, frame.monotonic, frame.wall):
+            self.node.enqueue(emission.event, emission.blobs)
+        if self.watch.tamper.active != was_tampered:
+            self.node.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)
+
+    def _deliver(self, event: HazardEvent, blobs: list[EvidenceBlob], frame: Frame) -> None:
+        if event.phase == Phase.END:
+            self.node.enqueue(event, blobs)
+            return
+        raw = raw_frame(frame.image)
+        event = with_evidence(event, [raw])
+        self.node.enqueue(event, [*blobs, raw])
+        if self.camera.clips:
+            self._clips.append(
+                PendingClip(
+                    due=frame.monotonic + self.camera.clip_post_s,
+                    start=frame.monotonic - self.camera.clip_pre_s,
+                    end=frame.monotonic + self.camera.clip_post_s,
+                    event=event,
+                )
+            )
+
+    def _finish_due_clips(self) -> None:
+        """The clip needs the seconds after the event too, so it follows as an ``update`` of the episode."""
+        now = time.monotonic()
+        ready = [c for c in self._clips if c.due <= now]
+        if not ready:
+            return
+        self._clips = [c for c in self._clips if c.due > now]
+        for pending in ready:
+            template, packets = self.reader.packets_between(pending.start, pending.end)
+            try:
+                clip = EvidenceBlob.of(mux_mp4(template, packets), "video/mp4")
+            except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
+                log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
+                continue
+            wall = datetime.now(timezone.utc)
+            update = pending.event.model_copy(
+                update={
+                    "event_id": uuid.uuid4(),
+                    "phase": Phase.UPDATE,
+                    "observed_at": max(wall, pending.event.observed_at),
+                    "seq": self.node.next_seq(),
+                    "evidence": [EvidenceRef(sha256=clip.sha256, content_type="video/mp4", bytes=len(clip.data))],
+                }
+            )
+            self.node.enqueue(update, [clip])
+
+    def snapshot_now(self) -> np.ndarray | None:
+        frame = self.latest_frame(timeout=5.0)
+        return None if frame is None else frame.image

@@ -1,0 +1,135 @@
+"""Commands from central on ``cmd/{name}``, answered on ``cmd/{name}/reply`` through the outbox:
+
+- ``recheck`` {camera, zone}: is the hazard present now? Replies with the answer and a fresh
+  annotated snapshot (published as evidence first), so central can verify a reported fix.
+- ``config`` {site_config: {...}}: validate and apply a new configuration without a restart;
+  replies with the applied version or the validation errors.
+
+A command that cannot be parsed is answered with ok=false and the reason, never ignored silently
+(when it carries no command_id to answer, it is logged)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from broker import topics
+from broker.payloads import Command, CommandReply
+from broker.siteconfig import ConfigError, parse_site_config
+
+if TYPE_CHECKING:
+    from edge.node import EdgeNode
+
+log = logging.getLogger("sharpeyes.edge.commands")
+
+
+class CommandHandler:
+    def __init__(self, node: "EdgeNode") -> None:
+        self.node = node
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        parts = topics.parse_topic(topic)
+        if parts is None or parts.kind != "command":
+            return
+        try:
+            command = Command.model_validate_json(payload)
+        except ValidationError as exc:
+            command_id = _command_id(payload)
+            log.warning("malformed %s command: %s", parts.command, exc.errors()[:3])
+            if command_id is not None:
+                self._reply(parts.command or "unknown", command_id, ok=False, errors=[f"malformed command: {exc.errors()[0]['msg']}"])
+            return
+        # Commands may take seconds (a detection, restarting cameras): never block paho's thread.
+        threading.Thread(target=self._run, args=(parts.command, command), daemon=True).start()
+
+    def _run(self, name: str | None, command: Command) -> None:
+        handlers = {"recheck": self._recheck, "config": self._config}
+        handler = handlers.get(command.name if name is None else name)
+        if handler is None:
+            self._reply(name or command.name, command.command_id, ok=False, errors=[f"unknown command {name!r}; known: {sorted(handlers)}"])
+            return
+        try:
+            handler(command)
+        except Exception as exc:  # noqa: BLE001 - the caller must hear about it
+            log.exception("command %s failed", name)
+            self._reply(name or command.name, command.command_id, ok=False, errors=[f"{type(exc).__name__}: {exc}"])
+
+    def _reply(self, name: str, command_id: uuid.UUID, *, ok: bool, result: dict[str, Any] | None = None,
+               errors: list[str] | None = None, blobs: list | None = None) -> None:
+        reply = CommandReply(command_id=command_id, ok=ok, result=result or {}, errors=errors or [],
+                             replied_at=datetime.now(timezone.utc))
+        node = self.node
+        messages = [
+            (topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, 1, False, "snapshot")
+            for b in blobs or []
+        ]
+        messages.append((topics.reply_topic(node.site.site, node.edge_id, name),
+                         reply.model_dump_json(by_alias=True).encode(), 1, False, "event"))
+        node.outbox.put_many(messages)
+
+    def _recheck(self, command: Command) -> None:
+        from edge.evidence import Annotation, annotated_snapshot
+        from edge.recheck import hazard_present
+
+        camera_id, zone_id = command.args.get("camera"), command.args.get("zone")
+        worker = self.node.worker(str(camera_id))
+        if worker is None:
+            self._reply("recheck", command.command_id, ok=False, errors=[f"camera {camera_id!r} is not on this edge"])
+            return
+        zone = next((z for z in worker.camera.zones if z.id == zone_id), None)
+        if zone is None:
+            known = [z.id for z in worker.camera.zones]
+            self._reply("recheck", command.command_id, ok=False, errors=[f"zone {zone_id!r} is not on camera {camera_id!r} (zones: {known})"])
+            return
+        frame = worker.latest_frame(timeout=10.0)
+        if frame is None:
+            self._reply("recheck", command.command_id, ok=False, errors=[f"camera {camera_id!r} has no frame: {worker.reader.cause}"])
+            return
+        height, width = frame.image.shape[:2]
+        result = hazard_present(zone, worker.detector.detect(frame.image), width, height)
+        verdict = "present" if result.present else "clear"
+        snapshot = annotated_snapshot(
+            frame.image, zone.polygon, [Annotation(box, f"{label} {score:.2f}") for label, score, box in result.objects],
+            title=f"recheck {camera_id}/{zone_id}: {zone.hazard.value} {verdict} {frame.wall:%Y-%m-%d %H:%M:%S}Z",
+        )
+        self._reply(
+            "recheck", command.command_id, ok=True, blobs=[snapshot],
+            result={
+                "camera": camera_id, "zone": zone_id, "hazard": zone.hazard.value, "present": result.present,
+                "observed_at": frame.wall.isoformat().replace("+00:00", "Z"),
+                "objects": [{"label": label, "score": round(score, 3), "box": list(box)} for label, score, box in result.objects],
+                "snapshot_sha256": snapshot.sha256,
+            },
+        )
+        log.info("recheck %s/%s: %s", camera_id, zone_id, verdict)
+
+    def _config(self, command: Command) -> None:
+        data = command.args.get("site_config")
+        if not isinstance(data, dict):
+            self._reply("config", command.command_id, ok=False, errors=["args.site_config must be the site configuration as an object"])
+            return
+        try:
+            site = parse_site_config(data, source="cmd/config")
+            site.edge(self.node.edge_id)
+        except ConfigError as exc:
+            self._reply("config", command.command_id, ok=False, errors=exc.problems)
+            return
+        except KeyError as exc:
+            self._reply("config", command.command_id, ok=False, errors=[str(exc.args[0])])
+            return
+        version = self.node.apply_config(site)
+        self._reply("config", command.command_id, ok=True,
+                    result={"version": version, "cameras": [w.camera.id for w in self.node.workers]})
+
+
+def _command_id(payload: bytes) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(json.loads(payload)["command_id"])
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,87 @@
+"""Prometheus metrics of an edge node, read from the node's own counters at scrape time
+(no second set of books to keep in step)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from edge.node import EdgeNode
+
+HEALTH_STATES = ("online", "offline", "tampered")
+
+
+class TimedDetector:
+    """Wraps a detector to count inference time per camera."""
+
+    def __init__(self, detector) -> None:
+        self._detector = detector
+        self.model_name = detector.model_name
+        self.model_sha256 = detector.model_sha256
+        self.calls = 0
+        self.seconds = 0.0
+
+    def detect(self, frame_bgr):
+        started = time.perf_counter()
+        try:
+            return self._detector.detect(frame_bgr)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+
+class EdgeCollector:
+    def __init__(self, node: "EdgeNode") -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["camera"]
+        frames_in = CounterMetricFamily("sharpeyes_edge_frames_in", "Encoded frames received", labels=labels)
+        decoded = CounterMetricFamily("sharpeyes_edge_frames_decoded", "Frames decoded", labels=labels)
+        samples = CounterMetricFamily("sharpeyes_edge_samples", "Frames analysed by the detector", labels=labels)
+        cadence = GaugeMetricFamily("sharpeyes_edge_detect_fps", "Detect cadence achieved (samples/s since start)", labels=labels)
+        decode_s = CounterMetricFamily("sharpeyes_edge_decode_seconds", "Time spent decoding", labels=labels)
+        infer_s = CounterMetricFamily("sharpeyes_edge_inference_seconds", "Time spent in the detector", labels=labels)
+        reconnects = CounterMetricFamily("sharpeyes_edge_reconnects", "Stream reconnects", labels=labels)
+        health = GaugeMetricFamily("sharpeyes_edge_camera_health", "1 for the camera's current state", labels=["camera", "state"])
+        now = time.monotonic()
+        for worker in self.node.workers:
+            cam = [worker.camera.id]
+            reader = worker.reader
+            frames_in.add_metric(cam, reader.frames_in)
+            decoded.add_metric(cam, reader.frames_decoded)
+            samples.add_metric(cam, worker.samples)
+            cadence.add_metric(cam, worker.samples / max(1e-6, now - worker.started_monotonic))
+            decode_s.add_metric(cam, reader.decode_seconds)
+            infer_s.add_metric(cam, worker.detector.seconds)
+            reconnects.add_metric(cam, reader.reconnects)
+            current = self.node.health_state(worker.camera.id)
+            for state in HEALTH_STATES:
+                health.add_metric([worker.camera.id, state], 1.0 if state == current else 0.0)
+        yield from (frames_in, decoded, samples, cadence, decode_s, infer_s, reconnects, health)
+
+        messages, size = self.node.outbox.depth()
+        yield GaugeMetricFamily("sharpeyes_edge_outbox_messages", "Messages waiting in the outbox", value=messages)
+        yield GaugeMetricFamily("sharpeyes_edge_outbox_bytes", "Bytes waiting in the outbox", value=size)
+        dropped = CounterMetricFamily("sharpeyes_edge_outbox_dropped", "Evidence dropped because the outbox was full", labels=["kind"])
+        for kind, count in self.node.outbox.dropped.items():
+            dropped.add_metric([kind], count)
+        yield dropped
+        events = CounterMetricFamily("sharpeyes_edge_events", "Hazard events written to the outbox", labels=["hazard", "phase"])
+        for (hazard, phase), count in sorted(Counter(self.node.event_counts).items()):
+            events.add_metric([hazard, phase], count)
+        yield events
+        yield GaugeMetricFamily("sharpeyes_edge_broker_connected", "1 while connected to the broker", value=float(self.node.publisher.connected))
+
+
+def serve_metrics(node: "EdgeNode", host: str, port: int) -> int:
+    """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port."""
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(node))
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server.server_address[1]
