@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import bcrypt
@@ -12,6 +13,15 @@ from broker.siteconfig import UserConfig
 from central.tables import User
 
 log = logging.getLogger(__name__)
+
+# bcrypt looks at 72 bytes at most and bcrypt>=5 refuses longer input outright.
+MAX_PASSWORD_BYTES = 72
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked against when the username is unknown, so a wrong name takes as long as a wrong password.
+    return hash_password("sharpeyes-no-such-user")
 
 
 def hash_password(password: str) -> str:
@@ -46,6 +56,10 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
                 cfg.password_env or "password",
             )
             continue
+        if len(secret.encode()) > MAX_PASSWORD_BYTES:
+            log.error("user %s: password longer than %d bytes, which bcrypt cannot use; skipped",
+                      cfg.username, MAX_PASSWORD_BYTES)
+            continue
         user = session.scalar(select(User).where(User.username == cfg.username))
         if user is None:
             user = User(username=cfg.username, role=cfg.role, password_hash=hash_password(secret))
@@ -60,6 +74,9 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not check_password(password, user.password_hash):
+    if user is None:
+        check_password(password, _dummy_hash())
+        return None
+    if not user.active or not check_password(password, user.password_hash):
         return None
     return user

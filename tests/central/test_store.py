@@ -63,3 +63,12 @@ def test_routing_survives_a_parent_cycle_in_the_grid() -> None:
         }
     )
     assert GridRouter(site).route("s", "c") == Route("a", None)
+
+
+def test_a_password_bcrypt_cannot_take_skips_that_user_only(store: Store) -> None:
+    config = site_config()
+    long_pw = [u.model_copy(update={"password": "x" * 73}) if u.username == "monitor" else u for u in config.users]
+    with store.sessions() as session:
+        assert sync_users(session, long_pw) == 3
+        assert authenticate(session, "monitor", "x" * 73) is None
+        assert authenticate(session, "admin", "admin-pw") is not None
