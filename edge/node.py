@@ -157,7 +157,7 @@ class EdgeNode:
 
         name = self._model or camera.model
         if name not in self._detectors:
-            self._detectors[name] = load_detector(name)
+            self._detectors[name] = load_detector(name, providers=self.edge.providers)
         return self._detectors[name]
 
     def start(self) -> None:
