@@ -181,6 +181,9 @@ def test_healthz_and_web_page_need_no_login(client: TestClient) -> None:
     assert page.status_code == 200 and "登录 Log in" in page.text
     script = client.get("/static/app.js")
     assert script.status_code == 200 and "/api/v1/stream" in script.text
+    # Served from the package alone: the console must work on a network without the internet.
+    for body in (page.text, script.text, client.get("/static/style.css").text):
+        assert "http://" not in body and "https://" not in body and "//cdn" not in body
 
 
 def test_migrations_match_the_models(central: Central) -> None:
