@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,4 +189,66 @@ def test_message_is_redelivered_when_the_database_failed_before_commit(
         assert [i["incident_key"] for i in items] == [sent.incident_key]
     finally:
         edge.close()
+        central.close()
+
+
+def test_task_created_while_the_broker_is_down_is_notified_after_it_returns(
+    tmp_path: Path, fresh_mosquitto  # type: ignore[no-untyped-def]
+) -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from sqlalchemy import select
+
+    from central.ingest import IngestService
+    from central.routing import GridRouter
+    from central.tables import Task
+
+    # The worker's phone keeps a persistent session, as a phone that sleeps would.
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    phone_id = f"phone-{uuid.uuid4().hex[:6]}"
+    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+
+    def phone() -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=phone_id, protocol=mqtt.MQTTv5)
+        client.on_message = lambda _c, _u, msg: received.put(msg)
+        client.connect("127.0.0.1", fresh_mosquitto.port, clean_start=False, properties=props)
+        client.loop_start()
+        wait_until(client.is_connected, 5, what="phone connected")
+        return client
+
+    first = phone()
+    sub = first.subscribe(worker_task_topic(SITE, "wang-fang"), qos=1)
+    assert sub[0] == mqtt.MQTT_ERR_SUCCESS
+    time.sleep(0.3)
+    first.disconnect()
+    first.loop_stop()
+
+    central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, fresh_mosquitto.port)
+    assert central.ingest is not None
+    try:
+        fresh_mosquitto.stop()
+        wait_until(lambda: not central.ingest.connected, 10, what="central noticed the broker is gone")
+        with central.ctx.sessions() as session:
+            outcome = IngestService(session, central.ctx.evidence, GridRouter(site_config())).handle(
+                event_topic(SITE, EDGE), wire(event(f"k-offline-{uuid.uuid4().hex[:6]}"))
+            )
+        assert outcome.new_task_ids
+
+        fresh_mosquitto.start()
+        wait_until(lambda: central.ingest.connected, 30, what="central reconnected")
+
+        def notified() -> bool:
+            with central.ctx.sessions() as session:
+                return session.scalar(select(Task.notified_at).where(Task.id == outcome.new_task_ids[0])) is not None
+
+        wait_until(notified, 10, what="task marked notified")
+        second = phone()
+        try:
+            note = TaskNotification.model_validate_json(received.get(timeout=10).payload)
+            assert note.task_id == str(outcome.new_task_ids[0]) and note.worker == "wang-fang"
+        finally:
+            second.disconnect()
+            second.loop_stop()
+    finally:
         central.close()
