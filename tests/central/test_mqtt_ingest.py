@@ -252,3 +252,20 @@ def test_task_created_while_the_broker_is_down_is_notified_after_it_returns(
             second.loop_stop()
     finally:
         central.close()
+
+
+def test_central_starts_and_serves_while_the_broker_is_still_down(tmp_path: Path, fresh_mosquitto) -> None:  # type: ignore[no-untyped-def]
+    fresh_mosquitto.stop()
+    central = build_central(site_config(broker_port=fresh_mosquitto.port), f"sqlite:///{tmp_path / 'central.db'}",
+                            tmp_path / "evidence", tmp_path / "var", ingest=True,
+                            client_id=f"central-early-{uuid.uuid4().hex[:6]}")
+    central.start_ingest()
+    try:
+        with TestClient(central.app) as api:
+            time.sleep(1.5)  # a couple of failed connection attempts
+            health = api.get("/healthz")
+            assert health.status_code == 200 and health.json()["mqtt_connected"] is False
+            fresh_mosquitto.start()
+            wait_until(lambda: api.get("/healthz").json()["mqtt_connected"], 30, what="first connection after start-up")
+    finally:
+        central.close()
