@@ -317,6 +317,9 @@ class GridCellConfig(_Strict):
     level: str = "grid"
     parent: str | None = None
     workers: list[str] = Field(default_factory=list, description="ids of the workers responsible")
+    area: list[tuple[float, float]] | None = Field(
+        None, description="boundary [[lon, lat], ...] (WGS84): routes located reports (Open311) to this cell"
+    )
 
 
 class UserConfig(_Strict):
@@ -325,6 +328,8 @@ class UserConfig(_Strict):
     password_env: str | None = None
     password: str | None = Field(None, description="for demos only; production uses password_env")
     worker: str | None = None
+    grid: list[str] = Field(default_factory=list, description="grid node codes whose subtree this user covers")
+    unit: str | None = Field(None, description="the unit (property company, department) a unit user acts for")
 
     def secret(self) -> str | None:
         if self.password_env:
