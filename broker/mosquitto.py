@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -39,6 +40,18 @@ class MosquittoError(RuntimeError):
     """Mosquitto is missing, or did not start; the message carries the tail of its log."""
 
 
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """A second, TLS-only listener (for edges off the broker's host). Paths as the broker sees them."""
+
+    port: int
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    bind: str = "0.0.0.0"
+    require_certificate: bool = False
+
+
 def render_mosquitto_conf(
     *,
     port: int,
@@ -48,11 +61,14 @@ def render_mosquitto_conf(
     password_file: Path | None = None,
     acl_file: Path | None = None,
     user: str | None = None,
+    tls: TlsListener | None = None,
+    log_dest: str | None = None,
 ) -> str:
     """Return a Mosquitto 2 configuration for one listener with persistence under `data_dir`.
 
     `user` is the account Mosquitto keeps when started as root (it otherwise switches to
-    `mosquitto`, which cannot write a private temporary `data_dir`).
+    `mosquitto`, which cannot write a private temporary `data_dir`). `tls` adds a TLS listener;
+    `log_dest` replaces the log file in `data_dir` (e.g. "stdout" in a container).
     """
     data_dir = Path(data_dir)
     lines = [
@@ -80,7 +96,7 @@ def render_mosquitto_conf(
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         "",
-        f"log_dest file {data_dir / 'mosquitto.log'}",
+        f"log_dest {log_dest}" if log_dest else f"log_dest file {data_dir / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
         "log_type notice",
@@ -90,6 +106,17 @@ def render_mosquitto_conf(
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         "",
     ]
+    if tls is not None:
+        lines += [
+            "# Edges and remote services connect here; the broker's certificate is signed by cafile.",
+            f"listener {tls.port} {tls.bind}",
+            f"cafile {tls.cafile}",
+            f"certfile {tls.certfile}",
+            f"keyfile {tls.keyfile}",
+            "tls_version tlsv1.2",
+            f"require_certificate {'true' if tls.require_certificate else 'false'}",
+            "",
+        ]
     return "\n".join(lines)
 
 
