@@ -16,6 +16,10 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port"),
     evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    evidence_store: str = typer.Option(
+        None, "--evidence-store", help="instead of --evidence-dir: file:///folder or s3://bucket/prefix?endpoint_url=URL"
+        "&region=R (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+    ),
     no_ingest: bool = typer.Option(False, "--no-ingest", help="serve the API only; do not connect to MQTT"),
     log_level: str = typer.Option("info", "--log-level"),
     mqtt_client_id: str = typer.Option(
@@ -38,11 +42,22 @@ def serve(
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    if evidence_dir is not None and evidence_store is not None:
+        typer.echo("give --evidence-dir or --evidence-store, not both", err=True)
+        raise typer.Exit(2)
+    if evidence_store is not None:
+        from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+
+        try:
+            open_evidence_store(evidence_store)  # a bad URL fails here, before any migration runs
+        except EvidenceStoreURLError as exc:
+            typer.echo(f"--evidence-store: {exc}", err=True)
+            raise typer.Exit(2) from None
     root = var_dir()
     central = build_central(
         site,
         database_url or default_database_url(),
-        evidence_dir or root / "evidence",
+        evidence_store or evidence_dir or root / "evidence",
         root,
         ingest=not no_ingest,
         client_id=mqtt_client_id,

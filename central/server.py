@@ -14,7 +14,7 @@ from central.api.app import create_app
 from central.api.context import ApiContext
 from central.changes import ChangeFeed
 from central.db import make_engine, make_session_factory
-from central.evidence_store import EvidenceStore
+from central.evidence_store import open_evidence_store
 from central.migrate import upgrade
 from central.mqtt_ingest import IngestDeps, MqttIngest
 from central.routing import GridRouter
@@ -46,7 +46,7 @@ class Central:
 def build_central(
     site: SiteConfig,
     database_url: str,
-    evidence_dir: Path,
+    evidence_dir: Path | str,
     var_dir: Path,
     ingest: bool = True,
     client_id: str | None = None,
@@ -59,7 +59,7 @@ def build_central(
         count = sync_users(session, site.users)
     log.info("loaded %d user(s) from the site configuration", count)
     feed = ChangeFeed()
-    evidence = EvidenceStore(evidence_dir)
+    evidence = open_evidence_store(evidence_dir)  # a folder, file:// or s3:// URL
     mqtt_ingest = None
     if ingest:
         deps = IngestDeps(sessions=sessions, evidence=evidence, router=GridRouter(site), feed=feed)
