@@ -26,18 +26,32 @@ def footprint(box: Box) -> Point:
 
 
 def point_in_polygon(point: Point, polygon: Sequence[Point]) -> bool:
-    """Even-odd ray casting; points exactly on an edge may go either way."""
+    """Even-odd ray casting; a point on the outline counts as inside.
+
+    The outline matters in practice: boxes are clipped to the frame, so a vehicle cut off by
+    the picture's bottom edge stands exactly at y = 1.0, where a zone drawn to the bottom of
+    the picture ends.
+    """
     x, y = point
     inside = False
     n = len(polygon)
     for i in range(n):
         ax, ay = polygon[i]
         bx, by = polygon[(i + 1) % n]
+        if _on_segment(x, y, ax, ay, bx, by):
+            return True
         if (ay > y) != (by > y):
             cross_x = ax + (y - ay) * (bx - ax) / (by - ay)
             if x < cross_x:
                 inside = not inside
     return inside
+
+
+def _on_segment(x: float, y: float, ax: float, ay: float, bx: float, by: float, eps: float = 1e-9) -> bool:
+    cross = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+    if abs(cross) > eps:
+        return False
+    return min(ax, bx) - eps <= x <= max(ax, bx) + eps and min(ay, by) - eps <= y <= max(ay, by) + eps
 
 
 def box_size(box: Box) -> tuple[float, float]:

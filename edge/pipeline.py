@@ -1,4 +1,4 @@
-"""One camera's pipeline: sample frames, detect, run the zone rules, build contract events.
+"""One camera's pipeline: sample frames, detect, track, run the zone rules, build contract events.
 
 The pipeline is the same for live RTSP (``edge.node``) and for ``edge replay``; both feed it
 frames with the camera's own clock ``t`` (seconds) and the wall-clock time of the frame.
@@ -14,11 +14,12 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, ModelRef, Phase
-from broker.siteconfig import CameraRules, ZoneConfig
+from broker.siteconfig import CameraRules, ZoneConfig, cadence_for
 from edge.detector import Detection, Detector
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
 from edge.geometry import normalise_box
 from edge.rules import Rule, RuleEvent, ZoneObject, rule_for_zone
+from edge.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class _OpenIncident:
 
 
 def to_zone_objects(detections: list[Detection], width: int, height: int) -> list[ZoneObject]:
-    return [ZoneObject(d.label, d.score, normalise_box(d.box, width, height)) for d in detections]
+    return [ZoneObject(d.label, d.score, normalise_box(d.box, width, height), d.track_id) for d in detections]
 
 
 class CameraPipeline:
@@ -55,9 +56,12 @@ class CameraPipeline:
         self.detector = detector
         self._next_seq = next_seq
         self._channel = gb28181_channel_id
-        self._period = 1.0 / rules.detect_fps
+        self.detect_fps = rules.detect_fps or cadence_for(rules.zones)
+        self._period = 1.0 / self.detect_fps
+        self._tz = rules.tzinfo()
         self._zones: dict[str, ZoneConfig] = {z.id: z for z in rules.zones}
         self._rules: list[Rule] = [rule_for_zone(z) for z in rules.zones]
+        self.tracker = Tracker(self.detect_fps)
         self._open: dict[tuple[str, int], _OpenIncident] = {}
         self._next_due: float | None = None
         self._last_t: float | None = None
@@ -83,10 +87,12 @@ class CameraPipeline:
             raise ValueError("wall must be timezone-aware (UTC)")
         self._advance(t)
         h, w = frame_bgr.shape[:2]
-        objects = to_zone_objects(self.detector.detect(frame_bgr), w, h)
+        objects = to_zone_objects(self.tracker.update(t, self.detector.detect(frame_bgr)), w, h)
+        # Active hours are local wall time where the camera is, not the camera's clock.
+        local_time = wall.astimezone(self._tz).time()
         emissions = []
         for rule in self._rules:
-            for rule_event in rule.step(t, objects):
+            for rule_event in rule.step(t, objects, local_time):
                 emissions.append(self._emit(rule_event, frame_bgr, wall))
         return emissions
 
@@ -108,7 +114,8 @@ class CameraPipeline:
         if ev.phase != Phase.END:
             zone = self._zones[ev.zone]
             annotations = [Annotation(o.box, f"{o.label} {o.score:.2f}") for o in ev.objects]
-            title = f"{ev.hazard.value} {ev.phase.value} {self.camera_id}/{ev.zone} {wall:%Y-%m-%d %H:%M:%S}Z"
+            what = f"{zone.name} ({ev.hazard.value})" if zone.name else ev.hazard.value
+            title = f"{what} {ev.phase.value} {self.camera_id}/{ev.zone} {wall:%Y-%m-%d %H:%M:%S}Z"
             blobs.append(annotated_snapshot(frame_bgr, zone.polygon, annotations, title=title))
 
         event = HazardEvent(

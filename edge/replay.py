@@ -70,7 +70,7 @@ def replay(
                 yield emission.event.to_wire() | {"t": round(emission.t, 3)}
     finally:
         capture.release()
-        log.info("%s: %d frames read, %d analysed at %.3g fps", video, frames, analysed, rules.detect_fps)
+        log.info("%s: %d frames read, %d analysed at %.3g fps", video, frames, analysed, pipeline.detect_fps)
     if frames == 0:
         raise VideoError(f"{video}: no frame could be decoded")
 

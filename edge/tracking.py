@@ -29,7 +29,9 @@ class Tracker:
     (a parked car lost at dusk or behind a passing bus), never less than ``min_bridge_s``.
     ``activation_score``: a detection must score this much to start a new track.
     ``high_score``: ByteTrack's split; detections below it (e.g. a parked car at dusk) only
-    continue existing tracks and never start new ones.
+    continue existing tracks and never start new ones. It sits below the zones' usual
+    ``min_score`` (0.35): a car the detector keeps seeing at 0.4 must get an id, which
+    ByteTrack's own default (0.6) would never give it.
     """
 
     def __init__(
@@ -39,7 +41,7 @@ class Tracker:
         bridge_samples: int = 10,
         min_bridge_s: float = 5.0,
         activation_score: float = 0.3,
-        high_score: float = 0.5,
+        high_score: float = 0.3,
         min_iou: float = 0.1,
     ) -> None:
         if detect_fps <= 0:

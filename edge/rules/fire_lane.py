@@ -35,14 +35,25 @@ class _Track:
     samples: int
     first_step: int
     external_id: int | None
+    shown_id: int | None = None
 
-    def moved(self, box: Box, fraction: float) -> bool:
+    def moved(self, box: Box, fraction: float, resize_fraction: float) -> bool:
         fx, fy = footprint(box)
         w, h = self.anchor_size
-        return abs(fx - self.anchor[0]) > fraction * w or abs(fy - self.anchor[1]) > fraction * h
+        if abs(fx - self.anchor[0]) > fraction * w or abs(fy - self.anchor[1]) > fraction * h:
+            return True
+        # A vehicle driving towards or away from the camera grows or shrinks while its footprint
+        # hardly moves, or cannot move at all when the box is cut off by the frame's bottom edge.
+        bw, bh = box_size(box)
+        return abs(bw - w) > resize_fraction * w or abs(bh - h) > resize_fraction * h
 
-    def as_object(self) -> ZoneObject:
-        return ZoneObject(self.label, self.score, self.box, self.external_id if self.external_id is not None else self.id)
+    def as_object(self, tracker_fed: bool) -> ZoneObject:
+        # Fed by a tracker, the id shown is the first one the tracker gave this vehicle, so that
+        # evidence keeps one id per vehicle stay even when the tracker later re-numbers it (the
+        # rule's own numbers would collide with the tracker's); without a tracker, the rule's own
+        # numbers still tell vehicles apart.
+        shown = self.shown_id if tracker_fed else self.id
+        return ZoneObject(self.label, self.score, self.box, shown)
 
 
 class FireLaneRule:
@@ -54,13 +65,15 @@ class FireLaneRule:
         *,
         grace_s: float = 10.0,
         move_fraction: float = 0.25,
+        resize_fraction: float = 0.35,
         match_iou: float = 0.3,
         keep_score_ratio: float = 0.6,
         min_presence: float = 0.5,
     ) -> None:
         """``grace_s``: how long a vehicle the detector lost is remembered (its dwell kept).
         ``move_fraction``: how far (in its own box widths/heights) a vehicle may shift and still
-        count as standing. ``keep_score_ratio``: a known vehicle stays tracked while its score
+        count as standing; ``resize_fraction``: how much its box may grow or shrink (relative to
+        its size when it stopped) and still count as standing. ``keep_score_ratio``: a known vehicle stays tracked while its score
         is above ``min_score`` times this; only scores above ``min_score`` create vehicles.
         ``min_presence``: the share of samples since a vehicle appeared in which it must have
         been seen to alarm; a spot that traffic merely crosses now and then is not a parked car.
@@ -75,6 +88,7 @@ class FireLaneRule:
         self._realarm = float(zone.realarm_s or 0.0)
         self._grace = grace_s
         self._move = move_fraction
+        self._resize = resize_fraction
         self._match_iou = match_iou
         self._keep_score = zone.min_score * keep_score_ratio
         self._min_presence = min_presence
@@ -83,6 +97,7 @@ class FireLaneRule:
         self._next_id = 1
         self._episode: Episode | None = None
         self._episodes = 0
+        self._tracker_fed = False
 
     def _candidates(self, detections: list[ZoneObject]) -> list[ZoneObject]:
         return [
@@ -100,7 +115,7 @@ class FireLaneRule:
         matched: list[tuple[int, int]] = []
 
         def in_place(ti: int, di: int) -> bool:
-            return not self._tracks[ti].moved(candidates[di].box, self._move)
+            return not self._tracks[ti].moved(candidates[di].box, self._move, self._resize)
 
         # 1. The tracker's id is the best evidence of identity, but only where the detection
         # still stands on the track's anchor: next to parked cars a tracker can swap the ids of
@@ -156,6 +171,8 @@ class FireLaneRule:
             if other.external_id == external_id:
                 other.external_id = None
         track.external_id = external_id
+        if track.shown_id is None:
+            track.shown_id = external_id
 
     def _new_track(self, det: ZoneObject, t: float) -> _Track:
         track = _Track(
@@ -170,6 +187,7 @@ class FireLaneRule:
             samples=1,
             first_step=self._step,
             external_id=det.track_id,
+            shown_id=det.track_id,
         )
         self._next_id += 1
         return track
@@ -187,6 +205,7 @@ class FireLaneRule:
     def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
         """``local_time`` is accepted for the common rule interface; fire lanes watch all day."""
         self._step += 1
+        self._tracker_fed = self._tracker_fed or any(d.track_id is not None for d in detections)
         self._associate(t, self._candidates(detections))
         seen = [tr for tr in self._tracks if tr.last_seen == t]
         # Standing: seen at least twice in the same place (a single sighting could be a car
@@ -217,7 +236,7 @@ class FireLaneRule:
 
     def _event(self, phase: Phase, t: float, tracks: list[_Track]) -> RuleEvent:
         assert self._episode is not None
-        objects = tuple(tr.as_object() for tr in sorted(tracks, key=lambda tr: tr.id))
+        objects = tuple(tr.as_object(self._tracker_fed) for tr in sorted(tracks, key=lambda tr: tr.id))
         return RuleEvent(
             hazard=self.hazard,
             zone=self.zone_id,

@@ -24,6 +24,13 @@ def test_footprint_is_the_bottom_centre() -> None:
         ((0.5, 0.3), U_SHAPE, False),  # in the notch
         ((0.5, 0.8), U_SHAPE, True),
         ((0.1, 0.1), U_SHAPE, True),
+        # On the outline counts as inside: a vehicle cut off by the picture's bottom edge has
+        # its footprint at y = 1.0 exactly, on a zone drawn to the bottom of the picture.
+        ((0.5, 1.0), U_SHAPE, True),
+        ((0.2, 0.5), SQUARE, True),
+        ((0.8, 0.8), SQUARE, True),
+        ((0.5, 0.6), U_SHAPE, True),
+        ((0.5, 1.0 + 1e-6), U_SHAPE, False),
     ],
 )
 def test_point_in_polygon(point, polygon, inside) -> None:

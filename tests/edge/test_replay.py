@@ -39,6 +39,11 @@ def test_street_parked_cars_alarm_and_the_empty_lane_stays_quiet(shared_media: P
     assert [e["phase"] for e in events] == ["start", "update"]
     assert 30.0 <= events[1]["t"] < 31.5
     assert len({e["incident_key"] for e in events}) == 1 and len({e["event_id"] for e in events}) == 2
+    # The tracker names the parked cars: each has an id, and the cars of the start are still
+    # there, under the same ids, at the update 20 s later.
+    start_ids = {o["track_id"] for o in start["objects"]}
+    assert None not in start_ids and len(start_ids) == len(start["objects"])
+    assert start_ids <= {o["track_id"] for o in events[1]["objects"]}
     assert [e["seq"] for e in events] == [0, 1]
     for e in events:
         assert parse_event(json.dumps({k: v for k, v in e.items() if k != "t"}))
@@ -121,3 +126,32 @@ def test_cli_rejects_a_malformed_camera_config_with_exit_2(shared_media: Path, t
     assert result.returncode == 2
     assert str(bad) in result.stderr and "zones[0].kind" in result.stderr and "fix:" in result.stderr
     assert result.stdout == ""
+
+
+def test_occupancy_rules_by_configuration_on_people_walking_indoors(shared_media: Path, yolov8n) -> None:
+    """One person at a time walks in, stands and leaves: someone is in the room, never a crowd,
+    and nobody at night. T0 is 08:00 UTC, 16:00 in the config's Asia/Shanghai."""
+    rules = load_camera_rules(CAMERA_CONFIGS / "indoor-occupancy.yaml")
+    assert rules.detect_fps == 1.0  # the occupancy profile, none given
+    floor = rules.zones[0].polygon
+    # Active from one minute into the clip to two: it alarms inside the window and ends when it closes.
+    window = ZoneConfig(
+        id="window", kind="occupancy", labels=["person"], polygon=floor, dwell_s=3, active_hours=["16:01-16:02"],
+    )
+    pair = ZoneConfig(id="pair", kind="occupancy", labels=["person"], polygon=floor, dwell_s=3, min_count=2)
+    events = run_replay(
+        shared_media / "indoor_people_walking.mp4",
+        rules.model_copy(update={"zones": [*rules.zones, window, pair]}),
+        yolov8n,
+    )
+    by_zone: dict[str, list[dict]] = {}
+    for e in events:
+        by_zone.setdefault(e["zone"], []).append(e)
+    assert set(by_zone) == {"someone-in", "window"}, "no crowd, not even two people, and nobody at night"
+    someone = by_zone["someone-in"]
+    assert someone[0]["hazard"] == "zone_occupancy" and someone[0]["phase"] == "start"
+    assert 7.0 <= someone[0]["t"] <= 15.0 and someone[0]["objects"][0]["label"] == "person"
+    assert [e["phase"] for e in by_zone["window"]] == ["start", "end"]
+    start, end = by_zone["window"]
+    assert 60.0 <= start["t"] < 70.0 and 120.0 <= end["t"] < 121.5
+    assert start["incident_key"] == end["incident_key"]

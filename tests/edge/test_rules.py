@@ -181,3 +181,17 @@ def test_ebike_realarms_while_it_stays() -> None:
 def test_rule_for_zone_picks_by_kind() -> None:
     assert isinstance(rule_for_zone(LANE), FireLaneRule)
     assert isinstance(rule_for_zone(ELEVATOR), PresenceRule)
+
+
+def test_a_vehicle_driving_towards_the_camera_is_not_standing() -> None:
+    # Its box grows every sample while its footprint stays on the frame's bottom edge, where
+    # the box is cut off: the footprint alone would call it parked.
+    samples = {}
+    for t in range(0, 30):
+        top = max(0.55, 0.95 - 0.08 * (t % 6))  # one car after another, each approaching for 6 s
+        samples[float(t)] = [car((0.35, top, 0.65, 1.0))]
+    zone = ZoneConfig(id="lane", kind="fire_lane", polygon=[(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)], dwell_s=3)
+    assert run(FireLaneRule(zone), samples) == []
+    # A vehicle of steady size on the same spot does alarm: it is the growth that spares it.
+    steady = {float(t): [car((0.35, 0.7, 0.65, 1.0))] for t in range(0, 30)}
+    assert phases(run(FireLaneRule(zone), steady)) == [("start", 3.0)]
