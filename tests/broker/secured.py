@@ -58,6 +58,21 @@ class SecuredBroker:
         path = self.out / "data" / "mosquitto.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def start(self) -> SecuredBroker:
+        """Start (or restart, with the same ports, passwords and persistence) from the generated configuration."""
+        self.proc = subprocess.Popen(
+            [str(find_mosquitto()), "-c", str(self.result.conf)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        proc = self.proc
+        try:
+            for port in (self.plain_port, self.tls_port):
+                wait_for_port("127.0.0.1", port, 10, still_alive=lambda: proc.poll() is None, what="Mosquitto")
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"Mosquitto did not start from the generated configuration:\n{self.log()}") from None
+        return self
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -76,18 +91,7 @@ def start_secured_broker(out: Path, site: SiteConfig = SITE) -> SecuredBroker:
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
     layout = BrokerLayout(plain_port=plain_port, tls_port=tls_port, tls_bind="127.0.0.1", user=user)
     result = write_broker_config(site, out, layout, environ={})
-    broker = SecuredBroker(out, plain_port, tls_port, result)
-    broker.proc = subprocess.Popen(
-        [str(find_mosquitto()), "-c", str(result.conf)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        for port in (plain_port, tls_port):
-            wait_for_port("127.0.0.1", port, 10, still_alive=lambda: broker.proc.poll() is None, what="Mosquitto")
-    except Exception:
-        broker.stop()
-        raise RuntimeError(f"Mosquitto did not start from the generated configuration:\n{broker.log()}") from None
-    return broker
+    return SecuredBroker(out, plain_port, tls_port, result).start()
 
 
 @dataclass
