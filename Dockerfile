@@ -10,6 +10,12 @@
 # To bake them into the image instead, pass the folder as a named build context:
 #   docker build --target edge --build-context models=../shared/models \
 #       --build-arg MODELS_FROM=baked-models -t sharpeyes-edge .
+#
+# No secret is ever part of a layer (.dockerignore keeps deploy/, *.key, *.password and .env out
+# of the build context): the broker password and CA certificate are mounted at run time and
+# named in the site configuration (broker.password_file, broker.ca_file), the database password
+# comes from PGPASSWORD. deploy/compose.yaml shows all of it; deploy/check-image-stages.sh runs
+# these stages' commands without Docker.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG MODELS_FROM=no-models
@@ -81,7 +87,8 @@ FROM base AS central
 COPY --from=venv-central /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     SHARPEYES_PORT=8080
-# SQLite database and evidence blobs by default; use --database-url for PostgreSQL.
+# SQLite database and evidence blobs by default; use --database-url for PostgreSQL and
+# --evidence-store s3://bucket/prefix?endpoint_url=... for S3-compatible object storage.
 VOLUME ["/var/lib/sharpeyes"]
 USER sharpeyes
 EXPOSE 8080
