@@ -8,15 +8,12 @@ hazard (the fire-lane rule keeps the place where a vehicle stopped as the final 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from edge.detector import Detection
-
-log = logging.getLogger(__name__)
 
 # ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _BYTETRACK_REFERENCE_FPS = 30.0
@@ -59,31 +56,27 @@ class Tracker:
         )
         self._tracker = self._new_tracker()
         self._last_t: float | None = None
+        self._clock_offset = 0.0
 
     def _new_tracker(self) -> Any:
         from trackers import ByteTrackTracker
 
         return ByteTrackTracker(**self._settings)
 
-    def reset(self) -> None:
-        self._tracker = self._new_tracker()
-        self._last_t = None
-
     def update(self, t: float, detections: list[Detection]) -> list[Detection]:
         """The same detections, in the same order, with ``track_id`` set (None: not yet confirmed).
 
-        ``t`` is the camera clock in seconds; it going backwards (a reconnect restarts the
-        stream's clock) starts tracking afresh rather than predicting across a bogus gap.
+        ``t`` is the camera clock in seconds. When it goes back (a reconnect restarts the
+        stream's clock) or repeats, tracking goes on as if one sample period had passed: the
+        parked cars are usually still there, and restarting the tracker would hand their old ids
+        to other objects while the rules still remember them.
         """
-        if self._last_t is not None and t <= self._last_t:
-            if t < self._last_t:
-                log.debug("camera clock went back from %.3f to %.3f s; tracking restarts", self._last_t, t)
-                self.reset()
-            else:
-                # A second sample at the same instant adds nothing to the motion model.
-                return [replace(d, track_id=None) for d in detections]
-        self._last_t = t
-        ids = self._track_ids(t, detections)
+        now = t + self._clock_offset
+        if self._last_t is not None and now <= self._last_t:
+            self._clock_offset += self._last_t - now + 1.0 / self.detect_fps
+            now = t + self._clock_offset
+        self._last_t = now
+        ids = self._track_ids(now, detections)
         return [replace(d, track_id=tid) for d, tid in zip(detections, ids)]
 
     def _track_ids(self, t: float, detections: list[Detection]) -> list[int | None]:

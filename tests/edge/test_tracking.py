@@ -89,14 +89,20 @@ def test_a_score_dip_below_bytetracks_split_keeps_the_id() -> None:
     assert all(d.track_id is None for ds in dusk.values() for d in ds)
 
 
-def test_the_cameras_clock_going_back_restarts_tracking() -> None:
+def test_the_cameras_clock_going_back_or_repeating_keeps_the_ids() -> None:
     tracker = Tracker(1.0)
+    other = car(moved(PARKED, 400.0))
     for t in range(0, 3):
-        (first,) = tracker.update(float(t), [car()])
-    assert first.track_id is not None
-    # A reconnect restarts the stream's clock at 0: no crash, fresh tracks.
-    assert ids_of(tracker.update(0.0, [car()])) == [None]
-    assert tracker.update(1.0, [car()])[0].track_id is not None
+        parked_id, other_id = ids_of(tracker.update(float(t), [car(), other]))
+    assert parked_id is not None and other_id is not None and parked_id != other_id
+    # A reconnect restarts the stream's clock at 0: the cars still standing keep their ids,
+    # and no id is handed out again to something else.
+    assert ids_of(tracker.update(0.0, [car(), other])) == [parked_id, other_id]
+    assert ids_of(tracker.update(0.0, [car(), other])) == [parked_id, other_id]  # a repeated timestamp
+    newcomer = car(moved(PARKED, -300.0))
+    tracker.update(1.0, [car(), newcomer])
+    (_, newcomer_id) = ids_of(tracker.update(2.0, [car(), newcomer]))
+    assert newcomer_id not in (None, parked_id, other_id)
 
 
 def test_parked_car_missed_for_three_samples_is_one_episode() -> None:
