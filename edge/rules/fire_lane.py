@@ -73,8 +73,9 @@ class FireLaneRule:
         """``grace_s``: how long a vehicle the detector lost is remembered (its dwell kept).
         ``move_fraction``: how far (in its own box widths/heights) a vehicle may shift and still
         count as standing; ``resize_fraction``: how much its box may grow or shrink (relative to
-        its size when it stopped) and still count as standing. ``keep_score_ratio``: a known vehicle stays tracked while its score
-        is above ``min_score`` times this; only scores above ``min_score`` create vehicles.
+        its size when it stopped) and still count as standing. ``keep_score_ratio``: a known
+        vehicle stays tracked while its score is above ``min_score`` times this; only scores
+        above ``min_score`` create vehicles.
         ``min_presence``: the share of samples since a vehicle appeared in which it must have
         been seen to alarm; a spot that traffic merely crosses now and then is not a parked car.
         """
@@ -160,7 +161,9 @@ class FireLaneRule:
 
         for di in sorted(free_dets):
             if candidates[di].score >= self.zone.min_score:
-                self._tracks.append(self._new_track(candidates[di], t))
+                track = self._new_track(candidates[di], t)
+                self._tracks.append(track)
+                self._adopt_id(track, candidates[di].track_id)
 
     def _adopt_id(self, track: _Track, external_id: int | None) -> None:
         """Follow the tracker's current id for a vehicle (it may first give none, or re-number it);
@@ -186,8 +189,7 @@ class FireLaneRule:
             last_seen=t,
             samples=1,
             first_step=self._step,
-            external_id=det.track_id,
-            shown_id=det.track_id,
+            external_id=None,
         )
         self._next_id += 1
         return track
