@@ -81,20 +81,31 @@ def test_weights_are_mounted_or_baked_by_build_argument(stages: dict[str, list[s
     assert any("COPY --from=models" in line for line in stages["baked-models"])
 
 
-def _compose() -> dict:
-    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+def _compose(name: str = "compose.yaml") -> dict:
+    return yaml.safe_load((DEPLOY / name).read_text())
 
 
-def test_compose_file_is_valid_against_the_compose_specification() -> None:
+@pytest.mark.parametrize("name", ["compose.yaml", "city/compose.central-host.yaml"])
+def test_compose_files_are_valid_against_the_compose_specification(name: str) -> None:
     schema_file = resources.files("check_jsonschema") / "builtin_schemas" / "vendor" / "compose-spec.json"
     schema = json.loads(schema_file.read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(_compose()), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(_compose(name)), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
     # The check has teeth: a misspelt key is caught.
-    broken = _compose()
-    broken["services"]["mosquitto"]["restartt"] = broken["services"]["mosquitto"].pop("restart")
+    broken = _compose(name)
+    service = next(iter(broken["services"].values()))
+    service["commandd"] = service.pop("command", ["x"])
     assert list(validator.iter_errors(broken))
+
+
+def test_city_acl_mirrors_central_subscriptions() -> None:
+    from broker.topics import CENTRAL_SUBSCRIPTIONS
+
+    acl = (DEPLOY / "city" / "acl.conf").read_text()
+    for pattern in CENTRAL_SUBSCRIPTIONS:
+        assert f'"{pattern}"' in acl and f'"$share/central/{pattern}"' in acl
+    assert acl.rstrip().endswith("{deny, all}.")
 
 
 def test_compose_topology_matches_the_demo_production_shaped() -> None:
