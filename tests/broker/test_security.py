@@ -183,3 +183,33 @@ def test_missing_password_variable_is_a_clear_error(monkeypatch: pytest.MonkeyPa
         configure_client(client, config, default_username="edge-a")
     with pytest.raises(BrokerClientError, match="ca_file: /nonexistent/ca.crt does not exist"):
         configure_client(client, BrokerConfig(tls=True, ca_file="/nonexistent/ca.crt"))
+
+
+def test_identity_defaults_to_the_callers_role(broker: SecuredBroker, clients: list[Client], tmp_path: Path) -> None:
+    # The site file names no username: each process connects as itself (edge id / central).
+    secret = tmp_path / "edge-a.password"
+    secret.write_text(broker.password("edge-a") + "\n")
+    config = BrokerConfig(host="127.0.0.1", port=broker.tls_port, tls=True, ca_file=str(broker.out / "certs" / "ca.crt"),
+                          password_file=str(secret))
+    central = _central(broker, clients)
+    edge = Client(config, "edge-a-default", default_username="edge-a")
+    clients.append(edge)
+    assert edge.connect().value == 0
+    assert edge.publish(topics.event_topic(SITE, "edge-a"), b"as-edge-a").value == 0
+    assert _drain(central.messages, b"as-edge-a") == [(topics.event_topic(SITE, "edge-a"), b"as-edge-a")]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"tls": True, "cert_file": "c.pem"}, "cert_file and key_file go together"),
+        ({"ca_file": "ca.crt"}, "ca_file is set but tls is false"),
+        ({"tls_insecure": True}, "tls_insecure is set but tls is false"),
+        ({"password_env": "A", "password_file": "b"}, "either by password_env or by password_file"),
+    ],
+)
+def test_inconsistent_tls_settings_are_refused_at_load(settings: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        BrokerConfig.model_validate(settings)
