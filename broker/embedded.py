@@ -20,7 +20,7 @@ from types import TracebackType
 
 from sharpeyes.netutil import free_port, wait_for_port
 
-BANNER = "EMBEDDED DEMO BROKER (amqtt) — not for production; install mosquitto"
+BANNER = "EMBEDDED DEMO BROKER (amqtt) — no passwords, no ACL, no TLS: not for production; install mosquitto"
 PROTOCOL = "3.1.1"
 
 log = logging.getLogger(__name__)
