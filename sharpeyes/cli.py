@@ -12,6 +12,7 @@ from broker.cli import app as broker_app
 from central.cli import app as central_app
 from edge.cli import app as edge_app
 from models.cli import app as models_app
+from sharpeyes.bench.cli import app as bench_app
 from sharpeyes.demo_cli import demo
 
 app = typer.Typer(help="sharpeyes: Sharp Eyes camera hazards to grid-governance incidents.", no_args_is_help=True)
@@ -19,4 +20,5 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(central_app, name="central")
 app.add_typer(broker_app, name="broker")
 app.add_typer(models_app, name="models")
+app.add_typer(bench_app, name="bench")
 app.command("demo")(demo)

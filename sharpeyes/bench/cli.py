@@ -1,0 +1,58 @@
+"""`sharpeyes bench ...`: performance benchmarks (not tests: they measure, they do not assert)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="benchmarks.", no_args_is_help=True)
+
+
+@app.callback()
+def bench() -> None:
+    """Performance benchmarks on real parts (RTSP, Mosquitto, the model); they measure, never assert."""
+
+
+@app.command("edge")
+def edge(
+    cameras: int = typer.Option(32, "--cameras", min=1, help="number of RTSP cameras on loopback"),
+    seconds: float = typer.Option(60.0, "--seconds", min=5, help="measured window per contestant (after warm-up)"),
+    fps: float = typer.Option(0.5, "--fps", min=0.05, max=25, help="fire-lane detect cadence"),
+    gop: int = typer.Option(50, "--gop", min=1, help="camera keyframe interval in frames (25 fps stream)"),
+    model: str = typer.Option("yolov8n", "--model", help="registered model for edge, floor and peer"),
+    peer: bool = typer.Option(True, "--peer/--no-peer", help="also measure Ultralytics' streaming predictor"),
+    peer_cameras: int = typer.Option(2, "--peer-cameras", min=1, help="cameras the peer runs (it cannot keep up with 32 on 2 cores)"),
+    floor: bool = typer.Option(True, "--floor/--no-floor", help="also measure bare decode + bare onnxruntime"),
+    dwell: float = typer.Option(10.0, "--dwell", min=1, help="fire-lane dwell_s for the alert-latency figure"),
+    source: Path = typer.Option(None, "--source", help="footage to stream (default ../shared/media/street_parked_cars_720p.mp4)"),
+    workdir: Path = typer.Option(None, "--workdir", help="keep logs and per-sample records here"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
+    details: Path = typer.Option(None, "--details", help="also write every figure (all contestants) to this JSON file"),
+) -> None:
+    """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
+
+    Each contestant runs in its own process; CPU and RSS come from /proc. Ratios are between
+    figures of the same run. Takes about 3 x (warm-up + SECONDS).
+    """
+    import json
+    import logging
+    import sys
+
+    from sharpeyes.bench.edge_bench import BenchError, BenchOptions, run_bench
+    from sharpeyes.bench.report import print_table
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
+                        peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir)
+    try:
+        result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
+    except BenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if details is not None:
+        details.write_text(json.dumps(result.details(), indent=2, ensure_ascii=False))
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        print_table(result.summary())

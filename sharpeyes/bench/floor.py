@@ -1,0 +1,140 @@
+"""Child process: the floor. The least work that watching these cameras at this cadence needs.
+
+Per camera one thread demuxes the RTSP stream with PyAV and decodes keyframes only; when a sample
+is due, the frame is letterboxed to the model input and run through one shared onnxruntime
+session (one intra-op thread, no spin-waiting, so each inference costs only its own CPU). No
+rules, no tracking, no evidence, no outbox, no health: anything the edge spends above this is
+its own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sharpeyes.bench.child import ChildRun
+
+log = logging.getLogger("sharpeyes.bench.floor")
+
+# The floor's scheduler is ideal: a keyframe counts as due a quarter period early, so network
+# jitter on a keyframe never pushes a sample to the next GOP.
+EARLY_SHARE = 0.25
+
+
+def make_session(model_path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def to_tensor(rgb: np.ndarray, size: int = 640) -> np.ndarray:
+    """Centred letterbox, CHW float 0..1: what the YOLOv8 export expects and nothing more."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(size / w, size / h)
+    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    canvas = np.full((size, size, 3), 114, dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(canvas.transpose(2, 0, 1)[np.newaxis], dtype=np.float32) / 255.0
+
+
+class FloorCamera:
+    def __init__(self, name: str, url: str, fps: float, session: Any, stopping: threading.Event) -> None:
+        self.name, self.url = name, url
+        self.period = 1.0 / fps
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.stopping = stopping
+        self.samples: list[list[float]] = []
+        self.frames_in = 0
+        self.frames_decoded = 0
+        self.decode_s = 0.0
+        self.thread = threading.Thread(target=self._run, name=f"floor-{name}", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._read()
+            except Exception as exc:  # the floor reconnects like the edge does, without ceremony
+                log.warning("floor camera %s: %s", self.name, exc)
+                self.stopping.wait(0.5)
+
+    def _read(self) -> None:
+        import av
+
+        with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(5.0, 5.0)) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.skip_frame = "NONKEY"
+            next_due: float | None = None
+            for packet in container.demux(stream):
+                if self.stopping.is_set():
+                    return
+                if packet.dts is None:
+                    continue
+                self.frames_in += 1
+                if not packet.is_keyframe:
+                    continue
+                now = time.monotonic()
+                if next_due is not None and now < next_due - EARLY_SHARE * self.period:
+                    continue  # an IDR frame stands alone: one that is not sampled need not be decoded
+                started = time.perf_counter()
+                for frame in packet.decode():
+                    rgb = frame.to_ndarray(format="rgb24")
+                    decode_s = time.perf_counter() - started
+                    self.decode_s += decode_s
+                    self.frames_decoded += 1
+                    begin = time.monotonic()
+                    infer_started = time.perf_counter()
+                    self.session.run(None, {self.input_name: to_tensor(rgb)})
+                    infer_s = time.perf_counter() - infer_started
+                    self.samples.append([now, begin, time.monotonic(), infer_s, decode_s])
+                    behind = next_due is None or now - next_due >= self.period
+                    next_due = now + self.period if behind else next_due + self.period
+                    started = time.perf_counter()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="sharpeyes bench: bare decode plus bare onnxruntime")
+    parser.add_argument("--url", action="append", required=True)
+    parser.add_argument("--fps", type=float, required=True)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    child = ChildRun(args.out)
+    session = make_session(args.model)
+    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, session, child.stopping) for i, url in enumerate(args.url)]
+    for camera in cameras:
+        camera.thread.start()
+
+    def counters() -> dict[str, Any]:
+        return {
+            "cameras": {
+                c.name: {"frames_in": c.frames_in, "frames_decoded": c.frames_decoded, "decode_s": c.decode_s, "reconnects": 0}
+                for c in cameras
+            }
+        }
+
+    try:
+        child.run_until_stopped(lambda: all(len(c.samples) >= 2 for c in cameras), counters)
+    finally:
+        for camera in cameras:
+            camera.thread.join(5)
+        child.dump({"samples": {c.name: c.samples for c in cameras}})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The benchmark's table (rich) and its Markdown twin for docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return f"{value:{spec}}{unit}"
+
+
+def rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, edge, floor, peer) rows shared by the terminal table and the Markdown table."""
+    s = summary
+    return [
+        ("cameras measured", _fmt(s["cameras"]), _fmt(s["cameras"] if s["floor_cpu_per_camera_s"] is not None else None),
+         _fmt(s["peer_cameras"] or None)),
+        ("cameras sustained (≥95 % samples on time)", f"{s['cameras_sustained']}/{s['cameras']}",
+         _fmt(s.get("floor_cameras_sustained")), _fmt(s.get("peer_cameras_sustained"))),
+        ("worst camera: share of samples on time", _fmt(s["on_time_share_min"], ".1%"), _fmt(s.get("floor_on_time_share_min"), ".1%"),
+         _fmt(s.get("peer_on_time_share_min"), ".1%")),
+        ("CPU s per camera-second", _fmt(s["cpu_per_camera_s"], ".4f"), _fmt(s["floor_cpu_per_camera_s"], ".4f"),
+         _fmt(s["peer_cpu_per_camera_s"], ".4f")),
+        ("edge CPU ÷ this", "1.00", _fmt(s["edge_vs_floor"], ".2f", "×"), _fmt(s["edge_vs_peer"], ".2f", "×")),
+        ("decode ms per sample", _fmt(s["decode_ms_per_sample"], ".1f"), _fmt(s.get("floor_decode_ms_per_sample"), ".1f"), "—"),
+        ("inference ms per sample (wall)", _fmt(s["infer_ms_per_sample"], ".1f"), _fmt(s.get("floor_infer_ms_per_sample"), ".1f"),
+         _fmt(s.get("peer_infer_ms_per_sample"), ".1f")),
+        ("whole sample ms p95 (wall)", _fmt(s["sample_ms_p95"], ".0f"), "—", "—"),
+        ("RSS MB (peak in window)", _fmt(s["rss_mb"], ".0f"), _fmt(s["floor_rss_mb"], ".0f"), _fmt(s["peer_rss_mb"], ".0f")),
+        ("dwell threshold → event on broker, p95 ms", _fmt(s["alert_latency_ms_p95"], ".0f"), "—", "—"),
+        ("alerts received / cameras", f"{s['alerts']}/{s['alerts_expected']}", "—", "—"),
+        ("whole machine busy in window (cores)", _fmt(s["machine_busy_cores"], ".2f"), _fmt(s.get("floor_machine_busy_cores"), ".2f"),
+         _fmt(s.get("peer_machine_busy_cores"), ".2f")),
+        ("  of which RTSP server (not counted above)", _fmt(s["rtsp_server_cores"], ".2f"), "—", "—"),
+    ]
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sharpeyes bench edge — {summary['cameras']} cameras, {summary['fps']} fps, "
+                        f"{summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}")
+    for column in ("figure", "edge", "floor", "peer (Ultralytics)"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for row in rows(summary):
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for name, met in summary["targets"].items():
+        console.print(f"  target {name.replace('_', ' ')}: {'—' if met is None else ('met' if met else '[bold red]MISSED[/]')}")
+    if summary.get("peer_note"):
+        console.print(f"  peer: {summary['peer_note']}")
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    lines = ["| figure | edge | floor | peer (Ultralytics) |", "|---|---:|---:|---:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(summary)]
+    return "\n".join(lines)

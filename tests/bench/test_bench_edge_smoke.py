@@ -1,0 +1,42 @@
+"""`sharpeyes bench edge` end to end on two real RTSP cameras: it runs and reports the figures.
+
+A benchmark is not a timed test: this asserts only that the figures exist and are plausible
+(the edge kept up with two cameras and raised its fire-lane alerts), not the 32-camera targets.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEYS = ("cameras", "cameras_sustained", "cpu_per_camera_s", "floor_cpu_per_camera_s", "peer_cpu_per_camera_s",
+        "rss_mb", "alert_latency_ms_p95")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_bench_edge_json_on_two_cameras(shared_media: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharpeyes", "bench", "edge", "--cameras", "2", "--seconds", "10", "--json", "--no-peer",
+         "--source", str(shared_media / "street_parked_cars_720p.mp4"), "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=140,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in KEYS:
+        assert key in result, key
+    assert result["cameras"] == 2
+    assert 0 <= result["cameras_sustained"] <= 2
+    assert result["cpu_per_camera_s"] > 0
+    assert result["floor_cpu_per_camera_s"] > 0
+    assert result["peer_cpu_per_camera_s"] is None  # --no-peer
+    assert 50 < result["rss_mb"] < 1536
+    # Both cameras see the parked cars in the kerb lane for longer than the dwell.
+    assert result["alerts"] == 2
+    assert 0 <= result["alert_latency_ms_p95"] < 10_000
+    # Logs and per-sample records stay in --workdir for whoever wants to dig.
+    assert (tmp_path / "work" / "edge.json").is_file()
