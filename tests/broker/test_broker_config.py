@@ -128,3 +128,31 @@ def test_broker_restart_keeps_messages_queued_for_central(tmp_path: Path) -> Non
         again.close()
     finally:
         broker.stop()
+
+
+def test_client_certificates_when_the_broker_requires_them(tmp_path: Path) -> None:
+    import queue
+    import ssl
+
+    broker = start_secured_broker(tmp_path, require_client_certificate=True)
+    try:
+        without = Client(broker.broker_config("edge-a"), "edge-a-no-cert")
+        try:
+            without.mqtt.connect("127.0.0.1", broker.tls_port)
+            without.mqtt.loop_start()
+            # With TLS 1.3 the client learns of a missing certificate only after its handshake
+            # "succeeded": the broker then drops the connection and no CONNACK ever comes.
+            accepted = without.connack.get(timeout=3).value == 0
+        except (ssl.SSLError, OSError, queue.Empty):
+            accepted = False
+        without.mqtt.loop_stop()
+        assert not accepted, "a client without a certificate got in"
+        certs = broker.out / "certs"
+        config = broker.broker_config("edge-a").model_copy(
+            update={"cert_file": str(certs / "client-edge-a.crt"), "key_file": str(certs / "client-edge-a.key")}
+        )
+        with_cert = Client(config, "edge-a-cert")
+        assert with_cert.connect().value == 0
+        with_cert.close()
+    finally:
+        broker.stop()
