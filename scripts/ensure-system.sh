@@ -96,3 +96,19 @@ set SHARPEYES_TEST_PG_URL to a server where user postgres may create databases"
 else
     say "psql not found; not checking authentication (the tests will say if it fails)"
 fi
+
+# --- Chromium for the web console's end-to-end tests ------------------------------------------
+# Debian's browser, driven through Playwright's Python API with executable_path (Playwright's own
+# browser download is never used). The CJK font makes the Chinese UI readable in screenshots.
+if [ -x /usr/bin/chromium ]; then
+    say "chromium present"
+else
+    say "installing chromium (apt packages 'chromium', 'chromium-driver') for tests/e2e"
+    apt_install chromium chromium-driver
+fi
+if fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    say "CJK font present"
+else
+    say "installing fonts-noto-cjk (Chinese text in the console's screenshots)"
+    apt_install fonts-noto-cjk
+fi

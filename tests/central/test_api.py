@@ -178,10 +178,10 @@ def test_healthz_and_web_page_need_no_login(client: TestClient) -> None:
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": True, "mqtt_connected": None}
     page = client.get("/")
-    assert page.status_code == 200 and "登录 Log in" in page.text
-    script = client.get("/static/app.js")
-    assert script.status_code == 200 and "/api/v1/stream" in script.text
-    # Served from the package alone: the console must work on a network without the internet.
+    assert page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
+    script = client.get("/static/js/api.js")
+    assert script.status_code == 200 and "/stream" in script.text
+    # Served from the package alone (tests/e2e checks every console file for outside addresses).
     for body in (page.text, script.text, client.get("/static/style.css").text):
         assert "http://" not in body and "https://" not in body and "//cdn" not in body
 

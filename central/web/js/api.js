@@ -1,0 +1,107 @@
+// Central's REST API: the only way this console reads or changes anything. Every path lives here.
+
+const TOKEN_KEY = "sharpeyes.token";
+const V1 = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : detail?.error || JSON.stringify(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+let token = sessionStorage.getItem(TOKEN_KEY);
+let onUnauthorized = () => {};
+
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+export function hasToken() {
+  return Boolean(token);
+}
+
+export function clearToken() {
+  token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export async function login(username, password) {
+  const res = await fetch(`${V1}/auth/token`, { method: "POST", body: new URLSearchParams({ username, password }) });
+  if (!res.ok) throw new ApiError(res.status, await detailOf(res));
+  token = (await res.json()).access_token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+async function detailOf(res) {
+  try {
+    return (await res.json()).detail ?? res.statusText;
+  } catch {
+    return res.statusText;
+  }
+}
+
+async function call(method, path, body) {
+  const init = { method, headers: { Authorization: `Bearer ${token}` } };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const res = await fetch(V1 + path, init);
+  if (res.status === 401) {
+    clearToken();
+    onUnauthorized();
+    throw new ApiError(401, await detailOf(res));
+  }
+  if (!res.ok) throw new ApiError(res.status, await detailOf(res));
+  return res.status === 204 ? null : res.json();
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+/** URL for <img>/<video>, which cannot send an Authorization header. */
+export function evidenceUrl(sha256) {
+  return `${V1}/evidence/${sha256}?access_token=${encodeURIComponent(token)}`;
+}
+
+export const me = () => call("GET", "/me");
+export const incidents = (params) => call("GET", `/incidents${query(params)}`);
+export const incident = (id) => call("GET", `/incidents/${id}`);
+export const history = (id) => call("GET", `/incidents/${id}/history`);
+export const act = (id, action, body = {}) => call("POST", `/incidents/${id}/actions/${action}`, body);
+export const supervision = () => call("GET", "/supervision");
+export const grid = () => call("GET", "/grid");
+export const stats = (params) => call("GET", `/stats${query(params)}`);
+export const statsIndex = (month) => call("GET", `/stats/index${query({ month })}`);
+export const sites = () => call("GET", "/sites");
+export const users = () => call("GET", "/users");
+export const createUser = (body) => call("POST", "/users", body);
+export const updateUser = (username, body) => call("PATCH", `/users/${encodeURIComponent(username)}`, body);
+export const units = () => call("GET", "/units");
+export const command = (id) => call("GET", `/commands/${id}`);
+export const pushZones = (camera, zones) => call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones });
+
+export function upload(file) {
+  const form = new FormData();
+  form.append("file", file, file.name || "photo.jpg");
+  return call("POST", "/uploads", form);
+}
+
+/**
+ * Server-sent events: `onChange` runs whenever central says incidents changed. EventSource
+ * reconnects by itself; `onState(true|false)` reports whether the stream is up.
+ */
+export function liveChanges(onChange, onState) {
+  const source = new EventSource(`${V1}/stream?access_token=${encodeURIComponent(token)}`);
+  source.addEventListener("incidents", () => onChange());
+  source.onopen = () => onState(true);
+  source.onerror = () => onState(false);
+  return () => source.close();
+}

@@ -1,0 +1,109 @@
+// The dashboard: headline rates, trends, the grid tree coloured by the monthly index, device health.
+
+import * as api from "../api.js";
+import { fill, h } from "../dom.js";
+import { t, label, fmtTime, fmtDuration, fmtPercent } from "../i18n.js";
+import { barChart, columnChart } from "../charts.js";
+
+const DAYS = 30;
+
+function dayKey(date) {
+  return date.toISOString().slice(0, 10);
+}
+
+/** Pure: incidents per day for the last `days` days, oldest first. */
+export function perDay(items, days = DAYS, now = new Date()) {
+  const counts = new Map();
+  for (let i = days - 1; i >= 0; i--) counts.set(dayKey(new Date(now - i * 86400000)), 0);
+  for (const inc of items) {
+    const key = dayKey(new Date(inc.started_at));
+    if (counts.has(key)) counts.set(key, counts.get(key) + 1);
+  }
+  return [...counts].map(([day, value]) => ({ label: day.slice(5), value }));
+}
+
+function countBy(items, key) {
+  const counts = new Map();
+  for (const inc of items) counts.set(inc[key] ?? "—", (counts.get(inc[key] ?? "—") ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]);
+}
+
+function kpi(name, value, id) {
+  return h("div", { class: "kpi", id }, h("span", { class: "kpi-value" }, value), h("span", { class: "kpi-name" }, t(name)));
+}
+
+function gridTree(nodes) {
+  const children = new Map();
+  for (const n of nodes) {
+    const parent = n.parent ?? "";
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(n);
+  }
+  const codes = new Set(nodes.map((n) => n.code));
+  const branch = (list) => h("ul", { class: "tree" }, list.map((n) => {
+    const color = n.index?.color ?? "none";
+    return h("li", { dataset: { code: n.code, color } },
+      h("span", { class: `node idx-${color}` },
+        h("span", { class: "dot", "aria-hidden": "true" }), `${n.name} `,
+        h("span", { class: "small muted" }, `${n.code} · ${label("color", n.index?.color) ?? "—"}${n.index?.score !== undefined ? ` ${n.index.score}` : ""} · ${t("open_count")} ${n.open ?? 0}${n.overdue ? ` · ${t("overdue")} ${n.overdue}` : ""}`)),
+      children.has(n.code) ? branch(children.get(n.code)) : null);
+  }));
+  const roots = nodes.filter((n) => !n.parent || !codes.has(n.parent));
+  return branch(roots);
+}
+
+function healthTable(sites) {
+  const rows = [];
+  for (const site of sites) {
+    for (const edge of site.edges) {
+      rows.push(h("tr", { class: "edge-row" }, h("th", { scope: "row" }, `${t("edge")} ${edge.id}`),
+        h("td", {}, h("span", { class: `badge health-${edge.state}` }, label("health", edge.state))), h("td", {}, fmtTime(edge.at)), h("td", {}, edge.version ?? "")));
+      for (const cam of edge.cameras) {
+        rows.push(h("tr", { dataset: { camera: cam.id } }, h("td", {}, `· ${cam.id}`),
+          h("td", {}, h("span", { class: `badge health-${cam.health}` }, label("health", cam.health))), h("td", {}, fmtTime(cam.health_since)), h("td", {}, cam.cause ?? "")));
+      }
+    }
+  }
+  return h("table", { id: "health" },
+    h("thead", {}, h("tr", {}, [t("camera"), t("state"), t("last_seen"), ""].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows));
+}
+
+export async function render(ctx) {
+  const el = h("div", { class: "dashboard" });
+  async function draw() {
+    const since = new Date(Date.now() - DAYS * 86400000).toISOString();
+    const [stats, nodes, sites, recent] = await Promise.all([
+      api.stats(),
+      api.grid().catch(() => []),
+      api.sites().catch(() => []),
+      api.incidents({ since, limit: 500 }),
+    ]);
+    const names = new Map(nodes.map((n) => [n.code, n.name]));
+    const falseAlarms = (stats.false_alarm_rate_by_camera ?? []).map((r) => ({ label: r.camera, value: r.false_alarms, rate: r.rate }));
+    const stages = Object.entries(stats.mean_stage_s ?? {}).filter(([, v]) => v !== null).map(([k, v]) => ({ label: label("stage", k), value: v }));
+    fill(el, 
+      h("h2", {}, t("dashboard_title")),
+      h("div", { class: "kpis" },
+        kpi("total", String(stats.total ?? 0), "kpi-total"),
+        kpi("closure_rate", fmtPercent(stats.closure_rate), "kpi-closure"),
+        kpi("on_time_rate", fmtPercent(stats.on_time_rate), "kpi-ontime"),
+        kpi("rework_rate", fmtPercent(stats.rework_rate), "kpi-rework"),
+        kpi("overdue_now", String(stats.overdue_now ?? 0), "kpi-overdue")),
+      h("div", { class: "cards" },
+        h("section", { class: "card span2" }, h("h3", {}, t("trend_by_day")), columnChart(perDay(recent.items), { title: t("trend_by_day") })),
+        h("section", { class: "card" }, h("h3", {}, t("by_hazard")),
+          barChart(countBy(recent.items, "hazard").map(([k, v]) => ({ label: label("hazard", k), value: v })), { title: t("by_hazard") })),
+        h("section", { class: "card" }, h("h3", {}, t("by_grid_node")),
+          barChart(countBy(recent.items, "grid_cell").map(([k, v]) => ({ label: names.get(k) ?? k, value: v })), { title: t("by_grid_node") })),
+        h("section", { class: "card", id: "grid-index" }, h("h3", {}, t("grid_index")), gridTree(nodes)),
+        h("section", { class: "card" }, h("h3", {}, t("false_alarms")),
+          barChart(falseAlarms.map((r) => ({ ...r, color: "red" })), { title: t("false_alarms") })),
+        h("section", { class: "card" }, h("h3", {}, t("mean_stage")), barChart(stages, { title: t("mean_stage"), format: fmtDuration })),
+        h("section", { class: "card span2" }, h("h3", {}, t("health")), healthTable(sites))),
+    );
+  }
+  ctx.onLive(() => draw().catch(() => {}));
+  await draw();
+  return { el };
+}

@@ -1,0 +1,95 @@
+// One incident: evidence gallery, facts, history from the audit trail, and the actions allowed now.
+
+import * as api from "../api.js";
+import { fill, h } from "../dom.js";
+import { t, label, fmtTime, fmtDuration } from "../i18n.js";
+import {
+  actionButtons, camerasById, deadlineBadge, hazardTitle, knownWorkers, lastedSeconds, latestBoxes, snapshotFigure,
+  stateBadge, zoneOf,
+} from "../widgets.js";
+
+const KIND_ORDER = { edge: 0, check: 1, photo: 2 };
+
+function gallery(detail, cameras) {
+  const zone = zoneOf(cameras, detail);
+  const boxes = latestBoxes(detail);
+  const items = [...(detail.evidence ?? [])].sort((a, b) => (KIND_ORDER[a.kind] ?? 0) - (KIND_ORDER[b.kind] ?? 0));
+  if (!items.length) return h("p", { class: "muted" }, t("none"));
+  return h("ul", { class: "gallery" }, items.map((ev) => {
+    const kindText = ev.kind === "photo" ? t("photos") : ev.kind === "check" ? t("checks") : t("snapshot");
+    let body;
+    if (!ev.available) body = h("div", { class: "noimg" }, t("pending_upload"));
+    else if (ev.content_type.startsWith("video/")) body = h("video", { src: api.evidenceUrl(ev.sha256), controls: true, preload: "metadata", "aria-label": t("clip") });
+    else if (ev.kind === "photo") body = snapshotFigure(ev.sha256, { alt: `${kindText} ${ev.sha256.slice(0, 8)}` });
+    else body = snapshotFigure(ev.sha256, { zone, boxes: ev.sha256 === detail.latest_snapshot_sha256 ? boxes : [], alt: `${kindText} ${ev.sha256.slice(0, 8)}` });
+    return h("li", { class: `ev ev-${ev.kind || "edge"}`, dataset: { kind: ev.kind || "edge" } }, body,
+      h("span", { class: "small muted" }, ev.content_type.startsWith("video/") ? t("clip") : kindText));
+  }));
+}
+
+function historyTable(rows) {
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return h("table", { class: "history" },
+    h("thead", {}, h("tr", {}, [t("at"), t("by"), t("actions"), t("from_to"), t("reason")].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows.map((r) => h("tr", { dataset: { action: r.action } },
+      h("td", {}, fmtTime(r.at)), h("td", {}, r.actor ?? "—"), h("td", {}, t(`act_${r.action}`) === `act_${r.action}` ? r.action : t(`act_${r.action}`)),
+      h("td", {}, `${label("state", r.from_state)} → ${label("state", r.to_state)}`), h("td", {}, r.reason ?? "")))));
+}
+
+function feedbackList(detail) {
+  const items = detail.feedback ?? [];
+  if (!items.length) return null;
+  return h("section", { class: "card" }, h("h3", {}, t("feedback")),
+    h("ul", { class: "plain" }, items.map((f) => h("li", { class: "feedback-item" },
+      h("p", {}, h("strong", {}, f.actor), ` · ${fmtTime(f.at)}`), h("p", {}, f.note),
+      h("div", { class: "row" }, (f.photos ?? []).map((sha) => snapshotFigure(sha, { alt: `${t("photos")} ${sha.slice(0, 8)}`, cls: "thumb" })))))));
+}
+
+function checksList(detail) {
+  const items = detail.checks ?? [];
+  if (!items.length) return null;
+  return h("section", { class: "card" }, h("h3", {}, t("checks")),
+    h("ul", { class: "plain" }, items.map((c) => h("li", { class: "check-item" },
+      `${fmtTime(c.sent_at)} · ${c.mode === "auto" ? t("check_auto") : t("check_person")} · `,
+      h("strong", { class: `outcome-${c.outcome}` }, c.outcome ?? "…"),
+      c.present === true ? " (hazard still present)" : c.present === false ? " (clear)" : ""))));
+}
+
+export async function render(ctx) {
+  const id = ctx.params[0];
+  const [cameras, workers] = await Promise.all([camerasById(), knownWorkers()]);
+  const el = h("div", { class: "incident" });
+
+  async function draw() {
+    const [detail, hist] = await Promise.all([api.incident(id), api.history(id).catch(() => [])]);
+    fill(el, 
+      h("p", {}, h("a", { href: ctx.me.role === "grid_worker" || ctx.me.role === "unit" ? "#/tasks" : "#/monitor" }, `← ${t("back")}`)),
+      h("h2", {}, `${hazardTitle(detail)} #${detail.id}`),
+      h("div", { class: "split wide" },
+        h("section", { class: "card" }, h("h3", {}, t("evidence")), gallery(detail, cameras)),
+        h("section", { class: "card" },
+          h("dl", { class: "facts" },
+            h("dt", {}, t("state")), h("dd", { id: "incident-state", dataset: { state: detail.state } }, stateBadge(detail)),
+            h("dt", {}, t("condition")), h("dd", { class: `cond-${detail.condition}` }, label("condition", detail.condition)),
+            h("dt", {}, t("camera")), h("dd", {}, `${detail.camera} / ${detail.zone ?? "—"}`),
+            h("dt", {}, t("grid_cell")), h("dd", {}, detail.grid_cell ?? "—"),
+            h("dt", {}, t("started")), h("dd", {}, fmtTime(detail.started_at)),
+            h("dt", {}, t("lasted")), h("dd", {}, fmtDuration(lastedSeconds(detail))),
+            h("dt", {}, t("assignee")), h("dd", {}, detail.assigned_worker || detail.assigned_unit || "—"),
+            h("dt", {}, t("deadline")), h("dd", {}, deadlineBadge(detail), detail.stage ? ` ${label("stage", detail.stage)}` : ""),
+            h("dt", {}, t("supervised")), h("dd", {}, detail.supervised ? `${t("supervised")} · ${t("escalation")} ${detail.escalation_level ?? 0}` : "—"),
+            h("dt", {}, t("rework")), h("dd", {}, String(detail.rework_count ?? 0)),
+            h("dt", {}, t("episodes")), h("dd", {}, String(detail.episode_count ?? 1)),
+            detail.close_reason ? [h("dt", {}, t("close_reason")), h("dd", {}, label("close_reason", detail.close_reason))] : null),
+          h("h3", {}, t("actions")),
+          actionButtons(detail, () => draw(), { workers }))),
+      feedbackList(detail),
+      checksList(detail),
+      h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist)),
+    );
+  }
+
+  ctx.onLive(() => draw().catch(() => {}));
+  await draw();
+  return { el };
+}

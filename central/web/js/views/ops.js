@@ -1,0 +1,88 @@
+// Operators: sites, edges and cameras (with the zone editor), the grid, users and roles.
+
+import * as api from "../api.js";
+import { fill, h, toast } from "../dom.js";
+import { t, label, fmtTime } from "../i18n.js";
+
+const ROLES = ["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"];
+
+function sitesTable(sites) {
+  const rows = [];
+  for (const site of sites) {
+    for (const edge of site.edges) {
+      for (const cam of edge.cameras) {
+        rows.push(h("tr", { dataset: { camera: cam.id } },
+          h("td", {}, site.name || site.site), h("td", {}, edge.id, " ", h("span", { class: `badge health-${edge.state}` }, label("health", edge.state))),
+          h("th", { scope: "row" }, cam.id), h("td", {}, cam.grid_cell ?? "—"),
+          h("td", {}, h("span", { class: `badge health-${cam.health}` }, label("health", cam.health)), " ", h("span", { class: "small muted" }, fmtTime(cam.health_since))),
+          h("td", {}, (cam.zones ?? []).map((z) => z.id).join(", ") || "—"),
+          h("td", {}, h("a", { href: `#/zones/${encodeURIComponent(cam.id)}`, class: "button" }, t("edit_zones")))));
+      }
+    }
+  }
+  return h("table", { id: "sites" },
+    h("thead", {}, h("tr", {}, ["", t("edge"), t("camera"), t("grid_cell"), t("state"), t("zone"), ""].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows));
+}
+
+function gridTable(nodes) {
+  return h("table", { id: "grid" },
+    h("thead", {}, h("tr", {}, ["code", t("grid_cell"), "level", "parent", t("worker")].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, nodes.map((n) => h("tr", {}, h("td", {}, n.code), h("th", { scope: "row" }, n.name), h("td", {}, n.level), h("td", {}, n.parent ?? "—"), h("td", {}, (n.workers ?? []).join(", "))))));
+}
+
+function usersSection(users, redraw) {
+  const table = h("table", { id: "users" },
+    h("thead", {}, h("tr", {}, [t("username"), t("role"), t("worker"), t("unit"), t("grid_cell"), t("active")].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, users.map((u) => h("tr", {},
+      h("th", { scope: "row" }, u.username), h("td", {}, label("role", u.role)), h("td", {}, u.worker ?? "—"), h("td", {}, u.unit ?? "—"),
+      h("td", {}, (u.grid ?? []).join(", ") || "—"),
+      h("td", {}, h("input", {
+        type: "checkbox", checked: u.active, "aria-label": `${t("active")} ${u.username}`,
+        onchange: async (ev) => {
+          try {
+            await api.updateUser(u.username, { active: ev.target.checked });
+          } catch (err) {
+            ev.target.checked = !ev.target.checked;
+            toast(`${t("action_failed")}: ${err.message}`, "error");
+          }
+        },
+      }))))));
+  const form = h("form", { class: "inline-form", id: "add-user" },
+    h("label", { for: "nu-name" }, t("username")), h("input", { id: "nu-name", name: "username", required: true, autocomplete: "off" }),
+    h("label", { for: "nu-pass" }, t("password")), h("input", { id: "nu-pass", name: "password", type: "password", required: true, autocomplete: "new-password" }),
+    h("label", { for: "nu-role" }, t("role")), h("select", { id: "nu-role", name: "role" }, ROLES.map((r) => h("option", { value: r }, label("role", r)))),
+    h("label", { for: "nu-worker" }, t("worker")), h("input", { id: "nu-worker", name: "worker" }),
+    h("label", { for: "nu-grid" }, t("grid_cell")), h("input", { id: "nu-grid", name: "grid", placeholder: "110101001" }),
+    h("button", { type: "submit", class: "primary" }, t("add_user")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    const body = { username: data.username, password: data.password, role: data.role };
+    if (data.worker) body.worker = data.worker;
+    if (data.grid) body.grid = data.grid.split(",").map((x) => x.trim()).filter(Boolean);
+    try {
+      await api.createUser(body);
+      toast(`${t("add_user")}: ${body.username}`);
+      redraw();
+    } catch (err) {
+      toast(`${t("action_failed")}: ${err.message}`, "error");
+    }
+  });
+  return [table, form];
+}
+
+export async function render() {
+  const el = h("div", { class: "ops" });
+  async function draw() {
+    const [sites, nodes, users] = await Promise.all([api.sites(), api.grid().catch(() => []), api.users().catch(() => [])]);
+    fill(el, 
+      h("h2", {}, t("ops_title")),
+      h("section", { class: "card" }, h("h3", {}, t("sites")), sitesTable(sites)),
+      h("section", { class: "card" }, h("h3", {}, t("grid_tree")), gridTable(nodes)),
+      h("section", { class: "card" }, h("h3", {}, t("users")), usersSection(users, draw)),
+    );
+  }
+  await draw();
+  return { el };
+}

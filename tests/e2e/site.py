@@ -1,0 +1,142 @@
+"""A running site for the browser tests: central and an edge as real processes, on real footage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from sharpeyes.netutil import free_port, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARPEYES = [sys.executable, "-m", "sharpeyes"]
+
+SITE = "e2e"
+EDGE = "edge-e2e"
+STREET = "street"
+KERB_ZONE = "near-kerb"
+# The near kerb, where a row of cars stays parked for the whole clip (configs/cameras/street-parked.yaml).
+KERB = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
+# The driving lane of the same clip: cars pass, none stays, so a re-check there finds the lane clear.
+DRIVING_LANE = [[0.25, 0.62], [0.80, 0.60], [0.80, 0.70], [0.25, 0.72]]
+
+PASSWORDS = {
+    "admin": "pw-admin-e2e",
+    "monitor": "pw-monitor-e2e",
+    "wang-fang": "pw-worker-e2e",
+}
+
+
+def site_config(mqtt_port: int, street_url: str) -> dict:
+    return {
+        "site": SITE,
+        "name": "端到端测试小区 E2E compound",
+        "broker": {"host": "127.0.0.1", "port": mqtt_port, "protocol": "5"},
+        "edges": [
+            {
+                "id": EDGE,
+                "cameras": [
+                    {
+                        "id": STREET,
+                        "url": street_url,
+                        "detect_fps": 1,
+                        "grid_cell": "110101001001",
+                        "clips": False,
+                        "zones": [
+                            {"id": KERB_ZONE, "kind": "fire_lane", "polygon": KERB, "dwell_s": 4, "clear_s": 8, "realarm_s": 600}
+                        ],
+                    }
+                ],
+            }
+        ],
+        "grid": [
+            {"code": "110101", "name": "东华门街道", "level": "street"},
+            {"code": "110101001", "name": "多福巷社区", "level": "community", "parent": "110101"},
+            {"code": "110101001001", "name": "第一网格", "level": "grid", "parent": "110101001", "workers": ["wang-fang"]},
+        ],
+        "workers": [{"id": "wang-fang", "name": "王芳"}],
+        "users": [
+            {"username": "admin", "role": "admin", "password": PASSWORDS["admin"]},
+            {"username": "monitor", "role": "monitor", "password": PASSWORDS["monitor"]},
+            {"username": "wang-fang", "role": "grid_worker", "worker": "wang-fang", "password": PASSWORDS["wang-fang"]},
+        ],
+    }
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(SHARPEYES + args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class RunningSite:
+    base_url: str
+    workdir: Path
+    central: subprocess.Popen
+    edge: subprocess.Popen
+
+    def token(self, username: str) -> str:
+        res = httpx.post(f"{self.base_url}/api/v1/auth/token", data={"username": username, "password": PASSWORDS[username]})
+        res.raise_for_status()
+        return res.json()["access_token"]
+
+    def get(self, path: str, username: str = "admin") -> httpx.Response:
+        return httpx.get(f"{self.base_url}{path}", headers={"Authorization": f"Bearer {self.token(username)}"}, timeout=10)
+
+    def logs(self) -> str:
+        parts = []
+        for name in ("central.log", "edge.log"):
+            path = self.workdir / name
+            parts.append(f"--- {name} ---\n" + (path.read_text(errors="replace")[-3000:] if path.exists() else "(none)"))
+        return "\n".join(parts)
+
+    def wait_for_incident(self, hazard: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for incident in self.get("/api/v1/incidents").json()["items"]:
+                if incident["hazard"] == hazard and incident["latest_snapshot_sha256"]:
+                    return incident
+            time.sleep(1)
+        raise AssertionError(f"no {hazard} incident within {timeout:.0f} s\n{self.logs()}")
+
+    def stop(self) -> None:
+        _stop(self.edge)
+        _stop(self.central)
+
+
+def start_site(workdir: Path, mqtt_port: int, street_url: str) -> RunningSite:
+    config = workdir / "site.yaml"
+    config.write_text(yaml.safe_dump(site_config(mqtt_port, street_url), allow_unicode=True))
+    port = free_port()
+    central = _spawn(
+        ["central", "serve", "--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
+         "--port", str(port), "--evidence-dir", str(workdir / "evidence")],
+        workdir / "central.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/healthz", timeout=60)
+    except Exception:
+        _stop(central)
+        raise
+    edge = _spawn(
+        ["edge", "run", "--config", str(config), "--edge", EDGE, "--outbox", str(workdir / "outbox.db")],
+        workdir / "edge.log",
+    )
+    return RunningSite(base, workdir, central, edge)

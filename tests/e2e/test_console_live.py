@@ -1,0 +1,83 @@
+"""The console in a real browser against a real central fed by a real edge watching RTSP footage."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.browser import SLOW_NETWORK
+from tests.e2e.site import STREET
+
+pytestmark = pytest.mark.timeout(200)
+
+
+def test_alert_arrives_live_and_opens_with_the_keyboard(site, console_factory):
+    console = console_factory()
+    console.login("monitor")
+    page = console.page
+    # Logged in before any incident exists: the alert must arrive over server-sent events, without reload.
+    expect(page.locator("#live")).to_have_text(re.compile("实时"))
+    incident = site.wait_for_incident("fire_lane_blocked")
+    item = page.locator(f"#q-{incident['id']}")
+    expect(item).to_be_visible(timeout=15_000)
+    expect(item).to_contain_text("消防通道占用")
+    expect(item).to_contain_text(STREET)
+    expect(item.locator("img")).to_have_js_property("complete", True)
+    assert item.locator("img").evaluate("img => img.naturalWidth") > 0
+    # The preview draws what the detector saw over the frame.
+    expect(page.locator("#preview rect.box").first).to_be_attached()
+    console.screenshot("monitor-queue")
+
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(f"#/incident/{incident['id']}$"))
+    expect(page.locator("h2")).to_have_text(f"消防通道占用 #{incident['id']}")
+    expect(page.locator(".gallery img").first).to_have_js_property("complete", True)
+    console.screenshot("incident")
+    assert not console.errors, console.errors
+
+
+def test_language_switches_to_english_and_back(site, console_factory):
+    console = console_factory()
+    console.login("monitor")
+    page = console.page
+    expect(page.locator("nav")).to_contain_text("告警队列")
+    page.locator("#lang").click()
+    expect(page.locator("nav")).to_contain_text("Alert queue")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.reload()
+    expect(page.locator("nav")).to_contain_text("Alert queue")
+    page.locator("#lang").click()
+    expect(page.locator("nav")).to_contain_text("告警队列")
+
+
+def test_wrong_password_is_refused_with_a_message(site, console_factory):
+    console = console_factory()
+    page = console.page
+    page.goto(site.base_url + "/")
+    page.locator("#login-username").fill("monitor")
+    page.locator("#login-password").fill("not-the-password")
+    page.keyboard.press("Enter")
+    expect(page.locator("#login-error")).to_have_text("用户名或密码错误")
+    expect(page.locator("#logout")).to_be_hidden()
+
+
+def test_worker_on_a_slow_phone_sees_only_their_task_pages(site, console_factory):
+    site.wait_for_incident("fire_lane_blocked")
+    console = console_factory(phone=True)
+    cdp = console.context.new_cdp_session(console.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", SLOW_NETWORK)
+    console.login("wang-fang")
+    page = console.page
+    expect(page).to_have_url(re.compile("#/tasks$"))
+    # A worker's navigation has no monitor pages, and typing their address is refused.
+    expect(page.locator("nav a")).to_have_count(1)
+    expect(page.locator("#tasklist .task").first).to_contain_text("消防通道占用")
+    # Nothing is wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    console.screenshot("worker-tasks")
+    page.goto(site.base_url + "/#/dashboard")
+    expect(page.locator("#view [role=alert]")).to_have_text("无权访问此页面")
+    assert not console.errors, console.errors
