@@ -41,6 +41,21 @@ def _worker_rules(site: str, worker: str) -> list[str]:
     return [f"topic read {topics.worker_task_topic(site, worker)}"]
 
 
+def _bridge_rules(site: str) -> list[str]:
+    # A district broker forwards what its edges publish (their own ACL was enforced there) and
+    # takes back the commands and tasks for its edges and workers' devices.
+    root = f"{topics.ROOT}/{site}"
+    return [
+        f"topic write {root}/+/event",
+        f"topic write {root}/+/evidence/+",
+        f"topic write {root}/+/status",
+        f"topic write {root}/+/camera/+/health",
+        f"topic write {root}/+/cmd/+/reply",
+        f"topic read {root}/+/cmd/+",
+        f"topic read {root}/worker/+/task",
+    ]
+
+
 def render_acl(site: str, accounts: list[Account]) -> str:
     """Mosquitto acl_file text for `accounts` of `site`."""
     lines = [
@@ -58,6 +73,8 @@ def render_acl(site: str, accounts: list[Account]) -> str:
             case Role.WORKER:
                 assert account.subject is not None
                 rules = _worker_rules(site, account.subject)
+            case Role.BRIDGE:
+                rules = _bridge_rules(site)
         lines.append(f"user {account.username}")
         lines += rules
         lines.append("")

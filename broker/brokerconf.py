@@ -37,6 +37,7 @@ class BrokerLayout:
     mount_root: Path | None = None  # where <out> appears to the broker; default: <out> itself
     log_dest: str | None = None  # default: a log file in data_dir
     user: str | None = None  # account Mosquitto keeps when started as root
+    bridges: tuple[str, ...] = ()  # district brokers bridging into this one: one `bridge.<name>` account each
 
 
 @dataclass
@@ -60,7 +61,7 @@ def write_broker_config(
     out = Path(out).absolute()
     root = Path(layout.mount_root) if layout.mount_root is not None else out
     try:
-        accounts = accounts_for(site)
+        accounts = accounts_for(site, list(layout.bridges))
     except ValueError as exc:
         raise BrokerConfigError(str(exc)) from None
 

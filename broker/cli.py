@@ -54,6 +54,9 @@ def config(
     data_dir: Path = typer.Option(None, "--data-dir", help="persistence folder as the broker sees it (default: OUT/data)"),
     log_dest: str = typer.Option(None, "--log-dest", help="e.g. stdout in a container (default: a file in the data folder)"),
     run_as: str = typer.Option(None, "--user", help="account Mosquitto keeps when started as root"),
+    bridge: list[str] = typer.Option(
+        [], "--bridge", help="a district broker that bridges into this one: adds account bridge.NAME (repeat)"
+    ),
 ) -> None:
     """Write a locked Mosquitto 2 configuration (listeners, passwords, ACL, queues) for a site.
 
@@ -80,6 +83,7 @@ def config(
         mount_root=mount_root,
         log_dest=log_dest,
         user=run_as,
+        bridges=tuple(bridge),
     )
     try:
         result = write_broker_config(site, out, layout)

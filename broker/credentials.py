@@ -25,6 +25,7 @@ PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own count; the broker hashes every
 SALT_BYTES = 12
 CENTRAL_USER = "central"
 WORKER_USER_PREFIX = "worker."  # '.' is not allowed in ids, so no worker account can collide with an edge's
+BRIDGE_USER_PREFIX = "bridge."  # a district broker's bridge into this one
 PASSWORD_ENV_PREFIX = "SHARPEYES_MQTT_PASSWORD_"
 
 
@@ -32,6 +33,7 @@ class Role(Enum):
     EDGE = "edge"
     CENTRAL = "central"
     WORKER = "worker"
+    BRIDGE = "bridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +50,19 @@ class Account:
         return PASSWORD_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", self.username).upper()
 
 
-def accounts_for(site: SiteConfig) -> list[Account]:
-    """Every account the site needs, in a stable order: central, the edges, the worker devices."""
+def accounts_for(site: SiteConfig, bridges: list[str] | None = None) -> list[Account]:
+    """Every account the site needs, in a stable order: central, the edges, the worker devices.
+
+    `bridges` names district brokers that bridge into this one (`bridge.<name>` accounts).
+    """
     accounts = [Account(CENTRAL_USER, Role.CENTRAL)]
     accounts += [Account(edge.id, Role.EDGE, edge.id) for edge in site.edges]
     accounts += [Account(WORKER_USER_PREFIX + worker.id, Role.WORKER, worker.id) for worker in site.workers]
     problems = []
+    for name in bridges or []:
+        if not re.match(r"^[a-z0-9-]+$", name):
+            problems.append(f"bridge name {name!r}: use lower-case letters, digits and '-'")
+        accounts.append(Account(BRIDGE_USER_PREFIX + name, Role.BRIDGE, name))
     # An edge called "worker" would own the topic subtree that worker tasks live under, and one
     # called "central" would share central's account.
     for edge in site.edges:

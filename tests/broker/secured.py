@@ -84,15 +84,21 @@ class SecuredBroker:
 
 
 def start_secured_broker(out: Path, site: SiteConfig = SITE, *, require_client_certificate: bool = False) -> SecuredBroker:
+    return prepare_secured_broker(out, site, require_client_certificate=require_client_certificate).start()
+
+
+def prepare_secured_broker(out: Path, site: SiteConfig = SITE, *, require_client_certificate: bool = False,
+                           bridges: tuple[str, ...] = ()) -> SecuredBroker:
+    """Write the configuration (free loopback ports) without starting the broker."""
     create_dev_pki(out / "certs", clients=["edge-a"])
     plain_port, tls_port = free_port(), free_port()
     # Started as root (CI containers), Mosquitto would switch to the `mosquitto` account, which
     # cannot read a 0600 password file in a private temporary folder.
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
     layout = BrokerLayout(plain_port=plain_port, tls_port=tls_port, tls_bind="127.0.0.1", user=user,
-                          require_client_certificate=require_client_certificate)
+                          require_client_certificate=require_client_certificate, bridges=bridges)
     result = write_broker_config(site, out, layout, environ={})
-    return SecuredBroker(out, plain_port, tls_port, result).start()
+    return SecuredBroker(out, plain_port, tls_port, result)
 
 
 @dataclass
