@@ -138,6 +138,7 @@ def resolve_secret(account: Account, secrets_dir: Path, environ: dict[str, str] 
         kept = path.read_text(encoding="utf-8").rstrip("\r\n")
         if not kept:
             raise ValueError(f"{path} is empty; delete it to generate a new password or put the password in it")
+        path.chmod(0o600)  # an operator may have put it there with a wider umask
         return Secret(kept, "kept")
     else:
         secret = Secret(secrets.token_urlsafe(24), "generated")
