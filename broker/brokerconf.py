@@ -91,7 +91,10 @@ def write_broker_config(
     passwords: dict[str, str] = {}
     sources: dict[str, str] = {}
     for account in accounts:
-        secret = resolve_secret(account, secrets_dir, environ)
+        try:
+            secret = resolve_secret(account, secrets_dir, environ)
+        except ValueError as exc:
+            raise BrokerConfigError(str(exc)) from None
         passwords[account.username] = secret.password
         sources[account.username] = secret.source
 
