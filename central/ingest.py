@@ -17,17 +17,20 @@ from sqlalchemy.orm import Session
 
 from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatus, HazardEvent, parse_event
 from broker.topics import TopicParts, parse_topic
-from central import lifecycle
+from central import audit, lifecycle
+from central.engine import WorkflowEngine, edge_actor
 from central.evidence_store import EvidenceStore, sha256_hex, sniff_content_type
 from central.routing import GridRouter
 from central.tables import (
     CameraHealthRow,
+    CommandRow,
     DeadLetter,
     EdgeStatusRow,
     Event,
     Evidence,
     EvidenceRef,
     Incident,
+    IncidentAlias,
     IncidentEvidence,
     Task,
     utcnow,
@@ -48,10 +51,12 @@ class Outcome:
     incident_id: int | None = None
     created_incident: bool = False
     new_task_ids: list[int] = field(default_factory=list)
+    # A command reply (recheck) moved an incident.
+    moved_incident: bool = False
 
     @property
     def incidents_changed(self) -> bool:
-        return self.kind in ("event", "evidence")
+        return self.kind in ("event", "evidence") or self.moved_incident
 
 
 class _Reject(Exception):
@@ -67,10 +72,12 @@ def _describe(exc: ValidationError) -> str:
 
 
 class IngestService:
-    def __init__(self, session: Session, evidence: EvidenceStore, router: GridRouter | None = None) -> None:
+    def __init__(self, session: Session, evidence: EvidenceStore, router: GridRouter | None = None,
+                 workflow: WorkflowEngine | None = None) -> None:
         self.session = session
         self.evidence = evidence
         self.router = router or GridRouter(None)
+        self.workflow = workflow or self.router.default_engine()
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
         """Store what the message says (or dead-letter it) and commit. Only database outages raise."""
@@ -116,8 +123,7 @@ class IngestService:
         if parts.kind == "health":
             return self._health(parts, payload, received_at)
         if parts.kind == "reply":
-            self._validate(CommandReply, payload)
-            return Outcome("reply")
+            return self._reply(parts, payload, received_at)
         raise _Reject(f"central does not ingest {parts.kind} messages (topic {topic!r})")
 
     def _dead_letter(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> Outcome:
@@ -155,6 +161,7 @@ class IngestService:
             return Outcome("duplicate", reason=f"event {event_id} already stored")
 
         incident, created = self._incident_for(event)
+        was_state = incident.state
         lifecycle.apply_event(incident, event)
         row = Event(
             event_id=event_id,
@@ -171,11 +178,16 @@ class IngestService:
         self._record_refs(event, row, incident)
 
         tasks: list[int] = []
-        if created and incident.assigned_worker:
-            task = Task(incident_id=incident.id, worker=incident.assigned_worker, created_at=received_at)
-            self.session.add(task)
+        if created:
+            self.workflow.on_created(self.session, incident, edge_actor(event.edge))
+        elif was_state == "triage":
+            # A surer observation may reach the hazard's auto-register score.
+            self.workflow.maybe_register(self.session, incident)
+        if incident.state != was_state or created:
             self.session.flush()
-            tasks.append(task.id)
+            tasks = list(self.session.scalars(
+                select(Task.id).where(Task.incident_id == incident.id, Task.notified_at.is_(None))
+            ))
         return Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks)
 
     def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
@@ -189,6 +201,17 @@ class IngestService:
                     f"not {'/'.join(ours)}"
                 )
             return incident, False
+        alias = self.session.get(IncidentAlias, event.incident_key)
+        if alias is not None:
+            merged = self.session.get(Incident, alias.incident_id)
+            assert merged is not None
+            return merged, False
+        open_one = self._open_episode_target(event)
+        if open_one is not None:
+            # The edge saw the same hazard again (a parked car re-detected): one case, counted twice.
+            self.session.add(IncidentAlias(incident_key=event.incident_key, incident_id=open_one.id))
+            self.workflow.on_episode(self.session, open_one, event.incident_key, event.observed_at)
+            return open_one, False
         route = self.router.route(event.site, event.camera)
         incident = Incident(
             incident_key=event.incident_key,
@@ -209,6 +232,28 @@ class IngestService:
         self.session.add(incident)
         self.session.flush()
         return incident, True
+
+    def _open_episode_target(self, event: HazardEvent) -> Incident | None:
+        window = self.workflow.config.merge_window_s
+        if window <= 0:
+            return None
+        from datetime import timedelta
+
+        from central.workflow import OPEN_STATES
+
+        return self.session.scalar(
+            select(Incident)
+            .where(
+                Incident.site == event.site,
+                Incident.camera == event.camera,
+                Incident.hazard == event.hazard.value,
+                Incident.zone == event.zone if event.zone is not None else Incident.zone.is_(None),
+                Incident.state.in_(OPEN_STATES),
+                Incident.last_observed_at >= event.started_at - timedelta(seconds=window),
+            )
+            .order_by(Incident.id.desc())
+            .limit(1)
+        )
 
     def _record_refs(self, event: HazardEvent, row: Event, incident: Incident) -> None:
         for ref in {r.sha256: r for r in event.evidence}.values():
@@ -262,6 +307,51 @@ class IngestService:
         for incident_id in incident_ids:
             self._link(incident_id, sha)
         return Outcome(kind, incident_id=incident_ids[0] if incident_ids else None)
+
+    # -- command replies (recheck closes the loop) ------------------------------------------------
+
+    def _reply(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        reply = self._validate(CommandReply, payload)
+        assert isinstance(reply, CommandReply)
+        row = self.session.get(CommandRow, str(reply.command_id))
+        if row is None:
+            return Outcome("reply", reason="not a command this central sent")
+        if (row.site, row.edge, row.name) != (parts.site, parts.edge, parts.command):
+            raise _Reject(f"reply to command {row.command_id} ({row.name} for {row.site}/{row.edge}) "
+                          f"arrived on {parts.site}/{parts.edge}/cmd/{parts.command}")
+        if row.status != "pending":
+            return Outcome("reply", reason="reply already stored")
+        row.status = "ok" if reply.ok else "error"
+        row.result, row.errors, row.replied_at = dict(reply.result), list(reply.errors), received_at
+        if row.name != "recheck" or row.incident_id is None:
+            return Outcome("reply")
+        incident = self.session.get(Incident, row.incident_id)
+        if incident is None:
+            return Outcome("reply")
+        snapshot = reply.result.get("snapshot_sha256")
+        if isinstance(snapshot, str) and self.session.get(Evidence, snapshot) is not None:
+            self.workflow.link(self.session, incident.id, snapshot, "check")
+        present = reply.result.get("present")
+        actor = edge_actor(parts.edge)
+        if incident.state != "checking":
+            return Outcome("reply", incident_id=incident.id, reason=f"incident is {incident.state} now")
+        if not reply.ok or not isinstance(present, bool):
+            audit.append(self.session, incident.id, self.workflow.clock.now(), actor.username, "recheck",
+                         incident.state, incident.state, "; ".join(reply.errors) or "no answer",
+                         {"command_id": row.command_id})
+            return Outcome("reply", incident_id=incident.id, moved_incident=True)
+        from central.engine import ActionInput
+
+        if present:
+            self.workflow.act(self.session, incident, "fail", actor, ActionInput(
+                reason="edge recheck: the hazard is still there", photos=[]))
+        else:
+            self.workflow.act(self.session, incident, "pass", actor, ActionInput(
+                reason="edge recheck: the zone is clear"))
+        self.session.flush()
+        tasks = list(self.session.scalars(
+            select(Task.id).where(Task.incident_id == incident.id, Task.notified_at.is_(None))))
+        return Outcome("reply", incident_id=incident.id, moved_incident=True, new_task_ids=tasks)
 
     # -- edge status and camera health -----------------------------------------------------------
 

@@ -18,12 +18,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from broker.topics import CENTRAL_SUBSCRIPTIONS
 from central.changes import ChangeFeed
 from central.evidence_store import EvidenceStore
 from central.ingest import IngestService
-from central.notify import send_pending
+from central.engine import WorkflowEngine
+from central.notify import send_pending, send_pending_commands
 from central.routing import GridRouter
 from central.tables import utcnow
 
@@ -40,11 +42,15 @@ class IngestDeps:
     evidence: EvidenceStore
     router: GridRouter
     feed: ChangeFeed
+    engine: WorkflowEngine | None = None
 
 
 class MqttIngest:
-    def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str) -> None:
+    def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str, shared_group: str | None = None) -> None:
         self.broker = broker
+        # With a group, several central workers share the load: the broker gives each message
+        # to one member of ``$share/<group>/...`` (MQTT 5 shared subscriptions).
+        self.shared_group = shared_group
         self.deps = deps
         self.client_id = client_id
         self._connected = threading.Event()
@@ -61,8 +67,7 @@ class MqttIngest:
             clean_session=None if v5 else False,
             manual_ack=True,
         )
-        if broker.username:
-            self.client.username_pw_set(broker.username, broker.password())
+        configure_client(self.client, broker, default_username="central")
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -120,9 +125,14 @@ class MqttIngest:
             return
         log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
         self._announced_down = False
-        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in CENTRAL_SUBSCRIPTIONS])
+        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.subscriptions()])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("could not subscribe: %s", result)
+
+    def subscriptions(self) -> list[str]:
+        if self.shared_group is None:
+            return list(CENTRAL_SUBSCRIPTIONS)
+        return [f"$share/{self.shared_group}/{topic}" for topic in CENTRAL_SUBSCRIPTIONS]
 
     def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:  # type: ignore[no-untyped-def]
         if mid != self._subscribe_mid:
@@ -147,7 +157,7 @@ class MqttIngest:
     def _on_message(self, client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
         try:
             with self.deps.sessions() as session:
-                outcome = IngestService(session, self.deps.evidence, self.deps.router).handle(
+                outcome = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle(
                     msg.topic, bytes(msg.payload), utcnow()
                 )
         except Exception:  # noqa: BLE001 - a database outage; the message stays unacknowledged
@@ -170,12 +180,18 @@ class MqttIngest:
         info = self.client.publish(topic, payload, qos=qos)
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
+    def notify_pending(self) -> None:
+        """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""
+        if self.connected:
+            self._notify_pending()
+
     def _notify_pending(self) -> None:
         try:
             with self.deps.sessions() as session:
                 sent = send_pending(session, self)
-            if sent:
-                log.info("sent %d task notification(s)", sent)
+                commands = send_pending_commands(session, self)
+            if sent or commands:
+                log.info("sent %d task notification(s), %d command(s)", sent, commands)
         except Exception:  # noqa: BLE001 - retried on the next connection
             log.exception("could not send task notifications")
 

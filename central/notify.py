@@ -12,12 +12,14 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.payloads import HazardKind, TaskNotification
-from broker.topics import worker_task_topic
+from broker.payloads import Command, HazardKind, TaskNotification
+from broker.topics import command_topic, worker_task_topic
 from central.labels import incident_title
-from central.tables import Incident, Task, utcnow
+from central.tables import CommandRow, Incident, Task, utcnow
 
 log = logging.getLogger(__name__)
+
+_TASK_HAZARDS = frozenset(h.value for h in HazardKind)
 
 
 class Publisher(Protocol):
@@ -49,6 +51,11 @@ def send_pending(session: Session, publisher: Publisher) -> int:
     ).all()
     sent = 0
     for task, incident in rows:
+        if incident.hazard not in _TASK_HAZARDS or incident.camera is None:
+            # The task message of the contract describes camera hazards; other reports reach
+            # people by webhook and the console only.
+            task.notified_at = utcnow()
+            continue
         note = build_notification(task, incident)
         topic = worker_task_topic(incident.site, task.worker)
         if publisher.publish(topic, note.model_dump_json(by_alias=True).encode(), 1):
@@ -57,5 +64,20 @@ def send_pending(session: Session, publisher: Publisher) -> int:
         else:
             log.warning("task %s for %s not sent yet; will retry on reconnect", task.id, task.worker)
             break
+    session.commit()
+    return sent
+
+
+def send_pending_commands(session: Session, publisher: Publisher) -> int:
+    """Publish commands (recheck, config) not yet handed to the broker, oldest first."""
+    rows = session.scalars(select(CommandRow).where(CommandRow.published.is_(False)).order_by(CommandRow.sent_at))
+    sent = 0
+    for row in rows:
+        cmd = Command(command_id=row.command_id, name=row.name, args=row.args, sent_at=row.sent_at)
+        if not publisher.publish(command_topic(row.site, row.edge, row.name),
+                                 cmd.model_dump_json(by_alias=True).encode(), 1):
+            break
+        row.published = True
+        sent += 1
     session.commit()
     return sent

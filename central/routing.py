@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker.siteconfig import SiteConfig
+from central.grid import GridTree, Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,17 @@ class GridRouter:
                 for camera in edge.cameras:
                     self._camera_cell[camera.id] = camera.grid_cell
 
+    @property
+    def tree(self) -> GridTree:
+        return tree_from_cells(self._cells.values())
+
+    def default_engine(self):  # type: ignore[no-untyped-def]
+        """The vertical slice's behaviour: register and dispatch everything at once."""
+        from central.engine import WorkflowEngine
+        from central.workflow_config import WorkflowConfig
+
+        return WorkflowEngine(WorkflowConfig(), self.tree)
+
     def route(self, site: str, camera: str) -> Route:
         if site != self.site_id:
             return Route(None, None)
@@ -41,3 +53,10 @@ class GridRouter:
                 return Route(cell_code, cell.workers[0])
             code = cell.parent
         return Route(cell_code, None)
+
+
+def tree_from_cells(cells) -> GridTree:  # type: ignore[no-untyped-def]
+    return GridTree.of(
+        Node(c.code, c.name, c.level, c.parent, tuple(c.workers), tuple(map(tuple, c.area)) if c.area else None)
+        for c in cells
+    )

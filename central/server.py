@@ -1,25 +1,32 @@
-"""Wire the parts together: database, users, evidence store, ingest thread and the web app."""
+"""Wire the parts together: database, users, grid, workflow, ingest thread, scheduler, webhooks, web app."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from broker.siteconfig import SiteConfig
 from central.api.app import create_app
 from central.api.context import ApiContext
 from central.changes import ChangeFeed
+from central.clock import Clock
 from central.db import make_engine, make_session_factory
+from central.engine import WorkflowEngine
 from central.evidence_store import open_evidence_store
 from central.migrate import upgrade
 from central.mqtt_ingest import IngestDeps, MqttIngest
 from central.routing import GridRouter
+from central.scheduler import DeadlineScheduler
+from central.tables import GridNode
 from central.tokens import TokenIssuer, load_secret
 from central.users import sync_users
+from central.webhooks import WebhookSender
+from central.workflow_config import WorkflowConfig
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +37,42 @@ class Central:
     app: FastAPI
     ctx: ApiContext
     ingest: MqttIngest | None
+    workflow: WorkflowEngine | None = None
+    scheduler: DeadlineScheduler | None = None
+    webhooks: WebhookSender | None = None
+    _started: list[object] = field(default_factory=list)
 
     def start_ingest(self) -> None:
         if self.ingest is not None:
             self.ingest.start()
 
+    def start_background(self) -> None:
+        """The deadline scheduler and the webhook sender (one ``serve`` process runs them)."""
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
+
     def close(self) -> None:
-        """End live streams, stop the ingest and release the database; safe to call twice."""
+        """End live streams, stop the ingest and background work, release the database; safe twice."""
         self.ctx.closing.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.ingest is not None:
             self.ingest.stop()
         self.engine.dispose()
+
+
+def seed_grid(session: Session, site: SiteConfig) -> None:
+    """Add the configured grid nodes the database lacks; edits made through the API are kept."""
+    known = set(session.scalars(select(GridNode.code)))
+    for cell in site.grid:
+        if cell.code not in known:
+            session.add(GridNode(code=cell.code, name=cell.name, level=cell.level, parent=cell.parent,
+                                 workers=list(cell.workers)))
+    session.commit()
 
 
 def build_central(
@@ -50,25 +82,42 @@ def build_central(
     var_dir: Path,
     ingest: bool = True,
     client_id: str | None = None,
+    workflow: WorkflowConfig | None = None,
+    clock: Clock | None = None,
+    shared_group: str | None = None,
 ) -> Central:
-    """Migrate the database, load users, and build (not start) the ingest and the app."""
+    """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app."""
+    workflow = workflow or WorkflowConfig()
+    workflow.check_against(site)
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
     with sessions() as session:
         count = sync_users(session, site.users)
+        seed_grid(session, site)
     log.info("loaded %d user(s) from the site configuration", count)
     feed = ChangeFeed()
     evidence = open_evidence_store(evidence_dir)  # a folder, file:// or s3:// URL
-    mqtt_ingest = None
-    if ingest:
-        deps = IngestDeps(sessions=sessions, evidence=evidence, router=GridRouter(site), feed=feed)
-        mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}")
+    router = GridRouter(site)
     ctx = ApiContext(
         sessions=sessions,
         evidence=evidence,
         tokens=TokenIssuer(load_secret(var_dir)),
         feed=feed,
-        mqtt_connected=(lambda: mqtt_ingest.connected) if mqtt_ingest is not None else None,
+        site=site,
     )
-    return Central(engine=engine, app=create_app(ctx), ctx=ctx, ingest=mqtt_ingest)
+    wf = WorkflowEngine(workflow, router.tree, clock)
+    ctx.engine = wf
+    with sessions() as session:
+        wf.grid = ctx.load_grid(session)
+    mqtt_ingest = None
+    if ingest:
+        deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf)
+        mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}",
+                                 shared_group=shared_group)
+        ctx.mqtt_connected = lambda: mqtt_ingest.connected
+        ctx.after_commit = mqtt_ingest.notify_pending
+    scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed())
+    webhooks = WebhookSender(sessions, workflow.webhooks, clock)
+    return Central(engine=engine, app=create_app(ctx), ctx=ctx, ingest=mqtt_ingest, workflow=wf,
+                   scheduler=scheduler, webhooks=webhooks)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -60,8 +61,9 @@ class Incident(Base):
     incident_key: Mapped[str] = mapped_column(String(200), unique=True)
     hazard: Mapped[str] = mapped_column(String(40), index=True)
     site: Mapped[str] = mapped_column(String(64))
-    edge: Mapped[str] = mapped_column(String(64))
-    camera: Mapped[str] = mapped_column(String(64), index=True)
+    edge: Mapped[str | None] = mapped_column(String(64))
+    # Open311 reports have no camera or edge.
+    camera: Mapped[str | None] = mapped_column(String(64), index=True)
     zone: Mapped[str | None] = mapped_column(String(64))
     grid_cell: Mapped[str | None] = mapped_column(String(64))
     # Workflow state (received, triage, ... closed) is the centre's; condition is the camera's.
@@ -76,6 +78,29 @@ class Incident(Base):
     assigned_worker: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # -- workflow (migration 0003) --
+    source: Mapped[str] = mapped_column(String(16), default="camera", server_default="camera")
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    assigned_unit: Mapped[str | None] = mapped_column(String(64), index=True)
+    episode_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    rework_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalated_to: Mapped[str | None] = mapped_column(String(64))
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The deadline clock of the current stage; the scheduler colours it and escalates when red.
+    stage: Mapped[str | None] = mapped_column(String(16))
+    stage_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stage_deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    deadline_color: Mapped[str | None] = mapped_column(String(8))
+    ever_overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    close_reason: Mapped[str | None] = mapped_column(String(20))
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    feedback_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Event(Base):
@@ -125,6 +150,8 @@ class IncidentEvidence(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), primary_key=True)
     linked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # edge (from an event), photo (a worker's feedback), check (the edge's recheck snapshot)
+    kind: Mapped[str] = mapped_column(String(10), default="edge", server_default="edge")
 
 
 class DeadLetter(Base):
@@ -148,6 +175,8 @@ class User(Base):
     # Users dropped from the site configuration are disabled, not deleted: records may name them.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    grid: Mapped[list[str] | None] = mapped_column(JSON)
+    unit: Mapped[str | None] = mapped_column(String(64))
 
 
 class Task(Base):
@@ -183,3 +212,109 @@ class CameraHealthRow(Base):
     since: Mapped[datetime] = mapped_column(UtcDateTime)
     cause: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IncidentAlias(Base):
+    """An edge episode (its incident_key) folded into an older open incident."""
+
+    __tablename__ = "incident_aliases"
+
+    incident_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained per incident: ``hash = sha256(prev_hash | canonical fields)``."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(JSON)
+
+
+class CommandRow(Base):
+    """A command sent to an edge (recheck, config) and, once it came, its reply."""
+
+    __tablename__ = "commands"
+
+    command_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    edge: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    errors: Mapped[list[str] | None] = mapped_column(JSON)
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Suppression(Base):
+    """Like an Alertmanager silence: new incidents matching it are filed closed, not dispatched."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str | None] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64), index=True)
+    zone: Mapped[str | None] = mapped_column(String(64))
+    hazard: Mapped[str | None] = mapped_column(String(40))
+    until: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hook: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class GridNode(Base):
+    """The grid tree, seeded from the site configuration and editable through the API."""
+
+    __tablename__ = "grid_nodes"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(32))
+    parent: Mapped[str | None] = mapped_column(String(64))
+    workers: Mapped[list[str]] = mapped_column(JSON)

@@ -67,6 +67,7 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
         elif not check_password(secret, user.password_hash):
             user.password_hash = hash_password(secret)
         user.role, user.worker_id, user.active = cfg.role, cfg.worker, True
+        user.grid, user.unit = list(cfg.grid), cfg.unit
         count += 1
     session.commit()
     return count

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from central.api import routes_auth, routes_incidents, routes_ops
+from central.api import open311, routes_admin, routes_auth, routes_incidents, routes_ops, routes_workflow
 from central.api.context import ApiContext
 from central.api.deps import current_user_or_query
 
@@ -26,6 +26,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_auth.private)
     private.include_router(routes_incidents.router)
     private.include_router(routes_ops.router)
+    private.include_router(routes_workflow.router)
+    private.include_router(routes_admin.router)
 
     @private.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def not_found(path: str) -> None:
@@ -35,6 +37,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.include_router(private)
     app.include_router(api)
     app.include_router(routes_ops.health)
+    app.include_router(open311.router)
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.siteconfig import SiteConfig
 from central.changes import ChangeFeed
+from central.engine import WorkflowEngine
 from central.evidence_store import EvidenceStore
+from central.grid import GridTree, Node
+from central.tables import GridNode
 from central.tokens import TokenIssuer
 
 
@@ -24,3 +29,27 @@ class ApiContext:
     stream_poll_s: float = 0.5
     # Set when the server shuts down, so open live streams end instead of holding it up.
     closing: threading.Event = field(default_factory=threading.Event)
+    engine: WorkflowEngine | None = None
+    site: SiteConfig | None = None
+    # Called after an API change is committed: bump the live feed, send tasks and commands.
+    after_commit: Callable[[], None] | None = None
+
+    def workflow(self) -> WorkflowEngine:
+        if self.engine is None:
+            from central.routing import GridRouter
+
+            self.engine = GridRouter(self.site).default_engine()
+        return self.engine
+
+    def changed(self) -> None:
+        self.feed.bump()
+        if self.after_commit is not None:
+            self.after_commit()
+
+    def load_grid(self, session: Session) -> GridTree:
+        rows = session.scalars(select(GridNode)).all()
+        if not rows:
+            return self.workflow().grid
+        areas = {n.code: n.area for n in self.workflow().grid.nodes.values()}
+        return GridTree.of(Node(r.code, r.name, r.level, r.parent, tuple(r.workers or ()), areas.get(r.code))
+                           for r in rows)

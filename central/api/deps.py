@@ -11,8 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.api.context import ApiContext
+from central.grid import scope_for
+from central.workflow import Actor
 from central.tables import User
 from central.tokens import Principal, TokenError
+
+import logging
+
+access_log = logging.getLogger("central.access")
 
 TOKEN_URL = "/api/v1/auth/token"
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
@@ -71,3 +77,40 @@ def require_admin(user: Annotated[Principal, Depends(current_user)]) -> Principa
 CurrentUser = Annotated[Principal, Depends(current_user)]
 DbSession = Annotated[Session, Depends(get_session)]
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+
+def _actor(user: Principal, ctx: ApiContext, session: Session) -> Actor:
+    row = session.scalar(select(User).where(User.username == user.username))
+    grid = list(row.grid or []) if row is not None else []
+    unit = row.unit if row is not None else None
+    tree = ctx.load_grid(session)
+    return Actor(user.username, user.role, user.worker, unit, scope_for(tree, user.role, grid, user.worker))
+
+
+def current_actor(
+    user: Annotated[Principal, Depends(current_user)],
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    session: Annotated[Session, Depends(get_session)],
+) -> Actor:
+    return _actor(user, ctx, session)
+
+
+def current_actor_or_query(
+    user: Annotated[Principal, Depends(current_user_or_query)],
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    session: Annotated[Session, Depends(get_session)],
+) -> Actor:
+    return _actor(user, ctx, session)
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        if actor.role not in roles:
+            access_log.warning("refused %s (%s): needs role %s", actor.username, actor.role, "/".join(roles))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs role {' or '.join(roles)}")
+        return actor
+
+    return check
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from central.api.deps import Ctx, CurrentUser, DbSession
+from sqlalchemy import select
+
+from central.api.deps import Ctx, CurrentActor, DbSession
 from central.api.schemas import MeOut, TokenOut
+from central.tables import User
 from central.tokens import Principal
 from central.users import authenticate
 
@@ -30,5 +33,8 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Ctx, sessi
 
 
 @private.get("/me", response_model=MeOut)
-def me(user: CurrentUser) -> MeOut:
-    return MeOut(username=user.username, role=user.role, worker=user.worker)
+def me(actor: CurrentActor, session: DbSession) -> MeOut:
+    row = session.scalar(select(User).where(User.username == actor.username))
+    return MeOut(username=actor.username, role=actor.role, worker=actor.worker, unit=actor.unit,
+                 grid=list((row.grid if row else None) or []),
+                 scope=sorted(actor.scope) if actor.scope is not None else None)

@@ -1,32 +1,71 @@
-"""Incidents, their events and evidence, as each user is allowed to see them."""
+"""Incidents as each user may see them, the workflow actions on them, their history and uploads."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from sqlalchemy import Select, func, select
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
+from sqlalchemy import Select, false, func, or_, select
 
-from central.api.deps import Ctx, CurrentUser, DbSession, current_user_or_query
-from central.api.schemas import EventOut, EvidenceOut, IncidentDetail, IncidentList, IncidentOut
+from central import audit
+from central.api.deps import Ctx, CurrentActor, DbSession, access_log, current_actor_or_query
+from central.api.schemas import (
+    ActionIn,
+    AuditOut,
+    CheckOut,
+    EventOut,
+    EvidenceOut,
+    FeedbackOut,
+    IncidentDetail,
+    IncidentList,
+    IncidentOut,
+    UploadOut,
+)
+from central.engine import ActionError, ActionInput
+from central.evidence_store import sha256_hex, sniff_content_type
 from central.labels import incident_title
-from central.tables import Event, Evidence, EvidenceRef, Incident
-from central.tokens import Principal
+from central.tables import (
+    AuditRecord,
+    CommandRow,
+    Event,
+    Evidence,
+    EvidenceRef,
+    Feedback,
+    Incident,
+    IncidentEvidence,
+    utcnow,
+)
+from central.workflow import Actor, Forbidden, IllegalTransition, MissingReason, allowed_actions, can_see
 
 router = APIRouter()
 
-
-def _visible(query: Select, user: Principal) -> Select:  # type: ignore[type-arg]
-    # A grid worker sees the incidents assigned to them and nothing else.
-    if user.role == "grid_worker":
-        return query.where(Incident.assigned_worker == (user.worker or "\x00"))
-    return query
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+UPLOAD_TYPES = ("image/jpeg", "image/png")
 
 
-def _out(incident: Incident) -> IncidentOut:
-    data = {k: getattr(incident, k) for k in IncidentOut.model_fields if k != "title"}
-    return IncidentOut(**data, title=incident_title(incident.hazard, incident.camera, incident.zone))
+def visible(query: Select, actor: Actor) -> Select:  # type: ignore[type-arg]
+    """The SQL form of ``workflow.can_see``."""
+    if actor.role == "admin":
+        return query
+    if actor.role == "unit":
+        return query.where(Incident.assigned_unit == (actor.unit or "\x00"))
+    in_scope = Incident.grid_cell.in_(sorted(actor.scope)) if actor.scope is not None else None
+    if actor.role == "grid_worker":
+        mine = Incident.assigned_worker == (actor.worker or "\x00")
+        return query.where(or_(mine, in_scope) if in_scope is not None else mine)
+    if in_scope is None:
+        return query
+    return query.where(in_scope if actor.scope else false())
+
+
+def incident_out(incident: Incident, actor: Actor) -> IncidentOut:
+    data = {k: getattr(incident, k) for k in IncidentOut.model_fields if k not in ("title", "allowed_actions")}
+    return IncidentOut(
+        **data,
+        title=incident_title(incident.hazard, incident.camera or incident.source, incident.zone),
+        allowed_actions=allowed_actions(actor, incident),
+    )
 
 
 def evidence_url(sha256: str) -> str:
@@ -35,20 +74,30 @@ def evidence_url(sha256: str) -> str:
 
 @router.get("/incidents", response_model=IncidentList)
 def list_incidents(
-    user: CurrentUser,
+    actor: CurrentActor,
     session: DbSession,
+    ctx: Ctx,
     state: str | None = None,
     hazard: str | None = None,
     camera: str | None = None,
+    grid: Annotated[str | None, Query(description="a grid node: its whole subtree")] = None,
+    source: str | None = None,
+    supervised: bool | None = None,
+    color: Annotated[str | None, Query(description="green, yellow or red")] = None,
     since: Annotated[datetime | None, Query(description="started at or after (RFC 3339)")] = None,
     until: Annotated[datetime | None, Query(description="started before (RFC 3339)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentList:
-    query = _visible(select(Incident), user)
-    for value, column in ((state, Incident.state), (hazard, Incident.hazard), (camera, Incident.camera)):
+    query = visible(select(Incident), actor)
+    for value, column in ((state, Incident.state), (hazard, Incident.hazard), (camera, Incident.camera),
+                          (source, Incident.source), (color, Incident.deadline_color)):
         if value is not None:
             query = query.where(column == value)
+    if supervised is not None:
+        query = query.where(Incident.supervised.is_(supervised))
+    if grid is not None:
+        query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
     if since is not None:
         query = query.where(Incident.started_at >= _aware(since, "since"))
     if until is not None:
@@ -57,22 +106,27 @@ def list_incidents(
     rows = session.scalars(
         query.order_by(Incident.started_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
     ).all()
-    return IncidentList(total=total, items=[_out(r) for r in rows])
+    return IncidentList(total=total, items=[incident_out(r, actor) for r in rows])
 
 
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
-        raise HTTPException(
-            422, detail=f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z"
-        )
+        raise HTTPException(422, detail=f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z")
     return value
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: int, user: CurrentUser, session: DbSession) -> IncidentDetail:
-    incident = session.scalar(_visible(select(Incident).where(Incident.id == incident_id), user))
-    if incident is None:
+def _load_visible(session, incident_id: int, actor: Actor) -> Incident:  # type: ignore[no-untyped-def]
+    incident = session.get(Incident, incident_id)
+    if incident is None or not can_see(actor, incident):
+        if incident is not None:
+            access_log.warning("refused %s (%s): incident %s is outside their grid", actor.username, actor.role,
+                               incident_id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no incident {incident_id}")
+    return incident
+
+
+def detail(session, incident: Incident, actor: Actor) -> IncidentDetail:  # type: ignore[no-untyped-def]
+    incident_id = incident.id
     events = session.scalars(
         select(Event).where(Event.incident_id == incident_id).order_by(Event.observed_at, Event.seq)
     ).all()
@@ -84,28 +138,106 @@ def get_incident(incident_id: int, user: CurrentUser, session: DbSession) -> Inc
     ).all()
     evidence: dict[str, EvidenceOut] = {}
     for sha, content_type, size, stored in refs:
-        evidence.setdefault(
-            sha,
-            EvidenceOut(sha256=sha, content_type=content_type, size=size, available=stored is not None, url=evidence_url(sha)),
-        )
-    base = _out(incident)
+        evidence.setdefault(sha, EvidenceOut(sha256=sha, content_type=content_type, size=size,
+                                             available=stored is not None, url=evidence_url(sha)))
+    linked = session.execute(
+        select(IncidentEvidence.sha256, IncidentEvidence.kind, Evidence.content_type, Evidence.size)
+        .join(Evidence, Evidence.sha256 == IncidentEvidence.sha256)
+        .where(IncidentEvidence.incident_id == incident_id, IncidentEvidence.kind != "edge")
+        .order_by(IncidentEvidence.linked_at)
+    ).all()
+    for sha, kind, content_type, size in linked:
+        evidence.setdefault(sha, EvidenceOut(sha256=sha, content_type=content_type, size=size, available=True,
+                                             url=evidence_url(sha), kind=kind))
+    feedback = session.scalars(select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.id))
+    checks = session.scalars(
+        select(CommandRow).where(CommandRow.incident_id == incident_id, CommandRow.name == "recheck")
+        .order_by(CommandRow.sent_at)
+    )
+    base = incident_out(incident, actor)
     return IncidentDetail(
         **base.model_dump(),
         events=[
-            EventOut(
-                event_id=e.event_id,
-                phase=e.phase,
-                seq=e.seq,
-                score=e.score,
-                observed_at=e.observed_at,
-                received_at=e.received_at,
-                objects=e.payload.get("objects", []),
-                evidence=[ref["sha256"] for ref in e.payload.get("evidence", [])],
-            )
+            EventOut(event_id=e.event_id, phase=e.phase, seq=e.seq, score=e.score, observed_at=e.observed_at,
+                     received_at=e.received_at, objects=e.payload.get("objects", []),
+                     evidence=[ref["sha256"] for ref in e.payload.get("evidence", [])])
             for e in events
         ],
         evidence=list(evidence.values()),
+        feedback=[FeedbackOut(actor=f.actor, at=f.at, note=f.note, photos=list(f.photos or [])) for f in feedback],
+        checks=[
+            CheckOut(command_id=c.command_id, mode="auto", actor=c.actor, sent_at=c.sent_at, replied_at=c.replied_at,
+                     status=c.status, present=(c.result or {}).get("present"),
+                     snapshot_sha256=(c.result or {}).get("snapshot_sha256"), errors=list(c.errors or []))
+            for c in checks
+        ],
     )
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
+def get_incident(incident_id: int, actor: CurrentActor, session: DbSession) -> IncidentDetail:
+    return detail(session, _load_visible(session, incident_id, actor), actor)
+
+
+@router.post("/incidents/{incident_id}/actions/{action}", response_model=IncidentDetail)
+def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, session: DbSession,
+        ctx: Ctx) -> IncidentDetail:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no incident {incident_id}")
+    if not can_see(actor, incident):
+        access_log.warning("refused %s (%s): %s on incident %s outside their grid", actor.username, actor.role,
+                           action, incident_id)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"incident {incident_id} is outside your grid")
+    try:
+        ctx.workflow().act(session, incident, action, actor, ActionInput(**body.model_dump()))
+    except IllegalTransition as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            detail={"error": str(exc), "state": exc.state, "allowed": exc.allowed}) from None
+    except Forbidden as exc:
+        session.rollback()
+        access_log.warning("refused %s (%s): %s", actor.username, actor.role, exc)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
+    except (MissingReason, ActionError) as exc:
+        session.rollback()
+        raise HTTPException(422, detail=str(exc)) from None
+    session.commit()
+    ctx.changed()
+    return detail(session, incident, actor)
+
+
+@router.get("/incidents/{incident_id}/history", response_model=list[AuditOut])
+def history(incident_id: int, actor: CurrentActor, session: DbSession) -> list[AuditOut]:
+    _load_visible(session, incident_id, actor)
+    rows = session.scalars(select(AuditRecord).where(AuditRecord.incident_id == incident_id)
+                           .order_by(AuditRecord.seq))
+    return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/incidents/{incident_id}/history/verify")
+def verify_history(incident_id: int, actor: CurrentActor, session: DbSession) -> dict[str, object]:
+    _load_visible(session, incident_id, actor)
+    count, breaks = audit.verify(session, incident_id)
+    return {"records": count, "ok": not breaks, "breaks": [b.problem for b in breaks]}
+
+
+@router.post("/uploads", response_model=UploadOut, status_code=201)
+async def upload(file: UploadFile, actor: CurrentActor, session: DbSession, ctx: Ctx) -> UploadOut:
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, detail=f"photos up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    if not data:
+        raise HTTPException(422, detail="empty file")
+    content_type = sniff_content_type(data)
+    if content_type not in UPLOAD_TYPES:
+        raise HTTPException(415, detail="upload a JPEG or PNG photo")
+    sha = sha256_hex(data)
+    ctx.evidence.put(sha, data)
+    if session.get(Evidence, sha) is None:
+        session.add(Evidence(sha256=sha, content_type=content_type, size=len(data), received_at=utcnow()))
+        session.commit()
+    return UploadOut(sha256=sha, content_type=content_type, size=len(data), url=evidence_url(sha))
 
 
 @router.get("/evidence/{sha256}", response_class=Response)
@@ -113,16 +245,14 @@ def get_evidence(
     sha256: str,
     ctx: Ctx,
     session: DbSession,
-    user: Annotated[Principal, Depends(current_user_or_query)],
+    actor: Annotated[Actor, Depends(current_actor_or_query)],
 ) -> Response:
     blob = session.get(Evidence, sha256.lower())
-    if blob is not None and user.role == "grid_worker":
-        mine = session.scalar(
-            _visible(
-                select(EvidenceRef.id).join(Incident, Incident.id == EvidenceRef.incident_id),
-                user,
-            ).where(EvidenceRef.sha256 == blob.sha256).limit(1)
-        )
+    if blob is not None and actor.role in ("grid_worker", "unit"):
+        via_event = select(EvidenceRef.incident_id.label("iid")).where(EvidenceRef.sha256 == blob.sha256)
+        via_link = select(IncidentEvidence.incident_id.label("iid")).where(IncidentEvidence.sha256 == blob.sha256)
+        ids = {i for (i,) in session.execute(via_event.union(via_link))}
+        mine = session.scalar(visible(select(Incident.id), actor).where(Incident.id.in_(ids)).limit(1)) if ids else None
         if mine is None:
             blob = None
     data = ctx.evidence.read(blob.sha256) if blob is not None else None

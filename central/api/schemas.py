@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TokenOut(BaseModel):
@@ -18,6 +18,9 @@ class MeOut(BaseModel):
     username: str
     role: str
     worker: str | None
+    unit: str | None = None
+    grid: list[str] = []
+    scope: list[str] | None = None
 
 
 class IncidentOut(BaseModel):
@@ -28,8 +31,8 @@ class IncidentOut(BaseModel):
     hazard: str
     title: str
     site: str
-    edge: str
-    camera: str
+    edge: str | None
+    camera: str | None
     zone: str | None
     grid_cell: str | None
     state: str
@@ -41,6 +44,25 @@ class IncidentOut(BaseModel):
     event_count: int
     latest_snapshot_sha256: str | None
     assigned_worker: str | None
+    source: str = "camera"
+    description: str | None = None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    assigned_unit: str | None = None
+    episode_count: int = 1
+    rework_count: int = 0
+    escalation_level: int = 0
+    escalated_to: str | None = None
+    supervised: bool = False
+    stage: str | None = None
+    stage_started_at: datetime | None = None
+    stage_deadline_at: datetime | None = None
+    deadline_color: str | None = None
+    close_reason: str | None = None
+    closed_at: datetime | None = None
+    merged_into: int | None = None
+    allowed_actions: list[str] = []
 
 
 class IncidentList(BaseModel):
@@ -54,6 +76,7 @@ class EvidenceOut(BaseModel):
     size: int
     available: bool
     url: str
+    kind: str = "edge"
 
 
 class EventOut(BaseModel):
@@ -67,9 +90,64 @@ class EventOut(BaseModel):
     evidence: list[str]
 
 
+class FeedbackOut(BaseModel):
+    actor: str
+    at: datetime
+    note: str
+    photos: list[str]
+
+
+class CheckOut(BaseModel):
+    command_id: str
+    mode: str
+    actor: str
+    sent_at: datetime
+    replied_at: datetime | None
+    status: str
+    present: bool | None
+    snapshot_sha256: str | None
+    errors: list[str]
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
     evidence: list[EvidenceOut]
+    feedback: list[FeedbackOut] = []
+    checks: list[CheckOut] = []
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=4000)
+    photos: list[str] = Field(default_factory=list, max_length=20)
+    worker: str | None = None
+    unit: str | None = None
+    mode: str = "person"
+    target_id: int | None = None
+    close_reason: str | None = None
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    payload: dict[str, Any]
+    payload_sha256: str
+    prev_hash: str
+    hash: str
+
+
+class UploadOut(BaseModel):
+    sha256: str
+    content_type: str
+    size: int
+    url: str
 
 
 class DeadLetterOut(BaseModel):

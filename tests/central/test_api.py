@@ -68,7 +68,8 @@ def test_token_flow(client: TestClient) -> None:
     assert client.post("/api/v1/auth/token", data={"username": "ghost", "password": "x"}).status_code == 401
     headers = login(client, "wang-fang")
     me = client.get("/api/v1/me", headers=headers).json()
-    assert me == {"username": "wang-fang", "role": "grid_worker", "worker": "wang-fang"}
+    assert me == {"username": "wang-fang", "role": "grid_worker", "worker": "wang-fang", "unit": None, "grid": [],
+                  "scope": ["g1"]}  # a grid worker covers the cells that list them
     assert client.get("/api/v1/me", headers=login(client, "admin")).json()["role"] == "admin"
 
 
@@ -93,7 +94,7 @@ def test_incident_list_detail_and_filters(client: TestClient, central: Central) 
     assert listed["total"] == 2
     assert [i["incident_key"] for i in listed["items"]] == ["k-new", "k-old"]  # newest first
     old = listed["items"][1]
-    assert old["condition"] == "cleared" and old["state"] == "received"
+    assert old["condition"] == "cleared" and old["state"] == "dispatched"
     assert old["latest_snapshot_sha256"] == sha(blob)
     assert old["title"].startswith("消防通道占用 Fire lane blocked")
 
@@ -103,7 +104,7 @@ def test_incident_list_detail_and_filters(client: TestClient, central: Central) 
         return [i["incident_key"] for i in res.json()["items"]]
 
     assert keys(camera="street-north") == ["k-old"]
-    assert keys(hazard="fire_lane_blocked", state="received") == ["k-new", "k-old"]
+    assert keys(hazard="fire_lane_blocked", state="dispatched") == ["k-new", "k-old"]
     assert keys(since=(T0 + timedelta(minutes=30)).isoformat()) == ["k-new"]
     assert keys(until=(T0 + timedelta(minutes=30)).isoformat()) == ["k-old"]
     assert keys(limit="1", offset="1") == ["k-old"]
@@ -113,7 +114,7 @@ def test_incident_list_detail_and_filters(client: TestClient, central: Central) 
     assert [e["phase"] for e in detail["events"]] == ["start", "end"]
     assert detail["evidence"] == [
         {"sha256": sha(blob), "content_type": "image/jpeg", "size": len(blob), "available": False,
-         "url": f"/api/v1/evidence/{sha(blob)}"}
+         "url": f"/api/v1/evidence/{sha(blob)}", "kind": "edge"}
     ]
     assert client.get("/api/v1/incidents/999999", headers=headers).status_code == 404
 

@@ -57,7 +57,7 @@ def test_start_update_end_lifecycle_on_one_incident(store: Store) -> None:
     snap1, snap2 = jpeg_bytes("one"), jpeg_bytes("two")
     store.handle(EVENTS, wire(event("k-life", Phase.START, seq=1, score=0.6, snapshot=snap1)))
     opened = _incident(store, "k-life")
-    assert (opened.state, opened.condition, opened.ended_at) == ("received", "active", None)
+    assert (opened.state, opened.condition, opened.ended_at) == ("dispatched", "active", None)
 
     store.handle(EVENTS, wire(event("k-life", Phase.UPDATE, seq=2, score=0.9, observed_after_s=300, snapshot=snap2)))
     store.handle(EVENTS, wire(event("k-life", Phase.END, seq=3, score=0.5, observed_after_s=400)))
@@ -66,7 +66,7 @@ def test_start_update_end_lifecycle_on_one_incident(store: Store) -> None:
     assert _count(store, Incident) == 1
     assert closed.event_count == 3
     assert closed.condition == "cleared"
-    assert closed.state == "received"  # the camera clearing the lane does not close the case
+    assert closed.state == "dispatched"  # the camera clearing the lane does not close the case
     assert closed.started_at == T0
     assert closed.last_observed_at == T0 + timedelta(seconds=400)
     assert closed.ended_at == T0 + timedelta(seconds=400)

@@ -1,0 +1,214 @@
+"""The grid, units and users; sites, edges and cameras for operators; commands to edges."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from central import stats
+from central.api.deps import Ctx, CurrentActor, DbSession, require_roles
+from central.api.routes_workflow import _facts, _month_bounds
+from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
+from central.users import MAX_PASSWORD_BYTES, hash_password
+from central.workflow import OPEN_STATES, Actor
+
+router = APIRouter()
+
+Role = Literal["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"]
+
+
+@router.get("/grid")
+def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
+    tree = ctx.load_grid(session)
+    start, end, month = _month_bounds(None, ctx.workflow().clock.now())
+    month_rows = session.scalars(select(Incident).where(Incident.started_at >= start, Incident.started_at < end)).all()
+    index = {r["code"]: r for r in stats.grid_index(_facts(list(month_rows)), tree, ctx.workflow().config.index)}
+    open_rows = session.execute(select(Incident.grid_cell, Incident.deadline_color)
+                                .where(Incident.state.in_(OPEN_STATES))).all()
+    out = []
+    for node in sorted(tree.nodes.values(), key=lambda n: (tree.depth(n.code), n.code)):
+        if actor.scope is not None and node.code not in actor.scope:
+            continue
+        cells = tree.subtree([node.code])
+        mine = [c for g, c in open_rows if g in cells]
+        idx = index[node.code]
+        out.append({"code": node.code, "name": node.name, "level": node.level, "parent": node.parent,
+                    "workers": list(node.workers), "open": len(mine), "overdue": sum(1 for c in mine if c == "red"),
+                    "index": {"month": month, "score": idx["score"], "color": idx["color"]}})
+    return out
+
+
+class GridNodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    level: str = "grid"
+    parent: str | None = None
+    workers: list[str] = Field(default_factory=list)
+
+
+@router.put("/grid/{code}")
+def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
+             _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    if body.parent is not None and (body.parent == code or session.get(GridNode, body.parent) is None):
+        raise HTTPException(422, detail=f"parent {body.parent!r} is not another grid node")
+    row = session.get(GridNode, code) or GridNode(code=code)
+    row.name, row.level, row.parent, row.workers = body.name, body.level, body.parent, list(body.workers)
+    session.add(row)
+    session.commit()
+    # Routing and escalation follow the edit at once.
+    ctx.workflow().grid = ctx.load_grid(session)
+    return {"code": code, **body.model_dump()}
+
+
+@router.get("/units")
+def units(_actor: CurrentActor, ctx: Ctx) -> list[dict[str, object]]:
+    return [u.model_dump() for u in ctx.workflow().config.units]
+
+
+def _user_out(u: User) -> dict[str, object]:
+    return {"username": u.username, "role": u.role, "worker": u.worker_id, "unit": u.unit, "grid": list(u.grid or []),
+            "active": u.active}
+
+
+@router.get("/users")
+def users(session: DbSession,
+          _actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> list[dict[str, object]]:
+    return [_user_out(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+    role: Role
+    password: str = Field(min_length=8, max_length=MAX_PASSWORD_BYTES)
+    worker: str | None = None
+    unit: str | None = None
+    grid: list[str] = Field(default_factory=list)
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    password: str | None = Field(None, min_length=8, max_length=MAX_PASSWORD_BYTES)
+    worker: str | None = None
+    unit: str | None = None
+    grid: list[str] | None = None
+    active: bool | None = None
+
+
+def _check_refs(session, ctx, grid: list[str] | None, unit: str | None) -> None:  # type: ignore[no-untyped-def]
+    tree = ctx.load_grid(session)
+    for code in grid or []:
+        if code not in tree.nodes:
+            raise HTTPException(422, detail=f"grid node {code!r} does not exist")
+    if unit is not None and ctx.workflow().config.unit(unit) is None:
+        raise HTTPException(422, detail=f"unit {unit!r} is not configured")
+
+
+@router.post("/users", status_code=201)
+def add_user(body: UserIn, session: DbSession, ctx: Ctx,
+             _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    if session.scalar(select(User).where(User.username == body.username)) is not None:
+        raise HTTPException(409, detail=f"user {body.username} exists; PATCH it")
+    _check_refs(session, ctx, body.grid, body.unit)
+    user = User(username=body.username, role=body.role, password_hash=hash_password(body.password),
+                worker_id=body.worker, unit=body.unit, grid=list(body.grid), active=True)
+    session.add(user)
+    session.commit()
+    return _user_out(user)
+
+
+@router.patch("/users/{username}")
+def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
+               _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise HTTPException(404, detail=f"no user {username}")
+    _check_refs(session, ctx, body.grid, body.unit)
+    fields = body.model_dump(exclude_unset=True)
+    if "password" in fields and fields["password"]:
+        user.password_hash = hash_password(fields.pop("password"))
+    if "worker" in fields:
+        user.worker_id = fields.pop("worker")
+    for key, value in fields.items():
+        setattr(user, key, value)
+    session.commit()
+    return _user_out(user)
+
+
+@router.get("/sites")
+def sites(_actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
+    status_rows = {(r.site, r.edge): r for r in session.scalars(select(EdgeStatusRow))}
+    health_rows = {(r.site, r.edge, r.camera): r for r in session.scalars(select(CameraHealthRow))}
+    latest = dict(session.execute(
+        select(Incident.camera, Incident.latest_snapshot_sha256)
+        .where(Incident.latest_snapshot_sha256.is_not(None))
+        .order_by(Incident.last_observed_at)).all())
+    site = ctx.site
+    if site is None:
+        return []
+    edges = []
+    for edge in site.edges:
+        st = status_rows.get((site.site, edge.id))
+        cams = []
+        for cam in edge.cameras:
+            h = health_rows.get((site.site, edge.id, cam.id))
+            cams.append({"id": cam.id, "grid_cell": cam.grid_cell, "health": h.state if h else None,
+                         "health_since": h.since if h else None, "cause": h.cause if h else None,
+                         "zones": [{"id": z.id, "kind": z.kind, "polygon": z.polygon} for z in cam.zones],
+                         "latest_snapshot_sha256": latest.get(cam.id)})
+        edges.append({"id": edge.id, "state": st.state if st else None, "at": st.at if st else None,
+                      "version": st.version if st else None, "cameras": cams})
+    return [{"site": site.site, "name": site.name, "edges": edges}]
+
+
+@router.get("/cameras/{camera}/snapshot")
+def camera_snapshot(camera: str, session: DbSession, _actor: CurrentActor) -> RedirectResponse:
+    sha = session.scalar(select(Incident.latest_snapshot_sha256)
+                         .where(Incident.camera == camera, Incident.latest_snapshot_sha256.is_not(None))
+                         .order_by(Incident.last_observed_at.desc()).limit(1))
+    if sha is None:
+        raise HTTPException(404, detail=f"no snapshot of camera {camera} yet")
+    return RedirectResponse(f"/api/v1/evidence/{sha}", status_code=307)
+
+
+class ConfigPush(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_config: dict[str, object]
+
+
+def _command_out(c: CommandRow) -> dict[str, object]:
+    return {"command_id": c.command_id, "name": c.name, "edge": c.edge, "incident_id": c.incident_id,
+            "sent_at": c.sent_at, "published": c.published, "status": c.status, "result": c.result,
+            "errors": c.errors, "replied_at": c.replied_at}
+
+
+@router.post("/edges/{edge}/config", status_code=202)
+def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
+                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    if ctx.site is None or all(e.id != edge for e in ctx.site.edges):
+        raise HTTPException(404, detail=f"edge {edge} is not in this site's configuration")
+    row = CommandRow(command_id=str(uuid.uuid4()), site=ctx.site.site, edge=edge, name="config",
+                     args={"site_config": body.site_config}, actor=actor.username,
+                     sent_at=ctx.workflow().clock.now(), status="pending", published=False)
+    session.add(row)
+    session.commit()
+    ctx.changed()
+    return {"command_id": row.command_id}
+
+
+@router.get("/commands/{command_id}")
+def get_command(command_id: str, session: DbSession, _actor: CurrentActor) -> dict[str, object]:
+    row = session.get(CommandRow, command_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no command {command_id}")
+    return _command_out(row)

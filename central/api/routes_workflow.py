@@ -1,0 +1,169 @@
+"""Supervision board, silences, statistics and the monthly grid index."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from central import stats
+from central.api.deps import Ctx, CurrentActor, DbSession, require_roles
+from central.api.routes_incidents import incident_out, visible
+from central.tables import AuditRecord, Incident, Suppression, WebhookDelivery
+from central.workflow import OPEN_STATES, Actor
+
+router = APIRouter()
+
+
+@router.get("/supervision")
+def supervision(actor: CurrentActor, session: DbSession, ctx: Ctx) -> dict[str, object]:
+    rows = session.scalars(visible(select(Incident), actor).where(Incident.state.in_(OPEN_STATES))
+                           .order_by(Incident.stage_deadline_at)).all()
+    tree = ctx.load_grid(session)
+    by_grid = []
+    for node in sorted(tree.nodes.values(), key=lambda n: (tree.depth(n.code), n.code)):
+        cells = tree.subtree([node.code])
+        mine = [i for i in rows if i.grid_cell in cells]
+        if actor.scope is not None and node.code not in actor.scope:
+            continue
+        by_grid.append({"code": node.code, "name": node.name, "level": node.level, "parent": node.parent,
+                        "open": len(mine), "yellow": sum(1 for i in mine if i.deadline_color == "yellow"),
+                        "red": sum(1 for i in mine if i.deadline_color == "red"),
+                        "supervised": sum(1 for i in mine if i.supervised)})
+    return {
+        "overdue": [incident_out(i, actor) for i in rows if i.deadline_color == "red"],
+        "yellow": [incident_out(i, actor) for i in rows if i.deadline_color == "yellow"],
+        "supervised": [incident_out(i, actor) for i in rows if i.supervised],
+        "by_grid": by_grid,
+    }
+
+
+class SuppressionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera: str
+    zone: str | None = None
+    hazard: str | None = None
+    duration_s: float | None = Field(None, gt=0, le=90 * 86400)
+    until: datetime | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _suppression_out(s: Suppression) -> dict[str, object]:
+    return {"id": s.id, "camera": s.camera, "zone": s.zone, "hazard": s.hazard, "until": s.until,
+            "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at}
+
+
+@router.get("/suppressions")
+def list_suppressions(actor: CurrentActor, session: DbSession, ctx: Ctx, all: bool = False) -> list[dict[str, object]]:
+    query = select(Suppression).order_by(Suppression.id.desc())
+    if not all:
+        query = query.where(Suppression.until > ctx.workflow().clock.now())
+    return [_suppression_out(s) for s in session.scalars(query)]
+
+
+@router.post("/suppressions", status_code=201)
+def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
+                    actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> dict[str, object]:
+    now = ctx.workflow().clock.now()
+    if (body.duration_s is None) == (body.until is None):
+        raise HTTPException(422, detail="give either duration_s or until")
+    until = body.until or now + timedelta(seconds=body.duration_s or 0)
+    if until.tzinfo is None:
+        raise HTTPException(422, detail="until needs a timezone")
+    site = ctx.site.site if ctx.site else None
+    row = Suppression(site=site, camera=body.camera, zone=body.zone, hazard=body.hazard, until=until,
+                      reason=body.reason, created_by=actor.username, created_at=now)
+    session.add(row)
+    session.commit()
+    return _suppression_out(row)
+
+
+@router.delete("/suppressions/{suppression_id}", status_code=204)
+def end_suppression(suppression_id: int, session: DbSession, ctx: Ctx,
+                    _actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> Response:
+    row = session.get(Suppression, suppression_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no suppression {suppression_id}")
+    row.until = min(row.until, ctx.workflow().clock.now())
+    session.commit()
+    return Response(status_code=204)
+
+
+def _facts(rows: list[Incident]) -> list[stats.IncidentFacts]:
+    return [stats.IncidentFacts(i.id, i.state, i.camera, i.zone, i.grid_cell, i.close_reason, bool(i.ever_overdue),
+                                i.rework_count or 0, i.escalated_to, i.deadline_color) for i in rows]
+
+
+def _selected(session, actor: Actor, ctx, grid, hazard, since, until):  # type: ignore[no-untyped-def]
+    query = visible(select(Incident), actor)
+    if grid is not None:
+        query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
+    if hazard is not None:
+        query = query.where(Incident.hazard == hazard)
+    for value, name in ((since, "since"), (until, "until")):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, detail=f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z")
+    if since is not None:
+        query = query.where(Incident.started_at >= since)
+    if until is not None:
+        query = query.where(Incident.started_at < until)
+    return list(session.scalars(query))
+
+
+@router.get("/stats")
+def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | None = None, hazard: str | None = None,
+              since: datetime | None = None, until: datetime | None = None,
+              format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
+    rows = _selected(session, actor, ctx, grid, hazard, since, until)
+    ids = [i.id for i in rows]
+    steps: list[stats.Step] = []
+    for chunk in range(0, len(ids), 500):
+        steps += [stats.Step(r.incident_id, r.at, r.from_state, r.to_state) for r in session.execute(
+            select(AuditRecord.incident_id, AuditRecord.at, AuditRecord.from_state, AuditRecord.to_state)
+            .where(AuditRecord.incident_id.in_(ids[chunk:chunk + 500])))]
+    result = stats.summary(_facts(rows), steps, ctx.load_grid(session))
+    if format == "csv":
+        return Response(stats.to_csv(stats.summary_rows(result)), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="stats.csv"'})
+    return result
+
+
+def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime, str]:
+    if month is None:
+        month = now.strftime("%Y-%m")
+    try:
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise HTTPException(422, detail="month is YYYY-MM, e.g. 2026-11") from None
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end, month
+
+
+@router.get("/stats/index")
+def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | None = None,
+              format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
+    start, end, month = _month_bounds(month, ctx.workflow().clock.now())
+    rows = _selected(session, actor, ctx, None, None, start, end)
+    table = stats.grid_index(_facts(rows), ctx.load_grid(session), ctx.workflow().config.index)
+    for row in table:
+        row["month"] = month
+    if actor.scope is not None:
+        table = [r for r in table if r["code"] in actor.scope]
+    if format == "csv":
+        return Response(stats.to_csv(table), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="index-{month}.csv"'})
+    return table
+
+
+@router.get("/webhooks/deliveries")
+def deliveries(session: DbSession, _actor: Annotated[Actor, Depends(require_roles("admin"))],
+               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, object]]:
+    rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit))
+    return [{"id": r.id, "hook": r.hook, "event": r.event, "incident_id": r.incident_id, "status": r.status,
+             "attempts": r.attempts, "next_attempt_at": r.next_attempt_at, "last_status": r.last_status,
+             "last_error": r.last_error, "created_at": r.created_at, "delivered_at": r.delivered_at}
+            for r in rows]

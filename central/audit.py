@@ -1,0 +1,95 @@
+"""Append-only, hash-chained audit records per incident, and their verification.
+
+Each record's hash covers the previous record's hash and the record's own fields in canonical
+JSON, so editing, deleting or reordering any row breaks the chain from there on. Records are
+numbered per incident (unique ``(incident_id, seq)``): two writers racing for the same slot get
+an IntegrityError and the ingest's retry takes the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.tables import AuditRecord
+
+GENESIS = "0" * 64
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def record_hash(prev_hash: str, incident_id: int, seq: int, at: datetime, actor: str, action: str,
+                from_state: str | None, to_state: str | None, reason: str | None, payload_sha256: str) -> str:
+    body = canonical([incident_id, seq, _iso(at), actor, action, from_state, to_state, reason, payload_sha256])
+    return hashlib.sha256((prev_hash + "|" + body).encode()).hexdigest()
+
+
+def append(session: Session, incident_id: int, at: datetime, actor: str, action: str,
+           from_state: str | None, to_state: str | None, reason: str | None = None,
+           payload: dict[str, Any] | None = None) -> AuditRecord:
+    payload = payload or {}
+    last = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash)
+        .where(AuditRecord.incident_id == incident_id)
+        .order_by(AuditRecord.seq.desc())
+        .limit(1)
+    ).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    payload_sha = hashlib.sha256(canonical(payload).encode()).hexdigest()
+    row = AuditRecord(
+        incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, from_state=from_state,
+        to_state=to_state, reason=reason, payload=payload, payload_sha256=payload_sha, prev_hash=prev,
+        hash=record_hash(prev, incident_id, seq, at, actor, action, from_state, to_state, reason, payload_sha),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    incident_id: int
+    seq: int
+    record_id: int
+    problem: str
+
+
+def verify_rows(rows: list[AuditRecord]) -> list[Break]:
+    """Check chains; rows must be ordered by (incident_id, seq)."""
+    breaks: list[Break] = []
+    prev_by_incident: dict[int, tuple[int, str]] = {}
+    for r in rows:
+        prev_seq, prev_hash = prev_by_incident.get(r.incident_id, (0, GENESIS))
+        if r.seq != prev_seq + 1:
+            breaks.append(Break(r.incident_id, r.seq, r.id, f"seq {r.seq} follows {prev_seq}: a record is missing"))
+        if r.prev_hash != prev_hash:
+            breaks.append(Break(r.incident_id, r.seq, r.id, "prev_hash does not match the previous record"))
+        payload_sha = hashlib.sha256(canonical(r.payload).encode()).hexdigest()
+        if payload_sha != r.payload_sha256:
+            breaks.append(Break(r.incident_id, r.seq, r.id, "payload was changed (payload_sha256 mismatch)"))
+        expected = record_hash(r.prev_hash, r.incident_id, r.seq, r.at, r.actor, r.action, r.from_state,
+                               r.to_state, r.reason, r.payload_sha256)
+        if expected != r.hash:
+            breaks.append(Break(r.incident_id, r.seq, r.id, "fields were changed (hash mismatch)"))
+        prev_by_incident[r.incident_id] = (r.seq, r.hash)
+    return breaks
+
+
+def verify(session: Session, incident_id: int | None = None) -> tuple[int, list[Break]]:
+    query = select(AuditRecord).order_by(AuditRecord.incident_id, AuditRecord.seq)
+    if incident_id is not None:
+        query = query.where(AuditRecord.incident_id == incident_id)
+    rows = list(session.scalars(query))
+    return len(rows), verify_rows(rows)

@@ -1,0 +1,171 @@
+"""Outgoing webhooks: bodies a WeCom or DingTalk group robot accepts, HMAC-signed, retried with backoff.
+
+Deliveries are rows written in the same transaction as the change they announce (an outbox);
+``WebhookSender`` posts the due ones, and each attempt's result stays in the row (the delivery log).
+
+Signing: every request carries ``X-Sharpeyes-Timestamp`` (unix seconds) and
+``X-Sharpeyes-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``. DingTalk
+robots with 加签 additionally get ``timestamp`` and ``sign`` query parameters computed the way
+DingTalk checks them (base64 HMAC-SHA256 of ``timestamp + "\\n" + secret``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.clock import Clock
+from central.tables import WebhookDelivery
+from central.workflow_config import WebhookConfig
+
+log = logging.getLogger(__name__)
+
+EVENT_TITLES = {
+    "dispatched": "新派遣 New task",
+    "returned": "退回 Returned",
+    "checking": "待核查 To check",
+    "rework": "返工 Rework",
+    "escalated": "督办 Escalated",
+}
+
+
+def _text(facts: dict[str, Any]) -> str:
+    lines = [
+        f"### {EVENT_TITLES.get(facts['event'], facts['event'])} #{facts['incident_id']}",
+        f"**{facts['title']}**",
+        f"> 网格 grid: {facts.get('grid_cell') or '-'}",
+        f"> 处置 assignee: {facts.get('unit') or facts.get('worker') or '-'}",
+    ]
+    if facts.get("deadline"):
+        lines.append(f"> 时限 deadline: {facts['deadline']}")
+    if facts.get("reason"):
+        lines.append(f"> 原因 reason: {facts['reason']}")
+    return "\n".join(lines)
+
+
+def render(fmt: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body for a hook's format; the facts ride along under ``sharpeyes`` (robots ignore it)."""
+    if fmt == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": _text(facts)}, "sharpeyes": facts}
+    if fmt == "dingtalk":
+        title = f"{EVENT_TITLES.get(facts['event'], facts['event'])} #{facts['incident_id']}"
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": _text(facts)}, "sharpeyes": facts}
+    return {"sharpeyes": facts}
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def dingtalk_url(url: str, secret: str, timestamp_ms: int) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    sign = urllib.parse.quote_plus(base64.b64encode(digest))
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}timestamp={timestamp_ms}&sign={sign}"
+
+
+def backoff(hook: WebhookConfig, attempts: int) -> float:
+    return hook.backoff_s * (2 ** max(attempts - 1, 0))
+
+
+class WebhookSender:
+    """Posts due deliveries; one per central (the ``serve`` process)."""
+
+    def __init__(self, sessions: sessionmaker[Session], hooks: list[WebhookConfig], clock: Clock | None = None,
+                 poll_s: float = 0.5, post: Callable[..., Any] | None = None) -> None:
+        self.sessions = sessions
+        self.hooks = {h.name: h for h in hooks}
+        self.clock = clock or Clock()
+        self.poll_s = poll_s
+        self._post = post
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.hooks:
+            return
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client() as client:
+            self._post = self._post or client.post
+            while not self._stop.is_set():
+                try:
+                    self.send_due()
+                except Exception:  # noqa: BLE001 - the sender must outlive a database hiccup
+                    log.exception("webhook sender failed; retrying")
+                self._stop.wait(self.poll_s)
+
+    def send_due(self, limit: int = 20) -> int:
+        now = self.clock.now()
+        with self.sessions() as session:
+            due = list(session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.id).limit(limit)
+            ))
+            for row in due:
+                self._attempt(row, now)
+                session.commit()
+            return len(due)
+
+    def _attempt(self, row: WebhookDelivery, now: datetime) -> None:
+        hook = self.hooks.get(row.hook)
+        if hook is None:
+            row.status, row.last_error = "failed", "hook no longer configured"
+            return
+        body = row.body.encode()
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Sharpeyes-Timestamp": ts,
+                   "X-Sharpeyes-Event": row.event, "X-Sharpeyes-Delivery": str(row.id)}
+        url = hook.url
+        secret = hook.signing_secret()
+        if secret:
+            headers["X-Sharpeyes-Signature"] = signature(secret, ts, body)
+            if hook.format == "dingtalk":
+                url = dingtalk_url(url, secret, int(time.time() * 1000))
+        row.attempts += 1
+        try:
+            assert self._post is not None
+            response = self._post(url, content=body, headers=headers, timeout=hook.timeout_s)
+            row.last_status = response.status_code
+            ok = 200 <= response.status_code < 300 and _robot_ok(response)
+            row.last_error = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retried
+            ok, row.last_error = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            row.status, row.delivered_at = "delivered", now
+        elif row.attempts >= hook.max_attempts:
+            row.status = "failed"
+            log.warning("webhook %s delivery %s failed after %d attempts: %s", hook.name, row.id, row.attempts,
+                        row.last_error)
+        else:
+            row.next_attempt_at = now + timedelta(seconds=backoff(hook, row.attempts))
+
+
+def _robot_ok(response: Any) -> bool:
+    # WeCom and DingTalk answer HTTP 200 with {"errcode": N} where N != 0 is a refusal.
+    try:
+        data = response.json()
+    except Exception:  # noqa: BLE001 - not JSON: the status code decides
+        return True
+    return not (isinstance(data, dict) and data.get("errcode") not in (None, 0))

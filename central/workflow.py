@@ -1,0 +1,175 @@
+"""The incident state machine: every transition, who may take it, and nothing else (pure).
+
+States follow GB/T 30428 (数字化城管): received → triage → registered → dispatched → in_progress →
+feedback → checking → closed, with ``returned`` (wrong assignee) and rework (checking failed,
+back to in_progress). Escalation and 督办 (``supervise``) change no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RECEIVED, TRIAGE, REGISTERED, DISPATCHED = "received", "triage", "registered", "dispatched"
+IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED = "in_progress", "feedback", "checking", "closed", "returned"
+STATES = (RECEIVED, TRIAGE, REGISTERED, DISPATCHED, IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED)
+OPEN_STATES = frozenset(STATES) - {CLOSED}
+
+# Which deadline clock runs in each state (configured per hazard type and stage).
+STAGE_OF_STATE: dict[str, str] = {
+    REGISTERED: "dispatch",
+    RETURNED: "dispatch",
+    DISPATCHED: "accept",
+    IN_PROGRESS: "handle",
+    FEEDBACK: "check",
+    CHECKING: "check",
+}
+
+ASSIGNEE = "assignee"  # a pseudo-role: the worker or unit the incident is dispatched to
+CHECKERS = frozenset({"monitor", "supervisor", "grid_chief", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    sources: frozenset[str]
+    target: str | None  # None: the state stays (supervise)
+    roles: frozenset[str]
+    needs_reason: bool = False
+    # Checking by a second person: whoever gave the feedback may not pass or fail it.
+    not_feedback_author: bool = False
+
+
+def _t(sources, target, roles, **kw) -> Transition:  # type: ignore[no-untyped-def]
+    return Transition(frozenset(sources), target, frozenset(roles), **kw)
+
+
+# Actions people take through the API.
+ACTIONS: dict[str, Transition] = {
+    "confirm": _t({TRIAGE}, REGISTERED, {"monitor", "admin"}),
+    "dismiss": _t({TRIAGE}, CLOSED, {"monitor", "admin"}, needs_reason=True),
+    "dispatch": _t({REGISTERED, RETURNED}, DISPATCHED, {"monitor", "grid_chief", "admin"}),
+    "accept": _t({DISPATCHED}, IN_PROGRESS, {ASSIGNEE, "admin"}),
+    "return": _t({DISPATCHED}, RETURNED, {ASSIGNEE, "admin"}, needs_reason=True),
+    "feedback": _t({IN_PROGRESS}, FEEDBACK, {ASSIGNEE, "admin"}),
+    "check": _t({FEEDBACK}, CHECKING, CHECKERS),
+    "pass": _t({CHECKING}, CLOSED, CHECKERS, not_feedback_author=True),
+    "fail": _t({CHECKING}, IN_PROGRESS, CHECKERS, needs_reason=True, not_feedback_author=True),
+    "close": _t(OPEN_STATES, CLOSED, {"supervisor", "admin"}, needs_reason=True),
+    "merge": _t(OPEN_STATES, CLOSED, {"monitor", "admin"}),
+    "supervise": _t(OPEN_STATES, None, {"supervisor", "grid_chief", "admin"}),
+}
+
+# Steps central itself takes (ingest, rules, scheduler, the edge's recheck answer): no role check.
+SYSTEM_STEPS: dict[str, Transition] = {
+    "triage": _t({RECEIVED}, TRIAGE, set()),
+    "register": _t({RECEIVED}, REGISTERED, set()),
+    "suppress": _t({RECEIVED}, CLOSED, set()),
+    "dispatch": ACTIONS["dispatch"],
+    "pass": ACTIONS["pass"],
+    "fail": ACTIONS["fail"],
+    "escalate": _t(OPEN_STATES, None, set()),
+    "episode": _t(OPEN_STATES, None, set()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a user (with the scope their grid nodes give) or central itself (``system``)."""
+
+    username: str
+    role: str
+    worker: str | None = None
+    unit: str | None = None
+    scope: frozenset[str] | None = None  # None: the whole site
+    system: bool = False
+
+    def in_scope(self, grid_cell: str | None) -> bool:
+        if self.system or self.scope is None:
+            return True
+        return grid_cell is not None and grid_cell in self.scope
+
+
+SYSTEM = Actor("system", "system", system=True)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """What the rules look at (the ORM row satisfies it too)."""
+
+    state: str
+    grid_cell: str | None
+    assigned_worker: str | None
+    assigned_unit: str | None
+    feedback_by: str | None = None
+
+
+class IllegalTransition(Exception):
+    """409: the action is not possible in this state."""
+
+    def __init__(self, action: str, state: str, allowed: list[str]) -> None:
+        self.action, self.state, self.allowed = action, state, allowed
+        super().__init__(f"cannot {action} an incident that is {state}; possible now: {', '.join(allowed) or 'nothing'}")
+
+
+class Forbidden(Exception):
+    """403: the action exists here but not for this user (role or grid scope)."""
+
+
+class MissingReason(ValueError):
+    pass
+
+
+def is_assignee(actor: Actor, incident: IncidentView) -> bool:
+    if incident.assigned_unit is not None:
+        return actor.role == "unit" and actor.unit == incident.assigned_unit
+    return actor.role == "grid_worker" and actor.worker is not None and actor.worker == incident.assigned_worker
+
+
+def can_see(actor: Actor, incident: IncidentView) -> bool:
+    if actor.system or actor.role == "admin":
+        return True
+    if actor.role == "unit":
+        return actor.unit is not None and actor.unit == incident.assigned_unit
+    if actor.role == "grid_worker":
+        if actor.worker is not None and actor.worker == incident.assigned_worker:
+            return True
+        return actor.scope is not None and actor.in_scope(incident.grid_cell)
+    return actor.in_scope(incident.grid_cell)
+
+
+def _permitted(actor: Actor, t: Transition, incident: IncidentView) -> bool:
+    if actor.system:
+        return True
+    if not can_see(actor, incident):
+        return False
+    role_ok = actor.role in t.roles or (ASSIGNEE in t.roles and is_assignee(actor, incident))
+    if not role_ok:
+        return False
+    if t.not_feedback_author and actor.role != "admin" and incident.feedback_by == actor.username:
+        return False
+    return True
+
+
+def possible_actions(state: str) -> list[str]:
+    return [name for name, t in ACTIONS.items() if state in t.sources]
+
+
+def allowed_actions(actor: Actor, incident: IncidentView) -> list[str]:
+    """The actions this actor may take on this incident now (the console shows these buttons)."""
+    return [
+        name for name, t in ACTIONS.items() if incident.state in t.sources and _permitted(actor, t, incident)
+    ]
+
+
+def check_action(action: str, actor: Actor, incident: IncidentView, reason: str | None = None) -> Transition:
+    """The transition to apply, or IllegalTransition (409) / Forbidden (403) / MissingReason (422)."""
+    table = SYSTEM_STEPS if actor.system else ACTIONS
+    t = table.get(action)
+    if t is None:
+        raise IllegalTransition(action, incident.state, possible_actions(incident.state))
+    if incident.state not in t.sources:
+        raise IllegalTransition(action, incident.state, possible_actions(incident.state))
+    if not _permitted(actor, t, incident):
+        raise Forbidden(f"{actor.username} ({actor.role}) may not {action} this incident")
+    if t.needs_reason and not actor.system and not (reason and reason.strip()):
+        raise MissingReason(f"{action} needs a reason")
+    return t
