@@ -53,6 +53,7 @@ class EdgeNode:
             outbox=self.outbox,
             will=(topics.status_topic(site.site, edge_id), self._status("offline")),
             retained_on_connect=self._retained_state,
+            username=edge_id,
         )
         self._model = model
         self._detectors: dict[str, object] = {}

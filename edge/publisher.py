@@ -10,6 +10,7 @@ from typing import Callable
 
 import paho.mqtt.client as mqtt
 
+from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from edge.outbox import Outbox
 
@@ -22,16 +23,18 @@ _EARLY_ACK_TTL_S = 5.0
 RetainedMessages = Callable[[], list[tuple[str, bytes]]]
 
 
-def make_client(broker: BrokerConfig, client_id: str, *, clean: bool) -> mqtt.Client:
-    """A paho client for the configured protocol version."""
+def make_client(broker: BrokerConfig, client_id: str, *, clean: bool, username: str | None = None) -> mqtt.Client:
+    """A paho client for the configured protocol version, with the site's credentials and TLS.
+
+    ``username`` is this device's identity when the configuration names none (an edge's id: the
+    broker's ACL confines each edge to its own subtree by it)."""
     if broker.protocol == "5":
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     else:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=clean
         )
-    if broker.username:
-        client.username_pw_set(broker.username, broker.password())
+    configure_client(client, broker, default_username=username)
     return client
 
 
@@ -47,12 +50,13 @@ class OutboxPublisher:
         will: tuple[str, bytes] | None = None,
         retained_on_connect: RetainedMessages | None = None,
         window: int = 32,
+        username: str | None = None,
     ) -> None:
         self.broker = broker
         self.outbox = outbox
         self.window = window
         self._retained_on_connect = retained_on_connect
-        self._client = make_client(broker, client_id, clean=True)
+        self._client = make_client(broker, client_id, clean=True, username=username)
         if will is not None:
             self._client.will_set(will[0], will[1], qos=1, retain=True)
         self._client.on_connect = self._on_connect

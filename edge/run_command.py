@@ -31,9 +31,14 @@ def run(
         typer.echo(f"{config}: {exc.args[0]}", err=True)
         raise typer.Exit(2) from None
 
+    from broker.client import BrokerClientError
     from edge.node import EdgeNode
 
-    node = EdgeNode(site, edge, outbox or Path("var") / f"edge-{edge}-outbox.db", model=model)
+    try:
+        node = EdgeNode(site, edge, outbox or Path("var") / f"edge-{edge}-outbox.db", model=model)
+    except BrokerClientError as exc:
+        typer.echo(f"{config}: {exc}", err=True)
+        raise typer.Exit(2) from None
     stopping = threading.Event()
 
     def _stop(signum, frame) -> None:
