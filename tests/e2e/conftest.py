@@ -24,8 +24,14 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def site(mosquitto, rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
-    running = start_site(tmp_path_factory.mktemp("site"), mosquitto.port, rtsp_server.url("street_parked_cars_720p.mp4"))
+def site(request, mosquitto, rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
+    """Central and an edge for this module; a module's SITE_WORKFLOW (dict) becomes central's workflow.yaml."""
+    running = start_site(
+        tmp_path_factory.mktemp("site"),
+        mosquitto.port,
+        rtsp_server.url("street_parked_cars_720p.mp4"),
+        workflow=getattr(request.module, "SITE_WORKFLOW", None),
+    )
     yield running
     running.stop()
 

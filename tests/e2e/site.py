@@ -120,15 +120,24 @@ class RunningSite:
         _stop(self.central)
 
 
-def start_site(workdir: Path, mqtt_port: int, street_url: str) -> RunningSite:
+# The centre reviews fire-lane alerts itself (no auto-registration) and dispatches by hand.
+WORKFLOW = {
+    "hazards": {"fire_lane_blocked": {"auto_register_score": None}},
+    "auto_dispatch": False,
+    "scheduler_interval_s": 2,
+}
+
+
+def start_site(workdir: Path, mqtt_port: int, street_url: str, *, workflow: dict | None = None) -> RunningSite:
     config = workdir / "site.yaml"
     config.write_text(yaml.safe_dump(site_config(mqtt_port, street_url), allow_unicode=True))
     port = free_port()
-    central = _spawn(
-        ["central", "serve", "--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
-         "--port", str(port), "--evidence-dir", str(workdir / "evidence")],
-        workdir / "central.log",
-    )
+    args = ["central", "serve", "--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
+            "--port", str(port), "--evidence-dir", str(workdir / "evidence")]
+    if workflow is not None:
+        (workdir / "workflow.yaml").write_text(yaml.safe_dump(workflow, allow_unicode=True))
+        args += ["--workflow", str(workdir / "workflow.yaml")]
+    central = _spawn(args, workdir / "central.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/healthz", timeout=60)

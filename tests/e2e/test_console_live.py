@@ -81,3 +81,25 @@ def test_worker_on_a_slow_phone_sees_only_their_task_pages(site, console_factory
     page.goto(site.base_url + "/#/dashboard")
     expect(page.locator("#view [role=alert]")).to_have_text("无权访问此页面")
     assert not console.errors, console.errors
+
+
+def test_zone_editor_geometry_refuses_crossing_and_tiny_polygons(site, console_factory):
+    page = console_factory().page
+    page.goto(site.base_url + "/")
+    result = page.evaluate(
+        """async () => {
+            const g = await import('/static/js/polygon.js');
+            return {
+                square: g.problems([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]),
+                bowtie: g.problems([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]),
+                line: g.problems([[0.1, 0.1], [0.9, 0.9]]),
+                parsed: g.fromText('0.25,0.62; 0.8,0.6; 0.8,0.7'),
+                bad: (() => { try { g.fromText('0.2,0.3; 1.4,0.2'); return null; } catch (e) { return e.message; } })(),
+            };
+        }"""
+    )
+    assert result["square"] == []
+    assert result["bowtie"] == ["edges cross each other"]
+    assert result["line"] == ["needs at least 3 vertices"]
+    assert result["parsed"] == [[0.25, 0.62], [0.8, 0.6], [0.8, 0.7]]
+    assert result["bad"] == 'vertex 2 "1.4,0.2": expected x,y between 0 and 1'
