@@ -46,9 +46,12 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- one virtual environment per role -------------------------------------------------------
 FROM base AS venv-edge
+COPY scripts/keep-headless-opencv.sh /tmp/keep-headless-opencv.sh
+# `trackers` pulls in the GUI OpenCV build, which needs libGL; the edge runs headless.
 RUN --mount=from=wheel,source=/wheels,target=/wheels \
     python -m venv /opt/venv \
- && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[edge]"
+ && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[edge]" \
+ && bash /tmp/keep-headless-opencv.sh /opt/venv/bin/python
 
 FROM base AS venv-central
 RUN --mount=from=wheel,source=/wheels,target=/wheels \

@@ -17,7 +17,8 @@ $(BIN)/python:
 # pip's build chatter goes to a log that is shown only when the install fails.
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "installing sharpeyes[dev] into $(VENV) (log: $(VENV)/pip-install.log)"
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[dev]'; } \
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[dev]' \
+		&& scripts/keep-headless-opencv.sh $(BIN)/python; } \
 		> $(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
