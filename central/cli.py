@@ -1,4 +1,4 @@
-"""`sharpeyes central ...`: serve the incident service, or migrate its database."""
+"""`sharpeyes central ...`: serve the incident service, run ingest workers, migrate, verify the audit trail."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def serve(
     mqtt_client_id: str = typer.Option(
         None, "--mqtt-client-id", help="default: sharpeyes-central-SITE; keep it fixed so the broker keeps the session"
     ),
+    workflow: Path = typer.Option(
+        None, "--workflow", help="deadlines, dispatch rules, units, webhooks, Open311 (e.g. configs/workflow.yaml)"
+    ),
+    shared_group: str = typer.Option(
+        None, "--shared-group", help="ingest through $share/GROUP/... alongside `central ingest` workers"
+    ),
 ) -> None:
     """Run migrations, load users and grid from CONFIG, start the MQTT ingest and the web API."""
     import logging
@@ -39,6 +45,10 @@ def serve(
     log = logging.getLogger("central")
     try:
         site = load_site_config(config)
+        from central.workflow_config import load_workflow_config
+
+        flow = load_workflow_config(workflow)
+        flow.check_against(site, str(workflow or "workflow"))
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -61,8 +71,11 @@ def serve(
         root,
         ingest=not no_ingest,
         client_id=mqtt_client_id,
+        workflow=flow,
+        shared_group=shared_group,
     )
     central.start_ingest()
+    central.start_background()
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
@@ -100,3 +113,82 @@ def migrate(
     finally:
         engine.dispose()
     typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@app.command("ingest")
+def ingest(
+    config: Path = typer.Option(..., "--config", help="site configuration YAML"),
+    database_url: str = typer.Option(None, "--database-url", help="PostgreSQL for several workers"),
+    evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    workflow: Path = typer.Option(None, "--workflow", help="the same workflow file `serve` uses"),
+    shared_group: str = typer.Option("central", "--shared-group", help="MQTT 5 shared subscription group"),
+    mqtt_client_id: str = typer.Option(
+        ..., "--mqtt-client-id", help="unique and stable per worker, so the broker keeps its session"
+    ),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run only an ingest worker: MQTT in, rows committed, acknowledged after commit. No web API.
+
+    Start several against one PostgreSQL; the broker spreads messages over them ($share/GROUP/...).
+    """
+    import logging
+    import signal
+    import threading
+
+    from broker.siteconfig import ConfigError, load_site_config
+    from central.db import default_database_url, var_dir
+    from central.server import build_central
+    from central.workflow_config import load_workflow_config
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("central.ingest")
+    try:
+        site = load_site_config(config)
+        flow = load_workflow_config(workflow)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if site.broker.protocol != "5" and shared_group:
+        typer.echo("shared subscriptions need MQTT 5 (broker.protocol: 5)", err=True)
+        raise typer.Exit(2)
+    root = var_dir()
+    central = build_central(site, database_url or default_database_url(), evidence_dir or root / "evidence", root,
+                            ingest=True, client_id=mqtt_client_id, workflow=flow, shared_group=shared_group or None)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    central.start_ingest()
+    assert central.ingest is not None
+    if central.ingest.wait_connected(30):
+        log.info("ingest worker %s ready", mqtt_client_id)
+    while not stop.wait(0.5):
+        pass
+    central.close()
+    log.info("ingest worker stopped")
+
+
+audit_app = typer.Typer(help="the hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    incident: int = typer.Option(None, "--incident", help="only this incident's chain"),
+) -> None:
+    """Recompute every incident's hash chain; exit 1 and name each broken record when tampered."""
+    from central import audit
+    from central.db import default_database_url, make_engine, make_session_factory
+
+    engine = make_engine(database_url or default_database_url())
+    try:
+        with make_session_factory(engine)() as session:
+            count, breaks = audit.verify(session, incident)
+    finally:
+        engine.dispose()
+    for b in breaks:
+        typer.echo(f"incident {b.incident_id} record {b.seq} (row {b.record_id}): {b.problem}", err=True)
+    if breaks:
+        typer.echo(f"audit chain BROKEN: {len(breaks)} problem(s) in {count} record(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {count} record(s)")

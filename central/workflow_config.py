@@ -182,7 +182,9 @@ class WorkflowConfig(_Strict):
                     problems.append(f"units[{i}].grid: {code!r} is not a grid cell of site {site.site} (fix: use a code under grid:)")
         unit_ids = {u.id for u in self.units}
         for i, user in enumerate(site.users):
-            if user.unit is not None and user.unit not in unit_ids:
+            # Without a workflow file there are no units at all; a site file naming one is then
+            # meant for a workflow file given elsewhere and is left alone.
+            if user.unit is not None and unit_ids and user.unit not in unit_ids:
                 problems.append(f"site users[{i}].unit: {user.unit!r} is not a unit here (fix: add it under units:)")
             for code in user.grid:
                 if code not in codes:

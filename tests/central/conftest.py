@@ -36,3 +36,71 @@ def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
     upgrade(engine)
     yield Store(engine, make_session_factory(engine), EvidenceStore(tmp_path / "evidence"), GridRouter(site_config()))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_bcrypt() -> Iterator[None]:
+    """Cheap bcrypt rounds in tests: logins are exercised, their cost is not what is tested."""
+    import bcrypt
+
+    import central.users as users
+
+    original = users.hash_password
+    users.hash_password = lambda password: bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    yield
+    users.hash_password = original
+
+
+@dataclass
+class Workflow:
+    """A central with the workflow site and a hand-moved clock, driven through its HTTP API."""
+
+    central: object
+    client: object
+    clock: object
+    _tokens: dict[str, dict[str, str]]
+
+    def login(self, username: str) -> dict[str, str]:
+        from tests.central.factories import WF_PASSWORD
+
+        if username not in self._tokens:
+            res = self.client.post("/api/v1/auth/token", data={"username": username, "password": WF_PASSWORD})
+            assert res.status_code == 200, res.text
+            self._tokens[username] = {"Authorization": f"Bearer {res.json()['access_token']}"}
+        return self._tokens[username]
+
+    def ingest(self, topic: str, payload: bytes):  # type: ignore[no-untyped-def]
+        from central.routing import GridRouter
+        from tests.central.factories import workflow_site
+
+        c = self.central
+        with c.ctx.sessions() as session:
+            return IngestService(session, c.ctx.evidence, GridRouter(workflow_site()), c.workflow).handle(
+                topic, payload, self.clock.now())
+
+    def act(self, username: str, incident_id: int, action: str, **body: object):  # type: ignore[no-untyped-def]
+        return self.client.post(f"/api/v1/incidents/{incident_id}/actions/{action}", json=body,
+                                headers=self.login(username))
+
+    def get(self, username: str, path: str, **params: object):  # type: ignore[no-untyped-def]
+        return self.client.get(path, headers=self.login(username), params=params)
+
+
+def make_workflow(database_url: str, tmp_path: Path, **config_overrides: object) -> Iterator[Workflow]:
+    from fastapi.testclient import TestClient
+
+    from central.clock import ManualClock
+    from central.server import build_central
+    from tests.central.factories import T0, workflow_config, workflow_site
+
+    clock = ManualClock(T0)
+    built = build_central(workflow_site(), database_url, tmp_path / "evidence", tmp_path / "var", ingest=False,
+                          workflow=workflow_config(**config_overrides), clock=clock)
+    with TestClient(built.app) as client:
+        yield Workflow(built, client, clock, {})
+    built.close()
+
+
+@pytest.fixture
+def wf(database_url: str, tmp_path: Path) -> Iterator[Workflow]:
+    yield from make_workflow(database_url, tmp_path)

@@ -98,3 +98,74 @@ def site_config(broker_port: int = 1883, protocol: str = "5") -> SiteConfig:
             ],
         }
     )
+
+
+# -- the workflow site: street → two communities → three grid cells, one user per role ------------
+
+WF_PASSWORD = "password-1"
+# lon/lat squares, one per grid cell, for Open311 routing by location.
+G1_AREA = [[116.40, 39.90], [116.41, 39.90], [116.41, 39.91], [116.40, 39.91]]
+G2_AREA = [[116.41, 39.90], [116.42, 39.90], [116.42, 39.91], [116.41, 39.91]]
+G3_AREA = [[116.42, 39.90], [116.43, 39.90], [116.43, 39.91], [116.42, 39.91]]
+
+
+def workflow_site(broker_port: int = 1883) -> SiteConfig:
+    def user(name: str, role: str, **extra: object) -> dict[str, object]:
+        return {"username": name, "role": role, "password": WF_PASSWORD, **extra}
+
+    return parse_site_config(
+        {
+            "site": SITE,
+            "broker": {"host": "127.0.0.1", "port": broker_port},
+            "edges": [
+                {
+                    "id": EDGE,
+                    "cameras": [
+                        {"id": "street-north", "url": "rtsp://127.0.0.1/a", "grid_cell": "g1"},
+                        {"id": "elevator-1", "url": "rtsp://127.0.0.1/b", "grid_cell": "g2"},
+                        {"id": "gate", "url": "rtsp://127.0.0.1/c", "grid_cell": "g3"},
+                    ],
+                }
+            ],
+            "grid": [
+                {"code": "s1", "name": "Street", "level": "street", "workers": ["street-chief"]},
+                {"code": "c1", "name": "Community 1", "level": "community", "parent": "s1", "workers": ["zhao-chief"]},
+                {"code": "c2", "name": "Community 2", "level": "community", "parent": "s1"},
+                {"code": "g1", "name": "Grid 1", "parent": "c1", "workers": ["wang-fang"], "area": G1_AREA},
+                {"code": "g2", "name": "Grid 2", "parent": "c1", "workers": ["li-qiang"], "area": G2_AREA},
+                {"code": "g3", "name": "Grid 3", "parent": "c2", "workers": ["chen"], "area": G3_AREA},
+            ],
+            "workers": [{"id": w, "name": w} for w in ("wang-fang", "li-qiang", "chen", "zhao-chief", "street-chief")],
+            "users": [
+                user("admin", "admin"),
+                user("monitor", "monitor"),
+                user("monitor-c2", "monitor", grid=["c2"]),
+                user("supervisor", "supervisor"),
+                user("chief", "grid_chief", grid=["c1"]),
+                user("wang", "grid_worker", worker="wang-fang"),
+                user("li", "grid_worker", worker="li-qiang"),
+                user("chen", "grid_worker", worker="chen"),
+                user("property", "unit", unit="pm-1"),
+                user("other-unit", "unit", unit="pm-2"),
+            ],
+        }
+    )
+
+
+def workflow_config(**overrides: object):  # type: ignore[no-untyped-def]
+    from central.workflow_config import WorkflowConfig
+
+    data: dict[str, object] = {
+        "defaults": {"auto_register_score": None,
+                     "deadlines": {"dispatch": "10m", "accept": "10m", "handle": "1h", "check": "30m"}},
+        "hazards": {
+            "fire_lane_blocked": {"auto_register_score": None, "unit_kind": "property",
+                                  "deadlines": {"dispatch": "10m", "accept": "10m", "handle": "1h", "check": "30m"}},
+            "ebike_indoor": {"auto_register_score": 0.5,
+                             "deadlines": {"dispatch": "5m", "accept": "5m", "handle": "30m", "check": "30m"}},
+        },
+        "units": [{"id": "pm-1", "name": "Property 1", "kind": "property", "grid": ["c1"]},
+                  {"id": "pm-2", "name": "Property 2", "kind": "property", "grid": ["c2"]}],
+    }
+    data.update(overrides)
+    return WorkflowConfig.model_validate(data)
