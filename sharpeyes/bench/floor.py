@@ -1,16 +1,18 @@
 """Child process: the floor. The least work that watching these cameras at this cadence needs.
 
-Per camera one thread demuxes the RTSP stream with PyAV and decodes keyframes only; when a sample
-is due, the frame is letterboxed to the model input and run through one shared onnxruntime
-session (one intra-op thread, no spin-waiting, so each inference costs only its own CPU). No
-rules, no tracking, no evidence, no outbox, no health: anything the edge spends above this is
-its own overhead.
+Per camera one thread demuxes the RTSP stream with PyAV and decodes only the keyframes it samples
+(single-threaded decoder); the frame is letterboxed to the model input and queued. Two inference
+threads (one per core) run the queue through one shared onnxruntime session with one intra-op
+thread each and no spin-waiting, so each inference costs only its own CPU and at most two
+inferences hold activation memory at a time. No rules, no tracking, no evidence, no outbox, no
+health: anything the edge spends above this is its own overhead.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import threading
 import time
 from pathlib import Path
@@ -50,12 +52,40 @@ def to_tensor(rgb: np.ndarray, size: int = 640) -> np.ndarray:
     return np.ascontiguousarray(canvas.transpose(2, 0, 1)[np.newaxis], dtype=np.float32) / 255.0
 
 
-class FloorCamera:
-    def __init__(self, name: str, url: str, fps: float, session: Any, stopping: threading.Event) -> None:
-        self.name, self.url = name, url
-        self.period = 1.0 / fps
+INFERENCE_THREADS = 2
+
+
+class Inference:
+    """The shared queue: camera threads put letterboxed frames, ``INFERENCE_THREADS`` run them."""
+
+    def __init__(self, session: Any, stopping: threading.Event) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
+        self.stopping = stopping
+        self.queue: queue.Queue[tuple[list[list[float]], float, float, float, np.ndarray]] = queue.Queue()
+        self.threads = [threading.Thread(target=self._run, name=f"infer-{i}", daemon=True) for i in range(INFERENCE_THREADS)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                samples, frame_t, decode_s, queued, tensor = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            begin = time.monotonic()
+            started = time.perf_counter()
+            self.session.run(None, {self.input_name: tensor})
+            samples.append([frame_t, begin, time.monotonic(), time.perf_counter() - started, decode_s])
+
+
+class FloorCamera:
+    def __init__(self, name: str, url: str, fps: float, inference: Inference, stopping: threading.Event) -> None:
+        self.name, self.url = name, url
+        self.period = 1.0 / fps
+        self.inference = inference
         self.stopping = stopping
         self.samples: list[list[float]] = []
         self.frames_in = 0
@@ -77,6 +107,7 @@ class FloorCamera:
         with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(5.0, 5.0)) as container:
             stream = container.streams.video[0]
             stream.codec_context.skip_frame = "NONKEY"
+            stream.codec_context.thread_count = 1  # one keyframe every few seconds: threads only add buffers
             next_due: float | None = None
             for packet in container.demux(stream):
                 if self.stopping.is_set():
@@ -95,11 +126,7 @@ class FloorCamera:
                     decode_s = time.perf_counter() - started
                     self.decode_s += decode_s
                     self.frames_decoded += 1
-                    begin = time.monotonic()
-                    infer_started = time.perf_counter()
-                    self.session.run(None, {self.input_name: to_tensor(rgb)})
-                    infer_s = time.perf_counter() - infer_started
-                    self.samples.append([now, begin, time.monotonic(), infer_s, decode_s])
+                    self.inference.queue.put((self.samples, now, decode_s, time.monotonic(), to_tensor(rgb)))
                     behind = next_due is None or now - next_due >= self.period
                     next_due = now + self.period if behind else next_due + self.period
                     started = time.perf_counter()
@@ -115,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     child = ChildRun(args.out)
-    session = make_session(args.model)
-    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, session, child.stopping) for i, url in enumerate(args.url)]
+    inference = Inference(make_session(args.model), child.stopping)
+    inference.start()
+    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping) for i, url in enumerate(args.url)]
     for camera in cameras:
         camera.thread.start()
 
