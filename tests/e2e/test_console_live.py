@@ -28,13 +28,11 @@ def test_alert_arrives_live_and_opens_with_the_keyboard(site, console_factory):
     assert item.locator("img").evaluate("img => img.naturalWidth") > 0
     # The preview draws what the detector saw over the frame.
     expect(page.locator("#preview rect.box").first).to_be_attached()
-    console.screenshot("monitor-queue")
 
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(f"#/incident/{incident['id']}$"))
     expect(page.locator("h2")).to_have_text(f"消防通道占用 #{incident['id']}")
     expect(page.locator(".gallery img").first).to_have_js_property("complete", True)
-    console.screenshot("incident")
     assert not console.errors, console.errors
 
 
@@ -77,7 +75,6 @@ def test_worker_on_a_slow_phone_sees_only_their_task_pages(site, console_factory
     expect(page.locator("#tasklist .task").first).to_contain_text("消防通道占用")
     # Nothing is wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    console.screenshot("worker-tasks")
     page.goto(site.base_url + "/#/dashboard")
     expect(page.locator("#view [role=alert]")).to_have_text("无权访问此页面")
     assert not console.errors, console.errors

@@ -25,7 +25,7 @@ export function barChart(rows, { title, format = String } = {}) {
 export function columnChart(points, { title } = {}) {
   const max = Math.max(1, ...points.map((p) => p.value));
   const width = 620;
-  const height = 180;
+  const height = 120;
   const pad = 24;
   const step = (width - pad * 2) / Math.max(1, points.length);
   const svg = s("svg", { viewBox: `0 0 ${width} ${height + 20}`, role: "img", "aria-label": title, class: "chart" });

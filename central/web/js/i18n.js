@@ -89,6 +89,9 @@ const TEXT = {
   check_mode: ["核查方式", "Check mode"],
   check_auto: ["摄像头自动复核", "Automatic (camera re-check)"],
   check_person: ["人工核查", "By a person"],
+  check_still_there: ["隐患仍在，核查不通过", "Still there: check failed"],
+  check_clear: ["隐患已消除，核查通过", "Clear: check passed"],
+  check_waiting: ["等待摄像头回复…", "Waiting for the camera…"],
   merge_target: ["合并到事件编号", "Merge into incident id"],
   close_reason: ["结案原因", "Close reason"],
   board_title: ["督办看板", "Supervision board"],
@@ -170,6 +173,7 @@ const ENUMS = {
     camera_tampered: ["摄像头遮挡/移位", "Camera tampered"],
   },
   color: { green: ["正常", "on time"], yellow: ["临期", "due soon"], red: ["超期", "overdue"], blue: ["蓝", "blue"] },
+  index: { red: ["红", "red"], yellow: ["黄", "yellow"], blue: ["蓝", "blue"] },
   health: { online: ["在线", "online"], offline: ["离线", "offline"], tampered: ["遮挡", "tampered"] },
   role: {
     admin: ["管理员", "admin"], monitor: ["值班员", "monitor"], supervisor: ["督查员", "supervisor"],

@@ -45,7 +45,7 @@ function gridTree(nodes) {
     return h("li", { dataset: { code: n.code, color } },
       h("span", { class: `node idx-${color}` },
         h("span", { class: "dot", "aria-hidden": "true" }), `${n.name} `,
-        h("span", { class: "small muted" }, `${n.code} · ${label("color", n.index?.color) ?? "—"}${n.index?.score !== undefined ? ` ${n.index.score}` : ""} · ${t("open_count")} ${n.open ?? 0}${n.overdue ? ` · ${t("overdue")} ${n.overdue}` : ""}`)),
+        h("span", { class: "small muted" }, `${n.code} · ${label("index", n.index?.color)}${n.index?.score !== undefined && n.index?.score !== null ? ` ${n.index.score}` : ""} · ${t("open_count")} ${n.open ?? 0}${n.overdue ? ` · ${t("overdue")} ${n.overdue}` : ""}`)),
       children.has(n.code) ? branch(children.get(n.code)) : null);
   }));
   const roots = nodes.filter((n) => !n.parent || !codes.has(n.parent));

@@ -48,11 +48,16 @@ function feedbackList(detail) {
 function checksList(detail) {
   const items = detail.checks ?? [];
   if (!items.length) return null;
+  const verdict = (c) => {
+    if (c.status === "error") return h("strong", { class: "error" }, `${t("error")}: ${(c.errors ?? []).join("; ")}`);
+    if (c.present === true) return h("strong", { class: "error" }, t("check_still_there"));
+    if (c.present === false) return h("strong", { class: "ok" }, t("check_clear"));
+    return h("span", { class: "muted" }, t("check_waiting"));
+  };
   return h("section", { class: "card" }, h("h3", {}, t("checks")),
-    h("ul", { class: "plain" }, items.map((c) => h("li", { class: "check-item" },
-      `${fmtTime(c.sent_at)} · ${c.mode === "auto" ? t("check_auto") : t("check_person")} · `,
-      h("strong", { class: `outcome-${c.outcome}` }, c.outcome ?? "…"),
-      c.present === true ? " (hazard still present)" : c.present === false ? " (clear)" : ""))));
+    h("ul", { class: "plain" }, items.map((c) => h("li", { class: "check-item", dataset: { present: String(c.present), status: c.status } },
+      `${fmtTime(c.sent_at)} · ${c.mode === "auto" ? t("check_auto") : t("check_person")} · ${c.actor} · `, verdict(c),
+      c.snapshot_sha256 ? snapshotFigure(c.snapshot_sha256, { alt: t("checks"), cls: "thumb" }) : null))));
 }
 
 export async function render(ctx) {
