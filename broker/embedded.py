@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, wait_for_port
 
 BANNER = "EMBEDDED DEMO BROKER (amqtt) — no passwords, no ACL, no TLS: not for production; install mosquitto"
@@ -40,7 +41,7 @@ def amqtt_config(host: str, port: int) -> dict[str, object]:
     }
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ManagedProcess):
     """Same shape as MosquittoProcess: `.host`, `.port`, `.start()`, `.stop()`, `.kill()`."""
 
     protocol = PROTOCOL
@@ -58,14 +59,6 @@ class EmbeddedBroker:
     @property
     def log_path(self) -> Path:
         return self.data_dir / "amqtt.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -96,26 +89,6 @@ class EmbeddedBroker:
             self.kill()
             raise EmbeddedBrokerError(f"{exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}") from None
         return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

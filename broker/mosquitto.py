@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, port_accepts, wait_for_port
 
 # Large enough that a subscriber hours behind at demo/test rates is never trimmed; the byte
@@ -147,7 +147,7 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"(log {path} is empty)"
 
 
-class MosquittoProcess:
+class MosquittoProcess(ManagedProcess):
     """A Mosquitto broker on loopback that this Python process owns.
 
     The port and data directory are fixed at construction, so `.stop()` then `.start()` brings
@@ -188,14 +188,6 @@ class MosquittoProcess:
     @property
     def log_path(self) -> Path:
         return self.data_dir / "mosquitto.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
         return _tail(self.log_path, lines)
@@ -256,28 +248,6 @@ class MosquittoProcess:
             raise MosquittoError(
                 f"{exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}\n--- stdout/stderr ---\n{stdout_tail}"
             ) from None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (Mosquitto saves its persistence file), then SIGKILL if it hangs."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, losing whatever was not yet autosaved."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
 
     def close(self) -> None:
         """Stop, and delete the data directory if this object created it."""

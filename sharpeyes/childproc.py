@@ -12,7 +12,56 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
-class Child:
+class ManagedProcess:
+    """One child process owned by a Python object: its pid, whether it runs, and how it ends.
+
+    Subclasses start ``self._proc``; ``stop`` asks politely (SIGTERM, so Mosquitto saves its
+    persistence file) and kills after ``timeout``; ``kill`` is a crash on purpose."""
+
+    _proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _before_terminate(self, proc: subprocess.Popen) -> None:
+        """Hook: e.g. resume a paused process, which cannot act on SIGTERM while stopped."""
+
+    def _on_stop_timeout(self, proc: subprocess.Popen, timeout: float) -> None:
+        proc.kill()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait up to ``timeout``, then SIGKILL. Returns the exit status."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            self._before_terminate(proc)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._on_stop_timeout(proc, timeout)
+                proc.wait()
+        self._proc = None
+        return proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, losing whatever was not yet saved."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._proc = None
+
+
+class Child(ManagedProcess):
     """Run `argv` in its own session (so a terminal Ctrl-C reaches only the parent, which then
     stops children in order) and pump its combined stdout/stderr through `echo`."""
 
@@ -35,14 +84,6 @@ class Child:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
         self._pump: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def returncode(self) -> int | None:
@@ -77,25 +118,21 @@ class Child:
         with self._lock:
             return list(self._tail)[-lines:]
 
+    def _on_stop_timeout(self, proc: subprocess.Popen, timeout: float) -> None:
+        self._echo(f"[{self.name}] did not stop within {timeout:.0f} s; killing it")
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # its whole session: the child's own children too
+        except ProcessLookupError:
+            pass
+
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit status."""
-        if self._proc is None:
-            return None
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._echo(f"[{self.name}] did not stop within {timeout:.0f} s; killing it")
-                try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self._proc.wait()
+        proc = self._proc
+        status = super().stop(timeout)
+        self._proc = proc  # keep it: `returncode` and `tail` stay readable after the stop
         if self._pump is not None:
             self._pump.join(timeout=2)
-        return self._proc.returncode
-
+        return status
 
 def _print_line(line: str) -> None:
     print(line, file=sys.stdout, flush=True)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, wait_for_port
 
 
@@ -42,7 +43,7 @@ def place_file(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-class FootageServer:
+class FootageServer(ManagedProcess):
     """Serve `files` (URL name -> file) at rtsp://HOST:PORT/<name>, each looping forever."""
 
     def __init__(
@@ -76,14 +77,6 @@ class FootageServer:
     @property
     def log_path(self) -> Path:
         return self.workdir / "rtsp_server.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def url(self, name: str) -> str:
         if name not in self.files:
@@ -143,27 +136,11 @@ class FootageServer:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            # A paused process cannot act on SIGTERM until it runs again.
-            self._proc.send_signal(signal.SIGCONT)
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+    def _before_terminate(self, proc: subprocess.Popen) -> None:
+        proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM until it runs again
 
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+    def stop(self, timeout: float = 5.0) -> int | None:
+        return super().stop(timeout)
 
     def close(self) -> None:
         """Stop, and delete the working directory if this object created it."""
