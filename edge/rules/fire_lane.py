@@ -239,13 +239,4 @@ class FireLaneRule:
     def _event(self, phase: Phase, t: float, tracks: list[_Track]) -> RuleEvent:
         assert self._episode is not None
         objects = tuple(tr.as_object(self._tracker_fed) for tr in sorted(tracks, key=lambda tr: tr.id))
-        return RuleEvent(
-            hazard=self.hazard,
-            zone=self.zone_id,
-            phase=phase,
-            episode=self._episode.number,
-            started_t=self._episode.started_t,
-            t=t,
-            score=max((o.score for o in objects), default=0.0),
-            objects=objects,
-        )
+        return self._episode.event(self.hazard, self.zone_id, phase, t, objects)

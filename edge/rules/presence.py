@@ -98,13 +98,4 @@ class PresenceRule:
     def _event(self, phase: Phase, t: float, objects: list[ZoneObject]) -> RuleEvent:
         assert self._episode is not None
         ordered = tuple(sorted(objects, key=lambda o: -o.score))
-        return RuleEvent(
-            hazard=self.hazard,
-            zone=self.zone_id,
-            phase=phase,
-            episode=self._episode.number,
-            started_t=self._episode.started_t,
-            t=t,
-            score=max((o.score for o in ordered), default=0.0),
-            objects=ordered,
-        )
+        return self._episode.event(self.hazard, self.zone_id, phase, t, ordered)

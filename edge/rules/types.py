@@ -60,3 +60,16 @@ class Episode:
 
     def due_update(self, t: float, realarm_s: float) -> bool:
         return t - self.last_emit_t >= realarm_s
+
+    def event(self, hazard: HazardKind, zone: str, phase: Phase, t: float, objects: tuple[ZoneObject, ...]) -> RuleEvent:
+        """This episode's event at ``t``; its score is the best of the objects that caused it."""
+        return RuleEvent(
+            hazard=hazard,
+            zone=zone,
+            phase=phase,
+            episode=self.number,
+            started_t=self.started_t,
+            t=t,
+            score=max((o.score for o in objects), default=0.0),
+            objects=objects,
+        )
