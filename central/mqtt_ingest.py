@@ -8,6 +8,7 @@ session is persistent: clean_start/clean_session off and, on MQTT 5, a session e
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 # After a database failure the connection is dropped so the broker re-delivers; wait this long first.
 DB_RETRY_S = 5.0
+# Messages stored per transaction at most; a burst is committed in batches, a trickle one by one.
+BATCH_MAX = 500
 
 
 @dataclass
@@ -75,6 +78,12 @@ class MqttIngest:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._subscribe_mid: int | None = None
+        # The network thread only queues; one writer thread stores and acknowledges in order.
+        # Each message carries the connection it came on: after a reconnect, older ones are not
+        # acknowledged (the broker sends them again on the new connection).
+        self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage, object]] = queue.Queue()
+        self._generation = 0
+        self._writer: threading.Thread | None = None
 
     @property
     def connected(self) -> bool:
@@ -86,6 +95,8 @@ class MqttIngest:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
         self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
         self._thread.start()
 
@@ -94,6 +105,8 @@ class MqttIngest:
         self.client.disconnect()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._writer is not None:
+            self._writer.join(timeout)
 
     def _connect_async(self) -> None:
         props = None
@@ -123,6 +136,7 @@ class MqttIngest:
         if reason_code.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
             return
+        self._generation += 1
         log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
         self._announced_down = False
         result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.subscriptions()])
@@ -150,27 +164,52 @@ class MqttIngest:
             self._announced_down = True
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+        self._generation += 1
         self._connected.clear()
         if not self._stop.is_set():
             log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port, reason_code)
 
-    def _on_message(self, client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
+    def _on_message(self, _client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        self._inbox.put((self._generation, msg, utcnow()))
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            generation = self._generation
+            batch = [item for item in batch if item[0] == generation]
+            if batch:
+                self._store(batch, generation)
+
+    def _store(self, batch: list[tuple[int, mqtt.MQTTMessage, object]], generation: int) -> None:
+        items = [(msg.topic, bytes(msg.payload), at) for _, msg, at in batch]
         try:
             with self.deps.sessions() as session:
-                outcome = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle(
-                    msg.topic, bytes(msg.payload), utcnow()
+                outcomes = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle_batch(
+                    items  # type: ignore[arg-type]
                 )
-        except Exception:  # noqa: BLE001 - a database outage; the message stays unacknowledged
-            log.exception("could not store message on %s; will get it again after reconnecting", msg.topic)
-            client.disconnect()
+        except Exception:  # noqa: BLE001 - a database outage; the messages stay unacknowledged
+            log.exception("could not store %d message(s); will get them again after reconnecting", len(batch))
+            self.client.disconnect()
             return
-        client.ack(msg.mid, msg.qos)
-        if outcome.incidents_changed:
+        if self._generation == generation:
+            for _, msg, _ in batch:
+                self.client.ack(msg.mid, msg.qos)
+        if any(o.incidents_changed for o in outcomes):
             self.deps.feed.bump()
-        if outcome.new_task_ids:
+        if any(o.new_task_ids for o in outcomes):
             self._notify_pending()
         if self.on_outcome is not None:
-            self.on_outcome(msg.topic, outcome)
+            for (_, msg, _), outcome in zip(batch, outcomes):
+                self.on_outcome(msg.topic, outcome)
 
     # -- task notifications ----------------------------------------------------------------------
 

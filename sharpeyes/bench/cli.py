@@ -56,3 +56,34 @@ def edge(
         typer.echo(result.to_json())
     else:
         print_table(result.summary())
+
+
+@app.command("central")
+def central(
+    events: int = typer.Option(20000, "--events", min=10, help="hazard events to publish (blobs come on top)"),
+    rate: float = typer.Option(0.0, "--rate", min=0, help="events/s the publisher paces to; 0: as fast as it can"),
+    evidence_every: int = typer.Option(5, "--evidence-every", min=0, help="one event in N carries a 60 KB JPEG; 0: none"),
+    only: str = typer.Option("floor,naive,central", "--only", help="contestants to run, comma-separated"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
+) -> None:
+    """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
+    import logging
+    import sys
+
+    from sharpeyes.bench.central_bench import BenchError, BenchOptions, markdown, run_bench
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    names = tuple(n.strip() for n in only.split(",") if n.strip())
+    if not names or set(names) - {"floor", "naive", "central"}:
+        typer.echo("--only takes floor, naive and/or central", err=True)
+        raise typer.Exit(2)
+    opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names)
+    try:
+        result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
+    except BenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        typer.echo(markdown(result.summary()))

@@ -1,0 +1,383 @@
+"""`sharpeyes bench central`: events through a real Mosquitto into central's ingest, against two baselines.
+
+Contestants, one after another on the same private broker and the same message mix:
+- floor: a bare paho subscriber that only counts (the broker-to-client ceiling);
+- naive: the subscriber a user would write: parse JSON, one INSERT and one COMMIT per message (SQLite);
+- central: ``MqttIngest`` + ``IngestService`` on SQLite, with full validation, incidents, workflow,
+  evidence blobs, manual acknowledgement after commit.
+The publisher runs in its own process and stamps each event's ``observed_at`` as it publishes it,
+so publish-to-commit latency is the consumer's clock at commit minus that stamp (same machine).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+SITE, EDGE = "bench", "edge-1"
+PLACEHOLDER = "2000-01-01T00:00:00.000000Z"
+EVENTS_PER_INCIDENT = 10
+CAMERAS = 20
+SNAPSHOT_BYTES = 60 * 1024
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class BenchOptions:
+    events: int = 20000
+    rate: float = 0.0  # events/s; 0: as fast as the publisher can
+    evidence_every: int = 5  # one event in N carries a 60 KB JPEG snapshot; 0: none
+    timeout_s: float = 300.0
+    contestants: tuple[str, ...] = ("floor", "naive", "central")
+
+
+@dataclass
+class Figures:
+    name: str
+    events: int
+    received: int = 0
+    seconds: float | None = None
+    events_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    lost: int | None = None
+    duplicated: int | None = None
+
+
+@dataclass
+class BenchResult:
+    options: BenchOptions
+    figures: dict[str, Figures] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        c, f, n = (self.figures.get(k) for k in ("central", "floor", "naive"))
+        out: dict[str, Any] = {
+            "events": self.options.events, "rate": self.options.rate or None,
+            "evidence_every": self.options.evidence_every,
+            "events_per_s": c.events_per_s if c else None, "p50_ms": c.p50_ms if c else None,
+            "p99_ms": c.p99_ms if c else None, "lost": c.lost if c else None,
+            "duplicated": c.duplicated if c else None,
+            "floor_events_per_s": f.events_per_s if f else None,
+            "naive_events_per_s": n.events_per_s if n else None,
+            "naive_p99_ms": n.p99_ms if n else None, "naive_lost": n.lost if n else None,
+        }
+        if c and n and c.events_per_s and n.events_per_s:
+            out["central_vs_naive"] = round(c.events_per_s / n.events_per_s, 2)
+        if c and f and c.events_per_s and f.events_per_s:
+            out["central_share_of_floor"] = round(c.events_per_s / f.events_per_s, 3)
+        out["contestants"] = {k: asdict(v) for k, v in self.figures.items()}
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary(), ensure_ascii=False)
+
+
+# -- the message mix (built in the publisher process) -----------------------------------------------
+
+
+def _jpeg(seed: int) -> bytes:
+    body = os.urandom(SNAPSHOT_BYTES - 8) if seed >= 0 else b""
+    return b"\xff\xd8\xff\xe0" + body + b"\xff\xd9" + seed.to_bytes(2, "big", signed=False)[:2]
+
+
+def build_mix(events: int, evidence_every: int) -> list[tuple[str, bytes, bool]]:
+    """(topic, payload with the observed_at placeholder, is_event); blobs precede the event naming them."""
+    import hashlib
+
+    from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
+    from broker.topics import event_topic, evidence_topic
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    out: list[tuple[str, bytes, bool]] = []
+    run = uuid.uuid4().hex[:8]
+    for i in range(events):
+        incident, step = divmod(i, EVENTS_PER_INCIDENT)
+        phase = Phase.START if step == 0 else Phase.END if step == EVENTS_PER_INCIDENT - 1 else Phase.UPDATE
+        camera = f"cam-{incident % CAMERAS}"
+        evidence = []
+        if evidence_every and i % evidence_every == 0:
+            blob = _jpeg(i % 65536)
+            sha = hashlib.sha256(blob).hexdigest()
+            evidence.append(EvidenceRef(sha256=sha, content_type="image/jpeg", bytes=len(blob)))
+            out.append((evidence_topic(SITE, EDGE, sha), blob, False))
+        ev = HazardEvent(
+            event_id=uuid.uuid4(), incident_key=f"{run}-{incident}", hazard=HazardKind.FIRE_LANE_BLOCKED,
+            phase=phase, site=SITE, edge=EDGE, camera=camera, zone=f"zone-{incident}", started_at=t0,
+            observed_at=t0 + timedelta(seconds=step), seq=step + 1, score=0.5 + (step % 5) / 10,
+            objects=[DetectedObject(label="car", score=0.8, box=(0.1, 0.6, 0.4, 0.9), track_id=step)],
+            evidence=evidence, model=ModelRef(name="yolov8n", sha256="0" * 64),
+        )
+        wire = ev.to_wire()
+        wire["observed_at"] = PLACEHOLDER
+        out.append((event_topic(SITE, EDGE), json.dumps(wire, separators=(",", ":")).encode(), True))
+    return out
+
+
+def _stamp() -> bytes:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+
+
+def publisher_main(port: int, events: int, evidence_every: int, rate: float, ready: Any, go: Any, done: Any) -> None:
+    """Child process: build the mix, wait for the go signal, publish it (QoS 1) at ``rate`` events/s."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    mix = build_mix(events, evidence_every)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
+                         protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    ready.set()
+    go.wait()
+    placeholder = PLACEHOLDER.encode()
+    start = time.monotonic()
+    sent_events = 0
+    infos = []
+    for topic, payload, is_event in mix:
+        if is_event:
+            if rate > 0:
+                delay = start + sent_events / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            payload = payload.replace(placeholder, _stamp(), 1)
+            sent_events += 1
+        infos.append(client.publish(topic, payload, qos=1))
+    for info in infos:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+    done.set()
+
+
+# -- consumers ----------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Per committed event: the latency from its publish stamp; thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.first: float | None = None
+        self.last: float | None = None
+        self.count = 0
+
+    def add(self, observed_at: datetime | None) -> None:
+        now = time.monotonic()
+        wall = datetime.now(timezone.utc)
+        with self.lock:
+            self.count += 1
+            self.first = self.first if self.first is not None else now
+            self.last = now
+            if observed_at is not None:
+                self.latencies.append((wall - observed_at).total_seconds() * 1000.0)
+
+
+def _observed(payload: bytes) -> datetime | None:
+    at = payload.find(b'"observed_at":"')
+    if at < 0:
+        return None
+    text = payload[at + 15: at + 15 + len(PLACEHOLDER)].decode()
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _paho_consumer(port: int, on_message: Callable[[Any, Any], None], manual_ack: bool = False) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from broker.topics import CENTRAL_SUBSCRIPTIONS
+
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{uuid.uuid4().hex[:6]}",
+                         protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    client.on_message = lambda c, _u, msg: on_message(c, msg)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_connect = lambda c, *_a: c.subscribe([(t, 1) for t in CENTRAL_SUBSCRIPTIONS[:2]])
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not subscribed.wait(10):
+        raise BenchError("bench subscriber could not subscribe")
+    return client
+
+
+def _floor(port: int, tally: _Tally, _workdir: Path) -> Callable[[], dict[str, int]]:
+    def on_message(_client: Any, msg: Any) -> None:
+        if msg.topic.endswith("/event"):
+            tally.add(_observed(msg.payload))
+
+    client = _paho_consumer(port, on_message)
+
+    def stop() -> dict[str, int]:
+        client.disconnect()
+        client.loop_stop()
+        return {"stored": tally.count, "distinct": tally.count}
+
+    return stop
+
+
+def _naive(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, int]]:
+    db = sqlite3.connect(workdir / "naive.db", check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE events (event_id TEXT, incident_key TEXT, phase TEXT, observed_at TEXT, body TEXT)")
+    db.execute("CREATE TABLE blobs (sha TEXT, data BLOB)")
+    db.commit()
+
+    def on_message(_client: Any, msg: Any) -> None:
+        if msg.topic.endswith("/event"):
+            body = json.loads(msg.payload)
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+                       (body["event_id"], body["incident_key"], body["phase"], body["observed_at"], msg.payload))
+            db.commit()
+            tally.add(_observed(msg.payload))
+        else:
+            db.execute("INSERT INTO blobs VALUES (?, ?)", (msg.topic.rsplit("/", 1)[1], bytes(msg.payload)))
+            db.commit()
+
+    client = _paho_consumer(port, on_message)
+
+    def stop() -> dict[str, int]:
+        client.disconnect()
+        client.loop_stop()
+        stored = db.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
+        db.close()
+        return {"stored": stored[0], "distinct": stored[1]}
+
+    return stop
+
+
+def _central(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, int]]:
+    from sqlalchemy import func, select
+
+    from broker.siteconfig import SiteConfig
+    from central.server import build_central
+    from central.tables import Event
+
+    site = SiteConfig.model_validate({
+        "site": SITE, "broker": {"host": "127.0.0.1", "port": port},
+        "edges": [{"id": EDGE, "cameras": [{"id": f"cam-{i}", "url": "rtsp://127.0.0.1/x", "grid_cell": "g1"}
+                                           for i in range(CAMERAS)]}],
+        "grid": [{"code": "g1", "name": "Grid", "workers": ["w1"]}],
+        "workers": [{"id": "w1", "name": "W"}],
+    })
+    central = build_central(site, f"sqlite:///{workdir / 'central.db'}", workdir / "evidence", workdir / "var",
+                            client_id=f"bench-central-{uuid.uuid4().hex[:6]}")
+    assert central.ingest is not None
+
+    def on_outcome(_topic: str, outcome: Any) -> None:
+        if outcome.kind in ("event", "duplicate"):
+            tally.add(outcome.observed_at)
+
+    central.ingest.on_outcome = on_outcome
+    central.start_ingest()
+    if not central.ingest.wait_connected(15):
+        raise BenchError("central's ingest did not connect to the bench broker")
+
+    def stop() -> dict[str, int]:
+        central.close()
+        from central.db import make_engine
+
+        engine = make_engine(f"sqlite:///{workdir / 'central.db'}")
+        with engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(Event)) or 0
+            distinct = conn.scalar(select(func.count(func.distinct(Event.event_id)))) or 0
+        engine.dispose()
+        return {"stored": stored, "distinct": distinct}
+
+    return stop
+
+
+CONSUMERS = {"floor": _floor, "naive": _naive, "central": _central}
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
+                   progress: Callable[[str], None]) -> Figures:
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
+    pub = ctx.Process(target=publisher_main, args=(port, opts.events, opts.evidence_every, opts.rate, ready, go, done),
+                      daemon=True)
+    pub.start()
+    if not ready.wait(120):
+        raise BenchError("the publisher process did not start")
+    tally = _Tally()
+    stop = CONSUMERS[name](port, tally, workdir)
+    progress(f"{name}: publishing {opts.events} events" + (f" at {opts.rate:g}/s" if opts.rate else ""))
+    go.set()
+    deadline = time.monotonic() + opts.timeout_s
+    last_count, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        with tally.lock:
+            count = tally.count
+        if count >= opts.events:
+            break
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif done.is_set() and time.monotonic() - last_change > 10:
+            break  # the publisher is done and nothing arrived for 10 s: the rest is lost
+        time.sleep(0.05)
+    pub.join(30)
+    counts = stop()
+    fig = Figures(name, opts.events, received=tally.count)
+    if tally.first is not None and tally.last is not None and tally.count > 1:
+        fig.seconds = round(tally.last - tally.first, 3)
+        fig.events_per_s = round((tally.count - 1) / max(tally.last - tally.first, 1e-9), 1)
+    fig.p50_ms, fig.p99_ms = _pct(tally.latencies, 0.5), _pct(tally.latencies, 0.99)
+    fig.lost = opts.events - counts["distinct"]
+    fig.duplicated = counts["stored"] - counts["distinct"]
+    progress(f"{name}: {fig.events_per_s} events/s, p50 {fig.p50_ms} ms, p99 {fig.p99_ms} ms, lost {fig.lost}")
+    return fig
+
+
+def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _t: None) -> BenchResult:
+    from broker.mosquitto import MosquittoProcess
+
+    result = BenchResult(opts)
+    with tempfile.TemporaryDirectory(prefix="sharpeyes-bench-central-") as tmp:
+        root = Path(tmp)
+        with MosquittoProcess(data_dir=root / "mosquitto") as broker:
+            for name in opts.contestants:
+                workdir = root / name
+                workdir.mkdir()
+                result.figures[name] = run_contestant(name, opts, broker.port, workdir, progress)
+    return result
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The result as the table docs/benchmarks.md shows."""
+    c = summary["contestants"]
+    lines = ["| figure | central | naive subscriber | bare subscriber (floor) |", "|---|---|---|---|"]
+
+    def cell(name: str, key: str, unit: str = "") -> str:
+        v = c.get(name, {}).get(key)
+        return "—" if v is None else f"{v:,}{unit}" if isinstance(v, int) else f"{v:,.1f}{unit}"
+
+    for label, key, unit in (("events/s sustained", "events_per_s", ""), ("publish→commit p50", "p50_ms", " ms"),
+                             ("publish→commit p99", "p99_ms", " ms"), ("lost", "lost", ""),
+                             ("filed twice", "duplicated", "")):
+        lines.append(f"| {label} | {cell('central', key, unit)} | {cell('naive', key, unit)} | "
+                     f"{cell('floor', key, unit)} |")
+    return "\n".join(lines)
