@@ -80,6 +80,13 @@ class IngestService:
         self.evidence = evidence
         self.router = router or GridRouter(None)
         self.workflow = workflow or self.router.default_engine()
+        # Batch mode only (see handle_batch): what one query per batch told us, so that each
+        # event does not look up its duplicate and its incident on its own.
+        self._batch = False
+        self._known_events: set[str] = set()
+        self._incidents: dict[str, Incident] = {}
+        self._parsed: dict[int, HazardEvent] = {}
+        self._pending_refs: list[tuple[HazardEvent, Event, Incident]] = []
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
         """Store what the message says (or dead-letter it) and commit. Only database outages raise."""
@@ -120,7 +127,9 @@ class IngestService:
         if len(items) == 1:
             return [self.handle(*items[0])]
         try:
+            self._begin_batch(items)
             outcomes = [self._dispatch(topic, payload, received_at) for topic, payload, received_at in items]
+            self._flush_pending_refs()
             self.session.commit()
             return outcomes
         except (OperationalError, InterfaceError):
@@ -128,7 +137,48 @@ class IngestService:
             raise
         except Exception:  # noqa: BLE001 - _Reject, IntegrityError or a bug: settle each message alone
             self.session.rollback()
+            self._end_batch()
             return [self.handle(topic, payload, received_at) for topic, payload, received_at in items]
+        finally:
+            self._end_batch()
+
+    def _begin_batch(self, items: list[tuple[str, bytes, datetime]]) -> None:
+        self._batch = True
+        for _topic, payload, _at in items:
+            if _topic.endswith("/event"):
+                try:
+                    self._parsed[id(payload)] = parse_event(payload)
+                except ContractError:
+                    pass  # _event parses it again and dead-letters it with the reason
+        events = list(self._parsed.values())
+        ids = [str(e.event_id) for e in events]
+        keys = sorted({e.incident_key for e in events})
+        for chunk in range(0, len(ids), 500):
+            self._known_events.update(self.session.scalars(
+                select(Event.event_id).where(Event.event_id.in_(ids[chunk:chunk + 500]))))
+        for chunk in range(0, len(keys), 500):
+            part = keys[chunk:chunk + 500]
+            for incident in self.session.scalars(select(Incident).where(Incident.incident_key.in_(part))):
+                self._incidents[incident.incident_key] = incident
+            for alias in self.session.scalars(select(IncidentAlias).where(IncidentAlias.incident_key.in_(part))):
+                merged = self.session.get(Incident, alias.incident_id)
+                if merged is not None:
+                    self._incidents[alias.incident_key] = merged
+
+    def _end_batch(self) -> None:
+        self._batch = False
+        self._known_events.clear()
+        self._incidents.clear()
+        self._parsed.clear()
+        self._pending_refs.clear()
+
+    def _flush_pending_refs(self) -> None:
+        if not self._pending_refs:
+            return
+        self.session.flush()  # gives the pending event rows their ids
+        pending, self._pending_refs = self._pending_refs, []
+        for event, row, incident in pending:
+            self._record_refs(event, row, incident)
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -173,13 +223,20 @@ class IngestService:
     # -- hazard events ---------------------------------------------------------------------------
 
     def _event(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
-        try:
-            event = parse_event(payload)
-        except ContractError as exc:
-            raise _Reject(exc.reason) from None
+        event = self._parsed.get(id(payload)) if self._batch else None
+        if event is None:
+            try:
+                event = parse_event(payload)
+            except ContractError as exc:
+                raise _Reject(exc.reason) from None
         self._same_origin(parts, event.site, event.edge)
         event_id = str(event.event_id)
-        if self.session.scalar(select(Event.id).where(Event.event_id == event_id)) is not None:
+        if self._batch:
+            duplicate = event_id in self._known_events
+            self._known_events.add(event_id)
+        else:
+            duplicate = self.session.scalar(select(Event.id).where(Event.event_id == event_id)) is not None
+        if duplicate:
             return Outcome("duplicate", reason=f"event {event_id} already stored", observed_at=event.observed_at)
 
         incident, created = self._incident_for(event)
@@ -196,8 +253,13 @@ class IngestService:
             payload=event.to_wire(),
         )
         self.session.add(row)
-        self.session.flush()
-        self._record_refs(event, row, incident)
+        if self._batch:
+            # One flush for the whole batch's rows; their evidence refs follow it.
+            if event.evidence:
+                self._pending_refs.append((event, row, incident))
+        else:
+            self.session.flush()
+            self._record_refs(event, row, incident)
 
         tasks: list[int] = []
         if created:
@@ -214,6 +276,26 @@ class IngestService:
                        observed_at=event.observed_at)
 
     def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
+        if self._batch:
+            known = self._incidents.get(event.incident_key)
+            if known is None:
+                incident, created = self._find_or_create(event)
+                self._incidents[event.incident_key] = incident
+                return incident, created
+            self._check_owner(known, event)
+            return known, False
+        return self._find_or_create(event)
+
+    def _check_owner(self, incident: Incident, event: HazardEvent) -> None:
+        theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
+        ours = (event.site, event.edge, event.camera, event.hazard.value)
+        if theirs != ours and self.session.get(IncidentAlias, event.incident_key) is None:
+            raise _Reject(
+                f"incident_key {event.incident_key!r} already belongs to {'/'.join(map(str, theirs))}, "
+                f"not {'/'.join(ours)}"
+            )
+
+    def _find_or_create(self, event: HazardEvent) -> tuple[Incident, bool]:
         incident = self.session.scalar(select(Incident).where(Incident.incident_key == event.incident_key))
         if incident is not None:
             theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
@@ -302,6 +384,8 @@ class IngestService:
     # -- evidence blobs --------------------------------------------------------------------------
 
     def _evidence(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        # Refs of events earlier in this batch must be visible to the lookup below.
+        self._flush_pending_refs()
         sha = parts.sha256
         assert sha is not None
         if not payload:
