@@ -17,7 +17,8 @@ const VIEWS = {
   zones: () => import("./views/zones.js"),
 };
 
-const state = { me: null, view: null, stopLive: null, liveListeners: new Set() };
+// `navigation` counts route() calls, so a slow page that finishes after the user moved on is dropped.
+const state = { me: null, view: null, stopLive: null, liveListeners: new Set(), navigation: 0 };
 
 function parseHash() {
   const [page, ...params] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -70,6 +71,7 @@ function startLive() {
 }
 
 async function route() {
+  const navigation = ++state.navigation;
   const view = $("#view");
   if (state.view?.dispose) state.view.dispose();
   state.view = null;
@@ -95,21 +97,30 @@ async function route() {
   }
   fill(view, h("p", { "aria-busy": "true" }, t("loading")));
   const module = await VIEWS[page]();
+  const listeners = new Set();
   const ctx = {
     me: state.me,
     page,
     params,
     go,
-    onLive: (fn) => state.liveListeners.add(fn),
+    onLive: (fn) => listeners.add(fn),
   };
+  let rendered;
   try {
-    state.view = await module.render(ctx);
-    if ($("#view") === view) fill(view, state.view.el);
-    const heading = view.querySelector("h2");
-    if (heading) announce(heading.textContent);
+    rendered = await module.render(ctx);
   } catch (err) {
-    fill(view, h("p", { class: "error", role: "alert" }, `${t("error")}: ${err.message}`));
+    if (navigation === state.navigation) fill(view, h("p", { class: "error", role: "alert" }, `${t("error")}: ${err.message}`));
+    return;
   }
+  if (navigation !== state.navigation) {
+    if (rendered.dispose) rendered.dispose();
+    return;
+  }
+  state.view = rendered;
+  state.liveListeners = listeners;
+  fill(view, rendered.el);
+  const heading = view.querySelector("h2");
+  if (heading) announce(heading.textContent);
 }
 
 async function onLoggedIn() {
