@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from central.tables import AuditRecord
 
 GENESIS = "0" * 64
+TIPS_KEY = "sharpeyes.audit_tips"
 
 
 def _iso(at: datetime) -> str:
@@ -40,13 +41,19 @@ def append(session: Session, incident_id: int, at: datetime, actor: str, action:
            from_state: str | None, to_state: str | None, reason: str | None = None,
            payload: dict[str, Any] | None = None) -> AuditRecord:
     payload = payload or {}
-    last = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash)
-        .where(AuditRecord.incident_id == incident_id)
-        .order_by(AuditRecord.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    # The chain's tip per incident is remembered for the session's transaction, so a burst of
+    # records (an incident received, registered and dispatched at once) reads it once.
+    tips: dict[int, tuple[int, str]] = session.info.setdefault(TIPS_KEY, {})
+    tip = tips.get(incident_id)
+    if tip is None:
+        last = session.execute(
+            select(AuditRecord.seq, AuditRecord.hash)
+            .where(AuditRecord.incident_id == incident_id)
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        ).first()
+        tip = (last[0], last[1]) if last else (0, GENESIS)
+    seq, prev = tip[0] + 1, tip[1]
     payload_sha = hashlib.sha256(canonical(payload).encode()).hexdigest()
     row = AuditRecord(
         incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, from_state=from_state,
@@ -54,8 +61,14 @@ def append(session: Session, incident_id: int, at: datetime, actor: str, action:
         hash=record_hash(prev, incident_id, seq, at, actor, action, from_state, to_state, reason, payload_sha),
     )
     session.add(row)
-    session.flush()
+    tips[incident_id] = (seq, row.hash)
     return row
+
+
+def forget_tips(session: Session) -> None:
+    """Call after commit or rollback: another writer may extend the chains from now on."""
+    session.info.pop(TIPS_KEY, None)
+    session.info.pop("sharpeyes.silences", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +106,13 @@ def verify(session: Session, incident_id: int | None = None) -> tuple[int, list[
         query = query.where(AuditRecord.incident_id == incident_id)
     rows = list(session.scalars(query))
     return len(rows), verify_rows(rows)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    forget_tips(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: object) -> None:
+    forget_tips(session)

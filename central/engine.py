@@ -157,8 +157,14 @@ class WorkflowEngine:
     def active_suppression(self, session: Session, incident: Incident, now: datetime) -> Suppression | None:
         if incident.camera is None:
             return None
-        for s in session.scalars(select(Suppression).where(Suppression.camera == incident.camera,
-                                                            Suppression.until > now)):
+        # Silences are few: read once per transaction (a batch of new incidents asks many times).
+        active = session.info.get("sharpeyes.silences")
+        if active is None:
+            active = list(session.scalars(select(Suppression).where(Suppression.until > now)))
+            session.info["sharpeyes.silences"] = active
+        for s in active:
+            if s.camera != incident.camera or s.until <= now:
+                continue
             if (s.site in (None, incident.site) and s.zone in (None, incident.zone)
                     and s.hazard in (None, incident.hazard)):
                 return s

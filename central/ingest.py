@@ -268,10 +268,10 @@ class IngestService:
             # A surer observation may reach the hazard's auto-register score.
             self.workflow.maybe_register(self.session, incident)
         if incident.state != was_state or created:
-            self.session.flush()
-            tasks = list(self.session.scalars(
-                select(Task.id).where(Task.incident_id == incident.id, Task.notified_at.is_(None))
-            ))
+            new_tasks = [o for o in self.session.new if isinstance(o, Task) and o.incident_id == incident.id]
+            if new_tasks:
+                self.session.flush()
+                tasks = [t.id for t in new_tasks]
         return Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks,
                        observed_at=event.observed_at)
 
@@ -279,7 +279,8 @@ class IngestService:
         if self._batch:
             known = self._incidents.get(event.incident_key)
             if known is None:
-                incident, created = self._find_or_create(event)
+                # Neither the key nor an alias of it was in the database when the batch began.
+                incident, created = self._find_or_create(event, absent=True)
                 self._incidents[event.incident_key] = incident
                 return incident, created
             self._check_owner(known, event)
@@ -295,8 +296,9 @@ class IngestService:
                 f"not {'/'.join(ours)}"
             )
 
-    def _find_or_create(self, event: HazardEvent) -> tuple[Incident, bool]:
-        incident = self.session.scalar(select(Incident).where(Incident.incident_key == event.incident_key))
+    def _find_or_create(self, event: HazardEvent, absent: bool = False) -> tuple[Incident, bool]:
+        incident = None if absent else self.session.scalar(
+            select(Incident).where(Incident.incident_key == event.incident_key))
         if incident is not None:
             theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
             ours = (event.site, event.edge, event.camera, event.hazard.value)
@@ -306,7 +308,7 @@ class IngestService:
                     f"not {'/'.join(ours)}"
                 )
             return incident, False
-        alias = self.session.get(IncidentAlias, event.incident_key)
+        alias = None if absent else self.session.get(IncidentAlias, event.incident_key)
         if alias is not None:
             merged = self.session.get(Incident, alias.incident_id)
             assert merged is not None
@@ -342,6 +344,16 @@ class IngestService:
         window = self.workflow.config.merge_window_s
         if window <= 0:
             return None
+        from datetime import timedelta
+
+        from central.workflow import OPEN_STATES
+
+        # Incidents are flushed as they are created; the batch's pending event rows need not be
+        # flushed for this question, and flushing them for every new incident costs dearly.
+        with self.session.no_autoflush:
+            return self._episode_query(event, window)
+
+    def _episode_query(self, event: HazardEvent, window: float) -> Incident | None:
         from datetime import timedelta
 
         from central.workflow import OPEN_STATES
