@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ log = logging.getLogger("sharpeyes.bench")
 
 SITE, EDGE = "bench", "bench"
 CAMERAS_PER_SERVER = 4
+# Cameras are spread over this many keyframe phases (see media.CameraProfile.phase).
+PHASES = 8
 # The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
 KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
 
@@ -81,6 +83,11 @@ class Contestant:
     # The machine is shared: how busy it was during the window, and how much of that was ours.
     machine_busy_cores: float | None = None
     rtsp_server_cores: float | None = None
+
+    @property
+    def cpu_ms_per_sample(self) -> float | None:
+        """CPU per analysed frame: comparable even where a contestant fell behind and sampled less."""
+        return self.cpu_s / self.samples * 1000 if self.samples else None
 
     @property
     def cpu_per_camera_s(self) -> float | None:
@@ -135,6 +142,8 @@ class BenchResult:
             "started_at": self.started_at,
             "machine": self.machine,
         }
+        out["cpu_ms_per_sample"] = _round(self.edge.cpu_ms_per_sample, 1)
+        out["samples"] = self.edge.samples
         out["machine_busy_cores"] = _round(self.edge.machine_busy_cores, 2)
         out["rtsp_server_cores"] = _round(self.edge.rtsp_server_cores, 2)
         for name, other in (("floor", self.floor), ("peer", self.peer)):
@@ -144,6 +153,8 @@ class BenchResult:
                 out[f"{name}_decode_ms_per_sample"] = _round(other.decode_ms_per_sample, 2)
                 out[f"{name}_infer_ms_per_sample"] = _round(other.infer_ms_per_sample, 2)
                 out[f"{name}_machine_busy_cores"] = _round(other.machine_busy_cores, 2)
+                out[f"{name}_cpu_ms_per_sample"] = _round(other.cpu_ms_per_sample, 1)
+                out[f"{name}_samples"] = other.samples
         out["targets"] = targets(out)
         return out
 
@@ -371,8 +382,11 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
     if not source.is_file():
         raise BenchError(f"camera footage not found: {source} (the clip lives in ../shared/media; pass --source)")
     profile = CameraProfile(gop=opts.gop)
-    progress(f"camera stream: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop} (cached after the first run)")
-    clip = camera_clip(source, profile)
+    phases = sorted({round(k * opts.gop / PHASES) % opts.gop for k in range(min(PHASES, opts.cameras))})
+    progress(f"camera streams: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop}, keyframe phases "
+             f"{phases} frames (built once, then cached)")
+    clips = [camera_clip(source, replace(profile, phase=phase)) for phase in phases]
+    clip = clips[0]
     model_path = resolve_model(opts.model).path
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -382,7 +396,8 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
     # later ones hit the edge's 5 s open timeout. Real cameras are independent devices: a few
     # cameras per server process gives the same independence. Their CPU is measured apart.
     groups = [names[i : i + CAMERAS_PER_SERVER] for i in range(0, len(names), CAMERAS_PER_SERVER)]
-    servers = [FootageServer({f"{n}.mp4": clip for n in group}, workdir=workdir / f"rtsp-{k + 1}")
+    clip_of = {name: clips[i % len(clips)] for i, name in enumerate(names)}
+    servers = [FootageServer({f"{n}.mp4": clip_of[n] for n in group}, workdir=workdir / f"rtsp-{k + 1}")
                for k, group in enumerate(groups)]
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -411,7 +426,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
             options={**asdict(opts), "source": str(source), "workdir": str(workdir)},
             started_at=started_at,
             machine=machine_info(),
-            stream={"file": str(clip), "width": profile.width, "height": profile.height, "fps": profile.fps,
+            stream={"file": str(clip), "phases": phases, "width": profile.width, "height": profile.height, "fps": profile.fps,
                     "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile},
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),

@@ -58,11 +58,15 @@ INFERENCE_THREADS = 2
 class Inference:
     """The shared queue: camera threads put letterboxed frames, ``INFERENCE_THREADS`` run them."""
 
-    def __init__(self, session: Any, stopping: threading.Event) -> None:
+    def __init__(self, session: Any, stopping: threading.Event, cameras: int) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.stopping = stopping
-        self.queue: queue.Queue[tuple[list[list[float]], float, float, float, np.ndarray]] = queue.Queue()
+        # Bounded like the edge's "newest frame only": room for one sample per camera; a sample
+        # that finds it full is late anyway and is dropped (it shows as a missed sample).
+        self.queue: queue.Queue[tuple[list[list[float]], float, float, float, np.ndarray]] = queue.Queue(
+            maxsize=cameras)
+        self.dropped = 0
         self.threads = [threading.Thread(target=self._run, name=f"infer-{i}", daemon=True) for i in range(INFERENCE_THREADS)]
 
     def start(self) -> None:
@@ -126,7 +130,10 @@ class FloorCamera:
                     decode_s = time.perf_counter() - started
                     self.decode_s += decode_s
                     self.frames_decoded += 1
-                    self.inference.queue.put((self.samples, now, decode_s, time.monotonic(), to_tensor(rgb)))
+                    try:
+                        self.inference.queue.put_nowait((self.samples, now, decode_s, time.monotonic(), to_tensor(rgb)))
+                    except queue.Full:
+                        self.inference.dropped += 1
                     behind = next_due is None or now - next_due >= self.period
                     next_due = now + self.period if behind else next_due + self.period
                     started = time.perf_counter()
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     child = ChildRun(args.out)
-    inference = Inference(make_session(args.model), child.stopping)
+    inference = Inference(make_session(args.model), child.stopping, len(args.url))
     inference.start()
     cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping) for i, url in enumerate(args.url)]
     for camera in cameras:
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for camera in cameras:
             camera.thread.join(5)
-        child.dump({"samples": {c.name: c.samples for c in cameras}})
+        child.dump({"samples": {c.name: c.samples for c in cameras}, "dropped": inference.dropped})
 
 
 if __name__ == "__main__":

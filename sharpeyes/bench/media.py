@@ -26,10 +26,15 @@ class CameraProfile:
     gop: int = 50  # keyframe every 2 s: the usual default ("I-frame interval = 2 x fps")
     bitrate: int = 2_000_000  # 2 Mbit/s, a typical 720p main-stream setting
     profile: str = "main"
+    # Frames from the start of the stream to its second keyframe. Every session of the RTSP
+    # server starts at frame 0, so cameras that connect together would send their keyframes in
+    # the same instant; real cameras are not in step, so the bench gives cameras different phases.
+    phase: int = 0
 
     def key(self, source: Path) -> str:
         stat = source.stat()
-        text = f"{source.name}:{stat.st_size}:{self.width}x{self.height}@{self.fps}:gop{self.gop}:{self.bitrate}:{self.profile}"
+        text = (f"{source.name}:{stat.st_size}:{self.width}x{self.height}@{self.fps}:gop{self.gop}:{self.bitrate}:"
+                f"{self.profile}:phase{self.phase}")
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -41,7 +46,8 @@ def default_cache_dir() -> Path:
 def camera_clip(source: Path, profile: CameraProfile, cache_dir: Path | None = None) -> Path:
     """The source re-encoded to ``profile``, built once and reused (the encode takes ~30 s)."""
     cache_dir = cache_dir or default_cache_dir()
-    target = cache_dir / f"{source.stem}_{profile.height}p{profile.fps}_gop{profile.gop}_{profile.key(source)}.mp4"
+    target = cache_dir / (f"{source.stem}_{profile.height}p{profile.fps}_gop{profile.gop}_phase{profile.phase}_"
+                          f"{profile.key(source)}.mp4")
     if target.is_file() and target.stat().st_size > 0:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -72,8 +78,11 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
         seconds = float(probe.duration or 0) / 1_000_000
     if seconds <= 0:
         raise ValueError(f"{source}: cannot read its duration")
-    gops = max(1, int(seconds * profile.fps) // profile.gop)
-    total = gops * profile.gop
+    gops = max(2, int(seconds * profile.fps) // profile.gop)
+    # With a phase the keyframes fall at 0, phase, phase + gop, ...; ending the file one whole
+    # GOP after the last of them keeps the spacing regular across the loop (bar the extra key at 0).
+    phase = profile.phase % profile.gop
+    total = gops * profile.gop if phase == 0 else (gops - 1) * profile.gop + phase
     source_frames = _source_frames(source)
     current = next(source_frames, None)
     if current is None:
@@ -100,7 +109,8 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
             frame = current[1].reformat(width=profile.width, height=profile.height, format="yuv420p")
             frame.pts = i
             # The source's own I-frames would otherwise be forced through as extra keyframes.
-            frame.pict_type = PictureType.NONE
+            forced = phase and i >= phase and (i - phase) % profile.gop == 0
+            frame.pict_type = PictureType.I if forced else PictureType.NONE
             frame.time_base = Fraction(1, profile.fps)
             for packet in stream.encode(frame):
                 out.mux(packet)
