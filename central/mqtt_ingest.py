@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 DB_RETRY_S = 5.0
 # Messages stored per transaction at most; a burst is committed in batches, a trickle one by one.
 BATCH_MAX = 500
+# How often the writer looks for tasks and commands not yet published.
+PENDING_SWEEP_S = 2.0
 
 
 @dataclass
@@ -173,7 +176,14 @@ class MqttIngest:
         self._inbox.put((self._generation, msg, utcnow()))
 
     def _write_loop(self) -> None:
+        last_sweep = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - last_sweep > PENDING_SWEEP_S:
+                # Tasks and commands another process committed (an API-only `serve --no-ingest`,
+                # the scheduler) go out from here too.
+                last_sweep = time.monotonic()
+                if self.connected:
+                    self._notify_pending()
             try:
                 first = self._inbox.get(timeout=0.2)
             except queue.Empty:

@@ -94,7 +94,9 @@ def test_two_workers_share_the_load_with_nothing_lost_or_filed_twice(postgres_ur
                               workers[0].ingest.shared_group)
         assert built.ingest is not None
 
-        def count(_topic: str, outcome: object, name: str = name) -> None:
+        def count(topic: str, outcome: object, name: str = name) -> None:
+            if not topic.endswith("/event"):
+                return  # retained status and health of other tests' edges on the shared broker
             with lock:
                 seen[name] += 1
                 seen[getattr(outcome, "kind")] += 1
