@@ -3,9 +3,12 @@ latest snapshot, driven with the mouse and with the keyboard."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.a11y import audit
 from tests.e2e.site import DRIVING_LANE, KERB_ZONE, STREET
 
 pytestmark = pytest.mark.timeout(200)
@@ -35,6 +38,7 @@ def test_operations_page_lists_devices_grid_and_users(site, console_factory):
 
 
 def test_zone_is_drawn_with_the_mouse_and_nudged_with_the_keyboard(site, console_factory):
+    site.wait_for_incident("fire_lane_blocked")
     console = console_factory()
     console.login("admin")
     page = console.page
@@ -76,3 +80,59 @@ def test_zone_is_drawn_with_the_mouse_and_nudged_with_the_keyboard(site, console
     page.locator("#push-zones").click()
     expect(page.locator("#push-status [role=alert]")).to_contain_text("edges cross each other")
     assert not console.errors, console.errors
+
+
+def test_pages_have_labels_names_and_contrast_in_both_languages(site, console_factory):
+    site.wait_for_incident("fire_lane_blocked")
+    console = console_factory()
+    console.login("admin")
+    page = console.page
+    found = {}
+    for lang in ("zh", "en"):
+        for name in ("monitor", "board", "dashboard", "ops", f"zones/{STREET}"):
+            page.goto(f"{site.base_url}/#/{name}")
+            expect(page.locator("#view h2")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            found[f"{lang} {name}"] = audit(page)
+        if lang == "zh":
+            page.locator("#lang").click()
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert found == {key: [] for key in found}
+
+
+def test_login_is_usable_with_the_keyboard_alone(site, console_factory):
+    console = console_factory()
+    page = console.page
+    page.goto(site.base_url + "/")
+    expect(page.locator("#login-username")).to_be_focused()
+    page.keyboard.type("monitor")
+    page.keyboard.press("Tab")
+    expect(page.locator("#login-password")).to_be_focused()
+    page.keyboard.type("pw-monitor-e2e")
+    page.keyboard.press("Tab")
+    expect(page.locator("#login button[type=submit]")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#logout")).to_be_visible()
+    # After a page change the keyboard starts in the content: the next Tab reaches the queue's filter.
+    expect(page.locator("#view")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("button[data-filter=open]")).to_be_focused()
+    # On a fresh load the first Tab lands on the skip link, which jumps past the navigation.
+    page.reload()
+    expect(page.locator("h2")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator("#skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#view")).to_be_focused()
+    expect(page).to_have_url(re.compile("#/monitor$"))
+    assert audit(page) == []
+
+
+def test_the_audit_itself_catches_missing_names_and_faint_text(chromium):
+    page = chromium.new_page()
+    page.set_content(
+        '<p style="color:#aaa">faint text</p><input id="x"><img src="x.png"><button></button>'
+        '<p style="color:#fff;background:#17324d">fine</p>'
+    )
+    assert audit(page) == ["no label: input#x", "no name: button", "no alt: img", 'contrast 2.32 for "faint text" in p']
+    page.close()

@@ -86,6 +86,7 @@ def test_worker_reports_with_a_photo(site, console_factory, frame_photo):
     form.locator("#report-note").fill("车辆已挪走，通道畅通")
     form.locator("#report-photos").set_input_files(str(frame_photo))
     expect(form.locator("img.preview-photo")).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
     console.screenshot("worker-report")
     form.locator("button[type=submit]").click()
     expect(page.locator(".badge[class*=state-]").first).to_have_text("已反馈", timeout=60_000)
@@ -162,7 +163,6 @@ def test_board_and_dashboard_report_the_closed_work(site, console_factory):
     page = console.page
     page.locator("nav a", has_text="督办看板").click()
     expect(page.locator("#board-grid")).to_contain_text("第一网格")
-    console.screenshot("supervision-board")
     page.locator("nav a", has_text="统计").click()
     expect(page.locator("#kpi-closure .kpi-value")).to_have_text(re.compile(r"^\d+\.\d%$"))
     expect(page.locator("#grid-index li[data-code='110101001001']")).to_be_visible()

@@ -18,7 +18,7 @@ const VIEWS = {
 };
 
 // `navigation` counts route() calls, so a slow page that finishes after the user moved on is dropped.
-const state = { me: null, view: null, stopLive: null, liveListeners: new Set(), navigation: 0 };
+const state = { me: null, view: null, stopLive: null, liveListeners: new Set(), navigation: 0, rendered: false };
 
 function parseHash() {
   const [page, ...params] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -79,6 +79,7 @@ async function route() {
   if (!state.me) {
     renderChrome();
     fill(view, renderLogin(onLoggedIn));
+    state.rendered = true;
     return;
   }
   let { page, params } = parseHash();
@@ -121,6 +122,10 @@ async function route() {
   fill(view, rendered.el);
   const heading = view.querySelector("h2");
   if (heading) announce(heading.textContent);
+  // Keyboard and screen-reader users start on the new page's content, not where the old page was.
+  // On a fresh load the page is left alone, so the first Tab still reaches the skip link.
+  if (state.rendered && !view.contains(document.activeElement)) view.focus({ preventScroll: true });
+  state.rendered = true;
 }
 
 async function onLoggedIn() {
@@ -144,6 +149,11 @@ api.setUnauthorizedHandler(() => {
 });
 
 $("#logout").addEventListener("click", logout);
+// The skip link must not change the hash: the hash is the router's.
+$("#skip-link").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  $("#view").focus();
+});
 $("#lang").addEventListener("click", () => setLang(getLang() === "zh" ? "en" : "zh"));
 onLangChange(() => route());
 window.addEventListener("hashchange", route);

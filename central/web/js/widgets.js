@@ -57,7 +57,8 @@ export function deadlineBadge(incident) {
   const color = incident.deadline_color;
   if (!color) return h("span", { class: "badge muted" }, "—");
   const left = incident.stage_deadline_at ? (new Date(incident.stage_deadline_at) - Date.now()) / 1000 : null;
-  const text = left === null ? label("color", color) : `${label("color", color)} · ${fmtDuration(left)}`;
+  // Overdue reads "overdue 5 min", not a negative time left.
+  const text = left === null ? label("color", color) : `${label("color", color)} · ${fmtDuration(Math.abs(left))}`;
   return h("span", { class: `badge deadline-${color}`, title: `${t("deadline")}: ${incident.stage_deadline_at || "—"}` }, text);
 }
 

@@ -115,6 +115,8 @@ export async function render(ctx) {
   function onKey(ev) {
     if (ev.target.closest("input, textarea, select, dialog") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const key = ev.key.toLowerCase();
+    // Enter on a link or button belongs to that control.
+    if (key === "enter" && ev.target.closest("a, button")) return;
     const handlers = {
       j: () => select(selected + 1), arrowdown: () => select(selected + 1),
       k: () => select(selected - 1), arrowup: () => select(selected - 1),
