@@ -65,6 +65,11 @@ def append(session: Session, incident_id: int, at: datetime, actor: str, action:
     return row
 
 
+def start_chain(session: Session, incident_id: int) -> None:
+    """A new incident has no records yet: its first append need not ask the database."""
+    session.info.setdefault(TIPS_KEY, {}).setdefault(incident_id, (0, GENESIS))
+
+
 def forget_tips(session: Session) -> None:
     """Call after commit or rollback: another writer may extend the chains from now on."""
     session.info.pop(TIPS_KEY, None)

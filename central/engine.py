@@ -115,6 +115,7 @@ class WorkflowEngine:
     def on_created(self, session: Session, incident: Incident, actor: Actor) -> None:
         """Decide what a freshly received incident becomes: suppressed, registered or triaged."""
         now = self.clock.now()
+        audit.start_chain(session, incident.id)
         audit.append(session, incident.id, now, actor.username, "receive", None, RECEIVED, None,
                      {"incident_key": incident.incident_key, "camera": incident.camera, "zone": incident.zone,
                       "source": incident.source})

@@ -87,6 +87,8 @@ class IngestService:
         self._incidents: dict[str, Incident] = {}
         self._parsed: dict[int, HazardEvent] = {}
         self._pending_refs: list[tuple[HazardEvent, Event, Incident]] = []
+        # (site, camera, hazard, zone) -> open incidents there, newest first: episode merge candidates.
+        self._open_at: dict[tuple[str, str | None, str, str | None], list[Incident]] | None = None
 
     def handle(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
         """Store what the message says (or dead-letter it) and commit. Only database outages raise."""
@@ -164,9 +166,36 @@ class IngestService:
                 merged = self.session.get(Incident, alias.incident_id)
                 if merged is not None:
                     self._incidents[alias.incident_key] = merged
+        self._prefetch_open(events)
+
+    def _prefetch_open(self, events: list[HazardEvent]) -> None:
+        """One query for the open incidents new episodes in this batch could merge into."""
+        window = self.workflow.config.merge_window_s
+        fresh = [e for e in events if e.incident_key not in self._incidents]
+        if window <= 0 or not fresh:
+            return
+        from datetime import timedelta
+
+        from central.workflow import OPEN_STATES
+
+        self._open_at = {}
+        cameras = sorted({e.camera for e in fresh})
+        oldest = min(e.started_at for e in fresh) - timedelta(seconds=window)
+        for chunk in range(0, len(cameras), 500):
+            rows = self.session.scalars(
+                select(Incident).where(Incident.camera.in_(cameras[chunk:chunk + 500]),
+                                       Incident.state.in_(OPEN_STATES), Incident.last_observed_at >= oldest)
+                .order_by(Incident.id.desc()))
+            for incident in rows:
+                self._open_at.setdefault(self._place(incident), []).append(incident)
+
+    @staticmethod
+    def _place(incident: Incident) -> tuple[str, str | None, str, str | None]:
+        return (incident.site, incident.camera, incident.hazard, incident.zone)
 
     def _end_batch(self) -> None:
         self._batch = False
+        self._open_at = None
         self._known_events.clear()
         self._incidents.clear()
         self._parsed.clear()
@@ -282,6 +311,8 @@ class IngestService:
                 # Neither the key nor an alias of it was in the database when the batch began.
                 incident, created = self._find_or_create(event, absent=True)
                 self._incidents[event.incident_key] = incident
+                if created and self._open_at is not None and incident.state != "closed":
+                    self._open_at.setdefault(self._place(incident), []).insert(0, incident)
                 return incident, created
             self._check_owner(known, event)
             return known, False
@@ -345,6 +376,11 @@ class IngestService:
         if window <= 0:
             return None
         from datetime import timedelta
+
+        if self._batch and self._open_at is not None:
+            since = event.started_at - timedelta(seconds=window)
+            place = (event.site, event.camera, event.hazard.value, event.zone)
+            return next((i for i in self._open_at.get(place, []) if i.last_observed_at >= since), None)
 
         from central.workflow import OPEN_STATES
 

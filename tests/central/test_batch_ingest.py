@@ -52,3 +52,23 @@ def test_a_bad_message_in_a_batch_is_dead_lettered_and_the_rest_stored(store: St
     with store.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Event)) == 3
         assert s.scalar(select(func.count()).select_from(DeadLetter)) == 1
+
+
+def test_repeated_episodes_merge_within_one_batch_and_across_batches(store: Store) -> None:
+    from datetime import timedelta
+
+    from tests.central.factories import T0
+
+    first = event("k-ep-a", zone="same")
+    second = event("k-ep-b", zone="same", started_at=T0 + timedelta(minutes=5))
+    other_zone = event("k-ep-c", zone="elsewhere")
+    outcomes = _batch(store, [(EVENTS, wire(first)), (EVENTS, wire(second)), (EVENTS, wire(other_zone))])
+    assert outcomes[0].incident_id == outcomes[1].incident_id != outcomes[2].incident_id
+    third = event("k-ep-d", zone="same", started_at=T0 + timedelta(minutes=20))
+    later = _batch(store, [(EVENTS, wire(third)), (EVENTS, wire(event("k-ep-e", zone="elsewhere",
+                                                                     started_at=T0 + timedelta(hours=5))))])
+    assert later[0].incident_id == outcomes[0].incident_id
+    assert later[1].incident_id != outcomes[2].incident_id  # five hours later: a new incident
+    with store.sessions() as s:
+        merged = s.get(Incident, outcomes[0].incident_id)
+        assert merged is not None and merged.episode_count == 3 and merged.event_count == 3
