@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,16 +239,16 @@ class AlertClock:
         if not self._subscribed.wait(10):
             raise BenchError("could not subscribe to the benchmark broker")
 
-    def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001 - paho callback
-        received = datetime.now(timezone.utc)
+    def _on_message(self, client, userdata, message) -> None:
+        received = datetime.now(UTC)
         try:
             event = json.loads(message.payload)
         except ValueError:
             return
         if event.get("hazard") != "fire_lane_blocked" or event.get("phase") != "start":
             return
-        started = datetime.fromisoformat(event["started_at"].replace("Z", "+00:00"))
-        observed = datetime.fromisoformat(event["observed_at"].replace("Z", "+00:00"))
+        started = datetime.fromisoformat(event["started_at"])
+        observed = datetime.fromisoformat(event["observed_at"])
         threshold = started.timestamp() + self.dwell_s
         with self._lock:
             self.alert_ms.append((received.timestamp() - threshold) * 1000)
@@ -274,6 +274,10 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def _url_args(urls: list[str]) -> list[str]:
+    return [arg for url in urls for arg in ("--url", url)]
 
 
 def _cpu_total(pids: list[int]) -> float:
@@ -371,7 +375,7 @@ def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[flo
     return contestant
 
 
-def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  # noqa: ANN001 - a callable
+def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     from broker.mosquitto import MosquittoProcess
     from models.registry import resolve_model
     from sharpeyes.rtsp_server import FootageServer
@@ -400,7 +404,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
     servers = [FootageServer({f"{n}.mp4": clip_of[n] for n in group}, workdir=workdir / f"rtsp-{k + 1}")
                for k, group in enumerate(groups)]
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         for server in servers:
             server.start()
@@ -437,7 +441,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
             progress(f"floor: bare keyframe decode + onnxruntime on {opts.cameras} cameras")
             floor, records, window = measure(
                 "floor", "sharpeyes.bench.floor",
-                [*sum((["--url", u] for u in urls), []), "--fps", str(opts.fps), "--model", str(model_path)],
+                [*_url_args(urls), "--fps", str(opts.fps), "--model", str(model_path)],
                 cameras=opts.cameras, opts=opts, workdir=workdir, server_pids=server_pids)
             result.floor = summarise(floor, records, window, opts.fps)
         if opts.peer:
@@ -451,7 +455,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:  #
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, workdir: Path, progress,  # noqa: ANN001
+def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, workdir: Path, progress,
                   server_pids: list[int] | None = None) -> Contestant:
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
 
@@ -463,7 +467,7 @@ def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, workdir
     try:
         peer, records, window = measure(
             "peer", "sharpeyes.bench.peer",
-            [*sum((["--url", u] for u in urls[:n]), []), "--vid-stride", str(stride), "--model", str(model_path)],
+            [*_url_args(urls[:n]), "--vid-stride", str(stride), "--model", str(model_path)],
             cameras=n, opts=opts, workdir=workdir, server_pids=server_pids,
             # Over TCP as the edge reads; keep Ultralytics from checking for updates or writing settings.
             env={"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;tcp", "YOLO_OFFLINE": "1", "YOLO_VERBOSE": "False",

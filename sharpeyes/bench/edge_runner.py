@@ -22,7 +22,7 @@ def _probe(worker: Any, records: list[list[float]], infer: threading.local) -> N
     pipeline = worker.pipeline
     process = pipeline.process
 
-    def timed_process(frame_bgr, t, wall):  # noqa: ANN001 - same signature as CameraPipeline.process
+    def timed_process(frame_bgr, t, wall):
         infer.seconds = 0.0
         started = time.monotonic()
         try:
@@ -38,7 +38,7 @@ def _probe_detector(detector: Any, infer: threading.local) -> None:
         return
     detect = detector.detect
 
-    def timed_detect(frame_bgr):  # noqa: ANN001
+    def timed_detect(frame_bgr):
         started = time.perf_counter()
         try:
             return detect(frame_bgr)

@@ -45,7 +45,7 @@ def to_tensor(rgb: np.ndarray, size: int = 640) -> np.ndarray:
 
     h, w = rgb.shape[:2]
     scale = min(size / w, size / h)
-    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    new_w, new_h = round(w * scale), round(h * scale)
     canvas = np.full((size, size, 3), 114, dtype=np.uint8)
     top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas[top : top + new_h, left : left + new_w] = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
@@ -76,7 +76,7 @@ class Inference:
     def _run(self) -> None:
         while not self.stopping.is_set():
             try:
-                samples, frame_t, decode_s, queued, tensor = self.queue.get(timeout=0.5)
+                samples, frame_t, decode_s, _queued, tensor = self.queue.get(timeout=0.5)
             except queue.Empty:
                 continue
             begin = time.monotonic()
@@ -101,7 +101,7 @@ class FloorCamera:
         while not self.stopping.is_set():
             try:
                 self._read()
-            except Exception as exc:  # the floor reconnects like the edge does, without ceremony
+            except Exception as exc:  # noqa: BLE001 - the floor reconnects like the edge does, without ceremony
                 log.warning("floor camera %s: %s", self.name, exc)
                 self.stopping.wait(0.5)
 

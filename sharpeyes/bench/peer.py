@@ -41,7 +41,7 @@ def _torchvision_or_stand_in() -> str:
         import torchvision  # noqa: F401
 
         return "torchvision"
-    except Exception:  # a torchvision built for another torch fails with RuntimeError, not ImportError
+    except Exception:  # noqa: BLE001 - a torchvision built for another torch fails with RuntimeError
         for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
             del sys.modules[name]
     from ultralytics.utils.nms import TorchNMS
@@ -76,7 +76,7 @@ class PeerCamera:
                 last = now
                 if self.stopping.is_set():
                     return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported in the results, the other cameras go on
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("peer camera %s failed: %s", self.name, self.error)
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     for camera in cameras:
         camera.thread.start()
     try:
-        child.run_until_stopped(lambda: all(len(c.samples) >= 2 for c in cameras), lambda: {})
+        child.run_until_stopped(lambda: all(len(c.samples) >= 2 for c in cameras), dict)
     finally:
         child.dump({
             "samples": {c.name: c.samples for c in cameras},

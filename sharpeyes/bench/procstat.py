@@ -62,7 +62,7 @@ class RssWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
 
-    def start(self) -> "RssWatcher":
+    def start(self) -> RssWatcher:
         self._thread.start()
         return self
 

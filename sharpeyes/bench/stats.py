@@ -46,7 +46,7 @@ def cadence(samples: Sequence[Sample], window: tuple[float, float], fps: float) 
     """
     period = 1.0 / fps
     start, end = window
-    expected = int(math.floor((end - start) * fps + 1e-9))
+    expected = math.floor((end - start) * fps + 1e-9)
     ordered = sorted(samples, key=lambda s: s.frame_t)
     on_time = 0
     previous: Sample | None = None
