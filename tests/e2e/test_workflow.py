@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 import pytest
 from playwright.sync_api import expect
 
@@ -173,3 +175,32 @@ def test_board_and_dashboard_report_the_closed_work(site, console_factory):
     console.screenshot("dashboard-en")
     assert not console.errors, console.errors
     assert not console.failed_requests, console.failed_requests
+
+
+def test_resident_report_arrives_live_and_is_dismissed_with_the_keyboard(site, console_factory):
+    console = console_factory()
+    console.login("monitor")
+    page = console.page
+    expect(page.locator("#live")).to_have_text(re.compile("实时"))
+    res = httpx.post(
+        f"{site.base_url}/open311/v2/requests.json",
+        data={"service_code": "fire_lane_blocked", "address_string": "多福巷12号楼东侧", "description": "消防通道有车辆停放"},
+    )
+    assert res.status_code == 201, res.text
+    request_id = int(res.json()[0]["service_request_id"])
+    item = page.locator(f"#q-{request_id}")
+    expect(item).to_contain_text("多福巷12号楼东侧", timeout=15_000)
+    expect(item).to_contain_text("市民 / 热线上报")
+    item.click()
+    _state(page, "待审核")
+    page.keyboard.press("x")
+    dialog = page.locator("dialog[open]")
+    # A dismissal needs a reason: submitting without one is stopped by the form.
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_be_visible()
+    dialog.locator("input[name=reason]").fill("与摄像头告警重复")
+    page.keyboard.press("Enter")
+    expect(item).to_have_count(0)  # closed work leaves the open queue
+    incident = site.get(f"/api/v1/incidents/{request_id}", "monitor").json()
+    assert (incident["state"], incident["close_reason"]) == ("closed", "false_alarm")
+    assert not console.errors, console.errors

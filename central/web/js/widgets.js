@@ -28,14 +28,14 @@ export function forgetCameras() {
 }
 
 /** A snapshot with the zone polygon and the detected boxes over it, in normalised coordinates. */
-export function snapshotFigure(sha, { zone = null, boxes = [], alt = "", caption = null, cls = "" } = {}) {
+export function snapshotFigure(sha, { zone = null, boxes = [], alt = "", caption = null, cls = "", empty = null } = {}) {
   const frame = h("div", { class: "frame" });
   if (sha) {
     const img = h("img", { src: api.evidenceUrl(sha), alt, loading: "lazy", decoding: "async" });
     img.addEventListener("error", () => img.replaceWith(h("div", { class: "noimg" }, t("pending_upload"))));
     frame.append(img);
   } else {
-    frame.append(h("div", { class: "noimg" }, t("no_snapshot")));
+    frame.append(h("div", { class: "noimg" }, empty ?? t("no_snapshot")));
   }
   const overlay = s("svg", { class: "overlay", viewBox: "0 0 1 1", preserveAspectRatio: "none", "aria-hidden": "true" });
   if (zone?.polygon?.length) {
@@ -85,7 +85,7 @@ export function latestBoxes(detail) {
 const FIELDS = {
   confirm: [{ name: "reason" }],
   dismiss: [{ name: "reason", required: true }],
-  dispatch: [{ name: "worker", kind: "worker" }, { name: "reason" }],
+  dispatch: [{ name: "worker", kind: "worker" }, { name: "unit", kind: "unit" }, { name: "reason" }],
   accept: [],
   return: [{ name: "reason", required: true }],
   feedback: [{ name: "note", required: true, kind: "textarea" }, { name: "photos", kind: "photos" }],
@@ -107,7 +107,7 @@ export function actionLabel(action) {
   return t(`act_${action}`);
 }
 
-function fieldInput(field, id, workers) {
+function fieldInput(field, id, { workers = [], units = [] }) {
   const common = { id, name: field.name, required: field.required || null };
   if (field.kind === "textarea") return h("textarea", { ...common, rows: 3 });
   if (field.kind === "number") return h("input", { ...common, type: "number", min: 1 });
@@ -117,6 +117,9 @@ function fieldInput(field, id, workers) {
   if (field.kind === "photos") return h("input", { ...common, type: "file", accept: "image/*", capture: "environment", multiple: true });
   if (field.kind === "worker") {
     return h("select", common, h("option", { value: "" }, t("auto_assign")), workers.map((w) => h("option", { value: w }, w)));
+  }
+  if (field.kind === "unit") {
+    return h("select", common, h("option", { value: "" }, "—"), units.map((u) => h("option", { value: u.id }, `${u.name} (${u.kind})`)));
   }
   return h("input", { ...common, type: "text", autocomplete: "off" });
 }
@@ -141,7 +144,7 @@ async function bodyFrom(form, fields) {
  * Run one action on an incident: directly, or after a dialog asking for what it needs.
  * Resolves to the updated incident, or null when the user cancelled.
  */
-export async function runAction(incident, action, { workers = [] } = {}) {
+export async function runAction(incident, action, choices = {}) {
   const fields = FIELDS[action] ?? [];
   if (DIRECT.has(action) || fields.length === 0) return send(incident, action, {});
   return new Promise((resolve) => {
@@ -151,7 +154,7 @@ export async function runAction(incident, action, { workers = [] } = {}) {
     for (const field of fields) {
       const id = `act-${action}-${field.name}`;
       const text = field.text ? t(field.text) : t(field.name);
-      form.append(h("label", { for: id }, text, field.required ? " *" : ""), fieldInput(field, id, workers));
+      form.append(h("label", { for: id }, text, field.required ? " *" : ""), fieldInput(field, id, choices));
     }
     const submit = h("button", { type: "submit", class: "primary", value: "ok" }, actionLabel(action));
     const cancel = h("button", { type: "button", value: "cancel" }, t("cancel"));
@@ -217,12 +220,8 @@ export function actionButtons(incident, onDone, opts = {}) {
   );
 }
 
-/** Worker ids from the grid tree, for the dispatch override. */
-export async function knownWorkers() {
-  try {
-    const nodes = await api.grid();
-    return [...new Set(nodes.flatMap((n) => n.workers || []))].sort();
-  } catch {
-    return [];
-  }
+/** Workers (from the grid tree) and units, for the dispatch override. */
+export async function dispatchChoices() {
+  const [nodes, units] = await Promise.all([api.grid().catch(() => []), api.units().catch(() => [])]);
+  return { workers: [...new Set(nodes.flatMap((n) => n.workers || []))].sort(), units };
 }

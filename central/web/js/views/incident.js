@@ -4,7 +4,7 @@ import * as api from "../api.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
-  actionButtons, camerasById, deadlineBadge, hazardTitle, knownWorkers, lastedSeconds, latestBoxes, snapshotFigure,
+  actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, snapshotFigure,
   stateBadge, zoneOf,
 } from "../widgets.js";
 
@@ -62,7 +62,7 @@ function checksList(detail) {
 
 export async function render(ctx) {
   const id = ctx.params[0];
-  const [cameras, workers] = await Promise.all([camerasById(), knownWorkers()]);
+  const [cameras, choices] = await Promise.all([camerasById(), dispatchChoices()]);
   const el = h("div", { class: "incident" });
 
   async function draw() {
@@ -76,7 +76,9 @@ export async function render(ctx) {
           h("dl", { class: "facts" },
             h("dt", {}, t("state")), h("dd", { id: "incident-state", dataset: { state: detail.state } }, stateBadge(detail)),
             h("dt", {}, t("condition")), h("dd", { class: `cond-${detail.condition}` }, label("condition", detail.condition)),
-            h("dt", {}, t("camera")), h("dd", {}, `${detail.camera} / ${detail.zone ?? "—"}`),
+            detail.source === "open311"
+              ? [h("dt", {}, t("address")), h("dd", {}, detail.address ?? "—"), h("dt", {}, t("description")), h("dd", {}, detail.description ?? "—")]
+              : [h("dt", {}, t("camera")), h("dd", {}, `${detail.camera} / ${detail.zone ?? "—"}`)],
             h("dt", {}, t("grid_cell")), h("dd", {}, detail.grid_cell ?? "—"),
             h("dt", {}, t("started")), h("dd", {}, fmtTime(detail.started_at)),
             h("dt", {}, t("lasted")), h("dd", {}, fmtDuration(lastedSeconds(detail))),
@@ -87,7 +89,7 @@ export async function render(ctx) {
             h("dt", {}, t("episodes")), h("dd", {}, String(detail.episode_count ?? 1)),
             detail.close_reason ? [h("dt", {}, t("close_reason")), h("dd", {}, label("close_reason", detail.close_reason))] : null),
           h("h3", {}, t("actions")),
-          actionButtons(detail, () => draw(), { workers }))),
+          actionButtons(detail, () => draw(), choices))),
       feedbackList(detail),
       checksList(detail),
       h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist)),

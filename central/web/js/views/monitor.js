@@ -4,7 +4,7 @@ import * as api from "../api.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
-  actionButtons, camerasById, deadlineBadge, hazardTitle, knownWorkers, lastedSeconds, latestBoxes, runAction,
+  actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, runAction,
   snapshotFigure, stateBadge, zoneOf,
 } from "../widgets.js";
 
@@ -15,7 +15,7 @@ export async function render(ctx) {
   let items = [];
   let selected = 0;
   let detail = null;
-  const [cameras, workers] = await Promise.all([camerasById(), knownWorkers()]);
+  const [cameras, choices] = await Promise.all([camerasById(), dispatchChoices()]);
 
   const list = h("ol", { class: "queue", id: "queue", role: "listbox", "aria-label": t("queue_title"), tabindex: "0" });
   const preview = h("section", { class: "preview card", "aria-live": "polite", id: "preview" });
@@ -46,10 +46,13 @@ export async function render(ctx) {
       "aria-selected": String(index === selected), dataset: { id: inc.id },
       onclick: () => select(index), ondblclick: () => ctx.go(`incident/${inc.id}`),
     },
-    snapshotFigure(inc.latest_snapshot_sha256, { zone, alt: inc.title, cls: "thumb" }),
+    snapshotFigure(inc.latest_snapshot_sha256, { zone, alt: inc.title, cls: "thumb", empty: inc.source === "open311" ? t("source_open311") : null }),
     h("div", { class: "qbody" },
       h("div", { class: "qtitle" }, h("strong", {}, hazardTitle(inc)), " ", h("span", { class: "muted" }, `#${inc.id}`)),
-      h("div", { class: "small" }, `${t("camera")}: ${inc.camera} · ${t("zone")}: ${inc.zone ?? "—"} · ${t("grid_cell")}: ${inc.grid_cell ?? "—"}`),
+      inc.source === "open311"
+        ? h("div", { class: "small" }, `${t("source_open311")} · ${inc.address ?? ""} · ${t("grid_cell")}: ${inc.grid_cell ?? "—"}`)
+        : h("div", { class: "small" }, `${t("camera")}: ${inc.camera} · ${t("zone")}: ${inc.zone ?? "—"} · ${t("grid_cell")}: ${inc.grid_cell ?? "—"}`),
+      inc.description ? h("div", { class: "small clamp" }, inc.description) : null,
       h("div", { class: "small" }, `${t("lasted")}: ${fmtDuration(lastedSeconds(inc))} · `, h("span", { class: `cond-${inc.condition}` }, label("condition", inc.condition))),
       h("div", { class: "row" }, stateBadge(inc), deadlineBadge(inc), inc.supervised ? h("span", { class: "badge deadline-red" }, t("supervised")) : null)));
   }
@@ -72,12 +75,13 @@ export async function render(ctx) {
       snapshotFigure(detail.latest_snapshot_sha256, { zone: zoneOf(cameras, detail), boxes: latestBoxes(detail), alt: detail.title }),
       clip ? h("video", { src: api.evidenceUrl(clip.sha256), controls: true, preload: "none", class: "clip", "aria-label": t("clip") }) : null,
       h("dl", { class: "facts" },
+        detail.source === "open311" ? [h("dt", {}, t("address")), h("dd", {}, detail.address ?? "—"), h("dt", {}, t("description")), h("dd", {}, detail.description ?? "—")] : null,
         h("dt", {}, t("state")), h("dd", {}, stateBadge(detail)),
         h("dt", {}, t("deadline")), h("dd", {}, deadlineBadge(detail)),
         h("dt", {}, t("started")), h("dd", {}, fmtTime(detail.started_at)),
         h("dt", {}, t("score")), h("dd", {}, detail.max_score?.toFixed(2)),
         h("dt", {}, t("assignee")), h("dd", {}, detail.assigned_worker || detail.assigned_unit || "—")),
-      actionButtons(detail, () => refresh(), { workers }),
+      actionButtons(detail, () => refresh(), choices),
       h("p", {}, h("a", { href: `#/incident/${detail.id}` }, `${t("open_incident")} #${detail.id} →`)),
     );
   }
@@ -108,7 +112,7 @@ export async function render(ctx) {
   async function shortcut(action) {
     if (!detail || !(detail.allowed_actions ?? []).includes(action)) return;
     try {
-      if (await runAction(detail, action, { workers })) await refresh();
+      if (await runAction(detail, action, choices)) await refresh();
     } catch { /* shown by runAction */ }
   }
 
