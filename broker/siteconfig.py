@@ -275,6 +275,9 @@ class EdgeConfig(_Strict):
     metrics_host: str = "127.0.0.1"
     outbox_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="beyond this, clips then snapshots are dropped")
     heartbeat_s: float = Field(60.0, gt=0)
+    inference_slots: int | None = Field(
+        None, ge=1, le=64, description="detections running at once (default: one per CPU core, each single-threaded)"
+    )
     providers: list[str] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],
         description="onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider, "

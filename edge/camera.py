@@ -145,6 +145,10 @@ class CameraReader:
                 self._cond.wait(remaining)
         return None
 
+    def newest(self) -> Frame | None:
+        with self._cond:
+            return self._latest
+
     def seconds_since_frame(self, now: float | None = None) -> float | None:
         if self.last_frame_monotonic is None:
             return None
@@ -201,6 +205,9 @@ class CameraReader:
             if self.decode == "keyframes":
                 # Fire lanes change over minutes: decoding keyframes only cuts decode CPU ~5x.
                 stream.codec_context.skip_frame = "NONKEY"
+                # One keyframe every few seconds gains nothing from frame threads, each of which
+                # holds frame buffers (times every camera on the box).
+                stream.codec_context.thread_count = 1
             with self._ring_lock:
                 self._ring.clear()
                 self._stream_template = stream

@@ -47,7 +47,7 @@ class CameraWorker:
         self.node = node
         self.camera = camera
         self.detector = TimedDetector(detector)
-        ring_s = camera.clip_pre_s + camera.clip_post_s + 10.0
+        ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
         self.reader = CameraReader(
             camera.id, camera.url, decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health
         )
@@ -68,6 +68,7 @@ class CameraWorker:
             detector=self.detector,
             next_seq=node.next_seq,
             gb28181_channel_id=camera.gb28181_channel_id,
+            early_share=0.25 if camera.decode_mode() == "keyframes" else 0.0,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"worker-{camera.id}", daemon=True)
@@ -100,11 +101,17 @@ class CameraWorker:
             if not self.pipeline.due(frame.monotonic):
                 continue
             self.samples += 1
-            try:
-                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall)
-            except Exception:  # one bad frame must not stop the camera
-                log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
-                continue
+            with self.node.inference_gate:
+                # While this camera waited for a slot, a newer frame may have arrived: use it.
+                newest = self.reader.newest()
+                if newest is not None and newest.number > frame.number:
+                    frame = newest
+                    last = frame.number
+                try:
+                    emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall)
+                except Exception:  # one bad frame must not stop the camera
+                    log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
+                    continue
             for emission in emissions:
                 self._deliver(emission.event, emission.blobs, frame)
 

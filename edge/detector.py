@@ -52,7 +52,8 @@ def choose_providers(requested: list[str] | None, available: list[str], *, cpu_o
 
 
 class OnnxDetector:
-    """A YOLO-family detector on ONNX Runtime. Not thread-safe: one per camera worker thread."""
+    """A YOLO-family detector on ONNX Runtime. ``detect`` may be called from several threads
+    (onnxruntime sessions are thread-safe); the edge node bounds how many run at once."""
 
     def __init__(
         self,
@@ -84,6 +85,9 @@ class OnnxDetector:
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
+            options.inter_op_num_threads = 1
+            # An idle spinning thread pool burns CPU that a two-core box does not have.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         chosen = choose_providers(providers, ort.get_available_providers(), cpu_only=entry.providers == "cpu")
         self._session = ort.InferenceSession(str(resolved.path), sess_options=options, providers=chosen)
         self._input_name = self._session.get_inputs()[0].name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -57,6 +58,10 @@ class EdgeNode:
         )
         self._model = model
         self._detectors: dict[str, object] = {}
+        # Cameras queue for a few single-threaded detections rather than all running at once:
+        # bounded activation memory, no 32-way contention on two cores, newest frame first.
+        self.inference_slots = self.edge.inference_slots or os.cpu_count() or 1
+        self.inference_gate = threading.BoundedSemaphore(self.inference_slots)
         self.workers: list[CameraWorker] = []
         self._workers_lock = threading.RLock()
         self._stopping = threading.Event()
@@ -158,7 +163,10 @@ class EdgeNode:
 
         name = self._model or camera.model
         if name not in self._detectors:
-            self._detectors[name] = load_detector(name, providers=self.edge.providers)
+            cpu_only = self.edge.providers == ["CPUExecutionProvider"]
+            self._detectors[name] = load_detector(
+                name, providers=self.edge.providers, intra_op_threads=1 if cpu_only else None
+            )
         return self._detectors[name]
 
     def start(self) -> None:

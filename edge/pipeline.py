@@ -50,7 +50,11 @@ class CameraPipeline:
         detector: Detector,
         next_seq: Callable[[], int],
         gb28181_channel_id: str | None = None,
+        early_share: float = 0.0,
     ) -> None:
+        """``early_share``: how much of a sample period early a frame may come and still be taken.
+        A keyframe-only camera whose GOP equals the period delivers its keyframes a few ms either
+        side of the due time; without slack every early one is skipped and the cadence halves."""
         self.site, self.edge, self.camera_id = site, edge, camera_id
         self.rules = rules
         self.detector = detector
@@ -58,6 +62,9 @@ class CameraPipeline:
         self._channel = gb28181_channel_id
         self.detect_fps = rules.detect_fps or cadence_for(rules.zones)
         self._period = 1.0 / self.detect_fps
+        # A millisecond at least: container timestamps are rounded, so a 1 fps schedule on a
+        # 15 fps clip would otherwise slip one frame late at every sample.
+        self._early_s = max(1e-3, early_share * self._period)
         self._tz = rules.tzinfo()
         self._zones: dict[str, ZoneConfig] = {z.id: z for z in rules.zones}
         self._rules: list[Rule] = [rule_for_zone(z) for z in rules.zones]
@@ -70,9 +77,7 @@ class CameraPipeline:
         """Whether the frame at camera time ``t`` should be analysed (sampling at detect_fps)."""
         if self._next_due is None or self._last_t is None or t < self._last_t:
             return True  # first frame, or the camera's clock restarted (a reconnect)
-        # A millisecond of slack: container timestamps are rounded, so a 1 fps schedule on a
-        # 15 fps clip would otherwise slip one frame late at every sample.
-        return t >= self._next_due - 1e-3
+        return t >= self._next_due - self._early_s
 
     def _advance(self, t: float) -> None:
         if self._next_due is None or self._last_t is None or t < self._last_t or t - self._next_due >= self._period:
