@@ -406,7 +406,6 @@ class IngestService:
             place = (event.site, event.camera, event.hazard.value, event.zone)
             return next((i for i in self._open_at.get(place, []) if i.last_observed_at >= since), None)
 
-        from central.workflow import OPEN_STATES
 
         # Incidents are flushed as they are created; the batch's pending event rows need not be
         # flushed for this question, and flushing them for every new incident costs dearly.

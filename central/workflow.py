@@ -7,7 +7,7 @@ back to in_progress). Escalation and 督办 (``supervise``) change no state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 RECEIVED, TRIAGE, REGISTERED, DISPATCHED = "received", "triage", "registered", "dispatched"
 IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED = "in_progress", "feedback", "checking", "closed", "returned"

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import queue
 import sqlite3
-import statistics
 import tempfile
 import threading
 import time

@@ -72,7 +72,7 @@ def test_overdue_escalates_once_per_stage_and_survives_a_restart(database_url: s
     assert (inc["stage"], inc["escalation_level"], inc["escalated_to"]) == ("handle", 2, "s1")
     history = [h["action"] for h in wf2.get("admin", f"/api/v1/incidents/{iid}/history").json()]
     assert history == ["receive", "register", "dispatch", "escalate", "accept", "escalate"]
-    assert wf2.get("admin", f"/api/v1/stats").json()["overdue_now"] == 1
+    assert wf2.get("admin", "/api/v1/stats").json()["overdue_now"] == 1
     next(again, None)
 
 
