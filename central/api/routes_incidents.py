@@ -248,7 +248,7 @@ def get_evidence(
     actor: Annotated[Actor, Depends(current_actor_or_query)],
 ) -> Response:
     blob = session.get(Evidence, sha256.lower())
-    if blob is not None and actor.role in ("grid_worker", "unit"):
+    if blob is not None and (actor.role in ("grid_worker", "unit") or actor.scope is not None):
         via_event = select(EvidenceRef.incident_id.label("iid")).where(EvidenceRef.sha256 == blob.sha256)
         via_link = select(IncidentEvidence.incident_id.label("iid")).where(IncidentEvidence.sha256 == blob.sha256)
         ids = {i for (i,) in session.execute(via_event.union(via_link))}

@@ -11,10 +11,10 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from broker.payloads import HazardKind, Phase
-from broker.topics import event_topic
+from broker.topics import event_topic, evidence_topic
 from central.tables import Incident, Task
 from tests.central.conftest import Workflow
-from tests.central.factories import G3_AREA, SITE, EDGE, event, jpeg_bytes, wire
+from tests.central.factories import EDGE, G3_AREA, SITE, event, jpeg_bytes, sha, wire
 
 EVENTS = event_topic(SITE, EDGE)
 
@@ -94,7 +94,9 @@ def test_fire_lane_goes_round_the_loop_with_unit_feedback_photos_and_a_second_ch
 
 
 def test_scopes_for_each_role(wf: Workflow, caplog: pytest.LogCaptureFixture) -> None:
-    wf.ingest(EVENTS, wire(event("k-g1", camera="street-north")))
+    snapshot = jpeg_bytes("scoped-snapshot")
+    wf.ingest(EVENTS, wire(event("k-g1", camera="street-north", snapshot=snapshot)))
+    wf.ingest(evidence_topic(SITE, EDGE, sha(snapshot)), snapshot)
     wf.ingest(EVENTS, wire(event("k-g2", camera="elevator-1", zone="car", hazard=HazardKind.ZONE_OCCUPANCY)))
     wf.ingest(EVENTS, wire(event("k-g3", camera="gate", zone="door", hazard=HazardKind.ZONE_OCCUPANCY)))
     ids = {k: incident_of(wf, k)["id"] for k in ("k-g1", "k-g2", "k-g3")}
@@ -117,6 +119,9 @@ def test_scopes_for_each_role(wf: Workflow, caplog: pytest.LogCaptureFixture) ->
     assert wf.act("chief", ids["k-g3"], "supervise").status_code == 403
     assert wf.act("chen", ids["k-g2"], "accept").status_code == 403
     assert wf.get("wang", f"/api/v1/incidents/{ids['k-g2']}/history").status_code == 404
+    # Evidence follows the incident's scope, for every role with a limited grid.
+    assert wf.get("monitor-c2", f"/api/v1/evidence/{sha(snapshot)}").status_code == 404
+    assert wf.get("chief", f"/api/v1/evidence/{sha(snapshot)}").content == snapshot
     refused = [r.getMessage() for r in caplog.records if r.name == "central.access"]
     assert len(refused) == 5 and all("refused" in m for m in refused)
     # Role-only endpoints.
