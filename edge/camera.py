@@ -95,8 +95,10 @@ class CameraReader:
         ring_seconds: float = 15.0,
         backoff: Backoff | None = None,
         on_health: Callable[[HealthChange], None] | None = None,
+        start_delay_s: float = 0.0,
     ) -> None:
         self.camera_id = camera_id
+        self.start_delay_s = start_delay_s
         self.url = url
         self.decode = decode
         self.open_timeout_s = open_timeout_s
@@ -182,6 +184,8 @@ class CameraReader:
             self._on_health(change)
 
     def _run(self) -> None:
+        # Many cameras opening in the same instant all hit their open timeout together.
+        self._stop.wait(self.start_delay_s)
         while not self._stop.is_set():
             try:
                 cause = self._read_stream()

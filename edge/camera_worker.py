@@ -41,7 +41,7 @@ def with_evidence(event: HazardEvent, blobs: list[EvidenceBlob]) -> HazardEvent:
 
 
 class CameraWorker:
-    def __init__(self, node: "EdgeNode", camera: CameraConfig, detector) -> None:
+    def __init__(self, node: "EdgeNode", camera: CameraConfig, detector, *, start_delay_s: float = 0.0) -> None:
         from edge.pipeline import CameraPipeline
 
         self.node = node
@@ -49,7 +49,8 @@ class CameraWorker:
         self.detector = TimedDetector(detector)
         ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
         self.reader = CameraReader(
-            camera.id, camera.url, decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health
+            camera.id, camera.url, decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health,
+            start_delay_s=start_delay_s,
         )
         self.started_monotonic = time.monotonic()
         self.watch = CameraWatch(

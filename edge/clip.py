@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
+
+log = logging.getLogger("sharpeyes.edge.clip")
 
 
 class ClipError(RuntimeError):
@@ -25,6 +28,7 @@ def mux_mp4(template_stream: Any, packets: list[Any]) -> bytes:
         stream = output.add_stream_from_template(template_stream)
         base = usable[0].dts
         last_dts = None
+        skipped = 0
         for source in usable:
             packet = av.Packet(bytes(source))
             packet.pts = source.pts - base
@@ -35,5 +39,10 @@ def mux_mp4(template_stream: Any, packets: list[Any]) -> bytes:
             packet.time_base = source.time_base
             packet.is_keyframe = source.is_keyframe
             packet.stream = stream
-            output.mux(packet)
+            try:
+                output.mux(packet)
+            except (av.error.ArgumentError, av.error.InvalidDataError):
+                skipped += 1  # a packet the muxer refuses (e.g. around a stream restart) is left out
+    if skipped:
+        log.info("clip: %d of %d packets left out", skipped, len(usable))
     return buffer.getvalue()

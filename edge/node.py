@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections import Counter
@@ -180,9 +181,11 @@ class EdgeNode:
         self.commands = CommandHandler(self)
         self.publisher.subscribe(topics.command_subscription(self.site.site, self.edge_id), self.commands.on_message)
         self.publisher.start()
+        # Spread the first connections over up to 2 s: 32 cameras opening at once time out together.
+        spread = min(2.0, 0.1 * len(self.edge.cameras))
         with self._workers_lock:
             for camera in self.edge.cameras:
-                worker = CameraWorker(self, camera, self._detector_for(camera))
+                worker = CameraWorker(self, camera, self._detector_for(camera), start_delay_s=random.uniform(0, spread))
                 self.workers.append(worker)
                 worker.start()
         self._supervisor.start()
