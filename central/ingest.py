@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -99,6 +99,7 @@ class IngestService:
         self._incidents: dict[str, Incident] = {}
         self._parsed: dict[int, HazardEvent] = {}
         self._pending_refs: list[tuple[HazardEvent, Event, Incident]] = []
+        self._plain_events: list[dict[str, object]] = []
         # (site, camera, hazard, zone) -> open incidents there, newest first: episode merge candidates.
         self._open_at: dict[tuple[str, str | None, str, str | None], list[Incident]] | None = None
 
@@ -144,6 +145,8 @@ class IngestService:
             self._begin_batch(items)
             outcomes = [self._dispatch(topic, payload, received_at) for topic, payload, received_at in items]
             self._flush_pending_refs()
+            if self._plain_events:
+                self.session.execute(insert(Event), self._plain_events)
             self.session.commit()
             return outcomes
         except (OperationalError, InterfaceError):
@@ -224,6 +227,7 @@ class IngestService:
         self._incidents.clear()
         self._parsed.clear()
         self._pending_refs.clear()
+        self._plain_events = []
 
     def _flush_pending_refs(self) -> None:
         if not self._pending_refs:
@@ -295,7 +299,7 @@ class IngestService:
         incident, created = self._incident_for(event)
         was_state = incident.state
         lifecycle.apply_event(incident, event)
-        row = Event(
+        values = dict(
             event_id=event_id,
             incident_id=incident.id,
             phase=event.phase.value,
@@ -305,7 +309,12 @@ class IngestService:
             received_at=received_at,
             payload=event.to_wire(),
         )
-        self.session.add(row)
+        if self._batch and not event.evidence:
+            # Plain rows for the batch's one multi-row INSERT (no ORM object: most events are these).
+            self._plain_events.append(values)
+        else:
+            row = Event(**values)
+            self.session.add(row)
         if self._batch:
             # One flush for the whole batch's rows; their evidence refs follow it.
             if event.evidence:

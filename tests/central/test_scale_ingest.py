@@ -160,10 +160,10 @@ def test_kill_9_during_a_burst_loses_nothing_and_files_nothing_twice(database_ur
             return False
 
         wait_until(warmed, 60, interval=1.0, what="the ingest worker to store a first event")
-        messages = burst(250, "kill")
+        messages = burst(500, "kill")
         publisher = threading.Thread(target=publish_all, args=(mosquitto.port, messages))
         publisher.start()
-        wait_until(lambda: counts(database_url, "kill")[0] >= 150, 60, what="the burst under way")
+        wait_until(lambda: counts(database_url, "kill")[0] >= 100, 60, interval=0.02, what="the burst under way")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         publisher.join(60)
@@ -175,7 +175,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_files_nothing_twice(database_ur
                    what="every event stored after the restart")
         events, incidents, folded = counts(database_url, "kill")
         # Every event once; each incident folded each of its events exactly once.
-        assert (events, incidents, folded) == (len(messages), 250, len(messages))
+        assert (events, incidents, folded) == (len(messages), 500, len(messages))
     finally:
         if worker.poll() is None:
             worker.terminate()
