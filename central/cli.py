@@ -145,6 +145,7 @@ def ingest(
     try:
         site = load_site_config(config)
         flow = load_workflow_config(workflow)
+        flow.check_against(site, str(workflow or "workflow"))
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

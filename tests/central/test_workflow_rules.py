@@ -127,3 +127,25 @@ def test_scopes_from_the_grid_tree() -> None:
 def test_point_in_polygon() -> None:
     square = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
     assert point_in_polygon(0.5, 0.5, square) and not point_in_polygon(1.5, 0.5, square)
+
+
+def test_workflow_file_errors_name_the_file_the_key_and_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from broker.siteconfig import ConfigError
+    from central.workflow_config import load_workflow_config, parse_duration
+    from tests.central.factories import workflow_site
+
+    bad = tmp_path / "workflow.yaml"
+    bad.write_text("hazards:\n  fire_lane: {}\ndefaults:\n  deadlines: {handle: soon}\n  colour: red\n")
+    with pytest.raises(ConfigError) as err:
+        load_workflow_config(bad)
+    text = str(err.value)
+    assert str(bad) in text and "unknown hazard 'fire_lane'" in text
+    assert "defaults.deadlines.handle" in text and "30m, 4h" in text
+    assert "defaults.colour" in text and "remove this key" in text
+
+    dangling = tmp_path / "units.yaml"
+    dangling.write_text("units:\n  - {id: pm, name: P, kind: property, grid: [nowhere]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_workflow_config(dangling).check_against(workflow_site(), str(dangling))
+    assert "units[0].grid: 'nowhere' is not a grid cell" in str(err.value)
+    assert parse_duration("90") == 90 and parse_duration("30m") == 1800 and parse_duration("2d") == 172800
