@@ -265,3 +265,19 @@ def test_stats_index_and_csv(wf: Workflow) -> None:
     index_csv = wf.get("admin", "/api/v1/stats/index", month="2026-11", format="csv").text
     assert index_csv.splitlines()[0].startswith("code,name,level")
     assert wf.get("admin", "/api/v1/stats/index", month="November").status_code == 422
+
+
+def test_returned_task_is_dispatched_again_by_hand_to_another_assignee(wf: Workflow) -> None:
+    wf.ingest(EVENTS, wire(event("k-return")))
+    iid = incident_of(wf, "k-return")["id"]
+    ok(wf.act("monitor", iid, "confirm"))
+    assert wf.act("property", iid, "return").status_code == 422  # a reason is required
+    inc = ok(wf.act("property", iid, "return", reason="not our car park"))
+    assert (inc["state"], inc["stage"]) == ("returned", "dispatch")
+    assert wf.act("monitor", iid, "dispatch", unit="nobody").status_code == 422
+    # Manual override: straight to the grid worker, no unit.
+    inc = ok(wf.act("monitor", iid, "dispatch", worker="wang-fang", reason="worker handles it"))
+    assert (inc["state"], inc["assigned_unit"], inc["assigned_worker"]) == ("dispatched", None, "wang-fang")
+    assert ok(wf.get("wang", f"/api/v1/incidents/{iid}"))["allowed_actions"] == ["accept", "return"]
+    history = ok(wf.get("admin", f"/api/v1/incidents/{iid}/history"))
+    assert history[-1]["payload"] == {"worker": "wang-fang", "unit": None, "override": True}
