@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,17 +24,29 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def site(request, mosquitto, rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
-    """Central and an edge for this module; a module's SITE_WORKFLOW (dict) becomes central's workflow.yaml."""
-    running = start_site(
-        tmp_path_factory.mktemp("site"),
-        mosquitto.port,
-        rtsp_server.url("street_parked_cars_720p.mp4"),
-        workflow=getattr(request.module, "SITE_WORKFLOW", None),
-    )
+@pytest.fixture(scope="session")
+def _sites(mosquitto, rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningSite]]:
+    """The running site by workflow configuration. Consecutive modules asking for the same one share it (start-up
+    is slow); only one runs at a time, since each edge runs the detector on this machine's few cores."""
+    running: dict[str, RunningSite] = {}
     yield running
-    running.stop()
+    for one in running.values():
+        one.stop()
+
+
+@pytest.fixture
+def site(request, _sites, mosquitto, rtsp_server, tmp_path_factory: pytest.TempPathFactory) -> RunningSite:
+    """Central and an edge; a module's SITE_WORKFLOW (dict) becomes central's workflow.yaml."""
+    workflow = getattr(request.module, "SITE_WORKFLOW", None)
+    key = json.dumps(workflow, sort_keys=True)
+    if key not in _sites:
+        for other in _sites.values():
+            other.stop()
+        _sites.clear()
+        _sites[key] = start_site(
+            tmp_path_factory.mktemp("site"), mosquitto.port, rtsp_server.url("street_parked_cars_720p.mp4"), workflow=workflow
+        )
+    return _sites[key]
 
 
 class Console:

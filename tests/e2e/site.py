@@ -47,7 +47,8 @@ def site_config(mqtt_port: int, street_url: str) -> dict:
                         "url": street_url,
                         "detect_fps": 1,
                         "grid_cell": "110101001001",
-                        "clips": False,
+                        "clip_pre_s": 2,
+                        "clip_post_s": 2,
                         "zones": [
                             {"id": KERB_ZONE, "kind": "fire_lane", "polygon": KERB, "dwell_s": 4, "clear_s": 8, "realarm_s": 600}
                         ],
@@ -114,6 +115,15 @@ class RunningSite:
                     return incident
             time.sleep(1)
         raise AssertionError(f"no {hazard} incident within {timeout:.0f} s\n{self.logs()}")
+
+    def wait_for_evidence(self, incident_id: int, content_type: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in self.get(f"/api/v1/incidents/{incident_id}").json()["evidence"]:
+                if item["content_type"] == content_type and item["available"]:
+                    return item
+            time.sleep(1)
+        raise AssertionError(f"no {content_type} evidence on incident {incident_id} within {timeout:.0f} s\n{self.logs()}")
 
     def stop(self) -> None:
         _stop(self.edge)

@@ -33,6 +33,13 @@ def test_alert_arrives_live_and_opens_with_the_keyboard(site, console_factory):
     expect(page).to_have_url(re.compile(f"#/incident/{incident['id']}$"))
     expect(page.locator("h2")).to_have_text(f"消防通道占用 #{incident['id']}")
     expect(page.locator(".gallery img").first).to_have_js_property("complete", True)
+    # The edge's clip of the moment plays in the browser (H.264 in MP4, decoded by Chromium).
+    site.wait_for_evidence(incident["id"], "video/mp4")
+    page.reload()
+    clip = page.locator(".gallery video")
+    expect(clip).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('.gallery video').readyState >= 1", timeout=20_000)
+    assert clip.evaluate("v => v.duration") > 1
     assert not console.errors, console.errors
 
 
