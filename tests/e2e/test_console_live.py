@@ -51,6 +51,7 @@ def test_language_switches_to_english_and_back(site, console_factory):
     page.locator("#lang").click()
     expect(page.locator("nav")).to_contain_text("Alert queue")
     expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#live")).to_have_text("● live")
     page.reload()
     expect(page.locator("nav")).to_contain_text("Alert queue")
     page.locator("#lang").click()

@@ -54,9 +54,11 @@ function renderChrome() {
   nav.append(list);
   $("#who").textContent = `${state.me.username} · ${label("role", state.me.role)}`;
   $("#logout").hidden = false;
+  if (state.liveUp !== undefined) setLive(state.liveUp);
 }
 
 function setLive(up) {
+  state.liveUp = up;
   const el = $("#live");
   el.hidden = false;
   el.textContent = up ? t("live_on") : t("live_off");
