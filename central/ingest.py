@@ -98,8 +98,11 @@ class IngestService:
         self._known_events: set[str] = set()
         self._incidents: dict[str, Incident] = {}
         self._parsed: dict[int, HazardEvent] = {}
-        self._pending_refs: list[tuple[HazardEvent, Event, Incident]] = []
         self._plain_events: list[dict[str, object]] = []
+        # Batch mode: events naming evidence (their refs follow the multi-row INSERT) and blobs
+        # received, settled set-wise by _settle_evidence instead of a flush and three queries each.
+        self._ref_events: list[tuple[HazardEvent, str, int]] = []
+        self._blobs: list[tuple[str, int, str, datetime, Outcome]] = []
         # (site, camera, hazard, zone) -> open incidents there, newest first: episode merge candidates.
         self._open_at: dict[tuple[str, str | None, str, str | None], list[Incident]] | None = None
 
@@ -144,9 +147,7 @@ class IngestService:
         try:
             self._begin_batch(items)
             outcomes = [self._dispatch(topic, payload, received_at) for topic, payload, received_at in items]
-            self._flush_pending_refs()
-            if self._plain_events:
-                self.session.execute(insert(Event), self._plain_events)
+            self._settle_evidence()
             self.session.commit()
             return outcomes
         except (OperationalError, InterfaceError):
@@ -226,16 +227,9 @@ class IngestService:
         self._known_events.clear()
         self._incidents.clear()
         self._parsed.clear()
-        self._pending_refs.clear()
         self._plain_events = []
-
-    def _flush_pending_refs(self) -> None:
-        if not self._pending_refs:
-            return
-        self.session.flush()  # gives the pending event rows their ids
-        pending, self._pending_refs = self._pending_refs, []
-        for event, row, incident in pending:
-            self._record_refs(event, row, incident)
+        self._ref_events = []
+        self._blobs = []
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -252,6 +246,8 @@ class IngestService:
         if parts.kind == "health":
             return self._health(parts, payload, received_at)
         if parts.kind == "reply":
+            if self._batch:
+                self._settle_evidence()  # a recheck reply may name a snapshot received just before it
             return self._reply(parts, payload, received_at)
         raise _Reject(f"central does not ingest {parts.kind} messages (topic {topic!r})")
 
@@ -309,17 +305,14 @@ class IngestService:
             received_at=received_at,
             payload=event.to_wire(),
         )
-        if self._batch and not event.evidence:
-            # Plain rows for the batch's one multi-row INSERT (no ORM object: most events are these).
+        if self._batch:
+            # Plain rows for the batch's one multi-row INSERT (no ORM object); evidence refs follow it.
             self._plain_events.append(values)
+            if event.evidence:
+                self._ref_events.append((event, event_id, incident.id))
         else:
             row = Event(**values)
             self.session.add(row)
-        if self._batch:
-            # One flush for the whole batch's rows; their evidence refs follow it.
-            if event.evidence:
-                self._pending_refs.append((event, row, incident))
-        else:
             self.session.flush()
             self._record_refs(event, row, incident)
 
@@ -457,6 +450,73 @@ class IngestService:
                 blob.content_type = ref.content_type
                 self._link(incident.id, ref.sha256)
 
+    def _settle_evidence(self) -> None:
+        """Batch mode: store the pending event rows, their evidence refs, the blobs' rows and the
+        incident links in a few set-wise statements.
+
+        The end state is the one message-by-message handling reaches in any arrival order: every
+        blob has a row (its type as an event declared it, else as sniffed), and every incident whose
+        events name a stored blob is linked to it.
+        """
+        if self._plain_events:
+            self.session.execute(insert(Event), self._plain_events)
+            self._plain_events = []
+        ref_events, self._ref_events = self._ref_events, []
+        blobs, self._blobs = self._blobs, []
+        shas = {sha for sha, *_ in blobs}
+        if ref_events:
+            row_ids: dict[str, int] = {}
+            ids = [event_id for _, event_id, _ in ref_events]
+            for chunk in range(0, len(ids), 500):
+                row_ids.update((event_id, row_id) for event_id, row_id in self.session.execute(
+                    select(Event.event_id, Event.id).where(Event.event_id.in_(ids[chunk:chunk + 500]))))
+            refs = []
+            for event, event_id, incident_id in ref_events:
+                for ref in {r.sha256: r for r in event.evidence}.values():
+                    refs.append(dict(event_row_id=row_ids[event_id], incident_id=incident_id, sha256=ref.sha256,
+                                     content_type=ref.content_type, size=ref.bytes))
+                    shas.add(ref.sha256)
+            self.session.execute(insert(EvidenceRef), refs)
+        if not shas:
+            return
+        ordered = sorted(shas)
+        stored: dict[str, Evidence] = {}
+        declared: dict[str, str] = {}
+        incidents: dict[str, list[int]] = {}
+        linked: set[tuple[int, str]] = set()
+        for chunk in range(0, len(ordered), 500):
+            part = ordered[chunk:chunk + 500]
+            stored.update((b.sha256, b) for b in self.session.scalars(select(Evidence).where(Evidence.sha256.in_(part))))
+            for sha, incident_id, content_type in self.session.execute(
+                    select(EvidenceRef.sha256, EvidenceRef.incident_id, EvidenceRef.content_type)
+                    .where(EvidenceRef.sha256.in_(part)).order_by(EvidenceRef.id)):
+                declared[sha] = content_type  # the latest declaration wins
+                known = incidents.setdefault(sha, [])
+                if incident_id not in known:
+                    known.append(incident_id)
+            linked.update((incident_id, sha) for incident_id, sha in self.session.execute(
+                select(IncidentEvidence.incident_id, IncidentEvidence.sha256)
+                .where(IncidentEvidence.sha256.in_(part))))
+        new_blobs: dict[str, dict[str, object]] = {}
+        for sha, size, sniffed, received_at, outcome in blobs:
+            outcome.incident_id = incidents[sha][0] if sha in incidents else None
+            if sha in stored or sha in new_blobs:
+                outcome.kind = "evidence_duplicate"
+                continue
+            new_blobs[sha] = dict(sha256=sha, content_type=declared.get(sha, sniffed), size=size,
+                                  received_at=received_at)
+        for sha, blob in stored.items():
+            # The blob came first and its type was guessed; the event's declaration is better.
+            if sha in declared and blob.content_type != declared[sha]:
+                blob.content_type = declared[sha]
+        if new_blobs:
+            self.session.execute(insert(Evidence), list(new_blobs.values()))
+        present = set(stored) | set(new_blobs)
+        links = [dict(incident_id=incident_id, sha256=sha) for sha in ordered if sha in present
+                 for incident_id in incidents.get(sha, []) if (incident_id, sha) not in linked]
+        if links:
+            self.session.execute(insert(IncidentEvidence), links)
+
     def _link(self, incident_id: int, sha256: str) -> None:
         if self.session.get(IncidentEvidence, (incident_id, sha256)) is None:
             self.session.add(IncidentEvidence(incident_id=incident_id, sha256=sha256))
@@ -464,8 +524,6 @@ class IngestService:
     # -- evidence blobs --------------------------------------------------------------------------
 
     def _evidence(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
-        # Refs of events earlier in this batch must be visible to the lookup below.
-        self._flush_pending_refs()
         sha = parts.sha256
         assert sha is not None
         if not payload:
@@ -474,7 +532,13 @@ class IngestService:
         if actual != sha:
             raise _Reject(f"sha256 mismatch: the topic names {sha} but the bytes hash to {actual}")
         # The file is written even for a known blob, in case someone deleted it from disk.
+        # (In a batch _prewrite_blobs wrote it already and this only finds it there.)
         self.evidence.put(sha, payload)
+        if self._batch:
+            # Its row and links are settled with the batch's other blobs and refs (_settle_evidence).
+            outcome = Outcome("evidence")
+            self._blobs.append((sha, len(payload), sniff_content_type(payload), received_at, outcome))
+            return outcome
         kind = "evidence_duplicate"
         if self.session.get(Evidence, sha) is None:
             declared = self.session.scalar(select(EvidenceRef.content_type).where(EvidenceRef.sha256 == sha).limit(1))
