@@ -92,9 +92,15 @@ def serve(
 
     server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False,
                         timeout_graceful_shutdown=10))
-    server.run()
+    try:
+        server.run()
+    finally:
+        # uvicorn leaves with SystemExit when it cannot bind its port; without closing central here,
+        # the ingest and scheduler threads would keep a process alive that serves nothing.
+        if not server.started:
+            central.close()
+            log.error("central could not serve on http://%s:%s (see the error above); exiting", host, port)
     if not server.started:
-        central.close()
         raise typer.Exit(1)
 
 

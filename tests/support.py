@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -101,3 +103,44 @@ def postgres_database_exists(name: str, server_url: str | None = None) -> bool:
 
     with psycopg.connect(_libpq_url(server_url or pg_server_url()), autocommit=True, connect_timeout=5) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+SHARPEYES_CLI = [sys.executable, "-m", "sharpeyes"]
+
+
+def spawn_sharpeyes(args: list[str], log: Path) -> subprocess.Popen:
+    """`sharpeyes ARGS` as a real process in the project root, its output appended to `log`."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(SHARPEYES_CLI + args, cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_central(args: list[str], log: Path, *, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """`sharpeyes central serve ARGS --port <free>`, waiting for /healthz; returns (process, base URL).
+
+    Another process can take the free port before central binds it: central then exits at once, and
+    is started again on a new port."""
+    from sharpeyes.netutil import free_port, wait_for_http
+
+    for attempt in range(attempts):
+        port = free_port()
+        central = spawn_sharpeyes(["central", "serve", *args, "--port", str(port)], log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{base}/healthz", timeout=120, still_alive=lambda: central.poll() is None)
+            return central, base
+        except Exception:
+            stop_process(central)
+            if central.returncode in (None, 0) or attempt == attempts - 1:
+                raise AssertionError(f"central did not start:\n{log.read_text()[-3000:]}") from None
+    raise AssertionError("unreachable")

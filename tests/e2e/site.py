@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +10,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from sharpeyes.netutil import free_port, wait_for_http
+from tests.support import spawn_sharpeyes, start_central, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARPEYES = [sys.executable, "-m", "sharpeyes"]
 
 SITE = "e2e"
 EDGE = "edge-e2e"
@@ -70,21 +66,6 @@ def site_config(mqtt_port: int, street_url: str) -> dict:
     }
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(SHARPEYES + args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @dataclass
 class RunningSite:
     base_url: str
@@ -126,8 +107,8 @@ class RunningSite:
         raise AssertionError(f"no {content_type} evidence on incident {incident_id} within {timeout:.0f} s\n{self.logs()}")
 
     def stop(self) -> None:
-        _stop(self.edge)
-        _stop(self.central)
+        stop_process(self.edge)
+        stop_process(self.central)
 
 
 # The centre reviews fire-lane alerts itself (no auto-registration) and dispatches by hand.
@@ -141,20 +122,16 @@ WORKFLOW = {
 def start_site(workdir: Path, mqtt_port: int, street_url: str, *, workflow: dict | None = None) -> RunningSite:
     config = workdir / "site.yaml"
     config.write_text(yaml.safe_dump(site_config(mqtt_port, street_url), allow_unicode=True))
-    port = free_port()
-    args = ["central", "serve", "--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
-            "--port", str(port), "--evidence-dir", str(workdir / "evidence")]
+    extra = []
     if workflow is not None:
         (workdir / "workflow.yaml").write_text(yaml.safe_dump(workflow, allow_unicode=True))
-        args += ["--workflow", str(workdir / "workflow.yaml")]
-    central = _spawn(args, workdir / "central.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/healthz", timeout=60)
-    except Exception:
-        _stop(central)
-        raise
-    edge = _spawn(
+        extra = ["--workflow", str(workdir / "workflow.yaml")]
+    central, base = start_central(
+        ["--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
+         "--evidence-dir", str(workdir / "evidence"), *extra],
+        workdir / "central.log",
+    )
+    edge = spawn_sharpeyes(
         ["edge", "run", "--config", str(config), "--edge", EDGE, "--outbox", str(workdir / "outbox.db")],
         workdir / "edge.log",
     )

@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import yaml
 
 from sharpeyes.rtsp_server import FootageServer
 from tests.edge_live.support import Recorder
-from tests.support import PROJECT_ROOT, wait_until
+from tests.support import spawn_sharpeyes, wait_until
 
 
 def _pending(outbox: Path) -> list[tuple[str, bytes]]:
@@ -34,10 +33,7 @@ def _events_pending(outbox: Path) -> int:
 
 
 def _spawn_edge(config: Path, outbox: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sharpeyes", "edge", "run", "--config", str(config), "--edge", "e1", "--outbox", str(outbox)],
-        cwd=PROJECT_ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )
+    return spawn_sharpeyes(["edge", "run", "--config", str(config), "--edge", "e1", "--outbox", str(outbox)], log)
 
 
 @pytest.mark.timeout(180)

@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,10 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from sharpeyes.netutil import free_port, wait_for_http
+from tests.support import spawn_sharpeyes, start_central, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARPEYES = [sys.executable, "-m", "sharpeyes"]
 
 
 def _site_config(tmp_path: Path, mqtt_port: int, street_url: str, elevator_url: str) -> Path:
@@ -68,39 +63,22 @@ class TaskListener:
         self.client.disconnect()
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(SHARPEYES + args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.timeout(240)
 def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, rtsp_server, tmp_path):
     config = _site_config(
         tmp_path, mosquitto.port, rtsp_server.url("street_parked_cars_720p.mp4"), rtsp_server.url("elevator_escooter_20s.mp4")
     )
-    tasks = TaskListener(mosquitto.port, "sharpeyes/v1/itest/worker/+/task")
-    port = free_port()
     central_log, edge_log = tmp_path / "central.log", tmp_path / "edge.log"
-    central = _spawn(
-        ["central", "serve", "--config", str(config), "--database-url", f"sqlite:///{tmp_path}/central.db",
-         "--port", str(port), "--evidence-dir", str(tmp_path / "evidence")],
+    central, base = start_central(
+        ["--config", str(config), "--database-url", f"sqlite:///{tmp_path}/central.db",
+         "--evidence-dir", str(tmp_path / "evidence")],
         central_log,
     )
+    tasks = TaskListener(mosquitto.port, "sharpeyes/v1/itest/worker/+/task")
     edge = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base}/healthz", timeout=60)
-        edge = _spawn(["edge", "run", "--config", str(config), "--edge", "edge-a", "--outbox", str(tmp_path / "outbox.db")], edge_log)
+        edge = spawn_sharpeyes(["edge", "run", "--config", str(config), "--edge", "edge-a", "--outbox",
+                                str(tmp_path / "outbox.db")], edge_log)
         token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "pw-monitor"}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
@@ -131,5 +109,5 @@ def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, r
     finally:
         tasks.close()
         if edge is not None:
-            _stop(edge)
-        _stop(central)
+            stop_process(edge)
+        stop_process(central)
