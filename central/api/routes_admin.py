@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from broker.siteconfig import ConfigError, parse_site_config
 from central import stats
 from central.api.deps import Ctx, CurrentActor, DbSession, require_roles
 from central.api.routes_workflow import _facts, _month_bounds
@@ -163,7 +164,7 @@ def sites(_actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, 
             h = health_rows.get((site.site, edge.id, cam.id))
             cams.append({"id": cam.id, "grid_cell": cam.grid_cell, "health": h.state if h else None,
                          "health_since": h.since if h else None, "cause": h.cause if h else None,
-                         "zones": [{"id": z.id, "kind": z.kind, "polygon": z.polygon} for z in cam.zones],
+                         "zones": [z.model_dump(mode="json") for z in cam.zones],
                          "latest_snapshot_sha256": latest.get(cam.id)})
         edges.append({"id": edge.id, "state": st.state if st else None, "at": st.at if st else None,
                       "version": st.version if st else None, "cameras": cams})
@@ -204,6 +205,43 @@ def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
     session.commit()
     ctx.changed()
     return {"command_id": row.command_id}
+
+
+class ZonesPush(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zones: list[dict[str, object]]
+
+
+@router.put("/cameras/{camera}/zones", status_code=202)
+def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
+               actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    """Replace one camera's zones: validated like the site file, kept in central's copy of the site
+    configuration, and sent to the camera's edge as a ``config`` command (its reply: GET /commands/{id}).
+
+    Central's copy lives in memory: the site file stays the source of truth at the next start, so an
+    operator who wants the zones kept copies them into it (the console shows the YAML)."""
+    found = ctx.site.camera(camera) if ctx.site is not None else None
+    if found is None:
+        raise HTTPException(404, detail=f"camera {camera} is not in this site's configuration")
+    edge, _ = found
+    data = ctx.site.model_dump(mode="json")
+    for edge_data in data["edges"]:
+        for camera_data in edge_data["cameras"]:
+            if camera_data["id"] == camera:
+                camera_data["zones"] = body.zones
+    try:
+        site = parse_site_config(data, source=f"zones of camera {camera}")
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.problems) from None
+    ctx.site = site
+    row = CommandRow(command_id=str(uuid.uuid4()), site=site.site, edge=edge.id, name="config",
+                     args={"site_config": site.model_dump(mode="json")}, actor=actor.username,
+                     sent_at=ctx.workflow().clock.now(), status="pending", published=False)
+    session.add(row)
+    session.commit()
+    ctx.changed()
+    return {"command_id": row.command_id, "edge": edge.id}
 
 
 @router.get("/commands/{command_id}")

@@ -281,3 +281,27 @@ def test_returned_task_is_dispatched_again_by_hand_to_another_assignee(wf: Workf
     assert ok(wf.get("wang", f"/api/v1/incidents/{iid}"))["allowed_actions"] == ["accept", "return"]
     history = ok(wf.get("admin", f"/api/v1/incidents/{iid}/history"))
     assert history[-1]["payload"] == {"worker": "wang-fang", "unit": None, "override": True}
+
+
+def test_operator_pushes_a_cameras_zones_to_its_edge(wf: Workflow) -> None:
+    lane = {"id": "lane", "kind": "fire_lane", "polygon": [[0.1, 0.6], [0.9, 0.6], [0.9, 0.7], [0.1, 0.7]], "dwell_s": 30}
+    admin = wf.login("admin")
+    refused = wf.client.put("/api/v1/cameras/street-north/zones", json={"zones": [lane]}, headers=wf.login("monitor"))
+    assert refused.status_code == 403
+
+    crossing = {**lane, "polygon": [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]}
+    bad = wf.client.put("/api/v1/cameras/street-north/zones", json={"zones": [crossing]}, headers=admin)
+    assert bad.status_code == 422
+    assert "zones[0].polygon" in bad.json()["detail"][0] and "cross" in bad.json()["detail"][0]
+
+    assert wf.client.put("/api/v1/cameras/nowhere/zones", json={"zones": [lane]}, headers=admin).status_code == 404
+
+    pushed = wf.client.put("/api/v1/cameras/street-north/zones", json={"zones": [lane]}, headers=admin)
+    assert pushed.status_code == 202 and pushed.json()["edge"] == EDGE
+    command = ok(wf.get("admin", f"/api/v1/commands/{pushed.json()['command_id']}"))
+    assert command["name"] == "config" and command["status"] == "pending"
+
+    camera = next(c for s in ok(wf.get("admin", "/api/v1/sites")) for e in s["edges"] for c in e["cameras"]
+                  if c["id"] == "street-north")
+    (zone,) = camera["zones"]
+    assert zone["id"] == "lane" and zone["dwell_s"] == 30 and zone["clear_s"] == 30 and "car" in zone["labels"]
