@@ -7,11 +7,12 @@ it commits before returning, so the caller may acknowledge the message afterward
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -103,6 +104,11 @@ class IngestService:
         # received, settled set-wise by _settle_evidence instead of a flush and three queries each.
         self._ref_events: list[tuple[HazardEvent, str, int]] = []
         self._blobs: list[tuple[str, int, str, datetime, Outcome]] = []
+        # Batch mode: evidence files being written (and fsync'ed) by the writer pool while the
+        # rows are built; all must be done before the commit.
+        self._blob_writes: dict[str, Future[object]] = {}
+        # Batch mode: outcomes whose new tasks get their ids from the batch's last flush.
+        self._task_outcomes: list[tuple[Outcome, list[Task]]] = []
         # (site, camera, hazard, zone) -> open incidents there, newest first: episode merge candidates.
         self._open_at: dict[tuple[str, str | None, str, str | None], list[Incident]] | None = None
 
@@ -148,6 +154,12 @@ class IngestService:
             self._begin_batch(items)
             outcomes = [self._dispatch(topic, payload, received_at) for topic, payload, received_at in items]
             self._settle_evidence()
+            self.session.flush()
+            for outcome, tasks in self._task_outcomes:
+                outcome.new_task_ids = [t.id for t in tasks]
+            # The evidence bytes are durable before the rows naming them are committed.
+            for write in self._blob_writes.values():
+                write.result()
             self.session.commit()
             return outcomes
         except (OperationalError, InterfaceError):
@@ -155,6 +167,7 @@ class IngestService:
             raise
         except Exception:  # noqa: BLE001 - _Reject, IntegrityError or a bug: settle each message alone
             self.session.rollback()
+            wait(self._blob_writes.values())  # handle() writes them again if they failed
             self._end_batch()
             return [self.handle(topic, payload, received_at) for topic, payload, received_at in items]
         finally:
@@ -198,9 +211,15 @@ class IngestService:
         self._open_at = {}
         cameras = sorted({e.camera for e in fresh})
         oldest = min(e.started_at for e in fresh) - timedelta(seconds=window)
+        # Narrowed to the batch's zones as well: a camera's other open incidents cannot be merge
+        # targets, and loading them all made every batch slower as open incidents piled up.
+        zones = sorted({e.zone for e in fresh if e.zone is not None})
+        in_zones = Incident.zone.in_(zones)
+        if any(e.zone is None for e in fresh):
+            in_zones = or_(in_zones, Incident.zone.is_(None))
         for chunk in range(0, len(cameras), 500):
             rows = self.session.scalars(
-                select(Incident).where(Incident.camera.in_(cameras[chunk:chunk + 500]),
+                select(Incident).where(Incident.camera.in_(cameras[chunk:chunk + 500]), in_zones,
                                        Incident.state.in_(OPEN_STATES), Incident.last_observed_at >= oldest)
                 .order_by(Incident.id.desc()))
             for incident in rows:
@@ -211,15 +230,14 @@ class IngestService:
         return (incident.site, incident.camera, incident.hazard, incident.zone)
 
     def _prewrite_blobs(self, items: list[tuple[str, bytes, datetime]]) -> None:
-        """Write the batch's evidence files side by side: each write ends in an fsync, and done one
-        after another they, not the database, set the pace. ``_evidence`` then finds them there."""
-        blobs = []
+        """Start writing the batch's evidence files side by side, in the background: each write
+        ends in an fsync, and done one after another they, not the database, set the pace. The
+        rows are built meanwhile; handle_batch waits for every write before it commits."""
         for topic, payload, _at in items:
             parts = parse_topic(topic) if "/evidence/" in topic else None
-            if parts is not None and parts.kind == "evidence" and payload and sha256_hex(payload) == parts.sha256:
-                blobs.append((parts.sha256, payload))
-        if len(blobs) > 1:
-            list(_blob_writers().map(lambda blob: self.evidence.put(*blob), blobs))
+            if (parts is not None and parts.kind == "evidence" and parts.sha256 not in self._blob_writes
+                    and payload and sha256_hex(payload) == parts.sha256):
+                self._blob_writes[parts.sha256] = _blob_writers().submit(self.evidence.put, parts.sha256, payload)
 
     def _end_batch(self) -> None:
         self._batch = False
@@ -230,6 +248,8 @@ class IngestService:
         self._plain_events = []
         self._ref_events = []
         self._blobs = []
+        self._blob_writes = {}
+        self._task_outcomes = []
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -322,13 +342,18 @@ class IngestService:
         elif was_state == "triage":
             # A surer observation may reach the hazard's auto-register score.
             self.workflow.maybe_register(self.session, incident)
+        new_tasks: list[Task] = []
         if incident.state != was_state or created:
             new_tasks = [o for o in self.session.new if isinstance(o, Task) and o.incident_id == incident.id]
-            if new_tasks:
+            if new_tasks and not self._batch:
                 self.session.flush()
                 tasks = [t.id for t in new_tasks]
-        return Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks,
-                       observed_at=event.observed_at)
+        outcome = Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks,
+                          observed_at=event.observed_at)
+        if new_tasks and self._batch:
+            # Their ids come with the batch's last flush: one flush per new task costs dearly.
+            self._task_outcomes.append((outcome, new_tasks))
+        return outcome
 
     def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
         if self._batch:
@@ -531,9 +556,10 @@ class IngestService:
         actual = sha256_hex(payload)
         if actual != sha:
             raise _Reject(f"sha256 mismatch: the topic names {sha} but the bytes hash to {actual}")
-        # The file is written even for a known blob, in case someone deleted it from disk.
-        # (In a batch _prewrite_blobs wrote it already and this only finds it there.)
-        self.evidence.put(sha, payload)
+        # The file is written even for a known blob, in case someone deleted it from disk
+        # (in a batch, _prewrite_blobs is writing it already).
+        if sha not in self._blob_writes:
+            self.evidence.put(sha, payload)
         if self._batch:
             # Its row and links are settled with the batch's other blobs and refs (_settle_evidence).
             outcome = Outcome("evidence")
