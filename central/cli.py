@@ -9,6 +9,21 @@ import typer
 app = typer.Typer(help="central commands.", no_args_is_help=True)
 
 
+def _load_configuration(config: Path, workflow: Path | None):  # type: ignore[no-untyped-def]
+    """The site file and the workflow file, checked against each other; exit 2 naming the problems."""
+    from broker.siteconfig import ConfigError, load_site_config
+    from central.workflow_config import load_workflow_config
+
+    try:
+        site = load_site_config(config)
+        flow = load_workflow_config(workflow)
+        flow.check_against(site, str(workflow or "workflow"))
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    return site, flow
+
+
 @app.command("serve")
 def serve(
     config: Path = typer.Option(..., "--config", help="site configuration YAML"),
@@ -37,21 +52,12 @@ def serve(
 
     import uvicorn
 
-    from broker.siteconfig import ConfigError, load_site_config
     from central.db import default_database_url, var_dir
     from central.server import build_central
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("central")
-    try:
-        site = load_site_config(config)
-        from central.workflow_config import load_workflow_config
-
-        flow = load_workflow_config(workflow)
-        flow.check_against(site, str(workflow or "workflow"))
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    site, flow = _load_configuration(config, workflow)
     if evidence_dir is not None and evidence_store is not None:
         typer.echo("give --evidence-dir or --evidence-store, not both", err=True)
         raise typer.Exit(2)
@@ -141,20 +147,12 @@ def ingest(
     import signal
     import threading
 
-    from broker.siteconfig import ConfigError, load_site_config
     from central.db import default_database_url, var_dir
     from central.server import build_central
-    from central.workflow_config import load_workflow_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("central.ingest")
-    try:
-        site = load_site_config(config)
-        flow = load_workflow_config(workflow)
-        flow.check_against(site, str(workflow or "workflow"))
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    site, flow = _load_configuration(config, workflow)
     if site.broker.protocol != "5" and shared_group:
         typer.echo("shared subscriptions need MQTT 5 (broker.protocol: 5)", err=True)
         raise typer.Exit(2)
