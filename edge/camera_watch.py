@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from broker.payloads import EvidenceRef, HazardEvent, HazardKind, Phase
 from broker.siteconfig import CameraConfig
+from edge.episodes import episode_start, incident_key
 from edge.evidence import EvidenceBlob, annotated_snapshot
 from edge.health import ConditionRule, HealthEvent, OfflineRule
 from edge.tamper import measure, small_grey, tamper_cause
@@ -93,14 +94,14 @@ class CameraWatch:
     def _emit(self, ev: HealthEvent, wall: datetime, frame_bgr: np.ndarray | None) -> CameraEmission:
         wall = wall.astimezone(timezone.utc)
         if ev.phase == Phase.START:
-            started_at = wall - timedelta(seconds=max(0.0, ev.t - ev.started_t))
-            key = f"{self.site}/{self.edge}/{self.camera.id}/-/{ev.hazard.value}/{int(started_at.timestamp() * 1000)}"
-            self._open[ev.hazard] = (key, started_at)
+            started_at = episode_start(wall, ev.t, ev.started_t)
+            self._open[ev.hazard] = (incident_key(self.site, self.edge, self.camera.id, None, ev.hazard, started_at), started_at)
             log.warning("camera %s: %s started: %s", self.camera.id, ev.hazard.value, ev.cause)
-        key, started_at = self._open.get(ev.hazard, (None, None)) if ev.phase != Phase.END else self._open.pop(ev.hazard, (None, None))
-        if key is None:  # an end without a start cannot happen with these rules; be safe anyway
-            started_at = wall
-            key = f"{self.site}/{self.edge}/{self.camera.id}/-/{ev.hazard.value}/{int(wall.timestamp() * 1000)}"
+        # These rules never end what they did not start; the fallback only keeps a bad state visible.
+        opened = self._open.pop(ev.hazard, None) if ev.phase == Phase.END else self._open.get(ev.hazard)
+        if opened is None:
+            opened = (incident_key(self.site, self.edge, self.camera.id, None, ev.hazard, wall), wall)
+        key, started_at = opened
         blobs = []
         if frame_bgr is not None:
             title = f"{ev.hazard.value} {ev.phase.value} {self.camera.id}: {ev.cause or ''}"

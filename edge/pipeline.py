@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, ModelRef, Phase
 from broker.siteconfig import CameraRules, ZoneConfig, cadence_for
 from edge.detector import Detection, Detector
+from edge.episodes import episode_start, incident_key
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
 from edge.geometry import normalise_box
 from edge.rules import Rule, RuleEvent, ZoneObject, rule_for_zone
@@ -108,8 +109,8 @@ class CameraPipeline:
         if incident is None:
             # Fix the start once on the wall clock: recomputing it from camera time at each
             # update would drift with the clock and break the incident key.
-            started_at = wall - timedelta(seconds=max(0.0, ev.t - ev.started_t))
-            key = f"{self.site}/{self.edge}/{self.camera_id}/{ev.zone}/{ev.hazard.value}/{int(started_at.timestamp() * 1000)}"
+            started_at = episode_start(wall, ev.t, ev.started_t)
+            key = incident_key(self.site, self.edge, self.camera_id, ev.zone, ev.hazard, started_at)
             incident = _OpenIncident(key, started_at)
             self._open[slot] = incident
         if ev.phase == Phase.END:
