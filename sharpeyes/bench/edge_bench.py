@@ -377,7 +377,6 @@ def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[flo
 
 def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     from broker.mosquitto import MosquittoProcess
-    from models.registry import resolve_model
     from sharpeyes.rtsp_server import FootageServer
 
     if opts.cameras < 1:
@@ -391,9 +390,9 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
              f"{phases} frames (built once, then cached)")
     clips = [camera_clip(source, replace(profile, phase=phase)) for phase in phases]
     clip = clips[0]
-    model_path = resolve_model(opts.model).path
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    model_path, input_size = same_model_as_edge(opts.model, profile.width, profile.height, workdir)
     names = [f"cam-{i + 1:03d}" for i in range(opts.cameras)]
     # aio-rtsp-toolkit starts each session by reading the file's sample table on its event loop
     # (~0.3 s, more on a busy machine), so one server brings 32 cameras up over 10+ s and the
@@ -430,7 +429,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
             options={**asdict(opts), "source": str(source), "workdir": str(workdir)},
             started_at=started_at,
             machine=machine_info(),
-            stream={"file": str(clip), "phases": phases, "width": profile.width, "height": profile.height, "fps": profile.fps,
+            stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip), "phases": phases, "width": profile.width, "height": profile.height, "fps": profile.fps,
                     "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile},
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),
@@ -445,7 +444,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
                 cameras=opts.cameras, opts=opts, workdir=workdir, server_pids=server_pids)
             result.floor = summarise(floor, records, window, opts.fps)
         if opts.peer:
-            result.peer = _measure_peer(opts, urls, model_path, workdir, progress, server_pids)
+            result.peer = _measure_peer(opts, urls, model_path, input_size, workdir, progress, server_pids)
         return result
     finally:
         for server in servers:
@@ -455,7 +454,28 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, workdir: Path, progress,
+def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) -> tuple[Path, tuple[int, int]]:
+    """The model file and input size the edge's detector uses for these cameras' frames.
+
+    The edge fits an Ultralytics export to the frame's shape in memory (models/reanchor.py); the
+    floor and the peer get the same graph as a file, so all three do the same inference work.
+    """
+    from edge.detector import OnnxDetector
+    from models.reanchor import reanchor_yolov8
+    from models.registry import resolve_model
+
+    detector = OnnxDetector(model, intra_op_threads=1)
+    size = detector.input_size_for(frame_w, frame_h)
+    path = resolve_model(model).path
+    if size == detector.input_size_for(0, 0):
+        return path, size
+    fitted = workdir / f"{path.stem}_{size[0]}x{size[1]}.onnx"
+    fitted.write_bytes(reanchor_yolov8(path, *size))
+    return fitted, size
+
+
+def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, input_size: tuple[int, int], workdir: Path,
+                  progress,
                   server_pids: list[int] | None = None) -> Contestant:
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
 
@@ -467,7 +487,8 @@ def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, workdir
     try:
         peer, records, window = measure(
             "peer", "sharpeyes.bench.peer",
-            [*_url_args(urls[:n]), "--vid-stride", str(stride), "--model", str(model_path)],
+            [*_url_args(urls[:n]), "--vid-stride", str(stride), "--model", str(model_path),
+             "--imgsz", f"{input_size[1]},{input_size[0]}"],
             cameras=n, opts=opts, workdir=workdir, server_pids=server_pids,
             # Over TCP as the edge reads; keep Ultralytics from checking for updates or writing settings.
             env={"OPENCV_FFMPEG_CAPTURE_OPTIONS": "rtsp_transport;tcp", "YOLO_OFFLINE": "1", "YOLO_VERBOSE": "False",

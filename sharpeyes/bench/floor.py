@@ -39,15 +39,17 @@ def make_session(model_path: Path) -> Any:
     return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def to_tensor(rgb: np.ndarray, size: int = 640) -> np.ndarray:
-    """Centred letterbox, CHW float 0..1: what the YOLOv8 export expects and nothing more."""
+def to_tensor(rgb: np.ndarray, size: tuple[int, int] = (640, 640)) -> np.ndarray:
+    """Centred letterbox into ``size`` (width, height), CHW float 0..1: what the YOLOv8 export
+    expects and nothing more."""
     import cv2
 
     h, w = rgb.shape[:2]
-    scale = min(size / w, size / h)
+    in_w, in_h = size
+    scale = min(in_w / w, in_h / h)
     new_w, new_h = round(w * scale), round(h * scale)
-    canvas = np.full((size, size, 3), 114, dtype=np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas = np.full((in_h, in_w, 3), 114, dtype=np.uint8)
+    top, left = (in_h - new_h) // 2, (in_w - new_w) // 2
     canvas[top : top + new_h, left : left + new_w] = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(canvas.transpose(2, 0, 1)[np.newaxis], dtype=np.float32) / 255.0
 
@@ -61,6 +63,8 @@ class Inference:
     def __init__(self, session: Any, stopping: threading.Event, cameras: int) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
+        _batch, _channels, height, width = session.get_inputs()[0].shape
+        self.input_size = (int(width), int(height))
         self.stopping = stopping
         # Bounded like the edge's "newest frame only": room for one sample per camera; a sample
         # that finds it full is late anyway and is dropped (it shows as a missed sample).
@@ -131,7 +135,8 @@ class FloorCamera:
                     self.decode_s += decode_s
                     self.frames_decoded += 1
                     try:
-                        self.inference.queue.put_nowait((self.samples, now, decode_s, time.monotonic(), to_tensor(rgb)))
+                        self.inference.queue.put_nowait((self.samples, now, decode_s, time.monotonic(),
+                                                          to_tensor(rgb, self.inference.input_size)))
                     except queue.Full:
                         self.inference.dropped += 1
                     behind = next_due is None or now - next_due >= self.period

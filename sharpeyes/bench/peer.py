@@ -53,8 +53,9 @@ def _torchvision_or_stand_in() -> str:
 
 
 class PeerCamera:
-    def __init__(self, name: str, url: str, model_path: Path, vid_stride: int, stopping: threading.Event) -> None:
-        self.name, self.url, self.model_path, self.vid_stride = name, url, model_path, vid_stride
+    def __init__(self, name: str, url: str, model_path: Path, vid_stride: int, imgsz: tuple[int, int],
+                 stopping: threading.Event) -> None:
+        self.name, self.url, self.model_path, self.vid_stride, self.imgsz = name, url, model_path, vid_stride, imgsz
         self.stopping = stopping
         self.samples: list[list[float]] = []
         self.error: str | None = None
@@ -66,7 +67,7 @@ class PeerCamera:
         try:
             model = YOLO(str(self.model_path), task="detect")
             last = time.monotonic()
-            for result in model.predict(source=self.url, stream=True, vid_stride=self.vid_stride, imgsz=640,
+            for result in model.predict(source=self.url, stream=True, vid_stride=self.vid_stride, imgsz=self.imgsz,
                                         device="cpu", verbose=False):
                 now = time.monotonic()
                 speed: dict[str, Any] = getattr(result, "speed", {}) or {}
@@ -86,13 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", action="append", required=True)
     parser.add_argument("--vid-stride", type=int, required=True)
     parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--imgsz", default="640,640", help="model input height,width (the edge's fitted size)")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    height, width = (int(v) for v in args.imgsz.split(","))
 
     child = ChildRun(args.out)
     nms = _torchvision_or_stand_in()
-    cameras = [PeerCamera(f"cam-{i + 1:03d}", url, args.model, args.vid_stride, child.stopping) for i, url in enumerate(args.url)]
+    cameras = [PeerCamera(f"cam-{i + 1:03d}", url, args.model, args.vid_stride, (height, width), child.stopping) for i, url in enumerate(args.url)]
     for camera in cameras:
         camera.thread.start()
     try:
