@@ -54,19 +54,26 @@ class HazardProfile:
     limit). A static hazard such as a parked car needs one look a second or less, which is
     also what lets the reader decode keyframes only (``CameraConfig.decode_mode``); an
     e-bike wheeled into an elevator is in view for a few seconds, so it needs 2-5 looks.
+
+    ``detect_width`` is the long side of the detector's input (Ultralytics exports are fitted
+    to it, see models/reanchor.py). A vehicle blocking a fire lane is one of the largest things
+    in view, and 480 px finds the parked cars of the shared street and parking-lot clips as
+    well as 640 does, for a third of the square 640 inference; people and e-bikes keep 640.
     """
 
     detect_fps: float
     fps_range: tuple[float, float]
+    detect_width: int = 640
 
 
 HAZARD_PROFILES: dict[str, HazardProfile] = {
-    "fire_lane": HazardProfile(detect_fps=1.0, fps_range=(0.5, 1.0)),
+    "fire_lane": HazardProfile(detect_fps=1.0, fps_range=(0.5, 1.0), detect_width=480),
     "indoor": HazardProfile(detect_fps=2.0, fps_range=(2.0, 5.0)),
     "occupancy": HazardProfile(detect_fps=1.0, fps_range=(1.0, 1.0)),
 }
 # A camera with no zones (health watch only) still samples now and then.
 IDLE_DETECT_FPS = 1.0
+IDLE_DETECT_WIDTH = 640
 
 # Options that only some kinds implement; setting them elsewhere would be silently ignored.
 _KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -79,6 +86,11 @@ _WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 def cadence_for(zones: "list[ZoneConfig]") -> float:
     """The detect fps a camera needs for these zones: the fastest of their profiles."""
     return max((HAZARD_PROFILES[z.kind].detect_fps for z in zones), default=IDLE_DETECT_FPS)
+
+
+def detect_width_for(zones: "list[ZoneConfig]") -> int:
+    """The detector input a camera needs for these zones: the widest of their profiles."""
+    return max((HAZARD_PROFILES[z.kind].detect_width for z in zones), default=IDLE_DETECT_WIDTH)
 
 
 def parse_time_window(text: str) -> tuple[dt.time, dt.time]:
@@ -194,6 +206,11 @@ class CameraRules(_Strict):
         None, gt=0, le=30, description="samples analysed per second; default: the fastest profile among the zones"
     )
     model: str = "yolov8n"
+    detect_width: int | None = Field(
+        None, ge=160, le=1280, multiple_of=32,
+        description="long side of the detector input in pixels (Ultralytics models); default: the widest profile "
+        "among the zones (480 for fire lanes, 640 otherwise); raise it for small, distant objects",
+    )
     timezone: str | None = Field(
         None, description="IANA zone for active_hours, e.g. Asia/Shanghai; default: the edge machine's local zone"
     )
@@ -219,6 +236,8 @@ class CameraRules(_Strict):
         # Always set after validation: an explicit detect_fps wins, else the zones' profiles decide.
         if self.detect_fps is None:
             self.detect_fps = cadence_for(self.zones)
+        if self.detect_width is None:
+            self.detect_width = detect_width_for(self.zones)
         return self
 
     def tzinfo(self) -> dt.tzinfo | None:

@@ -92,7 +92,7 @@ class CommandHandler:
             self._reply("recheck", command.command_id, ok=False, errors=[f"camera {camera_id!r} has no frame: {worker.reader.cause}"])
             return
         height, width = frame.image.shape[:2]
-        result = hazard_present(zone, worker.detector.detect(frame.image), width, height)
+        result = hazard_present(zone, worker.detector.detect(frame.image, worker.camera.detect_width), width, height)
         verdict = "present" if result.present else "clear"
         snapshot = annotated_snapshot(
             frame.image, zone.polygon, [Annotation(box, f"{label} {score:.2f}") for label, score, box in result.objects],

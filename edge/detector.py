@@ -35,7 +35,7 @@ class Detector(Protocol):
     model_name: str
     model_sha256: str
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+    def detect(self, frame_bgr: np.ndarray, input_width: int | None = None) -> list[Detection]: ...
 
 
 def choose_providers(requested: list[str] | None, available: list[str], *, cpu_only: bool = False) -> list[str]:
@@ -104,13 +104,14 @@ class OnnxDetector:
         log.info("detector %s loaded from %s on %s", self.model_name, resolved.path,
                  self._sessions[self._square].get_providers())
 
-    def input_size_for(self, frame_w: int, frame_h: int) -> tuple[int, int]:
-        """The model input (width, height) a frame of this size is letterboxed into."""
+    def input_size_for(self, frame_w: int, frame_h: int, input_width: int | None = None) -> tuple[int, int]:
+        """The model input (width, height) a frame of this size is letterboxed into: the frame
+        scaled so that its long side is ``input_width`` (default: the export's own size)."""
         if not self._fit:
             return self._square
         from models.reanchor import fitted_size
 
-        return fitted_size(frame_w, frame_h, self._square[0])
+        return fitted_size(frame_w, frame_h, input_width or self._square[0])
 
     def session_for(self, input_size: tuple[int, int]):  # type: ignore[no-untyped-def]
         """The onnxruntime session for one input size, built on first use (cameras share them)."""
@@ -142,10 +143,12 @@ class OnnxDetector:
             tensor /= 255.0
         return np.ascontiguousarray(tensor), placement
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def detect(self, frame_bgr: np.ndarray, input_width: int | None = None) -> list[Detection]:
+        """Objects in the frame. ``input_width`` is the long side of the model input for
+        Ultralytics exports (the camera's ``detect_width``); other models keep their fixed size."""
         import cv2
 
-        input_size = self.input_size_for(frame_bgr.shape[1], frame_bgr.shape[0])
+        input_size = self.input_size_for(frame_bgr.shape[1], frame_bgr.shape[0], input_width)
         tensor, placement = self._tensor(frame_bgr, input_size)
         (output,) = self.session_for(input_size).run(None, {self._input_name: tensor})[:1]
         boxes, scores, class_ids = self._decode(output, input_size, self.score_threshold)

@@ -26,10 +26,10 @@ class TimedDetector:
         self.calls = 0
         self.seconds = 0.0
 
-    def detect(self, frame_bgr):
+    def detect(self, frame_bgr, input_width=None):
         started = time.perf_counter()
         try:
-            return self._detector.detect(frame_bgr)
+            return self._detector.detect(frame_bgr, input_width)
         finally:
             self.seconds += time.perf_counter() - started
             self.calls += 1

@@ -93,7 +93,7 @@ class CameraPipeline:
             raise ValueError("wall must be timezone-aware (UTC)")
         self._advance(t)
         h, w = frame_bgr.shape[:2]
-        objects = to_zone_objects(self.tracker.update(t, self.detector.detect(frame_bgr)), w, h)
+        objects = to_zone_objects(self.tracker.update(t, self.detector.detect(frame_bgr, self.rules.detect_width)), w, h)
         # Active hours are local wall time where the camera is, not the camera's clock.
         local_time = wall.astimezone(self._tz).time()
         emissions = []

@@ -39,18 +39,19 @@ def anchor_grid(width: int, height: int, strides: tuple[int, ...] = STRIDES) -> 
     return np.concatenate(points, axis=1), np.concatenate(cell_strides)
 
 
-def fitted_size(frame_w: int, frame_h: int, square: int, stride: int = 32) -> tuple[int, int]:
-    """The smallest stride-aligned input that holds the frame scaled to fit ``square`` (width, height).
+def fitted_size(frame_w: int, frame_h: int, long_side: int, stride: int = 32) -> tuple[int, int]:
+    """The smallest stride-aligned input (width, height) that holds the frame scaled so that its
+    long side is ``long_side``.
 
     This is Ultralytics' minimal-rectangle letterbox: a 1280x720 frame for a 640 model gives
-    640x384; a square or unknown frame keeps the square.
+    640x384; a square or unknown frame gets a square.
     """
     if frame_w <= 0 or frame_h <= 0:
-        return square, square
-    scale = min(square / frame_w, square / frame_h)
+        return long_side, long_side
+    scale = min(long_side / frame_w, long_side / frame_h)
     w = int(np.ceil(round(frame_w * scale) / stride) * stride)
     h = int(np.ceil(round(frame_h * scale) / stride) * stride)
-    return min(w, square), min(h, square)
+    return min(w, long_side), min(h, long_side)
 
 
 def reanchor_yolov8(model_path: Path, width: int, height: int) -> bytes:

@@ -457,15 +457,17 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
 def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) -> tuple[Path, tuple[int, int]]:
     """The model file and input size the edge's detector uses for these cameras' frames.
 
-    The edge fits an Ultralytics export to the frame's shape in memory (models/reanchor.py); the
-    floor and the peer get the same graph as a file, so all three do the same inference work.
+    The edge fits an Ultralytics export to the frame's shape and to the fire-lane profile's
+    detect width in memory (models/reanchor.py); the floor and the peer get the same graph as a
+    file, so all three do the same inference work.
     """
+    from broker.siteconfig import HAZARD_PROFILES
     from edge.detector import OnnxDetector
     from models.reanchor import reanchor_yolov8
     from models.registry import resolve_model
 
     detector = OnnxDetector(model, intra_op_threads=1)
-    size = detector.input_size_for(frame_w, frame_h)
+    size = detector.input_size_for(frame_w, frame_h, HAZARD_PROFILES["fire_lane"].detect_width)
     path = resolve_model(model).path
     if size == detector.input_size_for(0, 0):
         return path, size

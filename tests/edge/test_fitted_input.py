@@ -22,7 +22,7 @@ def _iou(a, b) -> float:
      ((720, 1280), (384, 640)), ((640, 640), (640, 640)), ((0, 0), (640, 640))],
 )
 def test_fitted_size_is_the_smallest_stride_aligned_box_around_the_scaled_frame(frame, expected) -> None:
-    assert fitted_size(*frame, square=640) == expected
+    assert fitted_size(*frame, long_side=640) == expected
 
 
 def test_anchor_grid_matches_the_constants_ultralytics_exported(shared_models) -> None:
@@ -72,3 +72,18 @@ def test_reanchored_graph_declares_its_new_input_for_other_runtimes(shared_model
     assert output.shape == (1, 84, 80 * 48 + 40 * 24 + 20 * 12)
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["imgsz"] == "[384, 640]"
+
+
+def test_fire_lane_width_finds_the_parked_row_as_the_full_width_does(street_frame, yolov8n) -> None:
+    """The fire-lane profile's 480-px input (a third of the square's work) keeps the parked row."""
+    from broker.siteconfig import HAZARD_PROFILES
+
+    def kerb_cars(width: int) -> int:
+        # The near kerb of configs/cameras/street-parked.yaml: y 0.74..0.90 of the 720-px frame.
+        found = yolov8n.detect(street_frame, width)
+        return sum(1 for d in found if d.label == "car" and d.score >= 0.35 and 0.70 * 720 <= (d.box[1] + d.box[3]) / 2 <= 0.92 * 720)
+
+    width = HAZARD_PROFILES["fire_lane"].detect_width
+    assert yolov8n.input_size_for(1280, 720, width) == (480, 288)
+    assert kerb_cars(640) >= 3
+    assert kerb_cars(width) >= kerb_cars(640) - 1

@@ -101,6 +101,29 @@ def test_detect_fps_defaults_to_the_fastest_zone_profile(tmp_path: Path, kinds: 
     assert load_camera_rules(write_rules(tmp_path, data)).detect_fps == expected
 
 
+@pytest.mark.parametrize(
+    ("kinds", "given", "expected"),
+    [
+        (["fire_lane"], None, 480),  # vehicles are large: a smaller input finds them as well
+        (["indoor"], None, 640),
+        (["fire_lane", "indoor"], None, 640),  # the widest profile among the zones
+        ([], None, 640),
+        (["fire_lane"], 960, 960),  # given, it wins (a distant lane on a 1080p camera)
+    ],
+)
+def test_detect_width_defaults_to_the_widest_zone_profile(tmp_path: Path, kinds: list[str], given, expected: int) -> None:
+    zones = [occupancy(id=f"z{i}", kind=kind) | ({} if kind == "occupancy" else {"labels": None}) for i, kind in enumerate(kinds)]
+    data: dict = {"zones": [{k: v for k, v in z.items() if v is not None} for z in zones]}
+    if given is not None:
+        data["detect_width"] = given
+    assert load_camera_rules(write_rules(tmp_path, data)).detect_width == expected
+
+
+def test_detect_width_off_the_model_stride_names_the_key(tmp_path: Path) -> None:
+    text = problems(tmp_path, {"detect_width": 500, "zones": []})
+    assert "detect_width" in text and "multiple of 32" in text
+
+
 def test_occupancy_cameras_decode_every_frame() -> None:
     camera = CameraConfig(id="yard-cam", url="rtsp://127.0.0.1/yard", zones=[occupancy()])
     assert camera.detect_fps == 1.0 and camera.decode_mode() == "all"
