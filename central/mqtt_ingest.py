@@ -3,43 +3,47 @@
 Acknowledgement is manual (``manual_ack=True``): a message is acked only once its rows are
 committed, so a crash or a database outage before that makes the broker deliver it again (the
 session is persistent: clean_start/clean_session off and, on MQTT 5, a session expiry).
+
+The MQTT client runs in a receiving process of its own (``central.mqtt_receiver``) so that its
+network loop and this process's writer do not take turns on one interpreter lock; it forwards
+messages over a pipe and acknowledges what the writer reports committed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import multiprocessing
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy.orm import Session, sessionmaker
 
-from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from broker.topics import CENTRAL_SUBSCRIPTIONS
 from central.changes import ChangeFeed
 from central.evidence_store import EvidenceStore
 from central.ingest import IngestService
 from central.engine import WorkflowEngine
+from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
 from central.routing import GridRouter
-from central.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-SESSION_EXPIRY_S = 7 * 24 * 3600
 # After a database failure the connection is dropped so the broker re-delivers; wait this long first.
 DB_RETRY_S = 5.0
 # Messages stored per transaction at most; a burst is committed in batches, a trickle one by one.
 BATCH_MAX = 500
 # How often the writer looks for tasks and commands not yet published.
 PENDING_SWEEP_S = 2.0
+# How long a notification waits for the receiving process to take it.
+PUBLISH_TIMEOUT_S = 5.0
+# A receiving process that died on its own is started again after this long.
+RESTART_S = 1.0
 
 
 @dataclass
@@ -61,32 +65,22 @@ class MqttIngest:
         self.client_id = client_id
         self._connected = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._announced_down = False
         self.retry_delay_s = DB_RETRY_S
         self.on_outcome: Callable[[str, object], None] | None = None  # tests observe outcomes here
-        v5 = broker.protocol == "5"
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
-        )
-        configure_client(self.client, broker, default_username="central")
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.on_connect = self._on_connect
-        self.client.on_connect_fail = self._on_connect_fail
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self._subscribe_mid: int | None = None
-        # The network thread only queues; one writer thread stores and acknowledges in order.
-        # Each message carries the connection it came on: after a reconnect, older ones are not
-        # acknowledged (the broker sends them again on the new connection).
-        self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage, object]] = queue.Queue()
-        self._generation = 0
+        # The pipe reader only queues; one writer thread stores and acknowledges in order. Each
+        # message carries the connection it came on: after a reconnect, older ones are dropped
+        # (the broker sends them again on the new connection).
+        self._inbox: queue.Queue[list[Received]] = queue.Queue()
+        self._generation: tuple[int, int] | None = None
+        self._conn: Any = None
+        self._process: Any = None
+        self._send_lock = threading.Lock()
+        self._requests = itertools.count(1)
+        self._replies: dict[int, tuple[threading.Event, list[bool]]] = {}
+        self._sweep = threading.Event()
+        self._reader: threading.Thread | None = None
         self._writer: threading.Thread | None = None
+        self._notifier: threading.Thread | None = None
 
     @property
     def connected(self) -> bool:
@@ -95,112 +89,123 @@ class MqttIngest:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
-        self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self.client.disconnect()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._writer is not None:
-            self._writer.join(timeout)
-
-    def _connect_async(self) -> None:
-        props = None
-        kwargs: dict[str, object] = {}
-        if self.broker.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            kwargs = {"clean_start": False, "properties": props}
-        self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s, **kwargs)
-
-    def _run(self) -> None:
-        # loop_forever reconnects with backoff by itself; it returns only after disconnect(), which
-        # we call on a database failure so that unacknowledged messages come again.
-        while not self._stop.is_set():
-            self._connect_async()
-            try:
-                self.client.loop_forever(retry_first_connection=True)
-            except Exception:  # noqa: BLE001 - the ingest thread must outlive any one failure
-                log.exception("MQTT loop failed; restarting it")
-            self._connected.clear()
-            if self._stop.wait(self.retry_delay_s):
-                break
-
-    # -- callbacks (run on the network thread) ----------------------------------------------------
-
-    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
-        if reason_code.is_failure:
-            log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
-            return
-        self._generation += 1
-        log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
-        self._announced_down = False
-        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.subscriptions()])
-        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            log.error("could not subscribe: %s", result)
-
     def subscriptions(self) -> list[str]:
         if self.shared_group is None:
             return list(CENTRAL_SUBSCRIPTIONS)
         return [f"$share/{self.shared_group}/{topic}" for topic in CENTRAL_SUBSCRIPTIONS]
 
-    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:  # type: ignore[no-untyped-def]
-        if mid != self._subscribe_mid:
-            return
-        refused = [str(code) for code in reason_codes if code.is_failure]
-        if refused:
-            log.error("broker refused central's subscriptions (%s); check its ACL", ", ".join(refused))
-        # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
-        self._connected.set()
-        self._notify_pending()
+    # -- lifecycle -------------------------------------------------------------------------------
 
-    def _on_connect_fail(self, _client, _userdata) -> None:  # type: ignore[no-untyped-def]
-        if not self._announced_down:
-            log.warning("MQTT broker %s:%s unreachable; retrying with backoff", self.broker.host, self.broker.port)
-            self._announced_down = True
+    def start(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+        self._notifier = threading.Thread(target=self._notify_loop, name="ingest-notify", daemon=True)
+        self._notifier.start()
+        self._reader = threading.Thread(target=self._supervise, name="mqtt-receiver", daemon=True)
+        self._reader.start()
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
-        self._generation += 1
-        self._connected.clear()
-        if not self._stop.is_set():
-            log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port, reason_code)
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._sweep.set()
+        self._send(("stop",))
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+        if self._reader is not None:
+            self._reader.join(timeout)
+        for thread in (self._writer, self._notifier):
+            if thread is not None:
+                thread.join(timeout)
 
-    def _on_message(self, _client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
-        self._inbox.put((self._generation, msg, utcnow()))
+    def _send(self, message: tuple[Any, ...]) -> bool:
+        with self._send_lock:
+            if self._conn is None:
+                return False
+            try:
+                self._conn.send(message)
+                return True
+            except (BrokenPipeError, OSError):
+                return False
+
+    def _supervise(self) -> None:
+        # spawn, not fork: this process has threads (API, scheduler) whose locks a fork would copy.
+        context = multiprocessing.get_context("spawn")
+        for epoch in itertools.count(1):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=receiver_main, name=f"mqtt-receiver-{self.client_id}", daemon=True,
+                args=(theirs, self.broker, self.client_id, self.subscriptions(), epoch, self.retry_delay_s,
+                      logging.getLogger().getEffectiveLevel()))
+            process.start()
+            theirs.close()
+            with self._send_lock:
+                self._conn, self._process = ours, process
+            if self._stop.is_set():
+                self._send(("stop",))  # stop() came while this one was starting
+            self._read(ours)
+            self._connected.clear()
+            with self._send_lock:
+                self._conn = None
+            process.join(1)
+            ours.close()
+            if self._stop.is_set():
+                return
+            log.error("the MQTT receiving process ended (exit code %s); starting it again", process.exitcode)
+            if self._stop.wait(RESTART_S):
+                return
+
+    def _read(self, conn: Any) -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            kind = message[0]
+            if kind == "msgs":
+                self._inbox.put(message[1])
+            elif kind == "state":
+                _, up, self._generation = message
+                if up:
+                    self._connected.set()
+                    self._sweep.set()  # tasks and commands held back while the broker was away
+                else:
+                    self._connected.clear()
+            elif kind == "published":
+                waiter = self._replies.pop(message[1], None)
+                if waiter is not None:
+                    waiter[1].append(message[2])
+                    waiter[0].set()
+
+    def _notify_loop(self) -> None:
+        # Tasks and commands go out from their own thread: each waits for the receiving process to
+        # take it, and the writer should not wait with them.
+        while not self._stop.is_set():
+            self._sweep.wait(PENDING_SWEEP_S)
+            self._sweep.clear()
+            # Also what another process committed (an API-only `serve --no-ingest`, the scheduler).
+            if self.connected and not self._stop.is_set():
+                self._notify_pending()
 
     def _write_loop(self) -> None:
-        last_sweep = time.monotonic()
         while not self._stop.is_set():
-            if time.monotonic() - last_sweep > PENDING_SWEEP_S:
-                # Tasks and commands another process committed (an API-only `serve --no-ingest`,
-                # the scheduler) go out from here too.
-                last_sweep = time.monotonic()
-                if self.connected:
-                    self._notify_pending()
             try:
-                first = self._inbox.get(timeout=0.2)
+                batch = list(self._inbox.get(timeout=0.2))
             except queue.Empty:
                 continue
-            batch = [first]
             while len(batch) < BATCH_MAX:
                 try:
-                    batch.append(self._inbox.get_nowait())
+                    batch.extend(self._inbox.get_nowait())
                 except queue.Empty:
                     break
             generation = self._generation
-            batch = [item for item in batch if item[0] == generation]
-            if batch:
-                self._store(batch, generation)
+            batch = [item for item in batch if item.generation == generation]
+            for start in range(0, len(batch), BATCH_MAX):
+                if not self._store(batch[start:start + BATCH_MAX], generation):
+                    break
 
-    def _store(self, batch: list[tuple[int, mqtt.MQTTMessage, object]], generation: int) -> None:
-        items = [(msg.topic, bytes(msg.payload), at) for _, msg, at in batch]
+    def _store(self, batch: list[Received], generation: tuple[int, int] | None) -> bool:
+        items = [(item.topic, item.payload, item.received_at) for item in batch]
         try:
             with self.deps.sessions() as session:
                 outcomes = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle_batch(
@@ -208,26 +213,30 @@ class MqttIngest:
                 )
         except Exception:  # noqa: BLE001 - a database outage; the messages stay unacknowledged
             log.exception("could not store %d message(s); will get them again after reconnecting", len(batch))
-            self.client.disconnect()
-            return
-        if self._generation == generation:
-            for _, msg, _ in batch:
-                self.client.ack(msg.mid, msg.qos)
+            self._send(("reconnect", self.retry_delay_s))
+            return False
+        self._send(("ack", generation, [(item.mid, item.qos) for item in batch]))
         if any(o.incidents_changed for o in outcomes):
             self.deps.feed.bump()
         if any(o.new_task_ids for o in outcomes):
-            self._notify_pending()
+            self._sweep.set()
         if self.on_outcome is not None:
-            for (_, msg, _), outcome in zip(batch, outcomes):
-                self.on_outcome(msg.topic, outcome)
+            for item, outcome in zip(batch, outcomes):
+                self.on_outcome(item.topic, outcome)
+        return True
 
     # -- task notifications ----------------------------------------------------------------------
 
     def publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        """Hand a message to the receiving process's client; True when that client queued it."""
         if not self.connected:
             return False
-        info = self.client.publish(topic, payload, qos=qos)
-        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        request = next(self._requests)
+        done, result = self._replies.setdefault(request, (threading.Event(), []))
+        if not self._send(("publish", request, topic, payload, qos)) or not done.wait(PUBLISH_TIMEOUT_S):
+            self._replies.pop(request, None)
+            return False
+        return result[0]
 
     def notify_pending(self) -> None:
         """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""

@@ -63,7 +63,8 @@ def central(
     events: int = typer.Option(20000, "--events", min=10, help="hazard events to publish (blobs come on top)"),
     rate: float = typer.Option(0.0, "--rate", min=0, help="events/s the publisher paces to; 0: as fast as it can"),
     evidence_every: int = typer.Option(5, "--evidence-every", min=0, help="one event in N carries a 60 KB JPEG; 0: none"),
-    only: str = typer.Option("floor,naive,central", "--only", help="contestants to run, comma-separated"),
+    only: str = typer.Option("floor,naive,naive_wal,central", "--only",
+                             help="contestants to run, comma-separated (naive: sqlite3 defaults; naive_wal: with WAL)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
     """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
@@ -74,8 +75,8 @@ def central(
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     names = tuple(n.strip() for n in only.split(",") if n.strip())
-    if not names or set(names) - {"floor", "naive", "central"}:
-        typer.echo("--only takes floor, naive and/or central", err=True)
+    if not names or set(names) - {"floor", "naive", "naive_wal", "central"}:
+        typer.echo("--only takes floor, naive, naive_wal and/or central", err=True)
         raise typer.Exit(2)
     opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names)
     try:

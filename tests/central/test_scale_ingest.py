@@ -130,6 +130,18 @@ def _write_site(path: Path, port: int) -> None:
     }))
 
 
+def _children(pid: int) -> list[int]:
+    # Each thread lists the children it started; the receiving process comes from a helper thread.
+    return [int(p) for task in Path(f"/proc/{pid}/task").iterdir() for p in (task / "children").read_text().split()]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
 def _start_worker(config: Path, url: str, client_id: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SHARPEYES_VAR_DIR": str(tmp_path / "var")}
     return subprocess.Popen(
@@ -164,8 +176,13 @@ def test_kill_9_during_a_burst_loses_nothing_and_files_nothing_twice(database_ur
         publisher = threading.Thread(target=publish_all, args=(mosquitto.port, messages))
         publisher.start()
         wait_until(lambda: counts(database_url, "kill")[0] >= 100, 60, interval=0.02, what="the burst under way")
+        receivers = _children(worker.pid)
+        assert receivers, "the worker has no MQTT receiving process"
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
+        # Its receiving process goes with it: left behind, it would hold the burst unacknowledged.
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in receivers), 10,
+                   what="the receiving process to exit after the worker")
         publisher.join(60)
         stored_at_kill = counts(database_url, "kill")[0]
         assert stored_at_kill < len(messages), "the worker finished before it was killed; nothing was tested"

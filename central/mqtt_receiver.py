@@ -1,0 +1,200 @@
+"""The receiving half of the MQTT ingest, in a process of its own (started by ``MqttIngest``).
+
+Paho's network loop and the writer's validation and SQL are both Python: in one process they take
+turns on one interpreter lock, and through a burst the writer and paho slowed each other down.
+Here paho runs alone: it forwards each message (topic, payload, packet id) to the writer over a
+pipe and sends the PUBACK only when the writer reports the message committed. When the writer's
+process dies (``kill -9``) the pipe closes and this process exits at once, acknowledging nothing
+more, so the broker delivers again whatever was not committed.
+
+Pipe protocol (tuples, first item the kind):
+- to the writer: ``("msgs", [Received, ...])``, ``("state", subscribed, generation)`` (on
+  connect, on subscribe, on disconnect),
+  ``("published", request, ok)``;
+- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, topic,
+  payload, qos)``, ``("reconnect", delay_s)``, ``("stop",)``.
+A generation names one connection: packet ids of an older one are never acknowledged on a newer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from broker.client import configure_client
+from broker.siteconfig import BrokerConfig
+
+log = logging.getLogger("central.mqtt_ingest")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+# Messages forwarded to the writer in one pipe message at most.
+FORWARD_MAX = 500
+
+
+class Received(NamedTuple):
+    generation: tuple[int, int]
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
+                  retry_delay_s: float, log_level: int) -> None:
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s).run()
+
+
+class _Receiver:
+    def __init__(self, conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
+                 retry_delay_s: float) -> None:
+        self.conn = conn
+        self.broker = broker
+        self.client_id = client_id
+        self.subscriptions = subscriptions
+        self.retry_delay_s = retry_delay_s
+        self._send_lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self._pending: list[Received] = []
+        # (epoch, connection): the epoch tells this process from an earlier one the writer started.
+        self._epoch = epoch
+        self._connection = 0
+        self._stop = threading.Event()
+        self._announced_down = False
+        self._subscribe_mid: int | None = None
+        v5 = broker.protocol == "5"
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        configure_client(self.client, broker, default_username="central")
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        return (self._epoch, self._connection)
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self.conn.send(message)
+
+    def run(self) -> None:
+        threading.Thread(target=self._forward, name="mqtt-forward", daemon=True).start()
+        network = threading.Thread(target=self._network, name="mqtt-network", daemon=True)
+        network.start()
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                # The writer is gone: nothing more is acknowledged; the broker keeps the rest.
+                os._exit(0)
+            kind = message[0]
+            if kind == "ack":
+                if message[1] == self.generation:
+                    for mid, qos in message[2]:
+                        self.client.ack(mid, qos)
+            elif kind == "publish":
+                _, request, topic, payload, qos = message
+                ok = self.client.is_connected() and self.client.publish(topic, payload, qos=qos).rc == \
+                    MQTTErrorCode.MQTT_ERR_SUCCESS
+                self._send(("published", request, ok))
+            elif kind == "reconnect":
+                self.retry_delay_s = message[1]
+                self.client.disconnect()
+            elif kind == "stop":
+                self._stop.set()
+                self.client.disconnect()
+                network.join(5)
+                return
+
+    # -- network thread ----------------------------------------------------------------------------
+
+    def _network(self) -> None:
+        # loop_forever reconnects with backoff by itself; it returns only after disconnect(), which
+        # the writer asks for on a database failure so that unacknowledged messages come again.
+        while not self._stop.is_set():
+            props = None
+            kwargs: dict[str, object] = {}
+            if self.broker.protocol == "5":
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                kwargs = {"clean_start": False, "properties": props}
+            self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s, **kwargs)
+            try:
+                self.client.loop_forever(retry_first_connection=True)
+            except Exception:  # noqa: BLE001 - the receiver must outlive any one failure
+                log.exception("MQTT loop failed; restarting it")
+            if self._stop.wait(self.retry_delay_s):
+                break
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
+            return
+        self._connection += 1
+        # Before any message of this connection: a persistent session's backlog may come ahead of
+        # the SUBACK, and the writer must know its generation to store it.
+        self._send(("state", False, self.generation))
+        log.info("MQTT connected to %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
+        self._announced_down = False
+        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.subscriptions])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("could not subscribe: %s", result)
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:  # type: ignore[no-untyped-def]
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused central's subscriptions (%s); check its ACL", ", ".join(refused))
+        # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
+        self._send(("state", True, self.generation))
+
+    def _on_connect_fail(self, _client, _userdata) -> None:  # type: ignore[no-untyped-def]
+        if not self._announced_down:
+            log.warning("MQTT broker %s:%s unreachable; retrying with backoff", self.broker.host, self.broker.port)
+            self._announced_down = True
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+        self._connection += 1
+        self._send(("state", False, self.generation))
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port,
+                        reason_code)
+
+    def _on_message(self, _client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(timezone.utc))
+        with self._arrived:
+            self._pending.append(item)
+            self._arrived.notify()
+
+    # -- forwarding thread -------------------------------------------------------------------------
+
+    def _forward(self) -> None:
+        # The pipe, not paho's thread, waits when the writer falls behind: paho keeps reading.
+        while True:
+            with self._arrived:
+                while not self._pending:
+                    self._arrived.wait()
+                taken, self._pending = self._pending[:FORWARD_MAX], self._pending[FORWARD_MAX:]
+            try:
+                self._send(("msgs", taken))
+            except (BrokenPipeError, OSError):
+                os._exit(0)
