@@ -88,3 +88,33 @@ def central(
         typer.echo(result.to_json())
     else:
         typer.echo(markdown(result.summary()))
+
+
+@app.command("detector")
+def detector(
+    model: str = typer.Option("yolov8n", "--model", help="registered Ultralytics model"),
+    widths: str = typer.Option("640,512,480,416", "--widths", help="detect_width values to compare, comma-separated"),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="interleaved rounds (the median round counts)"),
+    source: Path = typer.Option(None, "--source", help="footage whose first frame is used (default: the street clip)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON list instead of the table"),
+) -> None:
+    """CPU per detection for each detector input size vs the square export, on one camera frame."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharpeyes.bench.detector_bench import as_dicts, run_detector_bench
+    from sharpeyes.bench.edge_bench import default_source
+
+    sizes = tuple(int(w) for w in widths.split(",") if w.strip())
+    figures = run_detector_bench(source or default_source(), model, sizes, rounds)
+    if as_json:
+        typer.echo(json.dumps(as_dicts(figures)))
+        return
+    table = Table(title=f"sharpeyes bench detector — {model}, one intra-op thread, CPU per detect()")
+    for column in ("input", "CPU ms", "÷ square", "vehicles in the kerb lane"):
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(f.input, f"{f.cpu_ms:.1f}", f"{f.vs_square:.2f}", str(f.kerb_vehicles))
+    Console().print(table)

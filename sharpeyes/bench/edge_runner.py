@@ -38,10 +38,10 @@ def _probe_detector(detector: Any, infer: threading.local) -> None:
         return
     detect = detector.detect
 
-    def timed_detect(frame_bgr):
+    def timed_detect(frame_bgr, input_width=None):
         started = time.perf_counter()
         try:
-            return detect(frame_bgr)
+            return detect(frame_bgr, input_width)
         finally:
             infer.seconds = getattr(infer, "seconds", 0.0) + time.perf_counter() - started
 
