@@ -171,6 +171,42 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s rtsp: %(message)s")
     rtsp.logger = logging.getLogger("sharpeyes.rtsp")
 
+    class FrameBurstSession(rtsp.RtspServerSession):
+        """Sends each video frame's RTP packets in one socket write, as an IP camera does.
+
+        The toolkit paces the packets of a frame evenly over the frame's duration: one timer and
+        one write per ~1.4 KB packet, ~180 wake-ups a second per 2 Mbit/s camera. For 32 cameras
+        that costs the box two thirds of a core, which a real camera spends on its own chip.
+        Frames still leave at their media time, so the stream keeps its real-time rate.
+        """
+
+        _burst: list[bytes] | None = None
+
+        async def _send_paced_rtp_payloads(self, state, payloads, timestamp, media_time, duration_seconds) -> None:  # type: ignore[no-untyped-def]
+            if not payloads:
+                return
+            await self._sleep_until_media_time(state, media_time)
+            self._burst = []
+            try:
+                for payload, marker in payloads:
+                    await self._send_rtp_packet(state, payload, timestamp=timestamp, marker=marker)
+            finally:
+                burst, self._burst = self._burst, None
+            async with self.write_lock:
+                try:
+                    await self.sock.send(b"".join(burst))
+                except OSError as exc:
+                    raise ConnectionResetError(*exc.args) from exc
+
+        async def _send_interleaved_frame(self, channel: int, payload: bytes) -> None:
+            if self._burst is None:
+                await super()._send_interleaved_frame(channel, payload)
+                return
+            self._burst.append(b"$" + bytes([channel]) + len(payload).to_bytes(2, "big") + payload)
+
+    # The toolkit's server builds its sessions from this module-level name.
+    rtsp.RtspServerSession = FrameBurstSession
+
     class LoopingRtspServer(rtsp.RtspServer):
         def parse_play_count(self, uri: str) -> int:
             # 0 means "forever" to the toolkit; its default of 1 would end the stream like a
