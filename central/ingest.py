@@ -22,7 +22,7 @@ from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatu
 from broker.topics import TopicParts, parse_topic
 from central import audit, lifecycle
 from central.engine import WorkflowEngine, edge_actor
-from central.evidence_store import EvidenceStore, sha256_hex, sniff_content_type
+from central.evidence_store import EvidenceBackend, EvidenceStore, sha256_hex, sniff_content_type
 from central.routing import GridRouter
 from central.tables import (
     AuditRecord,
@@ -90,12 +90,13 @@ def _parse_fast(payload: bytes) -> HazardEvent | None:
     return event if "schema_" in event.model_fields_set else None
 
 
-def _put_checked(evidence: EvidenceStore, sha: str, payload: bytes) -> None:
+def _put_checked(evidence: EvidenceBackend, sha: str, payload: bytes) -> None:
     # Runs on the writer pool: hashlib lets go of the interpreter lock for large buffers, so the
-    # check and the fsync'ed write of a batch's blobs overlap with building its rows.
+    # check and the write of a batch's blobs overlap with building its rows; handle_batch makes
+    # them durable together (sync_deferred) before the commit.
     if sha256_hex(payload) != sha:
         raise _Reject("sha256 mismatch")
-    evidence.put(sha, payload)
+    evidence.put_deferred(sha, payload)
 
 
 # Rows a burst creates through the ORM with integer ids. SQLite cannot say which id RETURNING
@@ -209,6 +210,8 @@ class IngestService:
             # The evidence bytes are durable before the rows naming them are committed.
             for write in self._blob_writes.values():
                 write.result()
+            if self._blob_writes:
+                self.evidence.sync_deferred()
             self.session.commit()
             return outcomes
         except (OperationalError, InterfaceError):
@@ -318,9 +321,8 @@ class IngestService:
         return (incident.site, incident.camera, incident.hazard, incident.zone)
 
     def _prewrite_blobs(self, items: list[tuple[str, bytes, datetime]]) -> None:
-        """Start writing the batch's evidence files side by side, in the background: each write
-        ends in an fsync, and done one after another they, not the database, set the pace. The
-        rows are built meanwhile; handle_batch waits for every write before it commits."""
+        """Start checking and writing the batch's evidence files in the background while the rows
+        are built; handle_batch waits for every write and syncs them all once before it commits."""
         for topic, payload, _at in items:
             parts = parse_topic(topic) if "/evidence/" in topic else None
             if (parts is not None and parts.kind == "evidence" and parts.sha256 not in self._blob_writes

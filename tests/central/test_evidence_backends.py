@@ -79,6 +79,14 @@ def test_put_then_read_returns_the_same_bytes(store: EvidenceBackend) -> None:
         assert store.read(sha(blob)) == blob
 
 
+def test_deferred_puts_read_back_and_sync_together(store: EvidenceBackend) -> None:
+    # The ingest's burst path: blobs written side by side, made durable by one sync before the commit.
+    for blob in (JPEG, MP4):
+        store.put_deferred(sha(blob), blob)
+    store.sync_deferred()
+    assert [store.read(sha(blob)) for blob in (JPEG, MP4)] == [JPEG, MP4]
+
+
 def test_unknown_blob_reads_as_none(store: EvidenceBackend) -> None:
     assert store.read("0" * 64) is None
     assert not store.exists("0" * 64)
