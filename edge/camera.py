@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +30,7 @@ DecodeMode = Literal["all", "keyframes"]
 class Frame:
     image: np.ndarray
     number: int
-    monotonic: float
+    monotonic: float  # when its packet arrived: the camera's moment, not when a busy box got to decode it
     wall: datetime
 
 
@@ -240,7 +240,9 @@ class CameraReader:
                 self.decode_seconds += time.perf_counter() - started
                 self.frames_decoded += 1
                 last_frame_at = time.monotonic()
-                self._publish_frame(image, last_frame_at)
+                # Dwell times, cadence and clip bounds (the ring is keyed by arrival) all read the
+                # frame's arrival; the wall clock is shifted back by the decode delay to match.
+                self._publish_frame(image, now, last_frame_at)
                 started = time.perf_counter()
             if now - last_frame_at > self.stall_timeout_s:
                 return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
@@ -253,10 +255,11 @@ class CameraReader:
             while self._ring and self._ring[0].monotonic < horizon:
                 self._ring.popleft()
 
-    def _publish_frame(self, image: np.ndarray, now: float) -> None:
+    def _publish_frame(self, image: np.ndarray, arrived: float, decoded: float) -> None:
         self._number += 1
-        self.last_frame_monotonic = now
-        frame = Frame(image, self._number, now, datetime.now(timezone.utc))
+        self.last_frame_monotonic = decoded
+        wall = datetime.now(timezone.utc) - timedelta(seconds=max(0.0, time.monotonic() - arrived))
+        frame = Frame(image, self._number, arrived, wall)
         with self._cond:
             self._latest = frame
             self._cond.notify_all()
