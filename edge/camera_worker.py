@@ -102,7 +102,8 @@ class CameraWorker:
             if not self.pipeline.due(frame.monotonic):
                 continue
             self.samples += 1
-            with self.node.inference_gate:
+            # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
+            with self.node.inference_gate.slot(frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)):
                 # While this camera waited for a slot, a newer frame may have arrived: use it.
                 newest = self.reader.newest()
                 if newest is not None and newest.number > frame.number:

@@ -19,6 +19,7 @@ from broker.payloads import CameraFigures, CameraHealth, EdgeHeartbeat, EdgeStat
 from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
 from edge.camera import HealthChange
 from edge.camera_worker import CameraWorker
+from edge.inference_gate import InferenceGate
 from edge.evidence import EvidenceBlob
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
@@ -62,7 +63,7 @@ class EdgeNode:
         # Cameras queue for a few single-threaded detections rather than all running at once:
         # bounded activation memory, no 32-way contention on two cores, newest frame first.
         self.inference_slots = self.edge.inference_slots or os.cpu_count() or 1
-        self.inference_gate = threading.BoundedSemaphore(self.inference_slots)
+        self.inference_gate = InferenceGate(self.inference_slots)
         self.workers: list[CameraWorker] = []
         self._workers_lock = threading.RLock()
         self._stopping = threading.Event()

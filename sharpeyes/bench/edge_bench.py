@@ -36,7 +36,7 @@ log = logging.getLogger("sharpeyes.bench")
 SITE, EDGE = "bench", "bench"
 CAMERAS_PER_SERVER = 4
 # Cameras are spread over this many keyframe phases (see media.CameraProfile.phase).
-PHASES = 8
+PHASES = 1
 # The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
 KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import random
 import threading
 import time
 from pathlib import Path
@@ -90,8 +91,10 @@ class Inference:
 
 
 class FloorCamera:
-    def __init__(self, name: str, url: str, fps: float, inference: Inference, stopping: threading.Event) -> None:
+    def __init__(self, name: str, url: str, fps: float, inference: Inference, stopping: threading.Event,
+                 start_delay_s: float = 0.0) -> None:
         self.name, self.url = name, url
+        self.start_delay_s = start_delay_s
         self.period = 1.0 / fps
         self.inference = inference
         self.stopping = stopping
@@ -102,6 +105,7 @@ class FloorCamera:
         self.thread = threading.Thread(target=self._run, name=f"floor-{name}", daemon=True)
 
     def _run(self) -> None:
+        self.stopping.wait(self.start_delay_s)
         while not self.stopping.is_set():
             try:
                 self._read()
@@ -156,7 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     child = ChildRun(args.out)
     inference = Inference(make_session(args.model), child.stopping, len(args.url))
     inference.start()
-    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping) for i, url in enumerate(args.url)]
+    # Cameras connect over the same spread as the edge's (edge/node.py): each RTSP session starts
+    # its stream at a keyframe, so the connection moments set the cameras' keyframe phases.
+    spread = min(2.0, 0.1 * len(args.url))
+    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping, random.uniform(0, spread))
+               for i, url in enumerate(args.url)]
     for camera in cameras:
         camera.thread.start()
 
