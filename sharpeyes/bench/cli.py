@@ -29,6 +29,7 @@ def edge(
     workdir: Path = typer.Option(None, "--workdir", help="keep logs and per-sample records here"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
     details: Path = typer.Option(None, "--details", help="also write every figure (all contestants) to this JSON file"),
+    boost: bool = typer.Option(False, "--boost", help="run the bench's processes at top CPU priority (root; for shared machines)"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -44,7 +45,8 @@ def edge(
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
-                        peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir)
+                        peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir,
+                        boost=boost)
     try:
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:

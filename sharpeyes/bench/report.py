@@ -13,9 +13,28 @@ def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
-def rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(figure, edge, floor, peer) rows shared by the terminal table and the Markdown table."""
+COLUMNS = ("figure", "edge", "floor", "peer (Ultralytics)", "peer on the edge's fitted graph")
+
+
+def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(figure, edge, floor, peer, peer on the fitted graph) rows for the terminal and Markdown tables."""
     s = summary
+    fitted = {
+        "cameras measured": _fmt(s["peer_cameras"] if s.get("peer_fitted_cpu_per_camera_s") is not None else None),
+        "cameras sustained (≥95 % samples on time)": _fmt(s.get("peer_fitted_cameras_sustained")),
+        "worst camera: share of samples on time": _fmt(s.get("peer_fitted_on_time_share_min"), ".1%"),
+        "CPU s per camera-second": _fmt(s.get("peer_fitted_cpu_per_camera_s"), ".4f"),
+        "edge CPU ÷ this": _fmt(s.get("edge_vs_peer_fitted"), ".2f", "×"),
+        "samples analysed in the window": _fmt(s.get("peer_fitted_samples")),
+        "CPU ms per analysed sample": _fmt(s.get("peer_fitted_cpu_ms_per_sample"), ".0f"),
+        "inference ms per sample (wall)": _fmt(s.get("peer_fitted_infer_ms_per_sample"), ".1f"),
+        "RSS MB (peak in window)": _fmt(s.get("peer_fitted_rss_mb"), ".0f"),
+        "whole machine busy in window (cores)": _fmt(s.get("peer_fitted_machine_busy_cores"), ".2f"),
+    }
+    return [(*row, fitted.get(row[0], "—")) for row in _rows(s)]
+
+
+def _rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         ("cameras measured", _fmt(s["cameras"]), _fmt(s["cameras"] if s["floor_cpu_per_camera_s"] is not None else None),
          _fmt(s["peer_cameras"] or None)),
@@ -48,7 +67,7 @@ def print_table(summary: dict[str, Any]) -> None:
 
     table = Table(title=f"sharpeyes bench edge — {summary['cameras']} cameras, {summary['fps']} fps, "
                         f"{summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}")
-    for column in ("figure", "edge", "floor", "peer (Ultralytics)"):
+    for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(summary):
         table.add_row(*row)
@@ -58,9 +77,11 @@ def print_table(summary: dict[str, Any]) -> None:
         console.print(f"  target {name.replace('_', ' ')}: {'—' if met is None else ('met' if met else '[bold red]MISSED[/]')}")
     if summary.get("peer_note"):
         console.print(f"  peer: {summary['peer_note']}")
+    if summary.get("edge_vs_peer_fitted") is not None:
+        console.print(f"  against the peer given the edge's own fitted graph: {summary['edge_vs_peer_fitted']:.2f}x")
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    lines = ["| figure | edge | floor | peer (Ultralytics) |", "|---|---:|---:|---:|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(summary)]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * (len(COLUMNS) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(summary)]
     return "\n".join(lines)
