@@ -57,6 +57,10 @@ class Figures:
     p99_ms: float | None = None
     lost: int | None = None
     duplicated: int | None = None
+    # CPU of the consumer (the bench process and any process it started, e.g. central's receiving
+    # process) from the publisher's start to the last commit: less moved by other work than events/s.
+    cpu_s: float | None = None
+    cpu_us_per_event: float | None = None
 
 
 @dataclass
@@ -181,6 +185,8 @@ class _Tally:
         self.first: float | None = None
         self.last: float | None = None
         self.count = 0
+        # Processes the consumer started (their CPU counts as the consumer's).
+        self.helper_pids: list[int] = []
 
     def add(self, observed_at: datetime | None) -> None:
         now = time.monotonic()
@@ -297,6 +303,9 @@ def _central(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, 
     central.start_ingest()
     if not central.ingest.wait_connected(15):
         raise BenchError("central's ingest did not connect to the bench broker")
+    receiver = getattr(central.ingest, "_process", None)
+    if receiver is not None and receiver.pid is not None:
+        tally.helper_pids.append(receiver.pid)
 
     def stop() -> dict[str, int]:
         central.close()
@@ -315,6 +324,12 @@ def _central(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, 
 # naive: what the issue measured its orientation figure with (sqlite3 as it comes); naive_wal: the
 # same subscriber with WAL, a stronger baseline that a user who knows SQLite might write.
 CONSUMERS = {"floor": _floor, "naive": _naive_with(None), "naive_wal": _naive_with("WAL"), "central": _central}
+
+
+def _cpu(pids: list[int]) -> float:
+    from sharpeyes.bench.procstat import cpu_of
+
+    return sum(cpu_of(pid).total_s for pid in pids)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -336,6 +351,8 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
     tally = _Tally()
     stop = CONSUMERS[name](port, tally, workdir)
     progress(f"{name}: publishing {opts.events} events" + (f" at {opts.rate:g}/s" if opts.rate else ""))
+    pids = [os.getpid(), *tally.helper_pids]
+    cpu_before = _cpu(pids)
     go.set()
     deadline = time.monotonic() + opts.timeout_s
     last_count, last_change = -1, time.monotonic()
@@ -349,6 +366,7 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
         elif done.is_set() and time.monotonic() - last_change > 10:
             break  # the publisher is done and nothing arrived for 10 s: the rest is lost
         time.sleep(0.05)
+    cpu_used = _cpu(pids) - cpu_before
     pub.join(30)
     counts = stop()
     fig = Figures(name, opts.events, received=tally.count)
@@ -356,6 +374,9 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
         fig.seconds = round(tally.last - tally.first, 3)
         fig.events_per_s = round((tally.count - 1) / max(tally.last - tally.first, 1e-9), 1)
     fig.p50_ms, fig.p99_ms = _pct(tally.latencies, 0.5), _pct(tally.latencies, 0.99)
+    fig.cpu_s = round(cpu_used, 2)
+    if tally.count:
+        fig.cpu_us_per_event = round(cpu_used / tally.count * 1e6, 1)
     fig.lost = opts.events - counts["distinct"]
     fig.duplicated = counts["stored"] - counts["distinct"]
     progress(f"{name}: {fig.events_per_s} events/s, p50 {fig.p50_ms} ms, p99 {fig.p99_ms} ms, lost {fig.lost}")
@@ -389,7 +410,8 @@ def markdown(summary: dict[str, Any]) -> str:
         return "—" if v is None else f"{v:,}{unit}" if isinstance(v, int) else f"{v:,.1f}{unit}"
 
     for label, key, unit in (("events/s sustained", "events_per_s", ""), ("publish→commit p50", "p50_ms", " ms"),
-                             ("publish→commit p99", "p99_ms", " ms"), ("lost", "lost", ""),
+                             ("publish→commit p99", "p99_ms", " ms"),
+                             ("consumer CPU per event", "cpu_us_per_event", " µs"), ("lost", "lost", ""),
                              ("filed twice", "duplicated", "")):
         lines.append(f"| {label} | " + " | ".join(cell(n, key, unit) for n in names) + " |")
     ratios = [f"central ÷ {label}: {summary[key]:.2f}×" for key, label in

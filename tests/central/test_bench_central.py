@@ -21,6 +21,7 @@ def test_bench_central_json_reports_every_figure_and_loses_nothing() -> None:
         assert figures[key] is not None, key
     assert figures["lost"] == 0 and figures["duplicated"] == 0 and figures["naive_lost"] == 0
     assert figures["contestants"]["central"]["received"] == 300
+    assert all(c["cpu_us_per_event"] > 0 for c in figures["contestants"].values())
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
 
 
