@@ -19,8 +19,8 @@ from broker.payloads import CameraFigures, CameraHealth, EdgeHeartbeat, EdgeStat
 from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
 from edge.camera import HealthChange
 from edge.camera_worker import CameraWorker
-from edge.inference_gate import InferenceGate
 from edge.evidence import EvidenceBlob
+from edge.inference_gate import InferenceGate
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 
