@@ -28,6 +28,11 @@ from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, wait_for_port
 
 
+# How long the file-reading thread sleeps when the session's packet queue is full (the queue
+# holds ~1.3 s of 25 fps video, so this is far below anything a client could notice).
+HANDOFF_POLL_S = 0.02
+
+
 class FootageServerError(RuntimeError):
     """The RTSP server could not be prepared or did not start; carries the tail of its log."""
 
@@ -163,6 +168,8 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
     """Child process: aio-rtsp-toolkit's server with looping as the default play count."""
     import asyncio
     import logging
+    import threading
+    import time
 
     from aio_rtsp_toolkit import server as rtsp
 
@@ -170,6 +177,13 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
     # INFO keeps connects, plays and loop boundaries, which tests and operators read.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s rtsp: %(message)s")
     rtsp.logger = logging.getLogger("sharpeyes.rtsp")
+
+    handoff_lock = threading.Lock()
+
+    def _hand_over(queue: asyncio.Queue, item: object) -> None:
+        with handoff_lock:
+            queue.sharpeyes_in_flight -= 1  # type: ignore[attr-defined]
+        queue.put_nowait(item)
 
     class FrameBurstSession(rtsp.RtspServerSession):
         """Sends each video frame's RTP packets in one socket write, as an IP camera does.
@@ -203,6 +217,29 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
                 await super()._send_interleaved_frame(channel, payload)
                 return
             self._burst.append(b"$" + bytes([channel]) + len(payload).to_bytes(2, "big") + payload)
+
+        def _threadsafe_queue_put(self, loop, queue, item, stop_event) -> bool:  # type: ignore[no-untyped-def]
+            """Hand one item from the file-reading thread to the event loop.
+
+            The toolkit does this with ``run_coroutine_threadsafe`` and waits for the result: a
+            task, two futures and two loop wake-ups for every packet. Here the item is scheduled
+            with ``call_soon_threadsafe`` once the queue has room for it (this thread is its only
+            producer, so counting what is queued and what is on its way is exact).
+            """
+            while not stop_event.is_set():
+                with handoff_lock:
+                    in_flight = getattr(queue, "sharpeyes_in_flight", 0)
+                    room = queue.maxsize <= 0 or queue.qsize() + in_flight < queue.maxsize
+                    if room:
+                        queue.sharpeyes_in_flight = in_flight + 1
+                if room:
+                    try:
+                        loop.call_soon_threadsafe(_hand_over, queue, item)
+                    except RuntimeError:  # the loop is closing
+                        return False
+                    return True
+                time.sleep(HANDOFF_POLL_S)
+            return False
 
     # The toolkit's server builds its sessions from this module-level name.
     rtsp.RtspServerSession = FrameBurstSession
