@@ -19,6 +19,7 @@ from edge.camera import CameraReader, Frame
 from edge.camera_watch import CameraWatch
 from edge.clip import mux_mp4
 from edge.evidence import EvidenceBlob, raw_frame
+from edge.inference_gate import InferenceGate
 from edge.metrics import TimedDetector
 
 if TYPE_CHECKING:
@@ -38,6 +39,20 @@ class PendingClip:
 def with_evidence(event: HazardEvent, blobs: list[EvidenceBlob]) -> HazardEvent:
     refs = [EvidenceRef(sha256=b.sha256, content_type=b.content_type, bytes=len(b.data)) for b in blobs]
     return event.model_copy(update={"evidence": [*event.evidence, *refs]})
+
+
+class _Slot:
+    """One detection slot, taken at once and handed back once, whichever release comes first."""
+
+    def __init__(self, gate: InferenceGate, deadline: float) -> None:
+        self._gate = gate
+        gate.acquire(deadline)
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
 
 
 class CameraWorker:
@@ -103,17 +118,21 @@ class CameraWorker:
                 continue
             self.samples += 1
             # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
-            with self.node.inference_gate.slot(frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)):
+            # The slot is held for the detection only; tracking, rules and the evidence JPEGs run
+            # after it, so 32 cameras alarming at once do not queue the others' detections.
+            slot = _Slot(self.node.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0))
+            try:
                 # While this camera waited for a slot, a newer frame may have arrived: use it.
                 newest = self.reader.newest()
                 if newest is not None and newest.number > frame.number:
                     frame = newest
                     last = frame.number
-                try:
-                    emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall)
-                except Exception:  # one bad frame must not stop the camera
-                    log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
-                    continue
+                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, after_detect=slot.release)
+            except Exception:  # one bad frame must not stop the camera
+                log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
+                continue
+            finally:
+                slot.release()
             for emission in emissions:
                 self._deliver(emission.event, emission.blobs, frame)
 

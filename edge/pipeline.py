@@ -87,13 +87,23 @@ class CameraPipeline:
             self._next_due += self._period
         self._last_t = t
 
-    def process(self, frame_bgr: np.ndarray, t: float, wall: datetime) -> list[Emission]:
-        """Analyse one frame; returns the hazard events it raised (usually none)."""
+    def process(self, frame_bgr: np.ndarray, t: float, wall: datetime,
+                after_detect: Callable[[], None] | None = None) -> list[Emission]:
+        """Analyse one frame; returns the hazard events it raised (usually none).
+
+        ``after_detect`` runs as soon as the detector is done (the edge hands its detection slot
+        on there, so that tracking, rules and evidence snapshots do not hold it).
+        """
         if wall.tzinfo is None:
             raise ValueError("wall must be timezone-aware (UTC)")
         self._advance(t)
         h, w = frame_bgr.shape[:2]
-        objects = to_zone_objects(self.tracker.update(t, self.detector.detect(frame_bgr, self.rules.detect_width)), w, h)
+        try:
+            detections = self.detector.detect(frame_bgr, self.rules.detect_width)
+        finally:
+            if after_detect is not None:
+                after_detect()
+        objects = to_zone_objects(self.tracker.update(t, detections), w, h)
         # Active hours are local wall time where the camera is, not the camera's clock.
         local_time = wall.astimezone(self._tz).time()
         emissions = []

@@ -22,11 +22,11 @@ def _probe(worker: Any, records: list[list[float]], infer: threading.local) -> N
     pipeline = worker.pipeline
     process = pipeline.process
 
-    def timed_process(frame_bgr, t, wall):
+    def timed_process(frame_bgr, t, wall, after_detect=None):
         infer.seconds = 0.0
         started = time.monotonic()
         try:
-            return process(frame_bgr, t, wall)
+            return process(frame_bgr, t, wall, after_detect=after_detect)
         finally:
             records.append([t, started, time.monotonic(), infer.seconds])
 

@@ -107,3 +107,22 @@ def test_demo_and_replay_configs_put_zones_on_real_objects(yolov8n, street_frame
         assert sum(point_in_polygon(f, polygon) for f in feet) >= 4
     lane = load_camera_rules(CAMERA_CONFIGS / "street-lane.yaml").zones[0].polygon
     assert not any(point_in_polygon(f, lane) for f in feet)
+
+
+def test_after_detect_runs_once_detection_is_done_even_when_it_fails(yolov8n, street_frame) -> None:
+    calls: list[str] = []
+
+    class Failing:
+        model_name, model_sha256 = "x", "0" * 64
+
+        def detect(self, frame_bgr, input_width=None):
+            calls.append("detect")
+            raise RuntimeError("inference failed")
+
+    pipeline = make_pipeline(yolov8n, [])
+    pipeline.process(street_frame, 0.0, T0, after_detect=lambda: calls.append("after"))
+    assert calls == ["after"]
+    failing = make_pipeline(Failing(), [])
+    with pytest.raises(RuntimeError):
+        failing.process(street_frame, 0.0, T0, after_detect=lambda: calls.append("after-failure"))
+    assert calls[-2:] == ["detect", "after-failure"]
