@@ -24,6 +24,14 @@ def occupancy(**kw) -> dict:
     return {"id": "yard", "kind": "occupancy", "polygon": SQUARE, "labels": ["person"]} | kw
 
 
+def rules_with_zones(tmp_path: Path, kinds: list[str], **given):
+    """A camera file with one zone of each kind, plus the options given (None: left out)."""
+    zones = [occupancy(id=f"z{i}", kind=kind) | ({} if kind == "occupancy" else {"labels": None}) for i, kind in enumerate(kinds)]
+    data: dict = {"zones": [{k: v for k, v in z.items() if v is not None} for z in zones]}
+    data.update({k: v for k, v in given.items() if v is not None})
+    return load_camera_rules(write_rules(tmp_path, data))
+
+
 def problems(tmp_path: Path, data: dict) -> str:
     path = write_rules(tmp_path, data)
     with pytest.raises(ConfigError) as err:
@@ -94,11 +102,7 @@ def test_each_hazard_declares_its_cadence() -> None:
     ],
 )
 def test_detect_fps_defaults_to_the_fastest_zone_profile(tmp_path: Path, kinds: list[str], given, expected: float) -> None:
-    zones = [occupancy(id=f"z{i}", kind=kind) | ({} if kind == "occupancy" else {"labels": None}) for i, kind in enumerate(kinds)]
-    data: dict = {"zones": [{k: v for k, v in z.items() if v is not None} for z in zones]}
-    if given is not None:
-        data["detect_fps"] = given
-    assert load_camera_rules(write_rules(tmp_path, data)).detect_fps == expected
+    assert rules_with_zones(tmp_path, kinds, detect_fps=given).detect_fps == expected
 
 
 @pytest.mark.parametrize(
@@ -112,11 +116,7 @@ def test_detect_fps_defaults_to_the_fastest_zone_profile(tmp_path: Path, kinds: 
     ],
 )
 def test_detect_width_defaults_to_the_widest_zone_profile(tmp_path: Path, kinds: list[str], given, expected: int) -> None:
-    zones = [occupancy(id=f"z{i}", kind=kind) | ({} if kind == "occupancy" else {"labels": None}) for i, kind in enumerate(kinds)]
-    data: dict = {"zones": [{k: v for k, v in z.items() if v is not None} for z in zones]}
-    if given is not None:
-        data["detect_width"] = given
-    assert load_camera_rules(write_rules(tmp_path, data)).detect_width == expected
+    assert rules_with_zones(tmp_path, kinds, detect_width=given).detect_width == expected
 
 
 def test_detect_width_off_the_model_stride_names_the_key(tmp_path: Path) -> None:
