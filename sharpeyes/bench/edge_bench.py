@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,6 @@ log = logging.getLogger("sharpeyes.bench")
 
 SITE, EDGE = "bench", "bench"
 CAMERAS_PER_SERVER = 4
-# Cameras are spread over this many keyframe phases (see media.CameraProfile.phase).
-PHASES = 1
 # The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
 KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
 
@@ -395,11 +393,8 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     if not source.is_file():
         raise BenchError(f"camera footage not found: {source} (the clip lives in ../shared/media; pass --source)")
     profile = CameraProfile(gop=opts.gop)
-    phases = sorted({round(k * opts.gop / PHASES) % opts.gop for k in range(min(PHASES, opts.cameras))})
-    progress(f"camera streams: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop}, keyframe phases "
-             f"{phases} frames (built once, then cached)")
-    clips = [camera_clip(source, replace(profile, phase=phase)) for phase in phases]
-    clip = clips[0]
+    progress(f"camera stream: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop} (built once, then cached)")
+    clip = camera_clip(source, profile)
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     model_path, input_size = same_model_as_edge(opts.model, profile.width, profile.height, workdir)
@@ -409,8 +404,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
     # later ones hit the edge's 5 s open timeout. Real cameras are independent devices: a few
     # cameras per server process gives the same independence. Their CPU is measured apart.
     groups = [names[i : i + CAMERAS_PER_SERVER] for i in range(0, len(names), CAMERAS_PER_SERVER)]
-    clip_of = {name: clips[i % len(clips)] for i, name in enumerate(names)}
-    servers = [FootageServer({f"{n}.mp4": clip_of[n] for n in group}, workdir=workdir / f"rtsp-{k + 1}")
+    servers = [FootageServer({f"{n}.mp4": clip for n in group}, workdir=workdir / f"rtsp-{k + 1}")
                for k, group in enumerate(groups)]
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -443,7 +437,7 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
             options={**asdict(opts), "source": str(source), "workdir": str(workdir)},
             started_at=started_at,
             machine=machine_info(),
-            stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip), "phases": phases, "width": profile.width, "height": profile.height, "fps": profile.fps,
+            stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip), "width": profile.width, "height": profile.height, "fps": profile.fps,
                     "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile},
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),

@@ -26,15 +26,11 @@ class CameraProfile:
     gop: int = 50  # keyframe every 2 s: the usual default ("I-frame interval = 2 x fps")
     bitrate: int = 2_000_000  # 2 Mbit/s, a typical 720p main-stream setting
     profile: str = "main"
-    # Frames from the start of the stream to its second keyframe. Every session of the RTSP
-    # server starts at frame 0, so cameras that connect together would send their keyframes in
-    # the same instant; real cameras are not in step, so the bench gives cameras different phases.
-    phase: int = 0
 
     def key(self, source: Path) -> str:
         stat = source.stat()
         text = (f"{source.name}:{stat.st_size}:{self.width}x{self.height}@{self.fps}:gop{self.gop}:{self.bitrate}:"
-                f"{self.profile}:phase{self.phase}")
+                f"{self.profile}")
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -46,7 +42,7 @@ def default_cache_dir() -> Path:
 def camera_clip(source: Path, profile: CameraProfile, cache_dir: Path | None = None) -> Path:
     """The source re-encoded to ``profile``, built once and reused (the encode takes ~30 s)."""
     cache_dir = cache_dir or default_cache_dir()
-    target = cache_dir / (f"{source.stem}_{profile.height}p{profile.fps}_gop{profile.gop}_phase{profile.phase}_"
+    target = cache_dir / (f"{source.stem}_{profile.height}p{profile.fps}_gop{profile.gop}_"
                           f"{profile.key(source)}.mp4")
     if target.is_file() and target.stat().st_size > 0:
         return target
@@ -79,10 +75,10 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
     if seconds <= 0:
         raise ValueError(f"{source}: cannot read its duration")
     gops = max(2, int(seconds * profile.fps) // profile.gop)
-    # With a phase the keyframes fall at 0, phase, phase + gop, ...; ending the file one whole
-    # GOP after the last of them keeps the spacing regular across the loop (bar the extra key at 0).
-    phase = profile.phase % profile.gop
-    total = gops * profile.gop if phase == 0 else (gops - 1) * profile.gop + phase
+    # Whole GOPs: across the server's loop the keyframes keep their rhythm (a file opening with
+    # an extra keyframe at every loop would cost every camera a sample per loop). Cameras get
+    # different keyframe phases from the moments they connect, as real ones are out of step.
+    total = gops * profile.gop
     source_frames = _source_frames(source)
     current = next(source_frames, None)
     if current is None:
@@ -109,8 +105,7 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
             frame = current[1].reformat(width=profile.width, height=profile.height, format="yuv420p")
             frame.pts = i
             # The source's own I-frames would otherwise be forced through as extra keyframes.
-            forced = phase and i >= phase and (i - phase) % profile.gop == 0
-            frame.pict_type = PictureType.I if forced else PictureType.NONE
+            frame.pict_type = PictureType.NONE
             frame.time_base = Fraction(1, profile.fps)
             for packet in stream.encode(frame):
                 out.mux(packet)
