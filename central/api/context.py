@@ -46,6 +46,11 @@ class ApiContext:
         if self.after_commit is not None:
             self.after_commit()
 
+    def camera_cell(self, camera: str) -> str | None:
+        """The grid cell the site configuration gives a camera (None: not configured here)."""
+        found = self.site.camera(camera) if self.site is not None else None
+        return found[1].grid_cell if found is not None else None
+
     def load_grid(self, session: Session) -> GridTree:
         rows = session.scalars(select(GridNode)).all()
         if not rows:

@@ -68,12 +68,6 @@ def current_user_or_query(
     return _principal(token or access_token, ctx, session)
 
 
-def require_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:
-    if user.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin only")
-    return user
-
-
 CurrentUser = Annotated[Principal, Depends(current_user)]
 DbSession = Annotated[Session, Depends(get_session)]
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
@@ -103,14 +97,33 @@ def current_actor_or_query(
     return _actor(user, ctx, session)
 
 
+def refusal(actor: Actor, why: str, code: int = status.HTTP_403_FORBIDDEN, detail: str | None = None) -> HTTPException:
+    """Log a refused request on ``central.access`` and return its error to raise: 403, or 404 (with
+    ``detail`` saying "no such …") where a read must not tell that the thing exists outside the scope."""
+    access_log.warning("refused %s (%s): %s", actor.username, actor.role, why)
+    return HTTPException(code, detail=detail or why)
+
+
 def require_roles(*roles: str):  # type: ignore[no-untyped-def]
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if actor.role not in roles:
-            access_log.warning("refused %s (%s): needs role %s", actor.username, actor.role, "/".join(roles))
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs role {' or '.join(roles)}")
+            raise refusal(actor, f"needs role {'/'.join(roles)}", detail=f"needs role {' or '.join(roles)}")
         return actor
 
     return check
+
+
+# The roles of the console's desk pages (monitor, board, dashboard, ops): they read cameras, edges,
+# units and silences, each within their grid scope. Grid workers and units work from their tasks.
+DESK_ROLES = ("admin", "monitor", "supervisor", "grid_chief")
+DeskActor = Annotated[Actor, Depends(require_roles(*DESK_ROLES))]
+
+
+def overlaps(actor: Actor, area: frozenset[str] | None) -> bool:
+    """Whether an area (grid codes; None: the whole site) reaches into the actor's scope."""
+    if actor.scope is None:
+        return True
+    return area is not None and not area.isdisjoint(actor.scope)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

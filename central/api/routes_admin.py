@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from broker.siteconfig import ConfigError, parse_site_config
 from central import stats
-from central.api.deps import Ctx, CurrentActor, DbSession, require_roles
+from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
 from central.api.routes_workflow import _facts, _month_bounds
+from central.grid import GridTree, scope_for
 from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
 from central.users import MAX_PASSWORD_BYTES, hash_password
-from central.workflow import OPEN_STATES, Actor
+from central.workflow import OPEN_STATES, Actor, can_see
+from central.workflow_config import WorkflowConfig
 
 router = APIRouter()
 
@@ -68,8 +70,10 @@ def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
 
 
 @router.get("/units")
-def units(_actor: CurrentActor, ctx: Ctx) -> list[dict[str, object]]:
-    return [u.model_dump() for u in ctx.workflow().config.units]
+def units(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
+    """The units serving some part of the caller's scope (whom they may dispatch to)."""
+    tree = ctx.load_grid(session)
+    return [u.model_dump() for u in ctx.workflow().config.units if overlaps(actor, tree.subtree(u.grid))]
 
 
 def _user_out(u: User) -> dict[str, object]:
@@ -77,10 +81,22 @@ def _user_out(u: User) -> dict[str, object]:
             "active": u.active}
 
 
+def _user_area(tree: GridTree, config: WorkflowConfig, user: User) -> frozenset[str] | None:
+    """The grid a user works in (None: the whole site): their scope, and a unit user's served subtree."""
+    area = scope_for(tree, user.role, user.grid or [], user.worker_id)
+    unit = config.unit(user.unit) if user.role == "unit" and user.unit else None
+    if area is not None and unit is not None:
+        area |= tree.subtree(unit.grid)
+    return area
+
+
 @router.get("/users")
-def users(session: DbSession,
-          _actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> list[dict[str, object]]:
-    return [_user_out(u) for u in session.scalars(select(User).order_by(User.username))]
+def users(session: DbSession, ctx: Ctx,
+          actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> list[dict[str, object]]:
+    """Everyone for site-wide callers; a supervisor of a subtree sees the users working in it."""
+    tree, config = ctx.load_grid(session), ctx.workflow().config
+    return [_user_out(u) for u in session.scalars(select(User).order_by(User.username))
+            if overlaps(actor, _user_area(tree, config, u))]
 
 
 class UserIn(BaseModel):
@@ -146,7 +162,8 @@ def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
 
 
 @router.get("/sites")
-def sites(_actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
+def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
+    """Edges and cameras in the caller's scope (an edge shows when one of its cameras does)."""
     status_rows = {(r.site, r.edge): r for r in session.scalars(select(EdgeStatusRow))}
     health_rows = {(r.site, r.edge, r.camera): r for r in session.scalars(select(CameraHealthRow))}
     latest = dict(session.execute(
@@ -161,24 +178,33 @@ def sites(_actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, 
         st = status_rows.get((site.site, edge.id))
         cams = []
         for cam in edge.cameras:
+            if not actor.in_scope(cam.grid_cell):
+                continue
             h = health_rows.get((site.site, edge.id, cam.id))
             cams.append({"id": cam.id, "grid_cell": cam.grid_cell, "health": h.state if h else None,
                          "health_since": h.since if h else None, "cause": h.cause if h else None,
                          "zones": [z.model_dump(mode="json") for z in cam.zones],
                          "latest_snapshot_sha256": latest.get(cam.id)})
+        if not cams and actor.scope is not None:
+            continue
         edges.append({"id": edge.id, "state": st.state if st else None, "at": st.at if st else None,
                       "version": st.version if st else None, "cameras": cams})
     return [{"site": site.site, "name": site.name, "edges": edges}]
 
 
 @router.get("/cameras/{camera}/snapshot")
-def camera_snapshot(camera: str, session: DbSession, _actor: CurrentActor) -> RedirectResponse:
-    sha = session.scalar(select(Incident.latest_snapshot_sha256)
-                         .where(Incident.camera == camera, Incident.latest_snapshot_sha256.is_not(None))
-                         .order_by(Incident.last_observed_at.desc()).limit(1))
-    if sha is None:
-        raise HTTPException(404, detail=f"no snapshot of camera {camera} yet")
-    return RedirectResponse(f"/api/v1/evidence/{sha}", status_code=307)
+def camera_snapshot(camera: str, session: DbSession, ctx: Ctx, actor: DeskActor) -> RedirectResponse:
+    """The camera's newest snapshot, for callers whose scope covers its grid cell (404 for others)."""
+    latest = session.execute(select(Incident.latest_snapshot_sha256, Incident.grid_cell)
+                             .where(Incident.camera == camera, Incident.latest_snapshot_sha256.is_not(None))
+                             .order_by(Incident.last_observed_at.desc()).limit(1)).first()
+    cell = ctx.camera_cell(camera) or (latest.grid_cell if latest is not None else None)
+    missing = f"no snapshot of camera {camera} yet"
+    if (latest is not None or cell is not None) and not actor.in_scope(cell):
+        raise refusal(actor, f"camera {camera} is outside their grid", status.HTTP_404_NOT_FOUND, missing)
+    if latest is None:
+        raise HTTPException(404, detail=missing)
+    return RedirectResponse(f"/api/v1/evidence/{latest.latest_snapshot_sha256}", status_code=307)
 
 
 class ConfigPush(BaseModel):
@@ -244,9 +270,24 @@ def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
     return {"command_id": row.command_id, "edge": edge.id}
 
 
+def _command_in_scope(row: CommandRow, actor: Actor, session, ctx) -> bool:  # type: ignore[no-untyped-def]
+    """A recheck follows its incident's visibility; an edge command (config) is for desk roles
+    whose scope takes in one of the edge's cameras."""
+    if row.incident_id is not None:
+        incident = session.get(Incident, row.incident_id)
+        return incident is not None and can_see(actor, incident)
+    edge = next((e for e in ctx.site.edges if e.id == row.edge), None) if ctx.site is not None else None
+    cells = frozenset(c.grid_cell for c in edge.cameras) if edge is not None else frozenset()
+    return actor.role in DESK_ROLES and overlaps(actor, cells)
+
+
 @router.get("/commands/{command_id}")
-def get_command(command_id: str, session: DbSession, _actor: CurrentActor) -> dict[str, object]:
+def get_command(command_id: str, session: DbSession, ctx: Ctx, actor: CurrentActor) -> dict[str, object]:
     row = session.get(CommandRow, command_id)
+    missing = f"no command {command_id}"
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no command {command_id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=missing)
+    if not _command_in_scope(row, actor, session, ctx):
+        raise refusal(actor, f"command {command_id} (edge {row.edge}) is outside their grid",
+                      status.HTTP_404_NOT_FOUND, missing)
     return _command_out(row)

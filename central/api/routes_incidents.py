@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFi
 from sqlalchemy import Select, false, func, or_, select
 
 from central import audit
-from central.api.deps import Ctx, CurrentActor, DbSession, access_log, current_actor_or_query
+from central.api.deps import Ctx, CurrentActor, DbSession, current_actor_or_query, refusal, require_roles
 from central.api.schemas import (
     ActionIn,
     AuditOut,
@@ -117,11 +117,11 @@ def _aware(value: datetime, name: str) -> datetime:
 
 def _load_visible(session, incident_id: int, actor: Actor) -> Incident:  # type: ignore[no-untyped-def]
     incident = session.get(Incident, incident_id)
-    if incident is None or not can_see(actor, incident):
-        if incident is not None:
-            access_log.warning("refused %s (%s): incident %s is outside their grid", actor.username, actor.role,
-                               incident_id)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no incident {incident_id}")
+    missing = f"no incident {incident_id}"
+    if incident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=missing)
+    if not can_see(actor, incident):
+        raise refusal(actor, f"incident {incident_id} is outside their grid", status.HTTP_404_NOT_FOUND, missing)
     return incident
 
 
@@ -186,9 +186,8 @@ def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, sess
     if incident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no incident {incident_id}")
     if not can_see(actor, incident):
-        access_log.warning("refused %s (%s): %s on incident %s outside their grid", actor.username, actor.role,
-                           action, incident_id)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"incident {incident_id} is outside your grid")
+        raise refusal(actor, f"{action} on incident {incident_id} outside their grid",
+                      detail=f"incident {incident_id} is outside your grid")
     try:
         ctx.workflow().act(session, incident, action, actor, ActionInput(**body.model_dump()))
     except IllegalTransition as exc:
@@ -197,8 +196,7 @@ def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, sess
                             detail={"error": str(exc), "state": exc.state, "allowed": exc.allowed}) from None
     except Forbidden as exc:
         session.rollback()
-        access_log.warning("refused %s (%s): %s", actor.username, actor.role, exc)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(exc)) from None
+        raise refusal(actor, str(exc)) from None
     except (MissingReason, ActionError) as exc:
         session.rollback()
         raise HTTPException(422, detail=str(exc)) from None
@@ -222,8 +220,13 @@ def verify_history(incident_id: int, actor: CurrentActor, session: DbSession) ->
     return {"records": count, "ok": not breaks, "breaks": [b.problem for b in breaks]}
 
 
+# Photos are for feedback, which only an assignee (a grid worker or a unit) or an admin gives.
+FEEDBACK_ROLES = ("grid_worker", "unit", "admin")
+
+
 @router.post("/uploads", response_model=UploadOut, status_code=201)
-async def upload(file: UploadFile, actor: CurrentActor, session: DbSession, ctx: Ctx) -> UploadOut:
+async def upload(file: UploadFile, _actor: Annotated[Actor, Depends(require_roles(*FEEDBACK_ROLES))],
+                 session: DbSession, ctx: Ctx) -> UploadOut:
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, detail=f"photos up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select, text
 
-from central.api.deps import Ctx, DbSession, current_user_or_query, require_admin
+from central.api.deps import Ctx, DbSession, current_user_or_query, require_roles
 from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut
 from central.tables import DeadLetter
 from central.tokens import Principal
@@ -35,7 +35,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
 
 
-@router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_admin)])
+@router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_roles("admin"))])
 def dead_letters(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from central import stats
-from central.api.deps import Ctx, CurrentActor, DbSession, require_roles
+from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, require_roles
 from central.api.routes_incidents import incident_out, visible
 from central.tables import AuditRecord, Incident, Suppression, WebhookDelivery
 from central.workflow import OPEN_STATES, Actor
@@ -57,17 +57,24 @@ def _suppression_out(s: Suppression) -> dict[str, object]:
             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at}
 
 
+def _check_camera_in_scope(actor: Actor, ctx, camera: str) -> None:  # type: ignore[no-untyped-def]
+    """A silence acts on one camera: only within the grid scope that covers the camera's cell (403)."""
+    if not actor.in_scope(ctx.camera_cell(camera)):
+        raise refusal(actor, f"camera {camera} is outside their grid")
+
+
 @router.get("/suppressions")
-def list_suppressions(actor: CurrentActor, session: DbSession, ctx: Ctx, all: bool = False) -> list[dict[str, object]]:
+def list_suppressions(actor: DeskActor, session: DbSession, ctx: Ctx, all: bool = False) -> list[dict[str, object]]:
     query = select(Suppression).order_by(Suppression.id.desc())
     if not all:
         query = query.where(Suppression.until > ctx.workflow().clock.now())
-    return [_suppression_out(s) for s in session.scalars(query)]
+    return [_suppression_out(s) for s in session.scalars(query) if actor.in_scope(ctx.camera_cell(s.camera))]
 
 
 @router.post("/suppressions", status_code=201)
 def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
                     actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> dict[str, object]:
+    _check_camera_in_scope(actor, ctx, body.camera)
     now = ctx.workflow().clock.now()
     if (body.duration_s is None) == (body.until is None):
         raise HTTPException(422, detail="give either duration_s or until")
@@ -84,10 +91,11 @@ def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
 
 @router.delete("/suppressions/{suppression_id}", status_code=204)
 def end_suppression(suppression_id: int, session: DbSession, ctx: Ctx,
-                    _actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> Response:
+                    actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> Response:
     row = session.get(Suppression, suppression_id)
     if row is None:
         raise HTTPException(404, detail=f"no suppression {suppression_id}")
+    _check_camera_in_scope(actor, ctx, row.camera)
     row.until = min(row.until, ctx.workflow().clock.now())
     session.commit()
     return Response(status_code=204)
