@@ -3,6 +3,12 @@
 Restart-safe because it keeps nothing in memory: the stage, its start and deadline, and the
 colour already acted on are columns of the incident, so a tick after a restart (or after a
 long stop) catches up with exactly the escalations that are due, once each.
+
+Every ``serve`` process runs a scheduler; only the holder of the ``deadlines`` lease
+(``central.lease``, renewed each tick, a TTL of three ticks) works, the others skip their ticks
+and take over when it stops or its lease runs out. The escalation itself claims the incident
+with a conditional update (still this stage, not yet red), so a holder that lost its lease
+mid-tick cannot escalate what its successor already did.
 """
 
 from __future__ import annotations
@@ -13,17 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
-from central.engine import WorkflowEngine
+from central.engine import ActionInput, WorkflowEngine
+from central.lease import LeaderLease
 from central.tables import Incident
-from central.engine import ActionInput
 from central.workflow import OPEN_STATES, SYSTEM
 
 log = logging.getLogger(__name__)
 
 YELLOW_SHARE = 0.8
+LEASE_NAME = "deadlines"
+LEASE_TICKS = 3  # the lease lasts this many ticks: a missed renewal or two does not hand it over
+MIN_LEASE_TTL_S = 10.0
 
 
 def deadline_color(started: datetime, deadline: datetime, now: datetime) -> str:
@@ -39,6 +49,7 @@ def deadline_color(started: datetime, deadline: datetime, now: datetime) -> str:
 class TickResult:
     yellow: list[int] = field(default_factory=list)
     red: list[int] = field(default_factory=list)
+    leader: bool = True  # False: another process holds the lease and this tick did nothing
 
     @property
     def changed(self) -> bool:
@@ -47,16 +58,21 @@ class TickResult:
 
 class DeadlineScheduler:
     def __init__(self, sessions: sessionmaker[Session], engine: WorkflowEngine, interval_s: float = 15.0,
-                 after_change: Callable[[TickResult], None] | None = None) -> None:
+                 after_change: Callable[[TickResult], None] | None = None,
+                 lease: LeaderLease | None = None) -> None:
         self.sessions = sessions
         self.engine = engine
         self.interval_s = interval_s
         self.after_change = after_change
+        self.lease = lease or LeaderLease(sessions, LEASE_NAME, max(LEASE_TICKS * interval_s, MIN_LEASE_TTL_S),
+                                          engine.clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.engine.clock.now()
+        if self._stop.is_set() or not self.lease.acquire(now):  # stopped: the lease stays handed over
+            return TickResult(leader=False)
         result = TickResult()
         with self.sessions() as session:
             rows = session.scalars(
@@ -71,11 +87,11 @@ class DeadlineScheduler:
                 color = deadline_color(incident.stage_started_at, incident.stage_deadline_at, now)
                 if color == incident.deadline_color:
                     continue
-                incident.deadline_color = color
-                if color == "yellow":
-                    result.yellow.append(incident.id)
-                elif color == "red":
-                    incident.ever_overdue = True
+                if color != "red":
+                    incident.deadline_color = color
+                    if color == "yellow":
+                        result.yellow.append(incident.id)
+                elif self._claim_overdue(session, incident):
                     self.engine.act(session, incident, "escalate", SYSTEM,
                                     ActionInput(reason=f"{incident.stage} deadline passed"), now)
                     result.red.append(incident.id)
@@ -86,6 +102,29 @@ class DeadlineScheduler:
                 self.after_change(result)
         return result
 
+    @staticmethod
+    def _claim_overdue(session: Session, incident: Incident) -> bool:
+        """Mark the stage red in the database only if it is still this stage and not red yet.
+
+        The row lock (PostgreSQL) or the write lock (SQLite) makes a second scheduler's claim
+        wait for the first one's commit and then match nothing, so one escalation per stage.
+        """
+        claimed = session.execute(
+            update(Incident)
+            .where(Incident.id == incident.id, Incident.state.in_(OPEN_STATES),
+                   Incident.stage_deadline_at == incident.stage_deadline_at,
+                   or_(Incident.deadline_color.is_(None), Incident.deadline_color != "red"))
+            .values(deadline_color="red", ever_overdue=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if claimed:
+            set_committed_value(incident, "deadline_color", "red")
+            set_committed_value(incident, "ever_overdue", True)
+        else:
+            log.info("deadlines: incident %s was escalated or moved on elsewhere; skipped", incident.id)
+            session.expire(incident)
+        return claimed
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
         self._thread.start()
@@ -94,6 +133,7 @@ class DeadlineScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.lease.release()
 
     def _run(self) -> None:
         while not self._stop.is_set():

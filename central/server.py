@@ -47,14 +47,19 @@ class Central:
             self.ingest.start()
 
     def start_background(self) -> None:
-        """The deadline scheduler and the webhook sender (one ``serve`` process runs them)."""
+        """The deadline scheduler and the webhook sender.
+
+        Every ``serve`` starts both; a lease each in the database (``central.lease``) lets one
+        process at a time work, and another takes over when it stops or dies.
+        """
         if self.scheduler is not None:
             self.scheduler.start()
         if self.webhooks is not None:
             self.webhooks.start()
 
     def close(self) -> None:
-        """End live streams, stop the ingest and background work, release the database; safe twice."""
+        """End live streams, stop the ingest and background work (handing their leases over), release the
+        database; safe twice."""
         self.ctx.closing.set()
         if self.scheduler is not None:
             self.scheduler.stop()

@@ -318,3 +318,18 @@ class GridNode(Base):
     level: Mapped[str] = mapped_column(String(32))
     parent: Mapped[str | None] = mapped_column(String(64))
     workers: Mapped[list[str]] = mapped_column(JSON)
+
+
+class Lease(Base):
+    """A named leader lease (migration 0004): the one central process doing singleton work holds it.
+
+    ``central.lease.LeaderLease`` takes and renews it with conditional writes; a row whose
+    ``expires_at`` has passed is free for anyone.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,6 +3,11 @@
 Deliveries are rows written in the same transaction as the change they announce (an outbox);
 ``WebhookSender`` posts the due ones, and each attempt's result stays in the row (the delivery log).
 
+Every ``serve`` process has a sender; only the holder of the ``webhooks`` lease
+(``central.lease``) posts, the others wait and take over when it stops or its lease runs out.
+A holder that stalls past its lease may overlap its successor on a delivery, so delivery is at
+least once: ``X-Sharpeyes-Delivery`` (the row id) lets a receiver drop a repeat.
+
 Signing: every request carries ``X-Sharpeyes-Timestamp`` (unix seconds) and
 ``X-Sharpeyes-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``. DingTalk
 robots with 加签 additionally get ``timestamp`` and ``sign`` query parameters computed the way
@@ -26,10 +31,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.clock import Clock
+from central.lease import LeaderLease
 from central.tables import WebhookDelivery
 from central.workflow_config import WebhookConfig
 
 log = logging.getLogger(__name__)
+
+LEASE_NAME = "webhooks"
+LEASE_TTL_S = 15.0  # a follower takes over this long after the sender's process dies
+LEASE_RENEW_S = 5.0  # the sender polls twice a second but writes its lease this often
 
 EVENT_TITLES = {
     "dispatched": "新派遣 New task",
@@ -80,15 +90,17 @@ def backoff(hook: WebhookConfig, attempts: int) -> float:
 
 
 class WebhookSender:
-    """Posts due deliveries; one per central (the ``serve`` process)."""
+    """Posts due deliveries; one per ``serve`` process, working while it holds the lease."""
 
     def __init__(self, sessions: sessionmaker[Session], hooks: list[WebhookConfig], clock: Clock | None = None,
-                 poll_s: float = 0.5, post: Callable[..., Any] | None = None) -> None:
+                 poll_s: float = 0.5, post: Callable[..., Any] | None = None,
+                 lease: LeaderLease | None = None) -> None:
         self.sessions = sessions
         self.hooks = {h.name: h for h in hooks}
         self.clock = clock or Clock()
         self.poll_s = poll_s
         self._post = post
+        self.lease = lease or LeaderLease(sessions, LEASE_NAME, LEASE_TTL_S, self.clock, renew_s=LEASE_RENEW_S)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,6 +114,7 @@ class WebhookSender:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.lease.release()
 
     def _run(self) -> None:
         import httpx
@@ -117,6 +130,9 @@ class WebhookSender:
 
     def send_due(self, limit: int = 20) -> int:
         now = self.clock.now()
+        if self._stop.is_set() or not self.lease.acquire(now):  # stopped: the lease stays handed over
+            return 0
+        sent = 0
         with self.sessions() as session:
             due = list(session.scalars(
                 select(WebhookDelivery)
@@ -124,9 +140,12 @@ class WebhookSender:
                 .order_by(WebhookDelivery.id).limit(limit)
             ))
             for row in due:
+                if not self.lease.acquire():  # slow robots: renewed as due, and no post once lost
+                    break
                 self._attempt(row, now)
                 session.commit()
-            return len(due)
+                sent += 1
+            return sent
 
     def _attempt(self, row: WebhookDelivery, now: datetime) -> None:
         hook = self.hooks.get(row.hook)
