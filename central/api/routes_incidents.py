@@ -257,7 +257,8 @@ def get_evidence(
         ids = {i for (i,) in session.execute(via_event.union(via_link))}
         mine = session.scalar(visible(select(Incident.id), actor).where(Incident.id.in_(ids)).limit(1)) if ids else None
         if mine is None:
-            blob = None
+            raise refusal(actor, f"evidence {blob.sha256} belongs to no incident in scope",
+                          status.HTTP_404_NOT_FOUND, detail=f"no evidence {sha256}")
     data = ctx.evidence.read(blob.sha256) if blob is not None else None
     if blob is None or data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence {sha256}")

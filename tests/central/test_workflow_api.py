@@ -123,7 +123,7 @@ def test_scopes_for_each_role(wf: Workflow, caplog: pytest.LogCaptureFixture) ->
     assert wf.get("monitor-c2", f"/api/v1/evidence/{sha(snapshot)}").status_code == 404
     assert wf.get("chief", f"/api/v1/evidence/{sha(snapshot)}").content == snapshot
     refused = [r.getMessage() for r in caplog.records if r.name == "central.access"]
-    assert len(refused) == 5 and all("refused" in m for m in refused)
+    assert len(refused) == 6 and all("refused" in m for m in refused)
     # Role-only endpoints.
     assert wf.get("wang", "/api/v1/users").status_code == 403
     assert wf.get("supervisor", "/api/v1/users").status_code == 200
