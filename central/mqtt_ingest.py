@@ -136,7 +136,7 @@ class MqttIngest:
             process = context.Process(
                 target=receiver_main, name=f"mqtt-receiver-{self.client_id}", daemon=True,
                 args=(theirs, self.broker, self.client_id, self.subscriptions(), epoch, self.retry_delay_s,
-                      logging.getLogger().getEffectiveLevel()))
+                      logging.getLogger().getEffectiveLevel(), self._receiver_evidence_root()))
             process.start()
             theirs.close()
             with self._send_lock:
@@ -154,6 +154,12 @@ class MqttIngest:
             log.error("the MQTT receiving process ended (exit code %s); starting it again", process.exitcode)
             if self._stop.wait(RESTART_S):
                 return
+
+    def _receiver_evidence_root(self) -> str | None:
+        # Only a local folder: its blobs can be written by the receiving process and made durable
+        # by the writer's one syncfs. Other stores (S3) are written by the writer's pool.
+        evidence = self.deps.evidence
+        return str(evidence.root) if isinstance(evidence, EvidenceStore) else None
 
     def _read(self, conn: Any) -> None:
         while True:

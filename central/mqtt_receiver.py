@@ -31,6 +31,8 @@ from paho.mqtt.properties import Properties
 
 from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
+from broker.topics import parse_topic
+from central.evidence_store import EvidenceStore, StoredBlob, store_checked
 
 log = logging.getLogger("central.mqtt_ingest")
 
@@ -44,20 +46,24 @@ class Received(NamedTuple):
     mid: int
     qos: int
     topic: str
-    payload: bytes
+    payload: bytes | StoredBlob
     received_at: datetime
 
 
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                  retry_delay_s: float, log_level: int) -> None:
+                  retry_delay_s: float, log_level: int, evidence_root: str | None = None) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s).run()
+    store = EvidenceStore(evidence_root) if evidence_root is not None else None
+    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store).run()
 
 
 class _Receiver:
     def __init__(self, conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                 retry_delay_s: float) -> None:
+                 retry_delay_s: float, evidence: EvidenceStore | None = None) -> None:
         self.conn = conn
+        # With a filesystem evidence store, blobs are checked and written here, off the writer's
+        # interpreter lock; the writer gets a StoredBlob and syncs the files before its commit.
+        self.evidence = evidence
         self.broker = broker
         self.client_id = client_id
         self.subscriptions = subscriptions
@@ -187,6 +193,20 @@ class _Receiver:
 
     # -- forwarding thread -------------------------------------------------------------------------
 
+    def _store_blob(self, item: Received) -> Received:
+        if "/evidence/" not in item.topic or not isinstance(item.payload, bytes):
+            return item
+        parts = parse_topic(item.topic)
+        if parts is None or parts.kind != "evidence" or parts.sha256 is None:
+            return item
+        try:
+            blob = store_checked(self.evidence, parts.sha256, item.payload)  # type: ignore[arg-type]
+        except OSError:
+            log.exception("could not write evidence %s; the writer will try", parts.sha256)
+            return item
+        # A blob that does not hash to its name goes on as bytes: the writer dead-letters it.
+        return item if blob is None else item._replace(payload=blob)
+
     def _forward(self) -> None:
         # The pipe, not paho's thread, waits when the writer falls behind: paho keeps reading.
         while True:
@@ -194,6 +214,8 @@ class _Receiver:
                 while not self._pending:
                     self._arrived.wait()
                 taken, self._pending = self._pending[:FORWARD_MAX], self._pending[FORWARD_MAX:]
+            if self.evidence is not None:
+                taken = [self._store_blob(item) for item in taken]
             try:
                 self._send(("msgs", taken))
             except (BrokenPipeError, OSError):
