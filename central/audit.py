@@ -79,7 +79,7 @@ def write_deferred(session: Session) -> None:
     """Insert the records collected since `defer`; they stay deferred for the transaction."""
     rows: list[dict[str, Any]] = session.info.get(DEFERRED_KEY) or []
     if rows:
-        session.execute(insert(AuditRecord), rows)
+        session.execute(insert(AuditRecord.__table__), rows)  # Core: no ORM bulk path
         rows.clear()
 
 

@@ -235,14 +235,22 @@ class MqttIngest:
 
     def publish(self, topic: str, payload: bytes, qos: int) -> bool:
         """Hand a message to the receiving process's client; True when that client queued it."""
+        return self.publish_many([(topic, payload, qos)])[0]
+
+    def publish_many(self, messages: list[tuple[str, bytes, int]]) -> list[bool]:
+        """Hand messages to the receiving process's client in one round trip over the pipe (a
+        burst's task notifications would otherwise cost a round trip each); per message, True when
+        that client queued it."""
+        if not messages:
+            return []
         if not self.connected:
-            return False
+            return [False] * len(messages)
         request = next(self._requests)
         done, result = self._replies.setdefault(request, (threading.Event(), []))
-        if not self._send(("publish", request, topic, payload, qos)) or not done.wait(PUBLISH_TIMEOUT_S):
+        if not self._send(("publish", request, messages)) or not done.wait(PUBLISH_TIMEOUT_S):
             self._replies.pop(request, None)
-            return False
-        return result[0]
+            return [False] * len(messages)
+        return list(result[0])
 
     def notify_pending(self) -> None:
         """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""

@@ -10,9 +10,9 @@ more, so the broker delivers again whatever was not committed.
 Pipe protocol (tuples, first item the kind):
 - to the writer: ``("msgs", [Received, ...])``, ``("state", subscribed, generation)`` (on
   connect, on subscribe, on disconnect),
-  ``("published", request, ok)``;
-- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, topic,
-  payload, qos)``, ``("reconnect", delay_s)``, ``("stop",)``.
+  ``("published", request, [ok, ...])``;
+- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, [(topic,
+  payload, qos), ...])``, ``("reconnect", delay_s)``, ``("stop",)``.
 A generation names one connection: packet ids of an older one are never acknowledged on a newer.
 """
 
@@ -33,6 +33,7 @@ from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from broker.topics import parse_topic
 from central.evidence_store import EvidenceStore, StoredBlob, store_checked
+from central.mqtt_burst import client_class
 
 log = logging.getLogger("central.mqtt_ingest")
 
@@ -78,7 +79,7 @@ class _Receiver:
         self._announced_down = False
         self._subscribe_mid: int | None = None
         v5 = broker.protocol == "5"
-        self.client = mqtt.Client(
+        self.client = client_class()(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -117,10 +118,8 @@ class _Receiver:
                     for mid, qos in message[2]:
                         self.client.ack(mid, qos)
             elif kind == "publish":
-                _, request, topic, payload, qos = message
-                ok = self.client.is_connected() and self.client.publish(topic, payload, qos=qos).rc == \
-                    MQTTErrorCode.MQTT_ERR_SUCCESS
-                self._send(("published", request, ok))
+                _, request, messages = message
+                self._send(("published", request, [self._publish(*m) for m in messages]))
             elif kind == "reconnect":
                 self.retry_delay_s = message[1]
                 self.client.disconnect()
@@ -129,6 +128,10 @@ class _Receiver:
                 self.client.disconnect()
                 network.join(5)
                 return
+
+    def _publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        return self.client.is_connected() and \
+            self.client.publish(topic, payload, qos=qos).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- network thread ----------------------------------------------------------------------------
 
@@ -189,7 +192,8 @@ class _Receiver:
         item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(timezone.utc))
         with self._arrived:
             self._pending.append(item)
-            self._arrived.notify()
+            if len(self._pending) == 1:
+                self._arrived.notify()  # the forwarding thread waits only when nothing is pending
 
     # -- forwarding thread -------------------------------------------------------------------------
 

@@ -27,6 +27,10 @@ class Publisher(Protocol):
         """Hand a message to the transport; True when it was accepted for delivery."""
         ...
 
+    def publish_many(self, messages: list[tuple[str, bytes, int]]) -> list[bool]:
+        """Hand several (topic, payload, qos) at once; per message, True when it was accepted."""
+        ...
+
 
 def build_notification(task: Task, incident: Incident) -> TaskNotification:
     return TaskNotification(
@@ -49,7 +53,7 @@ def send_pending(session: Session, publisher: Publisher) -> int:
     rows = session.execute(
         select(Task, Incident).join(Incident, Task.incident_id == Incident.id).where(Task.notified_at.is_(None))
     ).all()
-    sent = 0
+    outgoing: list[tuple[Task, tuple[str, bytes, int]]] = []
     for task, incident in rows:
         if incident.hazard not in _TASK_HAZARDS or incident.camera is None:
             # The task message of the contract describes camera hazards; other reports reach
@@ -57,13 +61,16 @@ def send_pending(session: Session, publisher: Publisher) -> int:
             task.notified_at = utcnow()
             continue
         note = build_notification(task, incident)
-        topic = worker_task_topic(incident.site, task.worker)
-        if publisher.publish(topic, note.model_dump_json(by_alias=True).encode(), 1):
+        outgoing.append((task, (worker_task_topic(incident.site, task.worker),
+                                note.model_dump_json(by_alias=True).encode(), 1)))
+    accepted = publisher.publish_many([message for _, message in outgoing])
+    sent = 0
+    for (task, _), ok in zip(outgoing, accepted):
+        if ok:
             task.notified_at = utcnow()
             sent += 1
-        else:
-            log.warning("task %s for %s not sent yet; will retry on reconnect", task.id, task.worker)
-            break
+    if sent < len(outgoing):
+        log.warning("%d task notification(s) not sent yet; will retry on reconnect", len(outgoing) - sent)
     session.commit()
     return sent
 
