@@ -157,6 +157,10 @@ class IngestService:
         self._known_events: set[str] = set()
         self._incidents: dict[str, Incident] = {}
         self._parsed: dict[int, HazardEvent] = {}
+        # Batch mode: each parsed event's id as text (UUID.__str__ is not free, and three places ask).
+        self._event_ids: dict[int, str] = {}
+        # Batch mode: incident keys whose owner (site, edge, camera, hazard) has been checked.
+        self._owners_checked: set[tuple[str, ...]] = set()
         self._plain_events: list[dict[str, object]] = []
         # Batch mode: events naming evidence (their refs follow the multi-row INSERT) and blobs
         # received, settled set-wise by _settle_evidence instead of a flush and three queries each.
@@ -249,8 +253,9 @@ class IngestService:
                 event = _parse_fast(payload)
                 if event is not None:
                     self._parsed[id(payload)] = event
+                    self._event_ids[id(event)] = str(event.event_id)
         events = list(self._parsed.values())
-        ids = [str(e.event_id) for e in events]
+        ids = [self._event_ids[id(e)] for e in events]
         keys = sorted({e.incident_key for e in events})
         for chunk in range(0, len(ids), 500):
             self._known_events.update(self.session.scalars(
@@ -277,7 +282,7 @@ class IngestService:
         seen = set(self._known_events)
         firsts: dict[str, HazardEvent] = {}
         for event in events:
-            event_id = str(event.event_id)
+            event_id = self._event_ids[id(event)]
             if event_id in seen:
                 continue  # a duplicate opens nothing
             seen.add(event_id)
@@ -354,6 +359,8 @@ class IngestService:
         self._known_events.clear()
         self._incidents.clear()
         self._parsed.clear()
+        self._event_ids.clear()
+        self._owners_checked.clear()
         self._plain_events = []
         self._ref_events = []
         self._blobs = []
@@ -416,7 +423,7 @@ class IngestService:
             except ContractError as exc:
                 raise _Reject(exc.reason) from None
         self._same_origin(parts, event.site, event.edge)
-        event_id = str(event.event_id)
+        event_id = self._event_ids.get(id(event)) or str(event.event_id)
         if self._batch:
             duplicate = event_id in self._known_events
             self._known_events.add(event_id)
@@ -489,9 +496,14 @@ class IngestService:
         return self._find_or_create(event)
 
     def _check_owner(self, incident: Incident, event: HazardEvent) -> None:
+        owner = (event.incident_key, event.site, event.edge, event.camera, event.hazard)
+        if owner in self._owners_checked:
+            return  # an earlier event of the batch passed the same check
         theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
         ours = (event.site, event.edge, event.camera, event.hazard.value)
-        if theirs != ours and self.session.get(IncidentAlias, event.incident_key) is None:
+        if theirs == ours or self.session.get(IncidentAlias, event.incident_key) is not None:
+            self._owners_checked.add(owner)
+        else:
             raise _Reject(
                 f"incident_key {event.incident_key!r} already belongs to {'/'.join(map(str, theirs))}, "
                 f"not {'/'.join(ours)}"

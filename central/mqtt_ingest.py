@@ -169,7 +169,8 @@ class MqttIngest:
                 return
             kind = message[0]
             if kind == "msgs":
-                self._inbox.put(message[1])
+                _, generation, rows = message
+                self._inbox.put([Received(generation, *row) for row in rows])
             elif kind == "state":
                 _, up, self._generation = message
                 if up:

@@ -8,7 +8,8 @@ process dies (``kill -9``) the pipe closes and this process exits at once, ackno
 more, so the broker delivers again whatever was not committed.
 
 Pipe protocol (tuples, first item the kind):
-- to the writer: ``("msgs", [Received, ...])``, ``("state", subscribed, generation)`` (on
+- to the writer: ``("msgs", generation, [(mid, qos, topic, payload, received_at), ...])`` (plain
+  tuples: a NamedTuple each cost twenty times as much to pickle), ``("state", subscribed, generation)`` (on
   connect, on subscribe, on disconnect),
   ``("published", request, [ok, ...])``;
 - from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, [(topic,
@@ -49,6 +50,16 @@ class Received(NamedTuple):
     topic: str
     payload: bytes | StoredBlob
     received_at: datetime
+
+
+def _by_generation(items: list[Received]) -> list[tuple[tuple[int, int], list[tuple[Any, ...]]]]:
+    """Runs of one connection's messages, each message as a plain tuple for the pipe."""
+    runs: list[tuple[tuple[int, int], list[tuple[Any, ...]]]] = []
+    for item in items:
+        if not runs or runs[-1][0] != item.generation:
+            runs.append((item.generation, []))
+        runs[-1][1].append(item[1:])
+    return runs
 
 
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
@@ -221,6 +232,7 @@ class _Receiver:
             if self.evidence is not None:
                 taken = [self._store_blob(item) for item in taken]
             try:
-                self._send(("msgs", taken))
+                for generation, rows in _by_generation(taken):
+                    self._send(("msgs", generation, rows))
             except (BrokenPipeError, OSError):
                 os._exit(0)
