@@ -11,6 +11,7 @@ from collections import Counter
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import event as sa_event
@@ -108,20 +109,34 @@ _NUMBERED = (Incident, AuditRecord, Task, WebhookDelivery)
 _NEXT_IDS = "sharpeyes.next_ids"
 
 
+def _number(session: Session, nexts: dict[type, int], obj: Any) -> None:
+    kind = type(obj)
+    if kind not in nexts:
+        # Read once per transaction. Another writer that takes an id meanwhile makes this
+        # flush fail on the primary key, and the batch is retried message by message.
+        nexts[kind] = (session.connection().scalar(select(func.max(kind.__table__.c.id))) or 0) + 1
+    obj.id = nexts[kind]
+    nexts[kind] += 1
+
+
+def _numbered_now(session: Session, obj: Any) -> bool:
+    """In a SQLite batch, give a new row its id at once, so that nothing need be flushed for it:
+    a new incident is then inserted once, with its final state, instead of inserted and updated."""
+    nexts: dict[type, int] | None = session.info.get(_NEXT_IDS)
+    if nexts is None:
+        return False
+    _number(session, nexts, obj)
+    return True
+
+
 @sa_event.listens_for(Session, "before_flush")
 def _number_new_rows(session: Session, _context: object, _instances: object) -> None:
     nexts: dict[type, int] | None = session.info.get(_NEXT_IDS)
     if nexts is None:
         return
     for obj in session.new:
-        kind = type(obj)
-        if kind in _NUMBERED and obj.id is None:
-            if kind not in nexts:
-                # Read once per transaction. Another writer that takes an id meanwhile makes this
-                # flush fail on the primary key, and the batch is retried message by message.
-                nexts[kind] = (session.connection().scalar(select(func.max(kind.__table__.c.id))) or 0) + 1
-            obj.id = nexts[kind]
-            nexts[kind] += 1
+        if type(obj) in _NUMBERED and obj.id is None:
+            _number(session, nexts, obj)
 
 
 def _event_insert(session: Session) -> Insert:
@@ -269,6 +284,8 @@ class IngestService:
                 if merged is not None:
                     self._incidents[alias.incident_key] = merged
         self._prefetch_open(events)
+        # Read before the batch's new incidents are pending: the query would flush them early.
+        self.workflow.silences(self.session, self.workflow.clock.now())
         self._precreate(events)
 
     def _precreate(self, events: list[HazardEvent]) -> None:
@@ -298,8 +315,10 @@ class IngestService:
         if not certain:
             return
         incidents = [self._new_incident(e) for e in certain]
+        numbered = [_numbered_now(self.session, incident) for incident in incidents]
         self.session.add_all(incidents)
-        self.session.flush()
+        if not all(numbered):
+            self.session.flush()
         for incident in incidents:
             self._incidents[incident.incident_key] = incident
             self._precreated.add(incident.incident_key)
@@ -533,8 +552,10 @@ class IngestService:
             self.workflow.on_episode(self.session, open_one, event.incident_key, event.observed_at)
             return open_one, False
         incident = self._new_incident(event)
+        numbered = _numbered_now(self.session, incident)
         self.session.add(incident)
-        self.session.flush()
+        if not numbered:
+            self.session.flush()  # for its id
         return incident, True
 
     def _new_incident(self, event: HazardEvent) -> Incident:
