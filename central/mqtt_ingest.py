@@ -28,6 +28,7 @@ from central.changes import ChangeFeed
 from central.evidence_store import EvidenceStore
 from central.ingest import IngestService
 from central.engine import WorkflowEngine
+from central.collector import tune_collector
 from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
 from central.routing import GridRouter
@@ -97,6 +98,7 @@ class MqttIngest:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        tune_collector()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._writer.start()
         self._notifier = threading.Thread(target=self._notify_loop, name="ingest-notify", daemon=True)

@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from broker.topics import parse_topic
+from central.collector import tune_collector
 from central.evidence_store import EvidenceStore, StoredBlob, store_checked
 from central.mqtt_burst import client_class
 
@@ -65,6 +66,7 @@ def _by_generation(items: list[Received]) -> list[tuple[tuple[int, int], list[tu
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
                   retry_delay_s: float, log_level: int, evidence_root: str | None = None) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_collector()
     store = EvidenceStore(evidence_root) if evidence_root is not None else None
     _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store).run()
 
