@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 ROOT = "sharpeyes/v1"
 ID_PATTERN = r"[a-z0-9-]+"
@@ -86,8 +87,10 @@ class TopicParts:
     worker: str | None = None
 
 
+@lru_cache(maxsize=4096)
 def parse_topic(topic: str) -> TopicParts | None:
     """Return the parts of a v1 topic, or None when the topic is not part of the contract."""
+    # Cached: an edge publishes its events on one topic, thousands of times (TopicParts is frozen).
     prefix = ROOT + "/"
     if not topic.startswith(prefix):
         return None

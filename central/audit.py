@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from central.tables import AuditRecord
 
 GENESIS = "0" * 64
 TIPS_KEY = "sharpeyes.audit_tips"
+DEFERRED_KEY = "sharpeyes.audit_deferred"
 
 
 def _iso(at: datetime) -> str:
@@ -39,7 +40,7 @@ def record_hash(prev_hash: str, incident_id: int, seq: int, at: datetime, actor:
 
 def append(session: Session, incident_id: int, at: datetime, actor: str, action: str,
            from_state: str | None, to_state: str | None, reason: str | None = None,
-           payload: dict[str, Any] | None = None) -> AuditRecord:
+           payload: dict[str, Any] | None = None) -> None:
     payload = payload or {}
     # The chain's tip per incident is remembered for the session's transaction, so a burst of
     # records (an incident received, registered and dispatched at once) reads it once.
@@ -55,14 +56,31 @@ def append(session: Session, incident_id: int, at: datetime, actor: str, action:
         tip = (last[0], last[1]) if last else (0, GENESIS)
     seq, prev = tip[0] + 1, tip[1]
     payload_sha = hashlib.sha256(canonical(payload).encode()).hexdigest()
-    row = AuditRecord(
+    row = dict(
         incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, from_state=from_state,
         to_state=to_state, reason=reason, payload=payload, payload_sha256=payload_sha, prev_hash=prev,
         hash=record_hash(prev, incident_id, seq, at, actor, action, from_state, to_state, reason, payload_sha),
     )
-    session.add(row)
-    tips[incident_id] = (seq, row.hash)
-    return row
+    deferred: list[dict[str, Any]] | None = session.info.get(DEFERRED_KEY)
+    if deferred is not None:
+        deferred.append(row)
+    else:
+        session.add(AuditRecord(**row))
+    tips[incident_id] = (seq, row["hash"])
+
+
+def defer(session: Session) -> None:
+    """Collect this transaction's records as plain rows until `write_deferred` (a burst of new
+    incidents writes thousands: one multi-row INSERT instead of an ORM object each)."""
+    session.info.setdefault(DEFERRED_KEY, [])
+
+
+def write_deferred(session: Session) -> None:
+    """Insert the records collected since `defer`; they stay deferred for the transaction."""
+    rows: list[dict[str, Any]] = session.info.get(DEFERRED_KEY) or []
+    if rows:
+        session.execute(insert(AuditRecord.__table__), rows)  # Core: no ORM bulk path
+        rows.clear()
 
 
 def start_chain(session: Session, incident_id: int) -> None:
@@ -73,6 +91,7 @@ def start_chain(session: Session, incident_id: int) -> None:
 def forget_tips(session: Session) -> None:
     """Call after commit or rollback: another writer may extend the chains from now on."""
     session.info.pop(TIPS_KEY, None)
+    session.info.pop(DEFERRED_KEY, None)
     session.info.pop("sharpeyes.silences", None)
 
 

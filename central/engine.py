@@ -155,15 +155,18 @@ class WorkflowEngine:
                      f"repeated episode {incident_key} merged", {"incident_key": incident_key,
                                                                  "episode_count": incident.episode_count})
 
-    def active_suppression(self, session: Session, incident: Incident, now: datetime) -> Suppression | None:
-        if incident.camera is None:
-            return None
-        # Silences are few: read once per transaction (a batch of new incidents asks many times).
-        active = session.info.get("sharpeyes.silences")
+    def silences(self, session: Session, now: datetime) -> list[Suppression]:
+        """The silences in force; read once per transaction (a batch of new incidents asks many times)."""
+        active: list[Suppression] | None = session.info.get("sharpeyes.silences")
         if active is None:
             active = list(session.scalars(select(Suppression).where(Suppression.until > now)))
             session.info["sharpeyes.silences"] = active
-        for s in active:
+        return active
+
+    def active_suppression(self, session: Session, incident: Incident, now: datetime) -> Suppression | None:
+        if incident.camera is None:
+            return None
+        for s in self.silences(session, now):
             if s.camera != incident.camera or s.until <= now:
                 continue
             if (s.site in (None, incident.site) and s.zone in (None, incident.zone)

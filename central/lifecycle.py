@@ -21,12 +21,14 @@ def apply_event(incident, event: HazardEvent) -> None:  # type: ignore[no-untype
     Events may arrive in any order (an edge's outbox replays after an outage), so every field is
     a monotone merge: earliest start, latest observation, highest score; an ``end`` stays final.
     """
+    # Each assignment to a mapped attribute costs the ORM's change tracking: assign what changes.
     incident.event_count = (incident.event_count or 0) + 1
-    incident.max_score = max(incident.max_score or 0.0, event.score)
+    if incident.max_score is None or event.score > incident.max_score:
+        incident.max_score = max(incident.max_score or 0.0, event.score)
     if event.started_at < incident.started_at:
         incident.started_at = event.started_at
     newest = event.observed_at >= incident.last_observed_at
-    if newest:
+    if newest and event.observed_at != incident.last_observed_at:
         incident.last_observed_at = event.observed_at
     snapshot = snapshot_of(event)
     if snapshot is not None and (newest or incident.latest_snapshot_sha256 is None):
@@ -34,7 +36,8 @@ def apply_event(incident, event: HazardEvent) -> None:  # type: ignore[no-untype
     if incident.zone is None and event.zone is not None:
         incident.zone = event.zone
     if event.phase == Phase.END:
-        incident.condition = CLEARED
+        if incident.condition != CLEARED:
+            incident.condition = CLEARED
         if incident.ended_at is None or event.observed_at > incident.ended_at:
             incident.ended_at = event.observed_at
     elif incident.condition is None:

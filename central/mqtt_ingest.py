@@ -28,6 +28,7 @@ from central.changes import ChangeFeed
 from central.evidence_store import EvidenceStore
 from central.ingest import IngestService
 from central.engine import WorkflowEngine
+from central.collector import tune_collector
 from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
 from central.routing import GridRouter
@@ -97,6 +98,7 @@ class MqttIngest:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        tune_collector()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._writer.start()
         self._notifier = threading.Thread(target=self._notify_loop, name="ingest-notify", daemon=True)
@@ -136,7 +138,7 @@ class MqttIngest:
             process = context.Process(
                 target=receiver_main, name=f"mqtt-receiver-{self.client_id}", daemon=True,
                 args=(theirs, self.broker, self.client_id, self.subscriptions(), epoch, self.retry_delay_s,
-                      logging.getLogger().getEffectiveLevel()))
+                      logging.getLogger().getEffectiveLevel(), self._receiver_evidence_root()))
             process.start()
             theirs.close()
             with self._send_lock:
@@ -155,6 +157,12 @@ class MqttIngest:
             if self._stop.wait(RESTART_S):
                 return
 
+    def _receiver_evidence_root(self) -> str | None:
+        # Only a local folder: its blobs can be written by the receiving process and made durable
+        # by the writer's one syncfs. Other stores (S3) are written by the writer's pool.
+        evidence = self.deps.evidence
+        return str(evidence.root) if isinstance(evidence, EvidenceStore) else None
+
     def _read(self, conn: Any) -> None:
         while True:
             try:
@@ -163,7 +171,8 @@ class MqttIngest:
                 return
             kind = message[0]
             if kind == "msgs":
-                self._inbox.put(message[1])
+                _, generation, rows = message
+                self._inbox.put([Received(generation, *row) for row in rows])
             elif kind == "state":
                 _, up, self._generation = message
                 if up:
@@ -229,14 +238,22 @@ class MqttIngest:
 
     def publish(self, topic: str, payload: bytes, qos: int) -> bool:
         """Hand a message to the receiving process's client; True when that client queued it."""
+        return self.publish_many([(topic, payload, qos)])[0]
+
+    def publish_many(self, messages: list[tuple[str, bytes, int]]) -> list[bool]:
+        """Hand messages to the receiving process's client in one round trip over the pipe (a
+        burst's task notifications would otherwise cost a round trip each); per message, True when
+        that client queued it."""
+        if not messages:
+            return []
         if not self.connected:
-            return False
+            return [False] * len(messages)
         request = next(self._requests)
         done, result = self._replies.setdefault(request, (threading.Event(), []))
-        if not self._send(("publish", request, topic, payload, qos)) or not done.wait(PUBLISH_TIMEOUT_S):
+        if not self._send(("publish", request, messages)) or not done.wait(PUBLISH_TIMEOUT_S):
             self._replies.pop(request, None)
-            return False
-        return result[0]
+            return [False] * len(messages)
+        return list(result[0])
 
     def notify_pending(self) -> None:
         """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""

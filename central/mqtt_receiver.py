@@ -8,11 +8,12 @@ process dies (``kill -9``) the pipe closes and this process exits at once, ackno
 more, so the broker delivers again whatever was not committed.
 
 Pipe protocol (tuples, first item the kind):
-- to the writer: ``("msgs", [Received, ...])``, ``("state", subscribed, generation)`` (on
+- to the writer: ``("msgs", generation, [(mid, qos, topic, payload, received_at), ...])`` (plain
+  tuples: a NamedTuple each cost twenty times as much to pickle), ``("state", subscribed, generation)`` (on
   connect, on subscribe, on disconnect),
-  ``("published", request, ok)``;
-- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, topic,
-  payload, qos)``, ``("reconnect", delay_s)``, ``("stop",)``.
+  ``("published", request, [ok, ...])``;
+- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, [(topic,
+  payload, qos), ...])``, ``("reconnect", delay_s)``, ``("stop",)``.
 A generation names one connection: packet ids of an older one are never acknowledged on a newer.
 """
 
@@ -31,6 +32,10 @@ from paho.mqtt.properties import Properties
 
 from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
+from broker.topics import parse_topic
+from central.collector import tune_collector
+from central.evidence_store import EvidenceStore, StoredBlob, store_checked
+from central.mqtt_burst import client_class
 
 log = logging.getLogger("central.mqtt_ingest")
 
@@ -44,20 +49,35 @@ class Received(NamedTuple):
     mid: int
     qos: int
     topic: str
-    payload: bytes
+    payload: bytes | StoredBlob
     received_at: datetime
 
 
+def _by_generation(items: list[Received]) -> list[tuple[tuple[int, int], list[tuple[Any, ...]]]]:
+    """Runs of one connection's messages, each message as a plain tuple for the pipe."""
+    runs: list[tuple[tuple[int, int], list[tuple[Any, ...]]]] = []
+    for item in items:
+        if not runs or runs[-1][0] != item.generation:
+            runs.append((item.generation, []))
+        runs[-1][1].append(item[1:])
+    return runs
+
+
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                  retry_delay_s: float, log_level: int) -> None:
+                  retry_delay_s: float, log_level: int, evidence_root: str | None = None) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s).run()
+    tune_collector()
+    store = EvidenceStore(evidence_root) if evidence_root is not None else None
+    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store).run()
 
 
 class _Receiver:
     def __init__(self, conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                 retry_delay_s: float) -> None:
+                 retry_delay_s: float, evidence: EvidenceStore | None = None) -> None:
         self.conn = conn
+        # With a filesystem evidence store, blobs are checked and written here, off the writer's
+        # interpreter lock; the writer gets a StoredBlob and syncs the files before its commit.
+        self.evidence = evidence
         self.broker = broker
         self.client_id = client_id
         self.subscriptions = subscriptions
@@ -72,7 +92,7 @@ class _Receiver:
         self._announced_down = False
         self._subscribe_mid: int | None = None
         v5 = broker.protocol == "5"
-        self.client = mqtt.Client(
+        self.client = client_class()(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -111,10 +131,8 @@ class _Receiver:
                     for mid, qos in message[2]:
                         self.client.ack(mid, qos)
             elif kind == "publish":
-                _, request, topic, payload, qos = message
-                ok = self.client.is_connected() and self.client.publish(topic, payload, qos=qos).rc == \
-                    MQTTErrorCode.MQTT_ERR_SUCCESS
-                self._send(("published", request, ok))
+                _, request, messages = message
+                self._send(("published", request, [self._publish(*m) for m in messages]))
             elif kind == "reconnect":
                 self.retry_delay_s = message[1]
                 self.client.disconnect()
@@ -123,6 +141,10 @@ class _Receiver:
                 self.client.disconnect()
                 network.join(5)
                 return
+
+    def _publish(self, topic: str, payload: bytes, qos: int) -> bool:
+        return self.client.is_connected() and \
+            self.client.publish(topic, payload, qos=qos).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- network thread ----------------------------------------------------------------------------
 
@@ -183,9 +205,24 @@ class _Receiver:
         item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(timezone.utc))
         with self._arrived:
             self._pending.append(item)
-            self._arrived.notify()
+            if len(self._pending) == 1:
+                self._arrived.notify()  # the forwarding thread waits only when nothing is pending
 
     # -- forwarding thread -------------------------------------------------------------------------
+
+    def _store_blob(self, item: Received) -> Received:
+        if "/evidence/" not in item.topic or not isinstance(item.payload, bytes):
+            return item
+        parts = parse_topic(item.topic)
+        if parts is None or parts.kind != "evidence" or parts.sha256 is None:
+            return item
+        try:
+            blob = store_checked(self.evidence, parts.sha256, item.payload)  # type: ignore[arg-type]
+        except OSError:
+            log.exception("could not write evidence %s; the writer will try", parts.sha256)
+            return item
+        # A blob that does not hash to its name goes on as bytes: the writer dead-letters it.
+        return item if blob is None else item._replace(payload=blob)
 
     def _forward(self) -> None:
         # The pipe, not paho's thread, waits when the writer falls behind: paho keeps reading.
@@ -194,7 +231,10 @@ class _Receiver:
                 while not self._pending:
                     self._arrived.wait()
                 taken, self._pending = self._pending[:FORWARD_MAX], self._pending[FORWARD_MAX:]
+            if self.evidence is not None:
+                taken = [self._store_blob(item) for item in taken]
             try:
-                self._send(("msgs", taken))
+                for generation, rows in _by_generation(taken):
+                    self._send(("msgs", generation, rows))
             except (BrokenPipeError, OSError):
                 os._exit(0)

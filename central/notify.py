@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.payloads import Command, HazardKind, TaskNotification
@@ -27,43 +27,46 @@ class Publisher(Protocol):
         """Hand a message to the transport; True when it was accepted for delivery."""
         ...
 
-
-def build_notification(task: Task, incident: Incident) -> TaskNotification:
-    return TaskNotification(
-        task_id=str(task.id),
-        incident_id=incident.id,
-        site=incident.site,
-        worker=task.worker,
-        hazard=HazardKind(incident.hazard),
-        camera=incident.camera,
-        zone=incident.zone,
-        grid_cell=incident.grid_cell,
-        title=incident_title(incident.hazard, incident.camera, incident.zone),
-        created_at=task.created_at,
-        snapshot_sha256=incident.latest_snapshot_sha256,
-    )
+    def publish_many(self, messages: list[tuple[str, bytes, int]]) -> list[bool]:
+        """Hand several (topic, payload, qos) at once; per message, True when it was accepted."""
+        ...
 
 
 def send_pending(session: Session, publisher: Publisher) -> int:
-    """Publish every task not yet notified (QoS 1) and mark those the transport accepted."""
+    """Publish every task not yet notified (QoS 1) and mark those the transport accepted.
+
+    Plain rows and one UPDATE per outcome, not ORM objects: a burst of new incidents leaves
+    thousands of tasks to announce, and this runs beside the ingest's writer.
+    """
     rows = session.execute(
-        select(Task, Incident).join(Incident, Task.incident_id == Incident.id).where(Task.notified_at.is_(None))
+        select(Task.id, Task.worker, Task.created_at, Incident.id.label("incident_id"), Incident.site,
+               Incident.hazard, Incident.camera, Incident.zone, Incident.grid_cell,
+               Incident.latest_snapshot_sha256)
+        .join(Incident, Task.incident_id == Incident.id).where(Task.notified_at.is_(None)).order_by(Task.id)
     ).all()
-    sent = 0
-    for task, incident in rows:
-        if incident.hazard not in _TASK_HAZARDS or incident.camera is None:
+    silent: list[int] = []
+    outgoing: list[tuple[int, tuple[str, bytes, int]]] = []
+    for row in rows:
+        if row.hazard not in _TASK_HAZARDS or row.camera is None:
             # The task message of the contract describes camera hazards; other reports reach
             # people by webhook and the console only.
-            task.notified_at = utcnow()
+            silent.append(row.id)
             continue
-        note = build_notification(task, incident)
-        topic = worker_task_topic(incident.site, task.worker)
-        if publisher.publish(topic, note.model_dump_json(by_alias=True).encode(), 1):
-            task.notified_at = utcnow()
-            sent += 1
-        else:
-            log.warning("task %s for %s not sent yet; will retry on reconnect", task.id, task.worker)
-            break
+        note = TaskNotification(
+            task_id=str(row.id), incident_id=row.incident_id, site=row.site, worker=row.worker,
+            hazard=HazardKind(row.hazard), camera=row.camera, zone=row.zone, grid_cell=row.grid_cell,
+            title=incident_title(row.hazard, row.camera, row.zone), created_at=row.created_at,
+            snapshot_sha256=row.latest_snapshot_sha256,
+        )
+        outgoing.append((row.id, (worker_task_topic(row.site, row.worker), note.model_dump_json(by_alias=True).encode(),
+                                  1)))
+    accepted = publisher.publish_many([message for _, message in outgoing])
+    done = silent + [task_id for (task_id, _), ok in zip(outgoing, accepted) if ok]
+    for chunk in range(0, len(done), 500):
+        session.execute(update(Task).where(Task.id.in_(done[chunk:chunk + 500])).values(notified_at=utcnow()))
+    sent = len(done) - len(silent)
+    if sent < len(outgoing):
+        log.warning("%d task notification(s) not sent yet; will retry on reconnect", len(outgoing) - sent)
     session.commit()
     return sent
 

@@ -1,5 +1,15 @@
 """`sharpeyes bench central`: events through a real Mosquitto into central's ingest, against two baselines.
 
+Two modes (``--mode``):
+- backlog (the default at full speed): each contestant's persistent session is subscribed and
+  offline while the publisher fills the broker with the whole mix; then it connects and drains it,
+  as central does after a restart or an outage. The clock runs from its first commit to its last,
+  with the two cores to itself and Mosquitto: what the consumer sustains, not how fast the bench's
+  own publisher is (a Python publisher on the same two cores tops out near 5,000 events/s, so in
+  live mode at full speed every contestant, even one that does nothing, measures the publisher).
+- live (the default with ``--rate``): the consumer is connected while the publisher publishes;
+  with a rate this is the latency run (publish → commit at a realistic load).
+
 Contestants, one after another on the same private broker and the same message mix:
 - floor: a bare paho subscriber that only counts (the broker-to-client ceiling);
 - naive: the subscriber a user would write: parse JSON, one INSERT and one COMMIT per message (SQLite as
@@ -31,6 +41,9 @@ PLACEHOLDER = "2000-01-01T00:00:00.000000Z"
 EVENTS_PER_INCIDENT = 10
 CAMERAS = 20
 SNAPSHOT_BYTES = 60 * 1024
+MODES = ("backlog", "live")
+# The bench consumers' persistent sessions outlive a disconnect by this long (backlog mode).
+SESSION_EXPIRY_S = 3600
 
 
 class BenchError(RuntimeError):
@@ -44,6 +57,13 @@ class BenchOptions:
     evidence_every: int = 5  # one event in N carries a 60 KB JPEG snapshot; 0: none
     timeout_s: float = 300.0
     contestants: tuple[str, ...] = ("floor", "naive", "naive_wal", "central")
+    mode: str = ""  # backlog or live; "" picks backlog at full speed and live with a rate
+
+    def __post_init__(self) -> None:
+        if not self.mode:
+            self.mode = "live" if self.rate > 0 else "backlog"
+        if self.mode not in MODES:
+            raise BenchError(f"mode is one of {', '.join(MODES)}, not {self.mode!r}")
 
 
 @dataclass
@@ -71,7 +91,7 @@ class BenchResult:
     def summary(self) -> dict[str, Any]:
         c, f, n, w = (self.figures.get(k) for k in ("central", "floor", "naive", "naive_wal"))
         out: dict[str, Any] = {
-            "events": self.options.events, "rate": self.options.rate or None,
+            "events": self.options.events, "rate": self.options.rate or None, "mode": self.options.mode,
             "evidence_every": self.options.evidence_every,
             "events_per_s": c.events_per_s if c else None, "p50_ms": c.p50_ms if c else None,
             "p99_ms": c.p99_ms if c else None, "lost": c.lost if c else None,
@@ -207,31 +227,35 @@ def _observed(payload: bytes) -> datetime | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def _paho_consumer(port: int, on_message: Callable[[Any, Any], None], manual_ack: bool = False) -> Any:
+def _paho_consumer(port: int, client_id: str, on_message: Callable[[Any, Any], None]) -> Any:
+    """A paho subscriber on a persistent session (it keeps its queue while disconnected)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     from broker.topics import CENTRAL_SUBSCRIPTIONS
 
     subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{uuid.uuid4().hex[:6]}",
-                         protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.on_message = lambda c, _u, msg: on_message(c, msg)
     client.on_subscribe = lambda *_a: subscribed.set()
     client.on_connect = lambda c, *_a: c.subscribe([(t, 1) for t in CENTRAL_SUBSCRIPTIONS[:2]])
-    client.connect("127.0.0.1", port)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
     client.loop_start()
     if not subscribed.wait(10):
         raise BenchError("bench subscriber could not subscribe")
     return client
 
 
-def _floor(port: int, tally: _Tally, _workdir: Path) -> Callable[[], dict[str, int]]:
+def _floor(port: int, tally: _Tally, _workdir: Path, client_id: str) -> Callable[[], dict[str, int]]:
     def on_message(_client: Any, msg: Any) -> None:
         if msg.topic.endswith("/event"):
             tally.add(_observed(msg.payload))
 
-    client = _paho_consumer(port, on_message)
+    client = _paho_consumer(port, client_id, on_message)
 
     def stop() -> dict[str, int]:
         client.disconnect()
@@ -241,15 +265,16 @@ def _floor(port: int, tally: _Tally, _workdir: Path) -> Callable[[], dict[str, i
     return stop
 
 
-def _naive_with(journal: str | None) -> Callable[[int, _Tally, Path], Callable[[], dict[str, int]]]:
+def _naive_with(journal: str | None) -> Callable[[int, _Tally, Path, str], Callable[[], dict[str, int]]]:
     """The naive subscriber on sqlite3's defaults (rollback journal), or with one journal pragma."""
 
-    def start(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, int]]:
+    def start(port: int, tally: _Tally, workdir: Path, client_id: str) -> Callable[[], dict[str, int]]:
         db = sqlite3.connect(workdir / "naive.db", check_same_thread=False)
         if journal is not None:
             db.execute(f"PRAGMA journal_mode={journal}")
-        db.execute("CREATE TABLE events (event_id TEXT, incident_key TEXT, phase TEXT, observed_at TEXT, body TEXT)")
-        db.execute("CREATE TABLE blobs (sha TEXT, data BLOB)")
+        db.execute("CREATE TABLE IF NOT EXISTS events (event_id TEXT, incident_key TEXT, phase TEXT, "
+                   "observed_at TEXT, body TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS blobs (sha TEXT, data BLOB)")
         db.commit()
 
         def on_message(_client: Any, msg: Any) -> None:
@@ -263,7 +288,7 @@ def _naive_with(journal: str | None) -> Callable[[int, _Tally, Path], Callable[[
                 db.execute("INSERT INTO blobs VALUES (?, ?)", (msg.topic.rsplit("/", 1)[1], bytes(msg.payload)))
                 db.commit()
 
-        client = _paho_consumer(port, on_message)
+        client = _paho_consumer(port, client_id, on_message)
 
         def stop() -> dict[str, int]:
             client.disconnect()
@@ -277,7 +302,7 @@ def _naive_with(journal: str | None) -> Callable[[int, _Tally, Path], Callable[[
     return start
 
 
-def _central(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, int]]:
+def _central(port: int, tally: _Tally, workdir: Path, client_id: str) -> Callable[[], dict[str, int]]:
     from sqlalchemy import func, select
 
     from broker.siteconfig import SiteConfig
@@ -292,7 +317,7 @@ def _central(port: int, tally: _Tally, workdir: Path) -> Callable[[], dict[str, 
         "workers": [{"id": "w1", "name": "W"}],
     })
     central = build_central(site, f"sqlite:///{workdir / 'central.db'}", workdir / "evidence", workdir / "var",
-                            client_id=f"bench-central-{uuid.uuid4().hex[:6]}")
+                            client_id=client_id)
     assert central.ingest is not None
 
     def on_outcome(_topic: str, outcome: Any) -> None:
@@ -348,9 +373,19 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
     pub.start()
     if not ready.wait(120):
         raise BenchError("the publisher process did not start")
+    client_id = f"bench-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    if opts.mode == "backlog":
+        # Subscribe once (the session keeps its queue), go offline, let the broker take the whole mix.
+        CONSUMERS[name](port, _Tally(), workdir, client_id)()
+        progress(f"{name}: publishing {opts.events} events while it is offline")
+        go.set()
+        if not done.wait(opts.timeout_s):
+            raise BenchError("the publisher did not finish")
+        progress(f"{name}: connecting to drain the backlog")
     tally = _Tally()
-    stop = CONSUMERS[name](port, tally, workdir)
-    progress(f"{name}: publishing {opts.events} events" + (f" at {opts.rate:g}/s" if opts.rate else ""))
+    stop = CONSUMERS[name](port, tally, workdir, client_id)
+    if opts.mode == "live":
+        progress(f"{name}: publishing {opts.events} events" + (f" at {opts.rate:g}/s" if opts.rate else ""))
     pids = [os.getpid(), *tally.helper_pids]
     cpu_before = _cpu(pids)
     go.set()

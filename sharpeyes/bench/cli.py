@@ -67,6 +67,8 @@ def central(
     evidence_every: int = typer.Option(5, "--evidence-every", min=0, help="one event in N carries a 60 KB JPEG; 0: none"),
     only: str = typer.Option("floor,naive,naive_wal,central", "--only",
                              help="contestants to run, comma-separated (naive: sqlite3 defaults; naive_wal: with WAL)"),
+    mode: str = typer.Option("", "--mode", help="backlog: drain a broker-held backlog (default at full speed); "
+                             "live: consume while publishing (default with --rate)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
     """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
@@ -80,8 +82,8 @@ def central(
     if not names or set(names) - {"floor", "naive", "naive_wal", "central"}:
         typer.echo("--only takes floor, naive, naive_wal and/or central", err=True)
         raise typer.Exit(2)
-    opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names)
     try:
+        opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names, mode=mode)
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)

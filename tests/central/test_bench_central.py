@@ -20,6 +20,7 @@ def test_bench_central_json_reports_every_figure_and_loses_nothing() -> None:
                 "p99_ms", "lost", "duplicated", "central_vs_naive", "central_vs_naive_wal"):
         assert figures[key] is not None, key
     assert figures["lost"] == 0 and figures["duplicated"] == 0 and figures["naive_lost"] == 0
+    assert figures["mode"] == "backlog"  # at full speed each consumer drains a broker-held backlog
     assert figures["contestants"]["central"]["received"] == 300
     assert all(c["cpu_us_per_event"] > 0 for c in figures["contestants"].values())
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
@@ -28,3 +29,19 @@ def test_bench_central_json_reports_every_figure_and_loses_nothing() -> None:
 def test_bench_central_refuses_unknown_contestants() -> None:
     result = CliRunner().invoke(app, ["central", "--only", "floor,fast"])
     assert result.exit_code == 2 and "--only" in result.output
+
+
+@pytest.mark.timeout(120)
+def test_bench_central_live_mode_consumes_while_the_publisher_publishes() -> None:
+    result = CliRunner().invoke(app, ["central", "--events", "200", "--rate", "400", "--only", "floor,central", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["mode"] == "live" and figures["rate"] == 400
+    assert figures["lost"] == 0 and figures["duplicated"] == 0
+    assert figures["contestants"]["central"]["received"] == 200
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+
+
+def test_bench_central_refuses_an_unknown_mode() -> None:
+    result = CliRunner().invoke(app, ["central", "--mode", "burst"])
+    assert result.exit_code == 2 and "mode is one of backlog, live" in result.output

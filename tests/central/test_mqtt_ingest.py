@@ -269,3 +269,62 @@ def test_central_starts_and_serves_while_the_broker_is_still_down(tmp_path: Path
             wait_until(lambda: api.get("/healthz").json()["mqtt_connected"], 30, what="first connection after start-up")
     finally:
         central.close()
+
+
+def test_blobs_are_checked_and_written_by_the_receiver_and_a_mismatch_is_dead_lettered(
+    tmp_path: Path, mosquitto  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy import select
+
+    from central.tables import DeadLetter, Evidence
+
+    central = _central(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, mosquitto.port)
+    edge = Device(mosquitto.port)
+    try:
+        good, bad = jpeg_bytes(uuid.uuid4().hex), jpeg_bytes(uuid.uuid4().hex)
+        edge.publish(evidence_topic(SITE, EDGE, sha(good)), good)
+        edge.publish(evidence_topic(SITE, EDGE, "e" * 64), bad)  # bytes that do not hash to the name
+
+        def stored() -> tuple[list[Evidence], list[DeadLetter]] | None:
+            with central.ctx.sessions() as session:
+                blobs = list(session.scalars(select(Evidence)))
+                letters = list(session.scalars(select(DeadLetter)))
+            return (blobs, letters) if blobs and letters else None
+
+        blobs, letters = wait_until(stored, 10, what="the blob stored and the bad one dead-lettered")
+        assert [(b.sha256, b.size, b.content_type) for b in blobs] == [(sha(good), len(good), "image/jpeg")]
+        assert central.ctx.evidence.read(sha(good)) == good
+        assert "sha256 mismatch" in letters[0].reason and letters[0].payload == bad
+        assert not (tmp_path / "evidence" / "ee" / ("e" * 64)).exists()
+    finally:
+        edge.close()
+        central.close()
+
+
+def test_an_event_is_stored_as_the_edge_sent_it(database_url: str, tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from sqlalchemy import select
+
+    from central.tables import Event
+
+    central = _central(database_url, tmp_path, mosquitto.port)
+    edge = Device(mosquitto.port)
+    try:
+        sent = json.loads(wire(event(f"k-raw-{uuid.uuid4().hex[:6]}")))
+        # Valid, but not as central would write it: a China Standard Time offset and no model.
+        sent["observed_at"] = "2026-05-01T18:00:05+08:00"
+        sent["started_at"] = "2026-05-01T18:00:00+08:00"
+        sent.pop("model", None)
+        edge.publish(event_topic(SITE, EDGE), json.dumps(sent).encode())
+
+        def stored() -> Event | None:
+            with central.ctx.sessions() as session:
+                return session.scalar(select(Event))
+
+        row = wait_until(stored, 10, what="the event row")
+        assert row.payload == sent
+        assert row.observed_at.isoformat() == "2026-05-01T10:00:05+00:00"  # the column is normalised to UTC
+    finally:
+        edge.close()
+        central.close()
