@@ -100,8 +100,6 @@ def _put_checked(evidence: EvidenceBackend, sha: str, payload: bytes) -> None:
     evidence.put_deferred(sha, payload)
 
 
-# The batch's plain rows (events, evidence, audit records) go in as Core INSERTs on the tables:
-# an INSERT on the ORM entity takes the ORM's bulk path, which costs more than SQLite's own work.
 # Rows a burst creates through the ORM with integer ids. SQLite cannot say which id RETURNING
 # gave which row of a multi-row INSERT, so SQLAlchemy inserts such rows one statement each; with
 # the ids numbered here the flush sends each table's rows in one executemany instead.
@@ -139,6 +137,8 @@ def _number_new_rows(session: Session, _context: object, _instances: object) -> 
             _number(session, nexts, obj)
 
 
+# The batch's plain rows (events, evidence, audit records) go in as Core INSERTs on the tables:
+# an INSERT on the ORM entity takes the ORM's bulk path, which costs more than SQLite's own work.
 def _event_insert(session: Session) -> Insert:
     """INSERT of an event row whose payload is the JSON text as received (no re-serialising)."""
     text = bindparam("payload_json", type_=Text)
