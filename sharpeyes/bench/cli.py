@@ -69,6 +69,8 @@ def central(
                              help="contestants to run, comma-separated (naive: sqlite3 defaults; naive_wal: with WAL)"),
     mode: str = typer.Option("", "--mode", help="backlog: drain a broker-held backlog (default at full speed); "
                              "live: consume while publishing (default with --rate)"),
+    broker_data: str = typer.Option("memory", "--broker-data", help="where the bench broker keeps its persistence: "
+                                    "memory (/dev/shm, as if on its own host) or disk (beside central's files)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
     """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
@@ -83,7 +85,8 @@ def central(
         typer.echo("--only takes floor, naive, naive_wal and/or central", err=True)
         raise typer.Exit(2)
     try:
-        opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names, mode=mode)
+        opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names, mode=mode,
+                            broker_data=broker_data)
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)
