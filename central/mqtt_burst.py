@@ -13,7 +13,7 @@ things and nothing of the protocol:
   paho's writes (acknowledgements, pings) and keepalive checks still run between bursts.
 
 Measured draining 20,000 events from Mosquitto with manual acknowledgement (2 cores): paho
-95–131 µs of CPU per event, this client 50–85 µs (docs/benchmarks.md).
+95–131 µs of CPU per event, this client 47–85 µs (docs/benchmarks.md).
 
 It relies on three names inside paho 2.x (``_create_socket``, ``_packet_read``,
 ``_loop_rc_handle``); `available()` checks them, and the receiver falls back to the plain client
