@@ -23,7 +23,14 @@ from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatu
 from broker.topics import TopicParts, parse_topic
 from central import audit, lifecycle
 from central.engine import WorkflowEngine, edge_actor
-from central.evidence_store import EvidenceBackend, EvidenceStore, StoredBlob, sha256_hex, sniff_content_type
+from central.evidence_store import (
+    EvidenceBackend,
+    EvidenceStore,
+    StoredBlob,
+    sha256_hex,
+    sniff_content_type,
+    store_checked,
+)
 from central.routing import GridRouter
 from central.tables import (
     AuditRecord,
@@ -94,10 +101,10 @@ def _parse_fast(payload: bytes) -> HazardEvent | None:
 def _put_checked(evidence: EvidenceBackend, sha: str, payload: bytes) -> None:
     # Runs on the writer pool: hashlib lets go of the interpreter lock for large buffers, so the
     # check and the write of a batch's blobs overlap with building its rows; handle_batch makes
-    # them durable together (sync_deferred) before the commit.
-    if sha256_hex(payload) != sha:
+    # them durable together (sync_deferred) before the commit. The same check and write as the
+    # receiving process does for a filesystem store.
+    if store_checked(evidence, sha, payload) is None:
         raise _Reject("sha256 mismatch")
-    evidence.put_deferred(sha, payload)
 
 
 # Rows a burst creates through the ORM with integer ids. SQLite cannot say which id RETURNING

@@ -24,11 +24,11 @@ def apply_event(incident, event: HazardEvent) -> None:  # type: ignore[no-untype
     # Each assignment to a mapped attribute costs the ORM's change tracking: assign what changes.
     incident.event_count = (incident.event_count or 0) + 1
     if incident.max_score is None or event.score > incident.max_score:
-        incident.max_score = max(incident.max_score or 0.0, event.score)
+        incident.max_score = event.score
     if event.started_at < incident.started_at:
         incident.started_at = event.started_at
     newest = event.observed_at >= incident.last_observed_at
-    if newest and event.observed_at != incident.last_observed_at:
+    if event.observed_at > incident.last_observed_at:
         incident.last_observed_at = event.observed_at
     snapshot = snapshot_of(event)
     if snapshot is not None and (newest or incident.latest_snapshot_sha256 is None):
