@@ -17,7 +17,9 @@
 # comes from PGPASSWORD. deploy/compose.yaml shows all of it; deploy/check-image-stages.sh runs
 # these stages' commands without Docker.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# An exact tag: the lock in requirements/ is resolved for CPython 3.11, and the image must not move
+# under it (bump this with `make lock`).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 ARG MODELS_FROM=no-models
 
 # ---- common base: non-root user, quiet Python ---------------------------------------------
@@ -40,23 +42,29 @@ COPY edge/ edge/
 COPY central/ central/
 COPY models/ models/
 COPY sharpeyes/ sharpeyes/
+COPY requirements/build.txt requirements/build.txt
+# The build backend comes from its own lock (requirements/build.txt), not whatever is newest.
+RUN pip install --require-hashes --no-deps -r requirements/build.txt
 # The wheel holds every package (the `sharpeyes` CLI mounts all sub-commands and imports heavy
 # libraries lazily); what differs per image is which extra's dependencies get installed.
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
-# ---- one virtual environment per role -------------------------------------------------------
+# ---- one virtual environment per role, from the role's lock (pinned, sha256-checked) ----------
+# --no-deps: the lock lists every package; it leaves out the GUI OpenCV build on purpose
+# (scripts/lock.sh), so nothing here needs libGL.
 FROM base AS venv-edge
-COPY scripts/keep-headless-opencv.sh /tmp/keep-headless-opencv.sh
-# `trackers` pulls in the GUI OpenCV build, which needs libGL; the edge runs headless.
+COPY requirements/edge.txt /tmp/edge.txt
 RUN --mount=from=wheel,source=/wheels,target=/wheels \
     python -m venv /opt/venv \
- && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[edge]" \
- && bash /tmp/keep-headless-opencv.sh /opt/venv/bin/python
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/edge.txt \
+ && /opt/venv/bin/pip install --no-deps "$(ls /wheels/sharpeyes-*.whl)"
 
 FROM base AS venv-central
+COPY requirements/central.txt /tmp/central.txt
 RUN --mount=from=wheel,source=/wheels,target=/wheels \
     python -m venv /opt/venv \
- && /opt/venv/bin/pip install "$(ls /wheels/sharpeyes-*.whl)[central]"
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/central.txt \
+ && /opt/venv/bin/pip install --no-deps "$(ls /wheels/sharpeyes-*.whl)"
 
 # ---- weights: an empty folder (mounted at run time) or baked from a build context ------------
 FROM base AS no-models
@@ -69,6 +77,11 @@ FROM ${MODELS_FROM} AS weights
 
 # ---- edge image -----------------------------------------------------------------------------
 FROM base AS edge
+# Evidence captions name zones and cameras in Chinese: Pillow draws them with Noto Sans CJK
+# (edge/captions.py). The edge refuses to start when SHARPEYES_CAPTION_FONT names a font without them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=venv-edge /opt/venv /opt/venv
 COPY --from=weights --chown=sharpeyes:sharpeyes /weights/ /models/
 # SHARPEYES_HEALTH_MODELS: the models this edge's cameras use (space-separated registry names).

@@ -73,7 +73,7 @@ class DevCA:
             self.created = False
         else:
             self.key = ec.generate_private_key(ec.SECP256R1())
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             self.cert = (
                 x509.CertificateBuilder()
                 .subject_name(_name(common_name))
@@ -99,7 +99,7 @@ class DevCA:
     def issue(self, stem: str, common_name: str, *, server_names: list[str] | None = None) -> CertFiles:
         """Write `<stem>.crt` and `<stem>.key`: a server certificate when `server_names` is given, else a client one."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server_names else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()

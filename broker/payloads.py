@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -20,12 +20,12 @@ from pydantic import (
 
 from broker.topics import ID_PATTERN
 
-EVENT_SCHEMA = "sharpeyes.event/1"
-HEALTH_SCHEMA = "sharpeyes.camera-health/1"
-STATUS_SCHEMA = "sharpeyes.edge-status/1"
-TASK_SCHEMA = "sharpeyes.task/1"
-COMMAND_SCHEMA = "sharpeyes.command/1"
-REPLY_SCHEMA = "sharpeyes.reply/1"
+EVENT_SCHEMA: Final = "sharpeyes.event/1"
+HEALTH_SCHEMA: Final = "sharpeyes.camera-health/1"
+STATUS_SCHEMA: Final = "sharpeyes.edge-status/1"
+TASK_SCHEMA: Final = "sharpeyes.task/1"
+COMMAND_SCHEMA: Final = "sharpeyes.command/1"
+REPLY_SCHEMA: Final = "sharpeyes.reply/1"
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -34,7 +34,7 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 def _require_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a timezone (RFC 3339, UTC)")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 UtcTime = Annotated[datetime, AfterValidator(_require_utc)]
@@ -110,7 +110,7 @@ class HazardEvent(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _times_in_order(self) -> "HazardEvent":
+    def _times_in_order(self) -> HazardEvent:
         if self.observed_at < self.started_at:
             raise ValueError("observed_at is before started_at")
         return self
@@ -149,7 +149,7 @@ class EdgeStatus(_Strict):
     at: UtcTime
     version: str | None = None
     cameras: list[str] = Field(default_factory=list)
-    heartbeat: "EdgeHeartbeat | None" = None
+    heartbeat: EdgeHeartbeat | None = None
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

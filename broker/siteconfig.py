@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from broker.payloads import HazardKind
 from broker.topics import ID_PATTERN
@@ -83,12 +83,12 @@ _KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
 _WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
-def cadence_for(zones: "list[ZoneConfig]") -> float:
+def cadence_for(zones: list[ZoneConfig]) -> float:
     """The detect fps a camera needs for these zones: the fastest of their profiles."""
     return max((HAZARD_PROFILES[z.kind].detect_fps for z in zones), default=IDLE_DETECT_FPS)
 
 
-def detect_width_for(zones: "list[ZoneConfig]") -> int:
+def detect_width_for(zones: list[ZoneConfig]) -> int:
     """The detector input a camera needs for these zones: the widest of their profiles."""
     return max((HAZARD_PROFILES[z.kind].detect_width for z in zones), default=IDLE_DETECT_WIDTH)
 
@@ -166,7 +166,7 @@ class ZoneConfig(_Strict):
         return labels
 
     @model_validator(mode="after")
-    def _fill_defaults(self) -> "ZoneConfig":
+    def _fill_defaults(self) -> ZoneConfig:
         for option, kinds in _KIND_ONLY_OPTIONS.items():
             if getattr(self, option) is not None and self.kind not in kinds:
                 raise ValueError(
@@ -232,7 +232,7 @@ class CameraRules(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _fill_cadence(self) -> "CameraRules":
+    def _fill_cadence(self) -> CameraRules:
         # Always set after validation: an explicit detect_fps wins, else the zones' profiles decide.
         if self.detect_fps is None:
             self.detect_fps = cadence_for(self.zones)
@@ -341,7 +341,7 @@ class BrokerConfig(_Strict):
         return str(value) if isinstance(value, (int, float)) else value
 
     @model_validator(mode="after")
-    def _tls_settings_agree(self) -> "BrokerConfig":
+    def _tls_settings_agree(self) -> BrokerConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together: give both (client certificate and its key) or neither")
         if not self.tls:
@@ -406,7 +406,7 @@ class SiteConfig(_Strict):
     users: list[UserConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> "SiteConfig":
+    def _references_resolve(self) -> SiteConfig:
         _require_unique([e.id for e in self.edges], "edge id")
         _require_unique([g.code for g in self.grid], "grid cell code")
         _require_unique([w.id for w in self.workers], "worker id")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from central.tables import AuditRecord
+from central.tables import AuditRecord, table_of
 
 GENESIS = "0" * 64
 TIPS_KEY = "sharpeyes.audit_tips"
@@ -25,7 +25,7 @@ DEFERRED_KEY = "sharpeyes.audit_deferred"
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def canonical(value: Any) -> str:
@@ -56,17 +56,18 @@ def append(session: Session, incident_id: int, at: datetime, actor: str, action:
         tip = (last[0], last[1]) if last else (0, GENESIS)
     seq, prev = tip[0] + 1, tip[1]
     payload_sha = hashlib.sha256(canonical(payload).encode()).hexdigest()
+    digest = record_hash(prev, incident_id, seq, at, actor, action, from_state, to_state, reason, payload_sha)
     row = dict(
         incident_id=incident_id, seq=seq, at=at, actor=actor, action=action, from_state=from_state,
         to_state=to_state, reason=reason, payload=payload, payload_sha256=payload_sha, prev_hash=prev,
-        hash=record_hash(prev, incident_id, seq, at, actor, action, from_state, to_state, reason, payload_sha),
+        hash=digest,
     )
     deferred: list[dict[str, Any]] | None = session.info.get(DEFERRED_KEY)
     if deferred is not None:
         deferred.append(row)
     else:
         session.add(AuditRecord(**row))
-    tips[incident_id] = (seq, row["hash"])
+    tips[incident_id] = (seq, digest)
 
 
 def defer(session: Session) -> None:
@@ -79,7 +80,7 @@ def write_deferred(session: Session) -> None:
     """Insert the records collected since `defer`; they stay deferred for the transaction."""
     rows: list[dict[str, Any]] = session.info.get(DEFERRED_KEY) or []
     if rows:
-        session.execute(insert(AuditRecord.__table__), rows)  # Core: no ORM bulk path
+        session.execute(insert(table_of(AuditRecord)), rows)  # Core: no ORM bulk path
         rows.clear()
 
 

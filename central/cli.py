@@ -9,7 +9,7 @@ import typer
 app = typer.Typer(help="central commands.", no_args_is_help=True)
 
 
-def _load_configuration(config: Path, workflow: Path | None):  # type: ignore[no-untyped-def]
+def _load_configuration(config: Path, workflow: Path | None):
     """The site file and the workflow file, checked against each other; exit 2 naming the problems."""
     from broker.siteconfig import ConfigError, load_site_config
     from central.workflow_config import load_workflow_config
@@ -84,12 +84,12 @@ def serve(
     central.start_background()
 
     class _Server(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
             if self.started:
                 log.info("central ready on http://%s:%s", host, port)
 
-        async def shutdown(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+        async def shutdown(self, sockets=None) -> None:
             # Runs before uvicorn re-raises SIGTERM/SIGINT, so the ingest leaves the broker cleanly.
             central.ctx.closing.set()
             await super().shutdown(sockets)

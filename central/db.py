@@ -20,7 +20,7 @@ def default_database_url() -> str:
     return f"sqlite:///{var_dir() / 'central.db'}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the API read while the ingest thread writes; the busy timeout makes a writer wait
     # for another instead of failing at once; SQLite leaves foreign keys off unless asked.
     # synchronous=FULL: an event acknowledged to the broker must survive a power loss, not only a

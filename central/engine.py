@@ -176,17 +176,17 @@ class WorkflowEngine:
 
     # -- handlers per action (return the audit payload) ---------------------------------------
 
-    def _on_register(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_register(self, session, incident, actor, data, now):
         incident.registered_at = now
 
-    def _on_confirm(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_confirm(self, session, incident, actor, data, now):
         incident.registered_at = now
 
-    def _on_dismiss(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_dismiss(self, session, incident, actor, data, now):
         incident.close_reason = "false_alarm"
         return {"camera": incident.camera, "zone": incident.zone}
 
-    def _on_dispatch(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_dispatch(self, session, incident, actor, data, now):
         worker, unit = data.worker, data.unit
         manual = worker is not None or unit is not None
         if not manual:
@@ -203,11 +203,11 @@ class WorkflowEngine:
         self.notify(session, "dispatched", incident, now, actor)
         return {"worker": incident.assigned_worker, "unit": unit, "override": manual}
 
-    def _on_return(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_return(self, session, incident, actor, data, now):
         self.notify(session, "returned", incident, now, actor, data.reason)
         return {"worker": incident.assigned_worker, "unit": incident.assigned_unit}
 
-    def _on_feedback(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_feedback(self, session, incident, actor, data, now):
         if not (data.note and data.note.strip()):
             raise ActionError("feedback needs a note")
         for sha in data.photos:
@@ -220,7 +220,7 @@ class WorkflowEngine:
         incident.feedback_by = actor.username
         return {"photos": list(data.photos)}
 
-    def _on_check(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_check(self, session, incident, actor, data, now):
         if data.mode not in ("person", "auto"):
             raise ActionError("mode is person or auto")
         if data.mode == "auto":
@@ -234,10 +234,10 @@ class WorkflowEngine:
         self.notify(session, "checking", incident, now, actor)
         return {"mode": "person"}
 
-    def _on_pass(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_pass(self, session, incident, actor, data, now):
         incident.close_reason = "fixed"
 
-    def _on_fail(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_fail(self, session, incident, actor, data, now):
         incident.rework_count = (incident.rework_count or 0) + 1
         incident.feedback_by = None
         if incident.assigned_worker:
@@ -245,14 +245,14 @@ class WorkflowEngine:
         self.notify(session, "rework", incident, now, actor, data.reason)
         return {"rework_count": incident.rework_count}
 
-    def _on_close(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_close(self, session, incident, actor, data, now):
         reason = data.close_reason or "forced"
         if reason not in ("forced", "transferred", "duplicate", "fixed"):
             raise ActionError("close_reason is forced, transferred, duplicate or fixed")
         incident.close_reason = reason
         return {"close_reason": reason}
 
-    def _on_merge(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_merge(self, session, incident, actor, data, now):
         if data.target_id is None or data.target_id == incident.id:
             raise ActionError("merge needs target_id, another open incident")
         target = session.get(Incident, data.target_id)
@@ -267,17 +267,17 @@ class WorkflowEngine:
                      data.reason, {"merged": incident.id})
         return {"target_id": target.id}
 
-    def _on_supervise(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_supervise(self, session, incident, actor, data, now):
         incident.supervised = True
         return self._raise_level(session, incident, now, actor, data.reason)
 
-    def _on_escalate(self, session, incident, actor, data, now):  # type: ignore[no-untyped-def]
+    def _on_escalate(self, session, incident, actor, data, now):
         incident.supervised = True
         return self._raise_level(session, incident, now, actor, data.reason)
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _raise_level(self, session, incident, now, actor, reason):  # type: ignore[no-untyped-def]
+    def _raise_level(self, session, incident, now, actor, reason):
         incident.escalation_level = (incident.escalation_level or 0) + 1
         ancestors = self.grid.ancestors(incident.grid_cell)
         target = ancestors[min(incident.escalation_level, len(ancestors)) - 1] if ancestors else None

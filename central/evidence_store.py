@@ -105,7 +105,7 @@ class EvidenceBackend(ABC):
         """Like put, but the blob may be durable only once `sync_deferred` has returned."""
         return self.put(sha256, data)
 
-    def sync_deferred(self) -> None:
+    def sync_deferred(self) -> None:  # noqa: B027 - optional hook: a backend whose put is durable has nothing to do
         """Make every blob stored with `put_deferred` so far durable."""
 
     @abstractmethod

@@ -21,7 +21,7 @@ class GridTree:
     nodes: dict[str, Node] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, nodes: Iterable[Node]) -> "GridTree":
+    def of(cls, nodes: Iterable[Node]) -> GridTree:
         return cls({n.code: n for n in nodes})
 
     def children(self, code: str) -> list[Node]:

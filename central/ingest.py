@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import JSON, ColumnElement, Insert, Text, bindparam, cast, func, insert, or_, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import JSON, Insert, Text, bindparam, cast, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,6 @@ from central import audit, lifecycle
 from central.engine import WorkflowEngine, edge_actor
 from central.evidence_store import (
     EvidenceBackend,
-    EvidenceStore,
     StoredBlob,
     sha256_hex,
     sniff_content_type,
@@ -46,6 +45,7 @@ from central.tables import (
     IncidentEvidence,
     Task,
     WebhookDelivery,
+    table_of,
     utcnow,
 )
 
@@ -77,7 +77,7 @@ class Outcome:
 _WRITERS = None
 
 
-def _blob_writers():  # type: ignore[no-untyped-def]
+def _blob_writers():
     global _WRITERS
     if _WRITERS is None:
         from concurrent.futures import ThreadPoolExecutor
@@ -151,7 +151,7 @@ def _event_insert(session: Session) -> Insert:
     text = bindparam("payload_json", type_=Text)
     # PostgreSQL's json column takes text only through a cast; SQLite keeps JSON as text anyway.
     payload = cast(text, JSON) if session.get_bind().dialect.name == "postgresql" else text
-    return insert(Event.__table__).values(payload=payload)
+    return insert(table_of(Event)).values(payload=payload)
 
 
 class _Reject(Exception):
@@ -167,7 +167,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 class IngestService:
-    def __init__(self, session: Session, evidence: EvidenceStore, router: GridRouter | None = None,
+    def __init__(self, session: Session, evidence: EvidenceBackend, router: GridRouter | None = None,
                  workflow: WorkflowEngine | None = None) -> None:
         self.session = session
         self.evidence = evidence
@@ -271,7 +271,7 @@ class IngestService:
             self.session.info[_NEXT_IDS] = {}
         self._prewrite_blobs(items)
         for _topic, payload, _at in items:
-            if _topic.endswith("/event"):
+            if _topic.endswith("/event") and isinstance(payload, bytes):
                 event = _parse_fast(payload)
                 if event is not None:
                     self._parsed[id(payload)] = event
@@ -350,7 +350,7 @@ class IngestService:
         # Narrowed to the batch's zones as well: a camera's other open incidents cannot be merge
         # targets, and loading them all made every batch slower as open incidents piled up.
         zones = sorted({e.zone for e in fresh if e.zone is not None})
-        in_zones = Incident.zone.in_(zones)
+        in_zones: ColumnElement[bool] = Incident.zone.in_(zones)
         if any(e.zone is None for e in fresh):
             in_zones = or_(in_zones, Incident.zone.is_(None))
         for chunk in range(0, len(cameras), 500):
@@ -373,8 +373,8 @@ class IngestService:
                 self._stored_blobs = True
                 continue
             parts = parse_topic(topic) if "/evidence/" in topic else None
-            if (parts is not None and parts.kind == "evidence" and parts.sha256 not in self._blob_writes
-                    and payload):
+            if (parts is not None and parts.kind == "evidence" and parts.sha256 is not None
+                    and parts.sha256 not in self._blob_writes and payload):
                 self._blob_writes[parts.sha256] = _blob_writers().submit(_put_checked, self.evidence, parts.sha256,
                                                                          payload)
 
@@ -401,10 +401,12 @@ class IngestService:
         parts = parse_topic(topic)
         if parts is None:
             raise _Reject(f"unknown topic {topic!r}: not part of the sharpeyes/v1 contract")
-        if parts.kind == "event":
-            return self._event(parts, payload, received_at)
         if parts.kind == "evidence":
             return self._evidence(parts, payload, received_at)
+        if not isinstance(payload, bytes):  # the receiver stores blobs of evidence topics only
+            raise _Reject(f"a stored blob arrived on {topic!r}, which carries JSON")
+        if parts.kind == "event":
+            return self._event(parts, payload, received_at)
         if parts.kind == "status":
             return self._status(parts, payload, received_at)
         if parts.kind == "health":
@@ -504,7 +506,7 @@ class IngestService:
     def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
         if self._batch:
             known = self._incidents.get(event.incident_key)
-            if event.incident_key in self._precreated:
+            if event.incident_key in self._precreated and known is not None:
                 self._precreated.discard(event.incident_key)
                 self._check_owner(known, event)
                 if self._open_at is not None:
@@ -543,7 +545,7 @@ class IngestService:
             ours = (event.site, event.edge, event.camera, event.hazard.value)
             if theirs != ours:
                 raise _Reject(
-                    f"incident_key {event.incident_key!r} already belongs to {'/'.join(theirs)}, "
+                    f"incident_key {event.incident_key!r} already belongs to {'/'.join(map(str, theirs))}, "
                     f"not {'/'.join(ours)}"
                 )
             return incident, False
@@ -671,7 +673,7 @@ class IngestService:
                     refs.append(dict(event_row_id=row_ids[event_id], incident_id=incident_id, sha256=ref.sha256,
                                      content_type=ref.content_type, size=ref.bytes))
                     shas.add(ref.sha256)
-            self.session.execute(insert(EvidenceRef.__table__), refs)
+            self.session.execute(insert(table_of(EvidenceRef)), refs)
         if not shas:
             return
         ordered = sorted(shas)
@@ -705,12 +707,12 @@ class IngestService:
             if sha in declared and blob.content_type != declared[sha]:
                 blob.content_type = declared[sha]
         if new_blobs:
-            self.session.execute(insert(Evidence.__table__), list(new_blobs.values()))
+            self.session.execute(insert(table_of(Evidence)), list(new_blobs.values()))
         present = set(stored) | set(new_blobs)
         links = [dict(incident_id=incident_id, sha256=sha) for sha in ordered if sha in present
                  for incident_id in incidents.get(sha, []) if (incident_id, sha) not in linked]
         if links:
-            self.session.execute(insert(IncidentEvidence.__table__), links)
+            self.session.execute(insert(table_of(IncidentEvidence)), links)
 
     def _link(self, incident_id: int, sha256: str) -> None:
         if self.session.get(IncidentEvidence, (incident_id, sha256)) is None:

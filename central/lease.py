@@ -23,8 +23,10 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import case, delete, insert, literal, or_, select, update
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,14 +83,14 @@ class LeaderLease:
                 elif row.holder != self.holder and row.expires_at > now:
                     won = False
                 else:
-                    won = session.execute(
+                    won = cast(CursorResult[Any], session.execute(
                         update(Lease)
                         .where(Lease.name == self.name, or_(Lease.holder == self.holder, Lease.expires_at <= now))
                         .values(holder=self.holder, expires_at=expires,
                                 acquired_at=case((Lease.holder == self.holder, Lease.acquired_at),
                                                  else_=literal(now, UtcDateTime())))
                         .execution_options(synchronize_session=False)
-                    ).rowcount == 1
+                    )).rowcount == 1
                 session.commit()
         except IntegrityError:  # another holder inserted the missing row first
             row, won = None, False
@@ -110,16 +112,16 @@ class LeaderLease:
             return
         log.info("lease %s: %s released it", self.name, self.holder)
 
-    def _note(self, won: bool, row: object, now: datetime, expires: datetime) -> None:
+    def _note(self, won: bool, row: Row[str, datetime] | None, now: datetime, expires: datetime) -> None:
         was_leader = self._renewed_at is not None
         if won:
             if not was_leader:
-                before = getattr(row, "holder", None)
-                if before is None or before == self.holder:
+                before = row.holder if row is not None else None
+                if row is None or before == self.holder:
                     log.info("lease %s: %s leads now", self.name, self.holder)
                 else:
                     log.info("lease %s: %s takes over from %s (expired %s)", self.name, self.holder, before,
-                             row.expires_at.isoformat())  # type: ignore[attr-defined]
+                             row.expires_at.isoformat())
             self._renewed_at, self._expires_at, self._seen_leader = now, expires, None
             return
         leader = getattr(row, "holder", None)

@@ -15,7 +15,7 @@ def snapshot_of(event: HazardEvent) -> str | None:
     return None
 
 
-def apply_event(incident, event: HazardEvent) -> None:  # type: ignore[no-untyped-def]
+def apply_event(incident, event: HazardEvent) -> None:
     """Fold ``event`` into ``incident`` (any object with the Incident attributes).
 
     Events may arrive in any order (an edge's outbox replays after an outage), so every field is

@@ -73,7 +73,7 @@ def available() -> bool:
 
 
 class BurstReadingClient(mqtt.Client):
-    def _create_socket(self) -> Any:  # type: ignore[override]
+    def _create_socket(self) -> Any:
         return ReadAheadSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
@@ -82,7 +82,7 @@ class BurstReadingClient(mqtt.Client):
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
             rc = self._packet_read()
             if rc > 0:
-                return self._loop_rc_handle(rc)  # type: ignore[no-any-return]
+                return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 break
         return MQTTErrorCode.MQTT_ERR_SUCCESS

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.siteconfig import BrokerConfig
 from broker.topics import CENTRAL_SUBSCRIPTIONS
 from central.changes import ChangeFeed
-from central.evidence_store import EvidenceStore
-from central.ingest import IngestService
-from central.engine import WorkflowEngine
 from central.collector import tune_collector
+from central.engine import WorkflowEngine
+from central.evidence_store import EvidenceBackend, EvidenceStore
+from central.ingest import IngestService
 from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
 from central.routing import GridRouter
@@ -50,7 +50,7 @@ RESTART_S = 1.0
 @dataclass
 class IngestDeps:
     sessions: sessionmaker[Session]
-    evidence: EvidenceStore
+    evidence: EvidenceBackend
     router: GridRouter
     feed: ChangeFeed
     engine: WorkflowEngine | None = None
@@ -218,7 +218,7 @@ class MqttIngest:
         try:
             with self.deps.sessions() as session:
                 outcomes = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle_batch(
-                    items  # type: ignore[arg-type]
+                    items
                 )
         except Exception:  # noqa: BLE001 - a database outage; the messages stay unacknowledged
             log.exception("could not store %d message(s); will get them again after reconnecting", len(batch))
@@ -230,7 +230,7 @@ class MqttIngest:
         if any(o.new_task_ids for o in outcomes):
             self._sweep.set()
         if self.on_outcome is not None:
-            for item, outcome in zip(batch, outcomes):
+            for item, outcome in zip(batch, outcomes, strict=True):
                 self.on_outcome(item.topic, outcome)
         return True
 
@@ -253,7 +253,7 @@ class MqttIngest:
         if not self._send(("publish", request, messages)) or not done.wait(PUBLISH_TIMEOUT_S):
             self._replies.pop(request, None)
             return [False] * len(messages)
-        return list(result[0])
+        return list(result)
 
     def notify_pending(self) -> None:
         """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
@@ -34,7 +34,7 @@ from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
 from broker.topics import parse_topic
 from central.collector import tune_collector
-from central.evidence_store import EvidenceStore, StoredBlob, store_checked
+from central.evidence_store import EvidenceBackend, EvidenceStore, StoredBlob, store_checked
 from central.mqtt_burst import client_class
 
 log = logging.getLogger("central.mqtt_ingest")
@@ -73,7 +73,7 @@ def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions
 
 class _Receiver:
     def __init__(self, conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                 retry_delay_s: float, evidence: EvidenceStore | None = None) -> None:
+                 retry_delay_s: float, evidence: EvidenceBackend | None = None) -> None:
         self.conn = conn
         # With a filesystem evidence store, blobs are checked and written here, off the writer's
         # interpreter lock; the writer gets a StoredBlob and syncs the files before its commit.
@@ -152,13 +152,13 @@ class _Receiver:
         # loop_forever reconnects with backoff by itself; it returns only after disconnect(), which
         # the writer asks for on a database failure so that unacknowledged messages come again.
         while not self._stop.is_set():
-            props = None
-            kwargs: dict[str, object] = {}
             if self.broker.protocol == "5":
                 props = Properties(PacketTypes.CONNECT)
                 props.SessionExpiryInterval = SESSION_EXPIRY_S
-                kwargs = {"clean_start": False, "properties": props}
-            self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s, **kwargs)
+                self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s,
+                                          clean_start=False, properties=props)
+            else:
+                self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s)
             try:
                 self.client.loop_forever(retry_first_connection=True)
             except Exception:  # noqa: BLE001 - the receiver must outlive any one failure
@@ -166,7 +166,7 @@ class _Receiver:
             if self._stop.wait(self.retry_delay_s):
                 break
 
-    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
             return
@@ -180,7 +180,7 @@ class _Receiver:
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("could not subscribe: %s", result)
 
-    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
         if mid != self._subscribe_mid:
             return
         refused = [str(code) for code in reason_codes if code.is_failure]
@@ -189,20 +189,20 @@ class _Receiver:
         # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
         self._send(("state", True, self.generation))
 
-    def _on_connect_fail(self, _client, _userdata) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect_fail(self, _client, _userdata) -> None:
         if not self._announced_down:
             log.warning("MQTT broker %s:%s unreachable; retrying with backoff", self.broker.host, self.broker.port)
             self._announced_down = True
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:  # type: ignore[no-untyped-def]
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self._connection += 1
         self._send(("state", False, self.generation))
         if not self._stop.is_set():
             log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port,
                         reason_code)
 
-    def _on_message(self, _client, _userdata, msg) -> None:  # type: ignore[no-untyped-def]
-        item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(timezone.utc))
+    def _on_message(self, _client, _userdata, msg) -> None:
+        item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(UTC))
         with self._arrived:
             self._pending.append(item)
             if len(self._pending) == 1:
@@ -211,13 +211,13 @@ class _Receiver:
     # -- forwarding thread -------------------------------------------------------------------------
 
     def _store_blob(self, item: Received) -> Received:
-        if "/evidence/" not in item.topic or not isinstance(item.payload, bytes):
+        if self.evidence is None or "/evidence/" not in item.topic or not isinstance(item.payload, bytes):
             return item
         parts = parse_topic(item.topic)
         if parts is None or parts.kind != "evidence" or parts.sha256 is None:
             return item
         try:
-            blob = store_checked(self.evidence, parts.sha256, item.payload)  # type: ignore[arg-type]
+            blob = store_checked(self.evidence, parts.sha256, item.payload)
         except OSError:
             log.exception("could not write evidence %s; the writer will try", parts.sha256)
             return item

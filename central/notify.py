@@ -61,7 +61,7 @@ def send_pending(session: Session, publisher: Publisher) -> int:
         outgoing.append((row.id, (worker_task_topic(row.site, row.worker), note.model_dump_json(by_alias=True).encode(),
                                   1)))
     accepted = publisher.publish_many([message for _, message in outgoing])
-    done = silent + [task_id for (task_id, _), ok in zip(outgoing, accepted) if ok]
+    done = silent + [task_id for (task_id, _), ok in zip(outgoing, accepted, strict=True) if ok]
     for chunk in range(0, len(done), 500):
         session.execute(update(Task).where(Task.id.in_(done[chunk:chunk + 500])).values(notified_at=utcnow()))
     sent = len(done) - len(silent)

@@ -31,7 +31,7 @@ class GridRouter:
     def tree(self) -> GridTree:
         return tree_from_cells(self._cells.values())
 
-    def default_engine(self):  # type: ignore[no-untyped-def]
+    def default_engine(self):
         """The vertical slice's behaviour: register and dispatch everything at once."""
         from central.engine import WorkflowEngine
         from central.workflow_config import WorkflowConfig
@@ -55,7 +55,7 @@ class GridRouter:
         return Route(cell_code, None)
 
 
-def tree_from_cells(cells) -> GridTree:  # type: ignore[no-untyped-def]
+def tree_from_cells(cells) -> GridTree:
     return GridTree.of(
         Node(c.code, c.name, c.level, c.parent, tuple(c.workers), tuple(map(tuple, c.area)) if c.area else None)
         for c in cells

@@ -18,8 +18,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -109,14 +111,14 @@ class DeadlineScheduler:
         The row lock (PostgreSQL) or the write lock (SQLite) makes a second scheduler's claim
         wait for the first one's commit and then match nothing, so one escalation per stage.
         """
-        claimed = session.execute(
+        claimed = cast(CursorResult[Any], session.execute(
             update(Incident)
             .where(Incident.id == incident.id, Incident.state.in_(OPEN_STATES),
                    Incident.stage_deadline_at == incident.stage_deadline_at,
                    or_(Incident.deadline_color.is_(None), Incident.deadline_color != "red"))
             .values(deadline_color="red", ever_overdue=True)
             .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        )).rowcount == 1
         if claimed:
             set_committed_value(incident, "deadline_color", "red")
             set_committed_value(incident, "ever_overdue", True)

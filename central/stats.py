@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from central.grid import GridTree
@@ -61,7 +62,7 @@ def stage_times(steps: Iterable[Step]) -> dict[str, float | None]:
             by_incident[s.incident_id].append(s)
     for seq in by_incident.values():
         seq.sort(key=lambda s: s.at)
-        for a, b in zip(seq, seq[1:]):
+        for a, b in pairwise(seq):
             stage = STAGE_BY_ENTERED.get(a.to_state or "")
             if stage:
                 totals[stage].append((b.at - a.at).total_seconds())

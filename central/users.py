@@ -60,12 +60,14 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
             log.error("user %s: password longer than %d bytes, which bcrypt cannot use; skipped",
                       cfg.username, MAX_PASSWORD_BYTES)
             continue
-        user = session.scalar(select(User).where(User.username == cfg.username))
-        if user is None:
+        found = session.scalar(select(User).where(User.username == cfg.username))
+        if found is None:
             user = User(username=cfg.username, role=cfg.role, password_hash=hash_password(secret))
             session.add(user)
-        elif not check_password(secret, user.password_hash):
-            user.password_hash = hash_password(secret)
+        else:
+            user = found
+            if not check_password(secret, user.password_hash):
+                user.password_hash = hash_password(secret)
         user.role, user.worker_id, user.active = cfg.role, cfg.worker, True
         user.grid, user.unit = list(cfg.grid), cfg.unit
         count += 1

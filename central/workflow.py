@@ -8,6 +8,7 @@ back to in_progress). Escalation and 督办 (``supervise``) change no state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 RECEIVED, TRIAGE, REGISTERED, DISPATCHED = "received", "triage", "registered", "dispatched"
 IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED = "in_progress", "feedback", "checking", "closed", "returned"
@@ -38,7 +39,7 @@ class Transition:
     not_feedback_author: bool = False
 
 
-def _t(sources, target, roles, **kw) -> Transition:  # type: ignore[no-untyped-def]
+def _t(sources, target, roles, **kw) -> Transition:
     return Transition(frozenset(sources), target, frozenset(roles), **kw)
 
 
@@ -91,9 +92,24 @@ class Actor:
 SYSTEM = Actor("system", "system", system=True)
 
 
+class IncidentFacts(Protocol):
+    """What the rules look at: an `IncidentView` or the ORM row."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def grid_cell(self) -> str | None: ...
+    @property
+    def assigned_worker(self) -> str | None: ...
+    @property
+    def assigned_unit(self) -> str | None: ...
+    @property
+    def feedback_by(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentView:
-    """What the rules look at (the ORM row satisfies it too)."""
+    """The facts the rules look at, without a database row (tests, previews)."""
 
     state: str
     grid_cell: str | None
@@ -118,13 +134,13 @@ class MissingReason(ValueError):
     pass
 
 
-def is_assignee(actor: Actor, incident: IncidentView) -> bool:
+def is_assignee(actor: Actor, incident: IncidentFacts) -> bool:
     if incident.assigned_unit is not None:
         return actor.role == "unit" and actor.unit == incident.assigned_unit
     return actor.role == "grid_worker" and actor.worker is not None and actor.worker == incident.assigned_worker
 
 
-def can_see(actor: Actor, incident: IncidentView) -> bool:
+def can_see(actor: Actor, incident: IncidentFacts) -> bool:
     if actor.system or actor.role == "admin":
         return True
     if actor.role == "unit":
@@ -136,7 +152,7 @@ def can_see(actor: Actor, incident: IncidentView) -> bool:
     return actor.in_scope(incident.grid_cell)
 
 
-def _permitted(actor: Actor, t: Transition, incident: IncidentView) -> bool:
+def _permitted(actor: Actor, t: Transition, incident: IncidentFacts) -> bool:
     if actor.system:
         return True
     if not can_see(actor, incident):
@@ -153,14 +169,14 @@ def possible_actions(state: str) -> list[str]:
     return [name for name, t in ACTIONS.items() if state in t.sources]
 
 
-def allowed_actions(actor: Actor, incident: IncidentView) -> list[str]:
+def allowed_actions(actor: Actor, incident: IncidentFacts) -> list[str]:
     """The actions this actor may take on this incident now (the console shows these buttons)."""
     return [
         name for name, t in ACTIONS.items() if incident.state in t.sources and _permitted(actor, t, incident)
     ]
 
 
-def check_action(action: str, actor: Actor, incident: IncidentView, reason: str | None = None) -> Transition:
+def check_action(action: str, actor: Actor, incident: IncidentFacts, reason: str | None = None) -> Transition:
     """The transition to apply, or IllegalTransition (409) / Forbidden (403) / MissingReason (422)."""
     table = SYSTEM_STEPS if actor.system else ACTIONS
     t = table.get(action)

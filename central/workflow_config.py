@@ -86,7 +86,7 @@ class IndexFormula(_Strict):
     red_below: float = Field(70.0, ge=0, le=100)
 
     @model_validator(mode="after")
-    def _sane(self) -> "IndexFormula":
+    def _sane(self) -> IndexFormula:
         if self.closure_weight + self.on_time_weight + self.no_rework_weight <= 0:
             raise ValueError("at least one weight must be positive")
         if self.red_below > self.yellow_below:

@@ -12,21 +12,23 @@ models="${SHARPEYES_MODEL_DIR:-$repo/../shared/models}"
 mkdir -p "$work/src" "$work/wheels"
 
 echo "== wheel stage (committed sources only, as COPY would see a clean checkout)"
-git -C "$repo" archive HEAD pyproject.toml README.md broker edge central models sharpeyes | tar -x -C "$work/src"
+git -C "$repo" archive HEAD pyproject.toml README.md broker edge central models sharpeyes requirements | tar -x -C "$work/src"
 "$python" -m venv "$work/build-venv"
-"$work/build-venv/bin/pip" -q wheel --no-deps --wheel-dir "$work/wheels" "$work/src"
+"$work/build-venv/bin/pip" -q install --require-hashes --no-deps -r "$work/src/requirements/build.txt"
+"$work/build-venv/bin/pip" -q wheel --no-deps --no-build-isolation --wheel-dir "$work/wheels" "$work/src"
 wheel="$(ls "$work"/wheels/sharpeyes-*.whl)"
 echo "built $(basename "$wheel")"
 
 for role in edge central; do
   echo "== venv-$role stage"
   "$python" -m venv "$work/venv-$role"
-  "$work/venv-$role/bin/pip" -q install "${wheel}[$role]"
+  "$work/venv-$role/bin/pip" -q install --require-hashes --no-deps -r "$work/src/requirements/$role.txt"
+  "$work/venv-$role/bin/pip" -q install --no-deps "$wheel"
 done
 
 echo "== edge image checks"
 edge="$work/venv-edge/bin"
-"$edge/python" -c "import cv2, onnxruntime, av, paho.mqtt, cryptography; print('edge runtime imports ok')"
+"$edge/python" -c "import cv2, onnxruntime, av, paho.mqtt, cryptography, PIL, supervision; print('edge runtime imports ok')"
 if "$edge/python" -c "import fastapi" 2>/dev/null || "$edge/python" -c "import sqlalchemy" 2>/dev/null; then
   echo "FAIL: the edge environment holds central's libraries"; exit 1
 fi
@@ -35,7 +37,7 @@ SHARPEYES_MODEL_DIR="$models" "$edge/sharpeyes" models verify yolov8n > /dev/nul
 
 echo "== central image checks"
 central="$work/venv-central/bin"
-"$central/python" -c "import fastapi, uvicorn, sqlalchemy, alembic, psycopg, boto3, bcrypt, jwt; print('central runtime imports ok')"
+"$central/python" -c "import fastapi, uvicorn, sqlalchemy, alembic, psycopg, boto3, bcrypt, jwt, httpx; print('central runtime imports ok')"
 if "$central/python" -c "import cv2" 2>/dev/null || "$central/python" -c "import onnxruntime" 2>/dev/null; then
   echo "FAIL: the central environment holds the edge's libraries"; exit 1
 fi

@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -175,7 +176,7 @@ class CameraReader:
         if state == self.state:
             return
         self.state = state
-        change = HealthChange(self.camera_id, state, datetime.now(timezone.utc), cause)
+        change = HealthChange(self.camera_id, state, datetime.now(UTC), cause)
         if state == "online":
             log.info("camera %s online (%s)", self.camera_id, redact(self.url))
         else:
@@ -258,7 +259,7 @@ class CameraReader:
     def _publish_frame(self, image: np.ndarray, arrived: float, decoded: float) -> None:
         self._number += 1
         self.last_frame_monotonic = decoded
-        wall = datetime.now(timezone.utc) - timedelta(seconds=max(0.0, time.monotonic() - arrived))
+        wall = datetime.now(UTC) - timedelta(seconds=max(0.0, time.monotonic() - arrived))
         frame = Frame(image, self._number, arrived, wall)
         with self._cond:
             self._latest = frame

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -92,7 +92,7 @@ class CameraWatch:
         log.info("camera %s: captured reference view %s", self.camera.id, self._reference_path)
 
     def _emit(self, ev: HealthEvent, wall: datetime, frame_bgr: np.ndarray | None) -> CameraEmission:
-        wall = wall.astimezone(timezone.utc)
+        wall = wall.astimezone(UTC)
         if ev.phase == Phase.START:
             started_at = episode_start(wall, ev.t, ev.started_t)
             self._open[ev.hazard] = (incident_key(self.site, self.edge, self.camera.id, None, ev.hazard, started_at), started_at)

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,7 +56,7 @@ class _Slot:
 
 
 class CameraWorker:
-    def __init__(self, node: "EdgeNode", camera: CameraConfig, detector, *, start_delay_s: float = 0.0) -> None:
+    def __init__(self, node: EdgeNode, camera: CameraConfig, detector, *, start_delay_s: float = 0.0) -> None:
         from edge.pipeline import CameraPipeline
 
         self.node = node
@@ -174,7 +174,7 @@ class CameraWorker:
             except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
                 log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
                 continue
-            wall = datetime.now(timezone.utc)
+            wall = datetime.now(UTC)
             update = pending.event.model_copy(
                 update={
                     "event_id": uuid.uuid4(),

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -30,7 +30,7 @@ log = logging.getLogger("sharpeyes.edge.commands")
 
 
 class CommandHandler:
-    def __init__(self, node: "EdgeNode") -> None:
+    def __init__(self, node: EdgeNode) -> None:
         self.node = node
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -63,7 +63,7 @@ class CommandHandler:
     def _reply(self, name: str, command_id: uuid.UUID, *, ok: bool, result: dict[str, Any] | None = None,
                errors: list[str] | None = None, blobs: list | None = None) -> None:
         reply = CommandReply(command_id=command_id, ok=ok, result=result or {}, errors=errors or [],
-                             replied_at=datetime.now(timezone.utc))
+                             replied_at=datetime.now(UTC))
         node = self.node
         messages = [
             (topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, 1, False, "snapshot")
@@ -85,7 +85,8 @@ class CommandHandler:
         zone = next((z for z in worker.camera.zones if z.id == zone_id), None)
         if zone is None:
             known = [z.id for z in worker.camera.zones]
-            self._reply("recheck", command.command_id, ok=False, errors=[f"zone {zone_id!r} is not on camera {camera_id!r} (zones: {known})"])
+            self._reply("recheck", command.command_id, ok=False,
+                        errors=[f"zone {zone_id!r} is not on camera {camera_id!r} (zones: {known})"])
             return
         frame = worker.latest_frame(timeout=10.0)
         if frame is None:

@@ -113,7 +113,7 @@ class OnnxDetector:
 
         return fitted_size(frame_w, frame_h, input_width or self._square[0])
 
-    def session_for(self, input_size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    def session_for(self, input_size: tuple[int, int]):
         """The onnxruntime session for one input size, built on first use (cameras share them)."""
         session = self._sessions.get(input_size)
         if session is not None:
@@ -158,8 +158,8 @@ class OnnxDetector:
         keep = cv2.dnn.NMSBoxesBatched(
             xywh.tolist(), scores.astype(float).tolist(), class_ids.astype(int).tolist(), self.score_threshold, NMS_IOU
         )
-        keep = np.asarray(keep, dtype=int).reshape(-1)
-        frame_boxes = placement.to_frame(boxes[keep])
+        kept = np.asarray(keep, dtype=int).reshape(-1)
+        frame_boxes = placement.to_frame(boxes[kept])
         detections = [
             Detection(
                 label=self.class_names[int(class_ids[i])],
@@ -167,7 +167,7 @@ class OnnxDetector:
                 score=float(scores[i]),
                 box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
             )
-            for i, b in zip(keep, frame_boxes)
+            for i, b in zip(kept, frame_boxes, strict=True)
         ]
         detections.sort(key=lambda d: d.score, reverse=True)
         return detections

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.captions import caption_size_px, draw_caption
 from edge.geometry import Box, Point
 
 ZONE_COLOUR = (0, 215, 255)  # amber, BGR
@@ -22,7 +23,7 @@ class EvidenceBlob:
     data: bytes
 
     @classmethod
-    def of(cls, data: bytes, content_type: str) -> "EvidenceBlob":
+    def of(cls, data: bytes, content_type: str) -> EvidenceBlob:
         return cls(hashlib.sha256(data).hexdigest(), content_type, data)
 
 
@@ -43,30 +44,20 @@ def annotated_snapshot(
     image = frame_bgr.copy()
     h, w = image.shape[:2]
     thickness = max(1, round(min(w, h) / 360))
-    scale = max(0.4, min(w, h) / 1000)
+    text_px = caption_size_px(w, h)
     if len(polygon):  # camera-level hazards (offline, tampered) have no zone to draw
         pts = np.array([[round(x * w), round(y * h)] for x, y in polygon], dtype=np.int32)
         cv2.polylines(image, [pts], isClosed=True, color=ZONE_COLOUR, thickness=thickness, lineType=cv2.LINE_AA)
     for ann in annotations:
         x1, y1, x2, y2 = (round(ann.box[0] * w), round(ann.box[1] * h), round(ann.box[2] * w), round(ann.box[3] * h))
         cv2.rectangle(image, (x1, y1), (x2, y2), OBJECT_COLOUR, thickness)
-        _caption(image, ann.caption, (x1, y1), scale, thickness)
+        draw_caption(image, ann.caption, (x1, y1), text_px, OBJECT_COLOUR)
     if title:
-        _caption(image, title, (0, round(30 * scale) + 4), scale, thickness)
+        draw_caption(image, title, (0, 0), text_px, OBJECT_COLOUR)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("JPEG encoding of the evidence snapshot failed")
     return EvidenceBlob.of(encoded.tobytes(), "image/jpeg")
-
-
-def _caption(image: np.ndarray, text: str, corner: tuple[int, int], scale: float, thickness: int) -> None:
-    import cv2
-
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    x, y = corner
-    top = max(0, y - th - base - 2)
-    cv2.rectangle(image, (x, top), (x + tw + 4, top + th + base + 2), OBJECT_COLOUR, cv2.FILLED)
-    cv2.putText(image, text, (x + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
 def raw_frame(frame_bgr: np.ndarray) -> EvidenceBlob:

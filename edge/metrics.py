@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -36,7 +37,7 @@ class TimedDetector:
 
 
 class EdgeCollector:
-    def __init__(self, node: "EdgeNode") -> None:
+    def __init__(self, node: EdgeNode) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
@@ -76,10 +77,11 @@ class EdgeCollector:
         for (hazard, phase), count in sorted(Counter(self.node.event_counts).items()):
             events.add_metric([hazard, phase], count)
         yield events
-        yield GaugeMetricFamily("sharpeyes_edge_broker_connected", "1 while connected to the broker", value=float(self.node.publisher.connected))
+        yield GaugeMetricFamily("sharpeyes_edge_broker_connected", "1 while connected to the broker",
+                                value=float(self.node.publisher.connected))
 
 
-def serve_metrics(node: "EdgeNode", host: str, port: int) -> int:
+def serve_metrics(node: EdgeNode, host: str, port: int) -> int:
     """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port."""
     registry = CollectorRegistry()
     registry.register(EdgeCollector(node))

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from broker import topics
@@ -30,7 +30,7 @@ VERSION = "0.1.0"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def config_version(edge: EdgeConfig) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class CameraPipeline:
         return emissions
 
     def _emit(self, ev: RuleEvent, frame_bgr: np.ndarray, wall: datetime) -> Emission:
-        wall = wall.astimezone(timezone.utc)
+        wall = wall.astimezone(UTC)
         slot = (ev.zone, ev.episode)
         incident = self._open.get(slot)
         if incident is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -85,15 +85,15 @@ class OutboxPublisher:
 
     def _connect_in_background(self) -> None:
         # connect_async never raises for a dead broker; paho's loop keeps retrying with its backoff.
-        kwargs = {}
         if self.broker.protocol == "5":
-            kwargs["clean_start"] = True
-        self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s, **kwargs)
+            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s, clean_start=True)
+        else:
+            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         """Subscribe (QoS 1) on every connect; ``callback(topic, payload)`` runs on paho's thread."""
         self._subscriptions.append(topic)
-        self._client.message_callback_add(topic, lambda client, userdata, msg: callback(msg.topic, msg.payload))
+        self._client.message_callback_add(topic, lambda client, userdata, msg: callback(msg.topic, bytes(msg.payload)))
 
     def publish_now(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
         """Publish a retained state message directly (its latest value matters, not its history)."""

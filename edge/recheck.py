@@ -19,7 +19,7 @@ class RecheckResult:
 
 def hazard_present(zone: ZoneConfig, detections: list[Detection], width: int, height: int) -> RecheckResult:
     labels = set(zone.labels or ())
-    polygon = [tuple(p) for p in zone.polygon]
+    polygon = [(float(x), float(y)) for x, y in zone.polygon]
     hits = []
     for d in detections:
         if d.label not in labels or d.score < zone.min_score:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.siteconfig import CameraRules
@@ -46,7 +46,7 @@ def replay(
     if not capture.isOpened():
         raise VideoError(f"{video}: cannot be opened as a video")
     detector = detector or load_detector(rules.model)
-    base = start_wall or datetime.now(timezone.utc)
+    base = start_wall or datetime.now(UTC)
     seq = itertools.count()
     pipeline = CameraPipeline(
         site=site, edge=edge, camera_id=camera, rules=rules, detector=detector, next_seq=lambda: next(seq)

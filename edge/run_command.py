@@ -32,7 +32,14 @@ def run(
         raise typer.Exit(2) from None
 
     from broker.client import BrokerClientError
+    from edge.captions import CaptionFontError, caption_font
     from edge.node import EdgeNode
+
+    try:
+        caption_font()  # found (or refused) now, not at the first alarm
+    except CaptionFontError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
     try:
         node = EdgeNode(site, edge, outbox or Path("var") / f"edge-{edge}-outbox.db", model=model)

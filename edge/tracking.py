@@ -77,7 +77,7 @@ class Tracker:
             now = t + self._clock_offset
         self._last_t = now
         ids = self._track_ids(now, detections)
-        return [replace(d, track_id=tid) for d, tid in zip(detections, ids)]
+        return [replace(d, track_id=tid) for d, tid in zip(detections, ids, strict=True)]
 
     def _track_ids(self, t: float, detections: list[Detection]) -> list[int | None]:
         import supervision as sv
@@ -96,6 +96,6 @@ class Tracker:
         tracked = self._tracker.update(found, timestamp=t)
         ids: list[int | None] = [None] * n
         if len(tracked) and "index" in tracked.data:
-            for index, tracker_id in zip(tracked.data["index"], tracked.tracker_id):
+            for index, tracker_id in zip(tracked.data["index"], tracked.tracker_id, strict=True):
                 ids[int(index)] = int(tracker_id) if tracker_id >= 0 else None
         return ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -21,6 +22,7 @@ def demo(
     if broker not in ("auto", "mosquitto", "embedded"):
         typer.echo(f"--broker must be auto, mosquitto or embedded, not {broker!r}", err=True)
         raise typer.Exit(2)
-    code = run_demo(smoke=smoke, http_port=port, media_dir=media_dir, broker=broker,  # type: ignore[arg-type]
+    choice = cast(Literal["auto", "mosquitto", "embedded"], broker)  # checked just above
+    code = run_demo(smoke=smoke, http_port=port, media_dir=media_dir, broker=choice,
                     var_dir=var_dir, deadline_s=deadline)
     raise typer.Exit(code)

@@ -20,13 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, wait_for_port
-
 
 # How long the file-reading thread sleeps when the session's packet queue is full (the queue
 # holds ~1.3 s of 25 fps video, so this is far below anything a client could notice).
@@ -179,10 +179,11 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
     rtsp.logger = logging.getLogger("sharpeyes.rtsp")
 
     handoff_lock = threading.Lock()
+    in_flight: weakref.WeakKeyDictionary[asyncio.Queue, int] = weakref.WeakKeyDictionary()
 
     def _hand_over(queue: asyncio.Queue, item: object) -> None:
         with handoff_lock:
-            queue.sharpeyes_in_flight -= 1  # type: ignore[attr-defined]
+            in_flight[queue] -= 1
         queue.put_nowait(item)
 
     class FrameBurstSession(rtsp.RtspServerSession):
@@ -196,7 +197,7 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
 
         _burst: list[bytes] | None = None
 
-        async def _send_paced_rtp_payloads(self, state, payloads, timestamp, media_time, duration_seconds) -> None:  # type: ignore[no-untyped-def]
+        async def _send_paced_rtp_payloads(self, state, payloads, timestamp, media_time, duration_seconds) -> None:
             if not payloads:
                 return
             await self._sleep_until_media_time(state, media_time)
@@ -218,7 +219,7 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
                 return
             self._burst.append(b"$" + bytes([channel]) + len(payload).to_bytes(2, "big") + payload)
 
-        def _threadsafe_queue_put(self, loop, queue, item, stop_event) -> bool:  # type: ignore[no-untyped-def]
+        def _threadsafe_queue_put(self, loop, queue, item, stop_event) -> bool:
             """Hand one item from the file-reading thread to the event loop.
 
             The toolkit does this with ``run_coroutine_threadsafe`` and waits for the result: a
@@ -228,10 +229,10 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
             """
             while not stop_event.is_set():
                 with handoff_lock:
-                    in_flight = getattr(queue, "sharpeyes_in_flight", 0)
-                    room = queue.maxsize <= 0 or queue.qsize() + in_flight < queue.maxsize
+                    on_its_way = in_flight.get(queue, 0)
+                    room = queue.maxsize <= 0 or queue.qsize() + on_its_way < queue.maxsize
                     if room:
-                        queue.sharpeyes_in_flight = in_flight + 1
+                        in_flight[queue] = on_its_way + 1
                 if room:
                     try:
                         loop.call_soon_threadsafe(_hand_over, queue, item)

@@ -137,7 +137,7 @@ def start_central(args: list[str], log: Path, *, attempts: int = 3) -> tuple[sub
         central = spawn_sharpeyes(["central", "serve", *args, "--port", str(port)], log)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_for_http(f"{base}/healthz", timeout=120, still_alive=lambda: central.poll() is None)
+            wait_for_http(f"{base}/healthz", timeout=120, still_alive=lambda central=central: central.poll() is None)
             return central, base
         except Exception:
             stop_process(central)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.siteconfig import SiteConfig
 from central.changes import ChangeFeed
 from central.engine import WorkflowEngine
-from central.evidence_store import EvidenceStore
+from central.evidence_store import EvidenceBackend
 from central.grid import GridTree, Node
 from central.tables import GridNode
 from central.tokens import TokenIssuer
@@ -21,7 +21,7 @@ from central.tokens import TokenIssuer
 @dataclass
 class ApiContext:
     sessions: sessionmaker[Session]
-    evidence: EvidenceStore
+    evidence: EvidenceBackend
     tokens: TokenIssuer
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     # None when this process runs no ingest (``--no-ingest``).

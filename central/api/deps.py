@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,11 +13,9 @@ from sqlalchemy.orm import Session
 
 from central.api.context import ApiContext
 from central.grid import scope_for
-from central.workflow import Actor
 from central.tables import User
 from central.tokens import Principal, TokenError
-
-import logging
+from central.workflow import Actor
 
 access_log = logging.getLogger("central.access")
 
@@ -104,7 +103,7 @@ def refusal(actor: Actor, why: str, code: int = status.HTTP_403_FORBIDDEN, detai
     return HTTPException(code, detail=detail or why)
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str):
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if actor.role not in roles:
             raise refusal(actor, f"needs role {'/'.join(roles)}", detail=f"needs role {' or '.join(roles)}")

@@ -67,11 +67,11 @@ async def create_request(request: Request, ctx: Ctx, session: DbSession) -> JSON
         return _error(400, "lat and long must be numbers")
     if (lat is None) != (lon is None) or (lat is None and not p.get("address_string")):
         return _error(400, "give lat and long, or address_string")
-    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return _error(400, "lat/long out of range")
     engine: WorkflowEngine = ctx.workflow()
     now = engine.clock.now()
-    cell = engine.grid.locate(lon, lat) if lat is not None else None  # type: ignore[arg-type]
+    cell = engine.grid.locate(lon, lat) if lat is not None and lon is not None else None
     incident = Incident(
         incident_key=f"open311-{uuid.uuid4()}", hazard=service.hazard or service.service_code,
         site=ctx.site.site if ctx.site else "site", edge=None, camera=None, zone=None, grid_cell=cell,

@@ -33,7 +33,7 @@ def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, ob
     index = {r["code"]: r for r in stats.grid_index(_facts(list(month_rows)), tree, ctx.workflow().config.index)}
     open_rows = session.execute(select(Incident.grid_cell, Incident.deadline_color)
                                 .where(Incident.state.in_(OPEN_STATES))).all()
-    out = []
+    out: list[dict[str, object]] = []
     for node in sorted(tree.nodes.values(), key=lambda n: (tree.depth(n.code), n.code)):
         if actor.scope is not None and node.code not in actor.scope:
             continue
@@ -121,7 +121,7 @@ class UserPatch(BaseModel):
     active: bool | None = None
 
 
-def _check_refs(session, ctx, grid: list[str] | None, unit: str | None) -> None:  # type: ignore[no-untyped-def]
+def _check_refs(session, ctx, grid: list[str] | None, unit: str | None) -> None:
     tree = ctx.load_grid(session)
     for code in grid or []:
         if code not in tree.nodes:
@@ -247,11 +247,12 @@ def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
 
     Central's copy lives in memory: the site file stays the source of truth at the next start, so an
     operator who wants the zones kept copies them into it (the console shows the YAML)."""
-    found = ctx.site.camera(camera) if ctx.site is not None else None
-    if found is None:
+    site = ctx.site
+    found = site.camera(camera) if site is not None else None
+    if site is None or found is None:
         raise HTTPException(404, detail=f"camera {camera} is not in this site's configuration")
     edge, _ = found
-    data = ctx.site.model_dump(mode="json")
+    data = site.model_dump(mode="json")
     for edge_data in data["edges"]:
         for camera_data in edge_data["cameras"]:
             if camera_data["id"] == camera:
@@ -270,7 +271,7 @@ def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
     return {"command_id": row.command_id, "edge": edge.id}
 
 
-def _command_in_scope(row: CommandRow, actor: Actor, session, ctx) -> bool:  # type: ignore[no-untyped-def]
+def _command_in_scope(row: CommandRow, actor: Actor, session, ctx) -> bool:
     """A recheck follows its incident's visibility; an edge command (config) is for desk roles
     whose scope takes in one of the edge's cameras."""
     if row.incident_id is not None:

@@ -44,7 +44,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_TYPES = ("image/jpeg", "image/png")
 
 
-def visible(query: Select, actor: Actor) -> Select:  # type: ignore[type-arg]
+def visible(query: Select, actor: Actor) -> Select:
     """The SQL form of ``workflow.can_see``."""
     if actor.role == "admin":
         return query
@@ -115,7 +115,7 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
-def _load_visible(session, incident_id: int, actor: Actor) -> Incident:  # type: ignore[no-untyped-def]
+def _load_visible(session, incident_id: int, actor: Actor) -> Incident:
     incident = session.get(Incident, incident_id)
     missing = f"no incident {incident_id}"
     if incident is None:
@@ -125,7 +125,7 @@ def _load_visible(session, incident_id: int, actor: Actor) -> Incident:  # type:
     return incident
 
 
-def detail(session, incident: Incident, actor: Actor) -> IncidentDetail:  # type: ignore[no-untyped-def]
+def detail(session, incident: Incident, actor: Actor) -> IncidentDetail:
     incident_id = incident.id
     events = session.scalars(
         select(Event).where(Event.incident_id == incident_id).order_by(Event.observed_at, Event.seq)

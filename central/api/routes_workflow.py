@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -57,7 +57,7 @@ def _suppression_out(s: Suppression) -> dict[str, object]:
             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at}
 
 
-def _check_camera_in_scope(actor: Actor, ctx, camera: str) -> None:  # type: ignore[no-untyped-def]
+def _check_camera_in_scope(actor: Actor, ctx, camera: str) -> None:
     """A silence acts on one camera: only within the grid scope that covers the camera's cell (403)."""
     if not actor.in_scope(ctx.camera_cell(camera)):
         raise refusal(actor, f"camera {camera} is outside their grid")
@@ -106,7 +106,7 @@ def _facts(rows: list[Incident]) -> list[stats.IncidentFacts]:
                                 i.rework_count or 0, i.escalated_to, i.deadline_color) for i in rows]
 
 
-def _selected(session, actor: Actor, ctx, grid, hazard, since, until):  # type: ignore[no-untyped-def]
+def _selected(session, actor: Actor, ctx, grid, hazard, since, until):
     query = visible(select(Incident), actor)
     if grid is not None:
         query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
@@ -144,7 +144,7 @@ def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime,
     if month is None:
         month = now.strftime("%Y-%m")
     try:
-        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
         raise HTTPException(422, detail="month is YYYY-MM, e.g. 2026-11") from None
     end = (start + timedelta(days=32)).replace(day=1)

@@ -82,7 +82,7 @@ class FireLaneRule:
         self.zone = zone
         self.zone_id = zone.id
         self.hazard = zone.hazard
-        self._polygon = [tuple(p) for p in zone.polygon]
+        self._polygon = [(float(x), float(y)) for x, y in zone.polygon]
         self._labels = frozenset(zone.labels or ())
         self._dwell = float(zone.dwell_s or 0.0)
         self._clear = float(zone.clear_s or 0.0)

@@ -27,7 +27,7 @@ class PresenceRule:
         self.zone = zone
         self.zone_id = zone.id
         self.hazard = zone.hazard
-        self._polygon = [tuple(p) for p in zone.polygon]
+        self._polygon = [(float(x), float(y)) for x, y in zone.polygon]
         self._labels = frozenset(zone.labels or ())
         self._min_count = zone.min_count or 1
         self._windows = zone.active_windows()

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def build_mix(events: int, evidence_every: int) -> list[tuple[str, bytes, bool]]
     from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
     from broker.topics import event_topic, evidence_topic
 
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     out: list[tuple[str, bytes, bool]] = []
     run = uuid.uuid4().hex[:8]
     for i in range(events):
@@ -158,7 +158,7 @@ def build_mix(events: int, evidence_every: int) -> list[tuple[str, bytes, bool]]
 
 
 def _stamp() -> bytes:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
 
 
 def publisher_main(port: int, events: int, evidence_every: int, rate: float, ready: Any, go: Any, done: Any) -> None:
@@ -212,7 +212,7 @@ class _Tally:
 
     def add(self, observed_at: datetime | None) -> None:
         now = time.monotonic()
-        wall = datetime.now(timezone.utc)
+        wall = datetime.now(UTC)
         with self.lock:
             self.count += 1
             self.first = self.first if self.first is not None else now
@@ -226,7 +226,7 @@ def _observed(payload: bytes) -> datetime | None:
     if at < 0:
         return None
     text = payload[at + 15: at + 15 + len(PLACEHOLDER)].decode()
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _paho_consumer(port: int, client_id: str, on_message: Callable[[Any, Any], None]) -> Any:

@@ -41,8 +41,12 @@ def edge(
     import sys
 
     from sharpeyes.bench.edge_bench import BenchError, BenchOptions, run_bench
+    from sharpeyes.bench.peer import INSTALL_HINT, peer_available
     from sharpeyes.bench.report import print_table
 
+    if peer and not peer_available():
+        typer.echo(f"error: {INSTALL_HINT}", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
                         peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir,

@@ -109,6 +109,8 @@ class BenchResult:
     alert_latency_ms: list[float] = field(default_factory=list)
     processing_latency_ms: list[float] = field(default_factory=list)
     alerts_expected: int = 0
+    # Why a contestant was not run ("floor", "peer", "peer_fitted"): every null figure says why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The flat JSON object ``--json`` prints; keys named in the issue come first."""
@@ -161,7 +163,35 @@ class BenchResult:
                 out[f"{name}_cpu_ms_per_sample"] = _round(other.cpu_ms_per_sample, 1)
                 out[f"{name}_samples"] = other.samples
         out["targets"] = targets(out)
+        out["why"] = self._why_null(out)
         return out
+
+    def _why_null(self, out: dict[str, Any]) -> dict[str, str]:
+        """A reason for every figure (and target) that is null, so no reader has to guess."""
+        def reason(contestant: str) -> str:
+            ran = {"floor": self.floor, "peer": self.peer, "peer_fitted": self.peer_fitted}[contestant]
+            if contestant in self.skipped:
+                return self.skipped[contestant]
+            if ran is not None and ran.note and ran.cpu_per_camera_s is None:
+                return f"{contestant} not measured: {ran.note}"
+            return f"{contestant} measured no samples in the window"
+
+        why: dict[str, str] = {}
+        for key, value in [*out.items(), *(("targets." + k, v) for k, v in out["targets"].items())]:
+            if value is not None:
+                continue
+            bare = key.removeprefix("targets.").removeprefix("edge_vs_")
+            if "peer_fitted" in bare:
+                why[key] = reason("peer_fitted")
+            elif "peer" in bare:
+                why[key] = reason("peer")
+            elif "floor" in bare:
+                why[key] = reason("floor")
+            elif "latency" in key:
+                why[key] = "no alert reached the broker during the run"
+            else:
+                why[key] = "the edge measured no samples in the window"
+        return why
 
     def to_json(self) -> str:
         return json.dumps(self.summary(), ensure_ascii=False)
@@ -302,7 +332,8 @@ def _counters_at(log_entries: list[dict[str, Any]], t: float) -> dict[str, Any]:
 
 
 def measure(name: str, module: str, args: list[str], *, cameras: int, opts: BenchOptions, workdir: Path,
-            server_pids: list[int] | None = None, env: dict[str, str] | None = None) -> tuple[Contestant, dict[str, Any], tuple[float, float]]:
+            server_pids: list[int] | None = None,
+            env: dict[str, str] | None = None) -> tuple[Contestant, dict[str, Any], tuple[float, float]]:
     """Run one contestant: wait until every camera has sampled, settle, measure ``seconds``, stop."""
     out = workdir / f"{name}.json"
     ready = out.with_suffix(".ready")
@@ -412,13 +443,13 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
         for server in servers:
             server.start()
         broker.start()
-        urls = [server.url(f"{n}.mp4") for server, group in zip(servers, groups) for n in group]
+        urls = [server.url(f"{n}.mp4") for server, group in zip(servers, groups, strict=True) for n in group]
         server_pids = [server.pid for server in servers if server.pid]
         if opts.boost:
             granted = all([boost(pid) for pid in [os.getpid(), *server_pids, *([broker.pid] if broker.pid else [])]])
             progress("priority: the bench's processes run first" if granted else
                      "priority: --boost needs root or CAP_SYS_NICE; measuring at normal priority")
-        config = site_config(list(zip(names, urls)), broker.port, opts.fps, opts.dwell_s, opts.model)
+        config = site_config(list(zip(names, urls, strict=True)), broker.port, opts.fps, opts.dwell_s, opts.model)
         config_path = workdir / "site.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         clock = AlertClock(broker.port, opts.dwell_s)
@@ -437,13 +468,18 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
             options={**asdict(opts), "source": str(source), "workdir": str(workdir)},
             started_at=started_at,
             machine=machine_info(),
-            stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip), "width": profile.width, "height": profile.height, "fps": profile.fps,
+            stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip),
+                    "width": profile.width, "height": profile.height, "fps": profile.fps,
                     "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile},
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),
             processing_latency_ms=sorted(clock.processing_ms),
             alerts_expected=opts.cameras,
         )
+        if not opts.floor:
+            result.skipped["floor"] = "floor not measured: --no-floor"
+        if not opts.peer:
+            result.skipped["peer"] = result.skipped["peer_fitted"] = "peer not measured: --no-peer"
         if opts.floor:
             progress(f"floor: bare keyframe decode + onnxruntime on {opts.cameras} cameras")
             floor, records, window = measure(
@@ -460,6 +496,8 @@ def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
             if (model_path, input_size) != stock:
                 result.peer_fitted = _measure_peer(opts, urls, model_path, input_size, workdir, progress, server_pids,
                                                    name="peer_fitted")
+            else:
+                result.skipped["peer_fitted"] = "the edge runs the published graph unchanged: peer_fitted is the peer"
         return result
     finally:
         for server in servers:

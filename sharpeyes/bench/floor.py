@@ -143,8 +143,8 @@ class FloorCamera:
                                                           to_tensor(rgb, self.inference.input_size)))
                     except queue.Full:
                         self.inference.dropped += 1
-                    behind = next_due is None or now - next_due >= self.period
-                    next_due = now + self.period if behind else next_due + self.period
+                    next_due = now + self.period if next_due is None or now - next_due >= self.period \
+                        else next_due + self.period
                     started = time.perf_counter()
 
 

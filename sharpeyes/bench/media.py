@@ -60,7 +60,7 @@ def _source_frames(source: Path):
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
-            if frame.pts is None:
+            if frame.pts is None or stream.time_base is None:
                 continue
             yield float(frame.pts * stream.time_base), frame
 

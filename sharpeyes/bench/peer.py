@@ -23,9 +23,8 @@ from sharpeyes.bench.child import ChildRun
 log = logging.getLogger("sharpeyes.bench.peer")
 
 INSTALL_HINT = (
-    "the peer needs Ultralytics and PyTorch: pip install -e '.[export]' (install a CPU build of torch first, "
-    "e.g. pip install torch --index-url https://download.pytorch.org/whl/cpu, or pip pulls a multi-GB CUDA build); "
-    "or run the benchmark with --no-peer"
+    "the peer needs Ultralytics and PyTorch (CPU build), locked in requirements/export.txt: run `make bench-deps` "
+    "(or .venv/bin/pip install --require-hashes --no-deps -r requirements/export.txt), or run the benchmark with --no-peer"
 )
 
 
@@ -47,7 +46,7 @@ def _torchvision_or_stand_in() -> str:
     from ultralytics.utils.nms import TorchNMS
 
     stand_in = types.ModuleType("torchvision")
-    stand_in.ops = types.SimpleNamespace(nms=TorchNMS.nms)  # type: ignore[attr-defined]
+    stand_in.__dict__["ops"] = types.SimpleNamespace(nms=TorchNMS.nms)
     sys.modules["torchvision"] = stand_in
     return "ultralytics TorchNMS (no usable torchvision)"
 
@@ -95,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
 
     child = ChildRun(args.out)
     nms = _torchvision_or_stand_in()
-    cameras = [PeerCamera(f"cam-{i + 1:03d}", url, args.model, args.vid_stride, (height, width), child.stopping) for i, url in enumerate(args.url)]
+    cameras = [PeerCamera(f"cam-{i + 1:03d}", url, args.model, args.vid_stride, (height, width), child.stopping)
+               for i, url in enumerate(args.url)]
     for camera in cameras:
         camera.thread.start()
     try:

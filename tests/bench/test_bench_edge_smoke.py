@@ -34,9 +34,25 @@ def test_bench_edge_json_on_two_cameras(shared_media: Path, tmp_path: Path) -> N
     assert result["cpu_per_camera_s"] > 0
     assert result["floor_cpu_per_camera_s"] > 0
     assert result["peer_cpu_per_camera_s"] is None  # --no-peer
+    # Every null figure says why, so a script reading the JSON never has to guess.
+    nulls = [k for k, v in result.items() if v is None] + [f"targets.{k}" for k, v in result["targets"].items() if v is None]
+    assert nulls and sorted(nulls) == sorted(result["why"])
+    assert result["why"]["peer_cpu_per_camera_s"] == "peer not measured: --no-peer"
     assert 50 < result["rss_mb"] < 1536
     # Both cameras see the parked cars in the kerb lane for longer than the dwell.
     assert result["alerts"] == 2
     assert 0 <= result["alert_latency_ms_p95"] < 10_000
     # Logs and per-sample records stay in --workdir for whoever wants to dig.
     assert (tmp_path / "work" / "edge.json").is_file()
+
+
+def test_bench_edge_without_the_peers_libraries_refuses_and_names_the_fix(tmp_path: Path) -> None:
+    from sharpeyes.bench.peer import peer_available
+
+    if peer_available():  # `make bench-deps` was run in this venv: the refusal cannot happen here
+        pytest.skip("Ultralytics and PyTorch are installed in this environment")
+    proc = subprocess.run([sys.executable, "-m", "sharpeyes", "bench", "edge", "--cameras", "2", "--json"],
+                          check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "make bench-deps" in proc.stderr and "--no-peer" in proc.stderr
+    assert proc.stdout == ""  # no half-filled JSON for a script to misread

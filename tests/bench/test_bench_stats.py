@@ -68,5 +68,5 @@ def test_without_ultralytics_the_peer_says_how_to_install_it(monkeypatch: pytest
     result = edge_bench._measure_peer(edge_bench.BenchOptions(cameras=4, peer_cameras=2), ["rtsp://x/a"] * 4,
                                       tmp_path / "m.onnx", (480, 288), tmp_path, lambda text: None)
     assert result.cpu_per_camera_s is None
-    assert "pip install -e '.[export]'" in (result.note or "")
+    assert "make bench-deps" in (result.note or "") and "requirements/export.txt" in (result.note or "")
     assert "--no-peer" in (result.note or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -13,7 +13,7 @@ from broker import topics
 from broker.payloads import ContractError, HazardEvent, json_schemas, parse_event
 from broker.siteconfig import ConfigError, load_camera_rules, load_site_config
 
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def _event(**overrides) -> dict:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from broker.mosquitto import MosquittoError, MosquittoProcess, render_mosquitto_conf
 from sharpeyes.netutil import port_accepts

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
 from broker.siteconfig import SiteConfig, parse_site_config
 
 SITE = "demo"
 EDGE = "edge-1"
-T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
 
 
 def jpeg_bytes(tag: str) -> bytes:

@@ -39,7 +39,7 @@ def burst(incidents: int, tag: str) -> list[bytes]:
         seq += [wire(event(key, Phase.UPDATE, zone=zone, seq=2 + i, observed_after_s=5 * (i + 1))) for i in range(UPDATES)]
         seq.append(wire(event(key, Phase.END, zone=zone, seq=2 + UPDATES, observed_after_s=60)))
         per.append(seq)
-    return [msg for group in zip(*per) for msg in group]
+    return [msg for group in zip(*per, strict=False) for msg in group]
 
 
 def publish_all(port: int, messages: list[bytes]) -> None:
@@ -99,7 +99,7 @@ def test_two_workers_share_the_load_with_nothing_lost_or_filed_twice(postgres_ur
                 return  # retained status and health of other tests' edges on the shared broker
             with lock:
                 seen[name] += 1
-                seen[getattr(outcome, "kind")] += 1
+                seen[outcome.kind] += 1
 
         built.ingest.on_outcome = count
         built.start_ingest()

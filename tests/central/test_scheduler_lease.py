@@ -215,7 +215,7 @@ def test_racing_holders_get_one_winner_per_round(database_url: str) -> None:
             gate = threading.Barrier(len(leases))
             won: dict[str, bool] = {}
 
-            def contend(lease: LeaderLease) -> None:
+            def contend(lease: LeaderLease, gate: threading.Barrier = gate, won: dict[str, bool] = won) -> None:
                 gate.wait()
                 won[lease.holder] = lease.acquire()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select, text
@@ -85,7 +86,7 @@ def test_fire_lane_goes_round_the_loop_with_unit_feedback_photos_and_a_second_ch
     assert [h["action"] for h in history] == ["receive", "triage", "confirm", "dispatch", "accept", "feedback",
                                               "check", "fail", "feedback", "check", "pass"]
     assert history[2]["actor"] == "monitor" and history[2]["reason"] == "seen on the snapshot"
-    assert all(h["prev_hash"] == p["hash"] for p, h in zip(history, history[1:]))
+    assert all(h["prev_hash"] == p["hash"] for p, h in pairwise(history))
     assert ok(wf.get("monitor", f"/api/v1/incidents/{iid}/history/verify"))["ok"] is True
 
     stats = ok(wf.get("supervisor", "/api/v1/stats"))

@@ -53,13 +53,13 @@ def test_each_role_image_is_non_root_with_a_healthcheck(stages: dict[str, list[s
     assert users and users[-1] not in ("root", "0"), f"{role} image must end as a non-root user"
     assert any(line.startswith("HEALTHCHECK ") and " CMD " in line for line in lines)
     assert any(line.startswith("ENTRYPOINT ") for line in lines)
-    # Only this role's extra is installed in the environment the image copies.
+    # Only this role's locked dependencies are installed in the environment the image copies.
     copies = [line for line in lines if line.startswith("COPY --from=venv-")]
     assert copies == [f"COPY --from=venv-{role} /opt/venv /opt/venv"]
     installs = [line for line in stages[f"venv-{role}"] if "pip install" in line]
-    assert len(installs) == 1 and f"[{role}]" in installs[0]
+    assert len(installs) == 1 and f"/tmp/{role}.txt" in installs[0]  # the role's lock, nothing else
     other = "central" if role == "edge" else "edge"
-    assert f"[{other}]" not in installs[0] and "[dev]" not in installs[0]
+    assert f"{other}.txt" not in installs[0] and "dev.txt" not in installs[0]
 
 
 def test_no_stage_copies_secrets_or_sets_them(stages: dict[str, list[str]]) -> None:
@@ -137,3 +137,33 @@ def test_deploy_site_connects_with_tls_and_mounted_secrets() -> None:
         targets = {s if isinstance(s, str) else s["target"] for s in _compose()["services"][service]["secrets"]}
         assert {"mqtt_password", "broker_ca"} <= targets
     assert secrets["mqtt_edge_1_password"]["file"].endswith("secrets/edge-1.password")
+
+
+def _pinned(image: str) -> bool:
+    """An image reference that does not move with a new release: a digest, or an exact version tag."""
+    if "@sha256:" in image:
+        return True
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    return re.match(r"^v?\d+\.\d+", tag) is not None  # major.minor at least: "2", "16-alpine" move
+
+
+def test_base_and_service_images_are_pinned_to_exact_versions() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", dockerfile, re.MULTILINE)
+    assert base is not None and _pinned(base.group(1)), base
+    for name in ("compose.yaml", "city/compose.central-host.yaml"):
+        for service, spec in _compose(name).get("services", {}).items():
+            image = spec.get("image", "")
+            if "build" in spec or image.startswith("${") or "sharpeyes-" in image:
+                continue  # our own images, built from this Dockerfile or tagged by the release
+            assert _pinned(image), f"{name}: service {service} uses {image!r}; pin an exact version or digest"
+    assert not _pinned("eclipse-mosquitto:2") and not _pinned("postgres:16-alpine") and _pinned("postgres:16.6-alpine3.20")
+
+
+@pytest.mark.parametrize("role", ["edge", "central"])
+def test_each_role_installs_from_its_lock_with_hashes(stages: dict[str, list[str]], role: str) -> None:
+    steps = " ".join(stages[f"venv-{role}"])
+    assert f"requirements/{role}.txt" in steps and "--require-hashes" in steps
+    # Nothing is resolved at build time: the project wheel goes in without its dependencies.
+    assert re.search(r"pip install --no-deps [^&]*sharpeyes-", steps)
+    assert "requirements/build.txt" in " ".join(stages["wheel"])

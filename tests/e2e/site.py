@@ -12,7 +12,6 @@ import yaml
 
 from tests.support import spawn_sharpeyes, start_central, stop_process
 
-
 SITE = "e2e"
 EDGE = "edge-e2e"
 STREET = "street"

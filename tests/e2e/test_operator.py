@@ -55,7 +55,7 @@ def test_zone_is_drawn_with_the_mouse_and_nudged_with_the_keyboard(site, console
     expect(page.locator("#zone-canvas polygon.zone")).to_have_count(2)
     drawn = _vertices(page)
     assert len(drawn) == 4
-    for (x, y), (ex, ey) in zip(drawn, DRIVING_LANE):
+    for (x, y), (ex, ey) in zip(drawn, DRIVING_LANE, strict=True):
         assert abs(x - ex) < 0.01 and abs(y - ey) < 0.01
     expect(page.locator("#dirty")).to_have_text("未下发的修改")
 

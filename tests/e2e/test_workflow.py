@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import httpx
-
 import pytest
 from playwright.sync_api import expect
 
@@ -35,7 +34,8 @@ def test_monitor_confirms_and_dispatches_with_the_keyboard(site, console_factory
     _state(page, "待审核")
     # The zone the edge judged is drawn over the snapshot.
     expect(page.locator("#preview polygon.zone")).to_have_count(1)
-    expect(page.locator("#preview [data-action]")).to_have_count(len(site.get(f"/api/v1/incidents/{incident['id']}", "monitor").json()["allowed_actions"]))
+    allowed = site.get(f"/api/v1/incidents/{incident['id']}", "monitor").json()["allowed_actions"]
+    expect(page.locator("#preview [data-action]")).to_have_count(len(allowed))
 
     page.keyboard.press("c")
     dialog = page.locator("dialog[open]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from broker.siteconfig import CameraRules, ZoneConfig
 from edge.pipeline import CameraPipeline
 from tests.edge.conftest import CAMERA_CONFIGS
 
-T0 = datetime(2026, 5, 4, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 8, 0, 0, tzinfo=UTC)
 NEAR_KERB = [(0.05, 0.74), (0.95, 0.74), (0.95, 0.90), (0.05, 0.90)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from edge.replay import VideoError, replay
 from tests.edge.conftest import CAMERA_CONFIGS
 from tests.support import PROJECT_ROOT
 
-T0 = datetime(2026, 5, 4, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 8, 0, 0, tzinfo=UTC)
 
 
 def run_replay(video: Path, rules: CameraRules, detector, **kw) -> list[dict]:

@@ -64,7 +64,8 @@ def test_crowd_and_night_intrusion_are_configuration_only(tmp_path: Path) -> Non
         ({"active_hours": ["24:00-06:00"]}, "zones[0].active_hours", "hours go 00-23 and minutes 00-59"),
         ({"active_hours": ["22:00-22:00"]}, "zones[0].active_hours", "to watch all day leave active_hours out"),
         ({"active_hours": []}, "zones[0].active_hours", "list at least one window"),
-        ({"kind": "fire_lane", "labels": ["car"], "min_count": 2}, "zones[0]", "min_count applies only to zones of kind indoor or occupancy"),
+        ({"kind": "fire_lane", "labels": ["car"], "min_count": 2}, "zones[0]",
+         "min_count applies only to zones of kind indoor or occupancy"),
         ({"kind": "fire_lane", "active_hours": ["22:00-06:00"]}, "zones[0]", "remove active_hours"),
     ],
 )

@@ -79,7 +79,7 @@ def _covered_lens_clip(source: Path, target: Path, *, clear_s: float = 8, covere
     """The street clip for ``clear_s``, then a hand over the lens (near-black frames) for ``covered_s``."""
     fps = 10
     with av.open(str(source)) as src:
-        frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(int(clear_s * fps)), src.decode(video=0))]
+        frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(int(clear_s * fps)), src.decode(video=0), strict=False)]
     with av.open(str(target), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames[0].shape[1] // 2, frames[0].shape[0] // 2
@@ -87,7 +87,7 @@ def _covered_lens_clip(source: Path, target: Path, *, clear_s: float = 8, covere
         stream.options = {"g": str(fps), "preset": "ultrafast"}
         rng = np.random.default_rng(0)
         covered = [np.clip(rng.normal(6, 1.5, frames[0].shape), 0, 255).astype(np.uint8) for _ in range(3)]
-        for i, image in enumerate(frames + [covered[i % 3] for i in range(int(covered_s * fps))]):
+        for image in frames + [covered[i % 3] for i in range(int(covered_s * fps))]:
             frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(stream.width, stream.height)
             for packet in stream.encode(frame):
                 out.mux(packet)

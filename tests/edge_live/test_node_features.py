@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -47,7 +47,7 @@ def running(fresh_mosquitto, street, tmp_path):
 
 
 def _command(recorder: Recorder, name: str, args: dict) -> dict:
-    command = Command(command_id=uuid.uuid4(), name=name, args=args, sent_at=datetime.now(timezone.utc))
+    command = Command(command_id=uuid.uuid4(), name=name, args=args, sent_at=datetime.now(UTC))
     recorder.client.publish(f"sharpeyes/v1/t/e1/cmd/{name}", command.model_dump_json(by_alias=True), qos=1)
 
     def reply():
@@ -69,7 +69,7 @@ def test_episode_evidence_is_snapshot_raw_frame_and_a_clip(running):
     assert start["zone"] == "near-kerb"
     assert [e["content_type"] for e in start["evidence"]] == ["image/jpeg", "image/jpeg"]
     for ref in start["evidence"]:
-        data = wait_until(lambda: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
+        data = wait_until(lambda ref=ref: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
         assert hashlib.sha256(data).hexdigest() == ref["sha256"] and len(data) == ref["bytes"]
 
     clip_update = wait_until(

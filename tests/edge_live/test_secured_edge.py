@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,8 @@ def test_edge_over_tls_with_its_own_credentials(rtsp_server, tmp_path: Path):
         node.start()
         try:
             seen: dict[str, dict] = {}
-            deadline = datetime.now(timezone.utc).timestamp() + 40
-            while "health" not in seen and datetime.now(timezone.utc).timestamp() < deadline:
+            deadline = datetime.now(UTC).timestamp() + 40
+            while "health" not in seen and datetime.now(UTC).timestamp() < deadline:
                 topic, payload = central.messages.get(timeout=40)
                 if topic == topics.status_topic(SITE.site, "edge-a"):
                     seen["status"] = json.loads(payload)
@@ -48,7 +48,7 @@ def test_edge_over_tls_with_its_own_credentials(rtsp_server, tmp_path: Path):
             assert seen["status"]["state"] == "online" and seen["health"]["state"] == "online"
 
             command = Command(command_id=uuid.uuid4(), name="recheck", args={"camera": "lane", "zone": "lane"},
-                              sent_at=datetime.now(timezone.utc))
+                              sent_at=datetime.now(UTC))
             assert central.publish(topics.command_topic(SITE.site, "edge-a", "recheck"),
                                    command.model_dump_json(by_alias=True).encode()).value == 0
             while True:

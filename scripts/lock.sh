@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Re-resolve every dependency and write the lock files in requirements/ (`make lock`).
+#
+#   requirements/edge.txt     .[edge]              the edge image and an edge-only install
+#   requirements/central.txt  .[central]           the central image and a central-only install
+#   requirements/dev.txt      .[dev] (edge+central+tests+lint)  `make setup`, `make test`, CI
+#   requirements/export.txt   .[dev,export]        `make bench-deps`: the benchmark's Ultralytics peer
+#   requirements/build.txt    setuptools           the build backend (the Dockerfile's wheel stage)
+#
+# Each file pins every package with its sha256 hashes and is installed with
+# `pip install --require-hashes --no-deps -r FILE`. The resolution is for CPython 3.11 (the
+# image's Python); run this with another interpreter to lock for it: PYTHON=python3.12 make lock.
+#
+# Two deliberate edits after pip-compile:
+#  * the project itself (`sharpeyes @ file://...`, the dev extra names sharpeyes[edge,central]) is
+#    dropped: it is installed from the checkout with --no-deps after the lock.
+#  * `opencv-python`, the GUI build that trackers and ultralytics ask for, is dropped: it installs
+#    into the same cv2/ folder as opencv-python-headless and needs libGL, which servers and edge
+#    boxes do not have. With --no-deps nothing pulls it back.
+# Torch for the peer is the CPU build (2.x+cpu): found through pip's find-links on this machine
+# kind (/opt/wheels), else through PyTorch's CPU index. PyPI's torch is a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+python="${PYTHON:-.venv/bin/python}"
+"$python" -m piptools compile --version >/dev/null 2>&1 || {
+    echo "lock: pip-tools is missing from $python; run 'make setup' first (it comes with the dev extra)" >&2
+    exit 1
+}
+torch_source=()
+if [ -d "${TORCH_FIND_LINKS:-/opt/wheels}" ]; then
+    torch_source=(--find-links "${TORCH_FIND_LINKS:-/opt/wheels}")
+else
+    torch_source=(--extra-index-url https://download.pytorch.org/whl/cpu)
+fi
+
+compile() {  # compile OUT [pip-compile args...]
+    local out="$1"; shift
+    "$python" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+        --no-emit-index-url --no-emit-find-links --upgrade \
+        --output-file "$out" "$@" pyproject.toml requirements/build.in
+    "$python" - "$out" <<'EOF'
+import re, sys
+path = sys.argv[1]
+text = open(path, encoding="utf-8").read()
+# A requirement block runs from its "name==..." or "name @ url" line to the next one.
+blocks = re.split(r"(?m)^(?=[A-Za-z0-9])", text)
+dropped = ("sharpeyes @ ", "opencv-python==")
+kept = [b for b in blocks if not b.startswith(dropped)]
+kept = [re.sub(r"(?m)^# WARNING: pip install will require.*\n# Consider using a hashable URL.*\n", "", b) for b in kept]
+open(path, "w", encoding="utf-8").write("".join(kept))
+EOF
+    echo "lock: wrote $out ($(grep -c '^[A-Za-z0-9]' "$out") packages)"
+}
+
+"$python" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+    --upgrade --output-file requirements/build.txt requirements/build.in &
+compile requirements/edge.txt --extra edge &
+compile requirements/central.txt --extra central &
+compile requirements/dev.txt --extra dev &
+wait
+# The peer's lock starts from dev's pins so that installing it into the dev venv changes nothing
+# the tests ran against; torch comes from the CPU build (see above).
+compile requirements/export.txt --extra dev --extra export "${torch_source[@]}" \
+    --constraint requirements/dev.txt --constraint requirements/torch-cpu.in
