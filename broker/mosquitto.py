@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -248,6 +249,12 @@ class MosquittoProcess(ManagedProcess):
             raise MosquittoError(
                 f"{exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}\n--- stdout/stderr ---\n{stdout_tail}"
             ) from None
+
+    def reload(self) -> None:
+        """Re-read the password and ACL files without dropping a connection (Mosquitto's SIGHUP)."""
+        if self._proc is None or not self.running:
+            raise MosquittoError("cannot reload: Mosquitto is not running")
+        self._proc.send_signal(signal.SIGHUP)
 
     def close(self) -> None:
         """Stop, and delete the data directory if this object created it."""

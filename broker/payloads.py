@@ -26,6 +26,10 @@ STATUS_SCHEMA: Final = "sharpeyes.edge-status/1"
 TASK_SCHEMA: Final = "sharpeyes.task/1"
 COMMAND_SCHEMA: Final = "sharpeyes.command/1"
 REPLY_SCHEMA: Final = "sharpeyes.reply/1"
+RECEIPT_SCHEMA: Final = "sharpeyes.receipt/1"
+HELLO_SCHEMA: Final = "sharpeyes.hello/1"
+# The capability an edge and central name when they speak end-to-end receipts.
+RECEIPTS_CAPABILITY: Final = "receipts/1"
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -150,6 +154,9 @@ class EdgeStatus(_Strict):
     version: str | None = None
     cameras: list[str] = Field(default_factory=list)
     heartbeat: EdgeHeartbeat | None = None
+    # What this edge speaks beyond the v1 basics (receipts/1: it keeps every event and evidence blob
+    # until central's receipt).
+    capabilities: list[str] = Field(default_factory=list)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -171,6 +178,9 @@ class EdgeHeartbeat(_Strict):
     outbox_bytes: int = Field(ge=0)
     dropped: dict[str, int] = Field(default_factory=dict)
     cameras: dict[str, CameraFigures] = Field(default_factory=dict)
+    # Set while the broker refuses what the edge publishes (MQTT 5 PUBACK >= 0x80), with the fix.
+    publish_refused: str | None = Field(None, max_length=500)
+    dead_letters: int = Field(0, ge=0, description="outbox messages refused too often, kept for an operator")
 
 
 EdgeStatus.model_rebuild()
@@ -246,6 +256,33 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+class Receipt(_Strict):
+    """Central to an edge, on ``cmd/receipt``, after a commit: central has these events and evidence
+    blobs (stored, already stored, or kept as dead letters with the reason); the edge may forget them.
+    One receipt per edge per commit; a lost receipt only makes the edge send again (central dedups)."""
+
+    schema_: Literal["sharpeyes.receipt/1"] = Field(RECEIPT_SCHEMA, alias="schema")
+    site: Id
+    edge: Id
+    at: UtcTime
+    event_ids: list[UUID] = Field(default_factory=list, max_length=10_000)
+    evidence: list[Sha256] = Field(default_factory=list, max_length=10_000)
+
+
+class CentralHello(_Strict):
+    """Central to each edge, retained on ``cmd/hello``: what central offers. An edge holds events
+    for receipts only while ``receipts_until`` lies ahead; central renews it while it runs, so an
+    older central (which sends no hello) or one taken away lets the edge fall back to the broker's
+    PUBACK once the promise runs out, instead of its outbox growing without bound."""
+
+    schema_: Literal["sharpeyes.hello/1"] = Field(HELLO_SCHEMA, alias="schema")
+    site: Id
+    edge: Id
+    at: UtcTime
+    capabilities: list[str] = Field(default_factory=list)
+    receipts_until: UtcTime | None = None
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schemas of every payload, keyed by schema id, for other implementations."""
     models: dict[str, type[BaseModel]] = {
@@ -255,5 +292,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         TASK_SCHEMA: TaskNotification,
         COMMAND_SCHEMA: Command,
         REPLY_SCHEMA: CommandReply,
+        RECEIPT_SCHEMA: Receipt,
+        HELLO_SCHEMA: CentralHello,
     }
     return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}

@@ -55,6 +55,17 @@ def command_subscription(site: str, edge: str) -> str:
     return f"{ROOT}/{site}/{edge}/cmd/+"
 
 
+def receipt_topic(site: str, edge: str) -> str:
+    """Central's receipts to one edge: under the edge's command subtree, so the broker's ACL that
+    lets central write commands and the edge read them covers receipts too."""
+    return command_topic(site, edge, "receipt")
+
+
+def hello_topic(site: str, edge: str) -> str:
+    """Central's retained hello to one edge (sharpeyes.hello/1)."""
+    return command_topic(site, edge, "hello")
+
+
 def reply_topic(site: str, edge: str, name: str) -> str:
     return command_topic(site, edge, name) + "/reply"
 

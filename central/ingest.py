@@ -6,6 +6,7 @@ it commits before returning, so the caller may acknowledge the message afterward
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from concurrent.futures import Future, wait
@@ -51,6 +52,8 @@ from central.tables import (
 
 log = logging.getLogger(__name__)
 
+# Bytes of a dead letter's payload kept in the database (the sha256 and size cover the rest).
+DEAD_LETTER_PREFIX = 64 * 1024
 
 @dataclass
 class Outcome:
@@ -273,7 +276,8 @@ class IngestService:
         for _topic, payload, _at in items:
             if _topic.endswith("/event") and isinstance(payload, bytes):
                 event = _parse_fast(payload)
-                if event is not None:
+                # An unknown origin is a dead letter: no incident may be opened for it in advance.
+                if event is not None and self.router.unknown_origin(event.site, event.edge, event.camera) is None:
                     self._parsed[id(payload)] = event
                     self._event_ids[id(event)] = str(event.event_id)
         events = list(self._parsed.values())
@@ -421,7 +425,11 @@ class IngestService:
         log.warning("dead letter on %s: %s", topic, reason)
         if isinstance(payload, StoredBlob):
             payload = self.evidence.read(payload.sha256) or b""
-        self.session.add(DeadLetter(topic=topic, payload=payload, reason=reason, received_at=received_at))
+        # A bounded prefix, with the whole payload's sha256 and size: a 32 MB message must not
+        # become a 32 MB row (the prefix is enough to see what went wrong).
+        self.session.add(DeadLetter(topic=topic, payload=payload[:DEAD_LETTER_PREFIX], reason=reason,
+                                    received_at=received_at, payload_sha256=hashlib.sha256(payload).hexdigest(),
+                                    size=len(payload)))
         self.session.commit()
         return Outcome("dead_letter", reason=reason)
 
@@ -451,6 +459,9 @@ class IngestService:
             except ContractError as exc:
                 raise _Reject(exc.reason) from None
         self._same_origin(parts, event.site, event.edge)
+        unknown = self.router.unknown_origin(event.site, event.edge, event.camera)
+        if unknown is not None:
+            raise _Reject(unknown)
         event_id = self._event_ids.get(id(event)) or str(event.event_id)
         if self._batch:
             duplicate = event_id in self._known_events

@@ -16,8 +16,10 @@ import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +33,7 @@ from central.evidence_store import EvidenceBackend, EvidenceStore
 from central.ingest import IngestService
 from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
+from central.receipts import HELLO_RENEW_S, hellos_for, receipts_for
 from central.routing import GridRouter
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class IngestDeps:
     router: GridRouter
     feed: ChangeFeed
     engine: WorkflowEngine | None = None
+    # (site, edge ids): each edge gets a retained hello offering receipts (central.receipts).
+    hello_edges: tuple[str, tuple[str, ...]] | None = None
 
 
 class MqttIngest:
@@ -79,6 +84,9 @@ class MqttIngest:
         self._requests = itertools.count(1)
         self._replies: dict[int, tuple[threading.Event, list[bool]]] = {}
         self._sweep = threading.Event()
+        self._hello_sent_at: float | None = None  # monotonic; None: due at the next connection
+        self._backlog = 0  # messages received and not yet committed (or dropped with their connection)
+        self._backlog_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._writer: threading.Thread | None = None
         self._notifier: threading.Thread | None = None
@@ -86,6 +94,11 @@ class MqttIngest:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received from the broker and not yet committed: how far the writer is behind."""
+        return self._backlog
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -172,11 +185,14 @@ class MqttIngest:
             kind = message[0]
             if kind == "msgs":
                 _, generation, rows = message
+                with self._backlog_lock:
+                    self._backlog += len(rows)
                 self._inbox.put([Received(generation, *row) for row in rows])
             elif kind == "state":
                 _, up, self._generation = message
                 if up:
                     self._connected.set()
+                    self._hello_sent_at = None  # the broker may have lost the retained hellos
                     self._sweep.set()  # tasks and commands held back while the broker was away
                 else:
                     self._connected.clear()
@@ -194,7 +210,19 @@ class MqttIngest:
             self._sweep.clear()
             # Also what another process committed (an API-only `serve --no-ingest`, the scheduler).
             if self.connected and not self._stop.is_set():
+                self._send_hellos()
                 self._notify_pending()
+
+    def _send_hellos(self) -> None:
+        hello = self.deps.hello_edges
+        sent_at = self._hello_sent_at
+        if hello is None or (sent_at is not None and time.monotonic() - sent_at < HELLO_RENEW_S):
+            return
+        site, edges = hello
+        messages = [(topic, payload, 1, True) for topic, payload in hellos_for(site, edges, datetime.now(UTC))]
+        if all(self.publish_many(messages)):
+            self._hello_sent_at = time.monotonic()
+            log.info("offered receipts to %d edge(s)", len(messages))
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():
@@ -208,10 +236,13 @@ class MqttIngest:
                 except queue.Empty:
                     break
             generation = self._generation
+            taken = len(batch)
             batch = [item for item in batch if item.generation == generation]
             for start in range(0, len(batch), BATCH_MAX):
                 if not self._store(batch[start:start + BATCH_MAX], generation):
                     break
+            with self._backlog_lock:
+                self._backlog -= taken  # committed, or dropped with a connection that redelivers them
 
     def _store(self, batch: list[Received], generation: tuple[int, int] | None) -> bool:
         items = [(item.topic, item.payload, item.received_at) for item in batch]
@@ -224,7 +255,8 @@ class MqttIngest:
             log.exception("could not store %d message(s); will get them again after reconnecting", len(batch))
             self._send(("reconnect", self.retry_delay_s))
             return False
-        self._send(("ack", generation, [(item.mid, item.qos) for item in batch]))
+        receipts = receipts_for(((item.topic, item.payload) for item in batch), datetime.now(UTC))
+        self._send(("ack", generation, [(item.mid, item.qos) for item in batch], receipts))
         if any(o.incidents_changed for o in outcomes):
             self.deps.feed.bump()
         if any(o.new_task_ids for o in outcomes):
@@ -240,7 +272,7 @@ class MqttIngest:
         """Hand a message to the receiving process's client; True when that client queued it."""
         return self.publish_many([(topic, payload, qos)])[0]
 
-    def publish_many(self, messages: list[tuple[str, bytes, int]]) -> list[bool]:
+    def publish_many(self, messages: list[tuple[str, bytes, int]] | list[tuple[str, bytes, int, bool]]) -> list[bool]:
         """Hand messages to the receiving process's client in one round trip over the pipe (a
         burst's task notifications would otherwise cost a round trip each); per message, True when
         that client queued it."""

@@ -12,8 +12,9 @@ Pipe protocol (tuples, first item the kind):
   tuples: a NamedTuple each cost twenty times as much to pickle), ``("state", subscribed, generation)`` (on
   connect, on subscribe, on disconnect),
   ``("published", request, [ok, ...])``;
-- from the writer: ``("ack", generation, [(mid, qos), ...])``, ``("publish", request, [(topic,
-  payload, qos), ...])``, ``("reconnect", delay_s)``, ``("stop",)``.
+- from the writer: ``("ack", generation, [(mid, qos), ...], [(topic, payload), ...])`` (the
+  committed messages, then the receipts to publish for them, QoS 1), ``("publish", request,
+  [(topic, payload, qos[, retain]), ...])``, ``("reconnect", delay_s)``, ``("stop",)``.
 A generation names one connection: packet ids of an older one are never acknowledged on a newer.
 """
 
@@ -130,6 +131,9 @@ class _Receiver:
                 if message[1] == self.generation:
                     for mid, qos in message[2]:
                         self.client.ack(mid, qos)
+                # A receipt that cannot go out now only makes the edge send again (central dedups).
+                for topic, payload in message[3] if len(message) > 3 else ():
+                    self._publish(topic, payload, 1)
             elif kind == "publish":
                 _, request, messages = message
                 self._send(("published", request, [self._publish(*m) for m in messages]))
@@ -142,9 +146,9 @@ class _Receiver:
                 network.join(5)
                 return
 
-    def _publish(self, topic: str, payload: bytes, qos: int) -> bool:
+    def _publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
         return self.client.is_connected() and \
-            self.client.publish(topic, payload, qos=qos).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            self.client.publish(topic, payload, qos=qos, retain=retain).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- network thread ----------------------------------------------------------------------------
 

@@ -20,10 +20,12 @@ class GridRouter:
     def __init__(self, site: SiteConfig | None) -> None:
         self.site_id = site.site if site else None
         self._camera_cell: dict[str, str | None] = {}
+        self._edge_cameras: dict[str, frozenset[str]] = {}
         self._cells = {}
         if site is not None:
             self._cells = {cell.code: cell for cell in site.grid}
             for edge in site.edges:
+                self._edge_cameras[edge.id] = frozenset(camera.id for camera in edge.cameras)
                 for camera in edge.cameras:
                     self._camera_cell[camera.id] = camera.grid_cell
 
@@ -37,6 +39,21 @@ class GridRouter:
         from central.workflow_config import WorkflowConfig
 
         return WorkflowEngine(WorkflowConfig(), self.tree)
+
+    def unknown_origin(self, site: str, edge: str, camera: str) -> str | None:
+        """Why an event from this site, edge and camera is not central's to file (None: it is).
+
+        Central without a site configuration (the vertical slice) takes every origin."""
+        if self.site_id is None:
+            return None
+        if site != self.site_id:
+            return f"unknown site {site!r}: this central serves site {self.site_id!r}"
+        cameras = self._edge_cameras.get(edge)
+        if cameras is None:
+            return f"unknown edge {edge!r}: not an edge of site {site!r} in central's site configuration"
+        if camera not in cameras:
+            return f"unknown camera {camera!r}: not a camera of edge {edge!r} in central's site configuration"
+        return None
 
     def route(self, site: str, camera: str) -> Route:
         if site != self.site_id:

@@ -117,12 +117,16 @@ def build_central(
         wf.grid = ctx.load_grid(session)
     mqtt_ingest = None
     if ingest:
-        deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf)
+        deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf,
+                          hello_edges=(site.site, tuple(edge.id for edge in site.edges)))
         mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}",
                                  shared_group=shared_group)
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
         ctx.after_commit = mqtt_ingest.notify_pending
     scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed())
     webhooks = WebhookSender(sessions, workflow.webhooks, clock)
+    if mqtt_ingest is not None:
+        ctx.ingest_backlog = lambda: mqtt_ingest.backlog
+    ctx.leader_state = lambda: {"deadlines": scheduler.lease.held(), "webhooks": webhooks.lease.held()}
     return Central(engine=engine, app=create_app(ctx), ctx=ctx, ingest=mqtt_ingest, workflow=wf,
                    scheduler=scheduler, webhooks=webhooks)

@@ -58,3 +58,56 @@ def replay_command(
 from edge.run_command import run as _run_command  # noqa: E402  (module imports only typer at top level)
 
 app.command("run")(_run_command)
+
+
+@app.command("outbox")
+def outbox_command(
+    outbox: Path = typer.Option(None, "--outbox", help="the edge's outbox database (default var/edge-<id>-outbox.db)"),
+    edge: str = typer.Option(None, "--edge", help="edge id, for the default outbox path"),
+    dead: bool = typer.Option(False, "--dead", help="list the dead letters: messages the broker refused too often"),
+    retry: str = typer.Option(None, "--retry", help="re-queue dead letters: 'all' or ids, comma-separated"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object instead of a table"),
+) -> None:
+    """What the edge still has to deliver, and the dead letters an operator must look at.
+
+    Works on a running edge's outbox too: re-queued messages go out in their original order.
+    """
+    import json
+
+    from edge.outbox import Outbox
+
+    if outbox is None and edge is None:
+        typer.echo("name the outbox: --outbox PATH, or --edge ID for var/edge-<id>-outbox.db", err=True)
+        raise typer.Exit(2)
+    path = outbox or Path("var") / f"edge-{edge}-outbox.db"
+    if not path.is_file():
+        typer.echo(f"{path}: no outbox here (the edge writes it at its first start; see --outbox)", err=True)
+        raise typer.Exit(2)
+    store = Outbox(path)
+    try:
+        requeued = None
+        if retry is not None:
+            try:
+                ids = None if retry.strip() == "all" else [int(part) for part in retry.split(",") if part.strip()]
+            except ValueError:
+                typer.echo(f"--retry {retry!r}: give 'all' or message ids such as 12,13", err=True)
+                raise typer.Exit(2) from None
+            requeued = store.requeue(ids)
+        messages, size = store.depth()
+        letters = store.dead_letters()
+    finally:
+        store.close()
+    report = {"outbox": str(path), "pending_messages": messages, "pending_bytes": size,
+              "dead_letters": len(letters), "requeued": requeued}
+    if dead or as_json:
+        report["dead"] = [{"id": d.id, "topic": d.topic, "kind": d.kind, "bytes": d.size, "attempts": d.attempts,
+                           "reason": d.reason} for d in letters] if dead else None
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if requeued is not None:
+        typer.echo(f"re-queued {requeued} dead letter(s)")
+    typer.echo(f"{path}: {messages} message(s), {size} bytes waiting; {len(letters)} dead letter(s)")
+    if dead:
+        for d in letters:
+            typer.echo(f"  #{d.id} {d.kind} {d.topic} ({d.size} bytes, refused {d.attempts}x): {d.reason}")

@@ -65,12 +65,13 @@ class CommandHandler:
         reply = CommandReply(command_id=command_id, ok=ok, result=result or {}, errors=errors or [],
                              replied_at=datetime.now(UTC))
         node = self.node
-        messages = [
-            (topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, 1, False, "snapshot")
+        messages: list[tuple[str, bytes, int, bool, str, str | None]] = [
+            (topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, 1, False, "snapshot", b.sha256)
             for b in blobs or []
         ]
+        # A reply has no key: central does not receipt it, the broker's PUBACK is enough.
         messages.append((topics.reply_topic(node.site.site, node.edge_id, name),
-                         reply.model_dump_json(by_alias=True).encode(), 1, False, "event"))
+                         reply.model_dump_json(by_alias=True).encode(), 1, False, "event", None))
         node.outbox.put_many(messages)
 
     def _recheck(self, command: Command) -> None:

@@ -79,6 +79,15 @@ class EdgeCollector:
         yield events
         yield GaugeMetricFamily("sharpeyes_edge_broker_connected", "1 while connected to the broker",
                                 value=float(self.node.publisher.connected))
+        publisher = self.node.publisher
+        yield GaugeMetricFamily("sharpeyes_edge_publish_healthy",
+                                "0 while the broker refuses this edge's messages (see the log or heartbeat for why)",
+                                value=float(publisher.healthy))
+        yield CounterMetricFamily("sharpeyes_edge_publish_refused", "PUBACKs that refused a message (kept, resent)",
+                                  value=float(publisher.refused))
+        yield GaugeMetricFamily("sharpeyes_edge_outbox_dead_letters",
+                                "Messages refused too often, kept for `sharpeyes edge outbox --retry`",
+                                value=float(self.node.outbox.dead_letter_count()))
 
 
 def serve_metrics(node: EdgeNode, host: str, port: int) -> int:

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from broker import topics
-from broker.payloads import CameraFigures, CameraHealth, EdgeHeartbeat, EdgeStatus, HazardEvent, HealthState
+from broker.payloads import (
+    RECEIPTS_CAPABILITY,
+    CameraFigures,
+    CameraHealth,
+    EdgeHeartbeat,
+    EdgeStatus,
+    HazardEvent,
+    HealthState,
+)
 from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
 from edge.camera import HealthChange
 from edge.camera_worker import CameraWorker
@@ -83,6 +91,7 @@ class EdgeNode:
             version=f"{VERSION}+config.{self.config_version}",
             cameras=[c.id for c in self.edge.cameras],
             heartbeat=heartbeat,
+            capabilities=[RECEIPTS_CAPABILITY],
         )
         return status.model_dump_json(by_alias=True).encode()
 
@@ -141,17 +150,20 @@ class EdgeNode:
             )
         return EdgeHeartbeat(
             interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),
-            cameras=cameras,
+            cameras=cameras, publish_refused=self.publisher.last_refusal, dead_letters=self.outbox.dead_letter_count(),
         )
 
     # -- the outbox --------------------------------------------------------------------------------
     def enqueue(self, event: HazardEvent, blobs: list[EvidenceBlob]) -> None:
         """Blobs first, then the event that references them, in one atomic outbox write."""
-        messages: list[tuple[str, bytes, int, bool, str]] = []
+        # Keyed by what central's receipt names: kept until central has them (edge.publisher).
+        messages: list[tuple[str, bytes, int, bool, str, str | None]] = []
         for blob in blobs:
             kind = "clip" if blob.content_type == "video/mp4" else "snapshot"
-            messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind))
-        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, "event"))
+            messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind,
+                             blob.sha256))
+        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, "event",
+                         str(event.event_id)))
         self.outbox.put_many(messages)
         self.event_counts[(event.hazard.value, event.phase.value)] += 1
         log.info(
@@ -180,7 +192,7 @@ class EdgeNode:
         from edge.commands import CommandHandler
 
         self.commands = CommandHandler(self)
-        self.publisher.subscribe(topics.command_subscription(self.site.site, self.edge_id), self.commands.on_message)
+        self.publisher.subscribe(topics.command_subscription(self.site.site, self.edge_id), self._on_command_topic)
         self.publisher.start()
         # Spread the first connections over up to 2 s: 32 cameras opening at once time out together.
         spread = min(2.0, 0.1 * len(self.edge.cameras))
@@ -196,6 +208,15 @@ class EdgeNode:
             self.metrics_port = serve_metrics(self, self.edge.metrics_host, self.edge.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.edge.metrics_host, self.metrics_port)
         log.info("edge %s/%s running %d cameras (config %s)", self.site.site, self.edge_id, len(self.workers), self.config_version)
+
+    def _on_command_topic(self, topic: str, payload: bytes) -> None:
+        """Central's receipts and hello travel under the edge's command subtree; the rest are commands."""
+        if topic == topics.receipt_topic(self.site.site, self.edge_id):
+            self.publisher.on_receipt(payload)
+        elif topic == topics.hello_topic(self.site.site, self.edge_id):
+            self.publisher.on_hello(payload)
+        else:
+            self.commands.on_message(topic, payload)
 
     def _supervise(self) -> None:
         """Once a second: the offline rule of every camera; every ``heartbeat_s`` the heartbeat."""

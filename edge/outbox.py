@@ -1,6 +1,11 @@
-"""A durable outbox on disk: every message is written here before it is published and removed
-only after the broker acknowledged it (PUBACK), so broker outages, restarts and ``kill -9`` lose
-nothing. Messages leave in the order they were written."""
+"""A durable outbox on disk: every message is written here before it is published, and leaves in
+the order it was written.
+
+A message with a ``key`` (an event's id, an evidence blob's sha256) is removed only when central's
+receipt names it, where central offers receipts (edge.publisher): the broker's PUBACK only marks it
+sent (``sent_at``), and a sent message without a receipt is sent again after a timeout. Other
+messages (command replies) are removed on PUBACK. Broker crashes, outages and ``kill -9`` of the
+edge lose nothing."""
 
 from __future__ import annotations
 
@@ -18,10 +23,40 @@ CREATE TABLE IF NOT EXISTS outbox (
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    key TEXT,
+    sent_at REAL,
+    sends INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- Messages the broker refused again and again (PUBACK reason code >= 0x80, e.g. not authorized):
+-- kept here until an operator re-queues them (`sharpeyes edge outbox --retry`), never deleted.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    buried_at REAL NOT NULL,
+    key TEXT
+);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    topic: str
+    kind: str
+    size: int
+    reason: str
+    attempts: int
+    created_at: float
+    buried_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +67,7 @@ class OutboxMessage:
     qos: int
     retain: bool
     kind: str
+    key: str | None = None
 
 
 # When the outbox is over its byte bound, these kinds are dropped, oldest first, in this order.
@@ -53,18 +89,31 @@ class Outbox:
         # FULL: an acknowledged write must survive power loss, not only a process crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+        self._db.execute("CREATE INDEX IF NOT EXISTS outbox_key ON outbox (key)")
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
 
-    def put_many(self, messages: list[tuple[str, bytes, int, bool, str]]) -> None:
-        """Write several messages atomically: (topic, payload, qos, retain, kind)."""
+    def _migrate(self) -> None:
+        """Outboxes written before receipts lack their columns: add them (rows keep no key, so they
+        leave on PUBACK as they would have)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, kind in (("key", "TEXT"), ("sent_at", "REAL"), ("sends", "INTEGER NOT NULL DEFAULT 0")):
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+
+    def put_many(self, messages: list[tuple[str, bytes, int, bool, str]] | list[tuple[str, bytes, int, bool, str, str | None]]
+                 ) -> None:
+        """Write several messages atomically: (topic, payload, qos, retain, kind[, key]); ``key`` is
+        what central's receipt names (an event id, an evidence sha256)."""
         now = time.time()
+        rows = [(m[0], m[1], m[2], int(m[3]), m[4], now, m[5] if len(m) > 5 else None) for m in messages]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(t, p, q, int(r), k, now) for t, p, q, r, k in messages],
+                    "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
                 self._enforce_bound()
                 self._db.execute("COMMIT")
@@ -91,22 +140,129 @@ class Outbox:
                 self.dropped[kind] += 1
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
+        """The next messages to send: not yet sent (or due again), in order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, topic, payload, qos, retain, kind FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                "SELECT id, topic, payload, qos, retain, kind, key FROM outbox WHERE id > ? AND sent_at IS NULL "
+                "ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
-        return [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
+        return [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
     def wait_for_messages(self, after_id: int, timeout: float) -> None:
         with self._lock:
-            row = self._db.execute("SELECT 1 FROM outbox WHERE id > ? LIMIT 1", (after_id,)).fetchone()
+            row = self._db.execute("SELECT 1 FROM outbox WHERE id > ? AND sent_at IS NULL LIMIT 1", (after_id,)).fetchone()
             if row is None:
                 self._wakeup.wait(timeout)
+
+    def mark_sent(self, message_id: int) -> None:
+        """The broker has it; central's receipt has not come yet."""
+        with self._lock:
+            self._db.execute("UPDATE outbox SET sent_at = ?, sends = sends + 1 WHERE id = ?", (time.time(), message_id))
+
+    def settle(self, keys: list[str]) -> int:
+        """Forget the messages central's receipt names; returns how many were still here."""
+        removed = 0
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                removed += self._db.execute(
+                    f"DELETE FROM outbox WHERE key IN ({','.join('?' * len(chunk))})", chunk).rowcount
+        return removed
+
+    def due_again(self, timeout_s: float, now: float | None = None) -> int | None:
+        """Sent messages whose receipt is overdue become unsent again (the n-th wait is
+        ``timeout_s * 2**(n-1)``, at most 32x); returns the lowest such id, to resend from in order."""
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(id) FROM outbox WHERE sent_at IS NOT NULL "
+                "AND sent_at + ? * (1 << MIN(MAX(sends - 1, 0), 5)) < ?", (timeout_s, now)).fetchone()
+            if row[0] is None:
+                return None
+            self._db.execute(
+                "UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL "
+                "AND sent_at + ? * (1 << MIN(MAX(sends - 1, 0), 5)) < ?", (timeout_s, now))
+            self._wakeup.notify_all()
+        return int(row[0])
+
+    def forget_sent(self) -> int:
+        """Central's promise of receipts ran out: what the broker acknowledged is deemed delivered."""
+        with self._lock:
+            return int(self._db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL").rowcount)
+
+    def awaiting_receipt(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()
+        return int(count)
+
+    def get_setting(self, name: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_setting(self, name: str, value: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def lowest_id(self) -> int | None:
+        """The first message still to send (not counting those awaiting a receipt)."""
+        with self._lock:
+            (lowest,) = self._db.execute("SELECT MIN(id) FROM outbox WHERE sent_at IS NULL").fetchone()
+        return None if lowest is None else int(lowest)
 
     def remove(self, message_id: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+
+    def bury(self, message_id: int, reason: str, attempts: int) -> bool:
+        """Move a message the broker keeps refusing to the dead letters, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._db.execute(
+                    "INSERT OR IGNORE INTO dead_letters (id, topic, payload, qos, retain, kind, created_at, reason, "
+                    "attempts, buried_at, key) SELECT id, topic, payload, qos, retain, kind, created_at, ?, ?, ?, key "
+                    "FROM outbox WHERE id = ?", (reason, attempts, time.time(), message_id),
+                ).rowcount
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return moved == 1
+
+    def dead_letter_count(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        return int(count)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, kind, LENGTH(payload), reason, attempts, created_at, buried_at FROM dead_letters ORDER BY id"
+            ).fetchall()
+        return [DeadLetter(*row) for row in rows]
+
+    def requeue(self, ids: list[int] | None = None) -> int:
+        """Put dead letters (all, or those ``ids``) back in the outbox under their old ids, so they
+        go out in their original order at the next drain. Returns how many moved."""
+        where, args = ("", ()) if ids is None else (f" WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (id, topic, payload, qos, retain, kind, created_at, key) "
+                    f"SELECT id, topic, payload, qos, retain, kind, created_at, key FROM dead_letters{where}", args,
+                ).rowcount
+                self._db.execute(f"DELETE FROM dead_letters{where}", args)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._wakeup.notify_all()
+        return int(moved)
 
     def depth(self) -> tuple[int, int]:
         """(messages pending, bytes pending)."""

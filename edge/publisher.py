@@ -1,5 +1,21 @@
 """Publishes the outbox to the broker over MQTT, QoS 1, in order, removing each message only
-after its PUBACK. Status and health are retained and re-sent on every (re)connect."""
+after a PUBACK that accepts it. Status and health are retained and re-sent on every (re)connect.
+
+A PUBACK whose reason code is a failure (MQTT 5, >= 0x80: "not authorized" when the broker's ACL
+lacks the edge's topics, "quota exceeded", ...) is a refusal, not a delivery: the message stays,
+the publisher reports itself unhealthy with the reason, holds back and resends in order with a
+doubling delay; after ``max_refusals`` refusals of one message it moves that message to the
+outbox's dead letters, which only an operator re-queues (`sharpeyes edge outbox --retry`).
+MQTT 3.1.1 has no reason codes: a broker that drops an unauthorised publish still acknowledges it.
+
+End-to-end receipts: where central's retained hello offers them (``receipts_until`` ahead), a
+keyed message (event, evidence) acknowledged by the broker is only marked sent; central's receipt
+after its commit removes it, and a sent message without a receipt after ``receipt_timeout_s``
+(doubling per resend, at most 32x) is sent again, in order. A broker that crashes before its
+autosave, or drops a full queue, costs a resend; central's dedup by event id and sha256 makes the
+resend harmless. Without a hello (an older central), or once the promise runs out, the broker's
+PUBACK deletes as before, and messages already marked sent are deemed delivered (logged).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +25,10 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from pydantic import ValidationError
 
 from broker.client import configure_client
+from broker.payloads import RECEIPTS_CAPABILITY, CentralHello, Receipt
 from broker.siteconfig import BrokerConfig
 from edge.outbox import Outbox
 
@@ -19,6 +37,28 @@ log = logging.getLogger("sharpeyes.edge.publisher")
 # A PUBACK for a mid we have not recorded yet is honoured only this long, so that a late PUBACK
 # for an old message cannot acknowledge a new message that reuses its (wrapped-around) mid.
 _EARLY_ACK_TTL_S = 5.0
+MAX_REFUSALS = 10  # refusals of one message before it becomes a dead letter
+REFUSAL_BACKOFF_S = 1.0  # first hold-back after a refusal; doubles per refusal of the same message
+REFUSAL_BACKOFF_MAX_S = 60.0
+NOT_AUTHORIZED = 0x87
+RECEIPT_TIMEOUT_S = 30.0  # a sent message without central's receipt is sent again after this
+HELLO_WAIT_S = 2.0  # on connecting without a known hello, wait this long for the retained one
+RECEIPTS_SETTING = "receipts_until"  # the outbox remembers central's promise across restarts
+
+
+def refusal_reason(reason_code: object, identity: str) -> str | None:
+    """The operator's reading of a PUBACK reason code, or None when it accepts the message."""
+    if not getattr(reason_code, "is_failure", False):
+        return None
+    value = int(getattr(reason_code, "value", 0))
+    text = f"{str(reason_code).lower()} (0x{value:02x})"
+    if value == NOT_AUTHORIZED:
+        return f"{text}: check the ACL for {identity}"
+    return f"{text}: the broker refused the publish"
+
+
+def refusal_delay(attempts: int, first_s: float = REFUSAL_BACKOFF_S) -> float:
+    return min(REFUSAL_BACKOFF_MAX_S, first_s * 2 ** max(attempts - 1, 0))
 
 RetainedMessages = Callable[[], list[tuple[str, bytes]]]
 
@@ -51,10 +91,22 @@ class OutboxPublisher:
         retained_on_connect: RetainedMessages | None = None,
         window: int = 32,
         username: str | None = None,
+        max_refusals: int = MAX_REFUSALS,
+        refusal_backoff_s: float = REFUSAL_BACKOFF_S,
+        receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
     ) -> None:
         self.broker = broker
         self.outbox = outbox
         self.window = window
+        self.identity = broker.username or username or client_id
+        self.max_refusals = max_refusals
+        self.refusal_backoff_s = refusal_backoff_s
+        self.receipt_timeout_s = receipt_timeout_s
+        promised = outbox.get_setting(RECEIPTS_SETTING)
+        self._receipts_until: float | None = float(promised) if promised else None  # unix seconds
+        self._keyed: set[int] = set()  # outbox ids in flight that central's receipt will name
+        self.receipted = 0
+        self.resends = 0
         self._retained_on_connect = retained_on_connect
         self._client = make_client(broker, client_id, clean=True, username=username)
         if will is not None:
@@ -65,7 +117,14 @@ class OutboxPublisher:
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mqtt mid -> outbox id
-        self._early_acks: dict[int, float] = {}  # mid -> when acknowledged, before _drain recorded it
+        # mid -> (when acknowledged, refusal reason or None), for PUBACKs that beat _drain's bookkeeping
+        self._early_acks: dict[int, tuple[float, str | None]] = {}
+        self._refusals: dict[int, int] = {}  # outbox id -> refusals so far (this process)
+        self._hold_until = 0.0  # after a refusal nothing is sent before this (monotonic)
+        self._rewinds = 0  # bumped when a refusal moves the cursor back: the drain's batch is stale
+        self.last_refusal: str | None = None  # cleared by the next accepted message
+        self.refused = 0
+        self.buried = 0
         self._cursor = 0  # highest outbox id handed to paho in this connection
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -77,6 +136,56 @@ class OutboxPublisher:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def receipts_active(self) -> bool:
+        """True while central has promised receipts: PUBACKed events wait for central's word."""
+        return self._receipts_until is not None and time.time() < self._receipts_until
+
+    def on_hello(self, payload: bytes) -> None:
+        try:
+            hello = CentralHello.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("ignoring a malformed hello from central: %s", exc.errors()[:2])
+            return
+        offered = RECEIPTS_CAPABILITY in hello.capabilities and hello.receipts_until is not None
+        until = hello.receipts_until.timestamp() if offered and hello.receipts_until else None
+        if until is not None and self._receipts_until is None:
+            log.info("central offers receipts: events stay in the outbox until central has stored them")
+        self._receipts_until = until
+        self.outbox.set_setting(RECEIPTS_SETTING, int(until or 0))
+        with self._lock:
+            self._hold_until = min(self._hold_until, time.monotonic())  # no need to wait for the hello any more
+
+    def on_receipt(self, payload: bytes) -> None:
+        try:
+            receipt = Receipt.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("ignoring a malformed receipt from central: %s", exc.errors()[:2])
+            return
+        self.receipted += self.outbox.settle([str(e) for e in receipt.event_ids] + list(receipt.evidence))
+
+    def _check_receipts(self) -> None:
+        """Resend what central has not receipted in time; fall back to PUBACKs once its promise lapses."""
+        if self.receipts_active:
+            lowest = self.outbox.due_again(self.receipt_timeout_s)
+            if lowest is not None:
+                self.resends += 1
+                log.info("no receipt from central for outbox message %d and later in time; sending again", lowest)
+                with self._lock:
+                    self._cursor = min(self._cursor, lowest - 1)
+                    self._rewinds += 1
+        elif self._receipts_until is not None:
+            forgotten = self.outbox.forget_sent()
+            log.warning("central's promise of receipts ran out (no hello renewed it): back to the broker's "
+                        "acknowledgement; %d message(s) the broker had acknowledged are deemed delivered", forgotten)
+            self._receipts_until = None
+            self.outbox.set_setting(RECEIPTS_SETTING, 0)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the broker refuses what the edge publishes (the reason: ``last_refusal``)."""
+        return self.last_refusal is None
 
     def start(self) -> None:
         self._connect_in_background()
@@ -121,7 +230,10 @@ class OutboxPublisher:
         with self._lock:
             self._inflight.clear()
             self._early_acks.clear()
+            self._keyed.clear()
             self._cursor = 0  # resend everything still in the outbox, in order
+            if self._receipts_until is None:  # let central's retained hello arrive before draining
+                self._hold_until = max(self._hold_until, time.monotonic() + HELLO_WAIT_S)
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         if self._retained_on_connect is not None:
@@ -136,35 +248,87 @@ class OutboxPublisher:
         self._connected.clear()
 
     def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        refusal = refusal_reason(reason_code, self.identity)
         with self._lock:
             message_id = self._inflight.pop(mid, None)
             if message_id is None:
                 # The PUBACK can beat the bookkeeping in _drain; remember it briefly.
-                self._early_acks[mid] = time.monotonic()
+                self._early_acks[mid] = (time.monotonic(), refusal)
         if message_id is not None:
+            self._settle(message_id, refusal)
+
+    def _settle(self, message_id: int, refusal: str | None) -> None:
+        if refusal is None:
             self._acknowledged(message_id)
+        else:
+            self._refused(message_id, refusal)
 
     def _acknowledged(self, message_id: int) -> None:
-        self.outbox.remove(message_id)
+        with self._lock:
+            keyed = message_id in self._keyed
+            self._keyed.discard(message_id)
+        if keyed and self.receipts_active:
+            self.outbox.mark_sent(message_id)  # central's receipt removes it
+        else:
+            self.outbox.remove(message_id)
         self.published += 1
+        self._refusals.pop(message_id, None)
+        if self.last_refusal is not None:
+            log.info("the broker accepts this edge's messages again")
+            self.last_refusal = None
+
+    def _refused(self, message_id: int, reason: str) -> None:
+        """Keep the message; hold back and resend it in order, or bury it after max_refusals."""
+        attempts = self._refusals.get(message_id, 0) + 1
+        self.refused += 1
+        self.last_refusal = reason
+        if attempts >= self.max_refusals:
+            self._refusals.pop(message_id, None)
+            if self.outbox.bury(message_id, reason, attempts):
+                self.buried += 1
+                log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
+                          "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id, attempts,
+                          reason)
+            return
+        self._refusals[message_id] = attempts
+        delay = refusal_delay(attempts, self.refusal_backoff_s)
+        with self._lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + delay)
+            self._cursor = min(self._cursor, message_id - 1)  # resend from it, in order
+            self._rewinds += 1
+        log.warning("broker refused outbox message %d (%s); kept, resending in %.0f s (refusal %d of %d)",
+                    message_id, reason, delay, attempts, self.max_refusals)
 
     def _drain(self) -> None:
+        checked = 0.0
         while not self._stop.is_set():
+            if time.monotonic() - checked >= 1.0:
+                checked = time.monotonic()
+                self._check_receipts()
             if not self._connected.wait(0.2):
                 continue
             with self._lock:
                 room = self.window - len(self._inflight)
                 cursor = self._cursor
+                rewinds = self._rewinds
+                held = time.monotonic() < self._hold_until
+            if held:
+                self._stop.wait(0.05)
+                continue
             if room <= 0:
                 time.sleep(0.005)
                 continue
             batch = self.outbox.peek(room, after_id=cursor)
             if not batch:
+                self._rewind_to_requeued(cursor)
                 self.outbox.wait_for_messages(cursor, timeout=0.5)
                 continue
             for message in batch:
                 if not self._connected.is_set():
                     break
+                if message.key is not None:
+                    with self._lock:
+                        self._keyed.add(message.id)
                 # Never hold our lock inside paho's publish(): paho calls on_publish while holding
                 # its own message lock, and the two orders would deadlock.
                 info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
@@ -172,13 +336,28 @@ class OutboxPublisher:
                     log.debug("publish deferred (%s); will retry after reconnect", info.rc)
                     break
                 with self._lock:
-                    self._cursor = message.id
-                    acked_at = self._early_acks.pop(info.mid, None)
-                    early = acked_at is not None and time.monotonic() - acked_at < _EARLY_ACK_TTL_S
+                    rewound = self._rewinds != rewinds
+                    if not rewound:
+                        self._cursor = message.id
+                    acked = self._early_acks.pop(info.mid, None)
+                    early = acked is not None and time.monotonic() - acked[0] < _EARLY_ACK_TTL_S
                     if not early:
                         self._inflight[info.mid] = message.id
-                if early:
-                    self._acknowledged(message.id)
+                if early and acked is not None:
+                    self._settle(message.id, acked[1])
+                    rewound = rewound or acked[1] is not None
+                if rewound:
+                    break  # a refusal moved the cursor back: start again from the refused message
+
+    def _rewind_to_requeued(self, cursor: int) -> None:
+        """Messages put back below the cursor (dead letters re-queued by an operator while the edge
+        runs) go out at once, not only after the next reconnect."""
+        lowest = self.outbox.lowest_id()
+        if lowest is None or lowest > cursor:
+            return
+        with self._lock:
+            if lowest not in self._inflight.values() and self._cursor == cursor:
+                self._cursor = lowest - 1
 
     def wait_until_drained(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

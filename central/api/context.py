@@ -26,6 +26,8 @@ class ApiContext:
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     # None when this process runs no ingest (``--no-ingest``).
     mqtt_connected: Callable[[], bool] | None = None
+    ingest_backlog: Callable[[], int] | None = None
+    leader_state: Callable[[], dict[str, bool]] | None = None
     stream_poll_s: float = 0.5
     # Set when the server shuts down, so open live streams end instead of holding it up.
     closing: threading.Event = field(default_factory=threading.Event)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select, text
 
 from central.api.deps import Ctx, DbSession, current_user_or_query, require_roles
-from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut
+from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut, ReadyOut
 from central.tables import DeadLetter
 from central.tokens import Principal
 
@@ -20,6 +20,8 @@ health = APIRouter()
 router = APIRouter()
 
 KEEPALIVE_S = 15.0
+# Above this many received-but-uncommitted messages the ingest is behind: not ready.
+READY_BACKLOG_MAX = 20_000
 
 
 @health.get("/healthz", response_model=HealthOut)
@@ -33,6 +35,33 @@ def healthz(ctx: Ctx) -> JSONResponse:
     mqtt = ctx.mqtt_connected() if ctx.mqtt_connected is not None else None
     body = HealthOut(status="ok" if db_ok else "degraded", database=db_ok, mqtt_connected=mqtt)
     return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
+
+
+@health.get("/readyz", response_model=ReadyOut)
+def readyz(ctx: Ctx) -> JSONResponse:
+    """Ready = the database takes writes, the broker is connected (where this process ingests) and
+    the ingest keeps up. /healthz only says the process is alive; load balancers and operators ask
+    this one."""
+    problems: list[str] = []
+    writable = False
+    try:
+        with ctx.sessions() as session:
+            # A write that changes nothing: a read-only or locked database fails it.
+            session.execute(text("DELETE FROM leases WHERE name = '__readyz__'"))
+            session.rollback()
+        writable = True
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot store events now"
+        problems.append(f"database not writable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    broker = ctx.mqtt_connected() if ctx.mqtt_connected is not None else None
+    if broker is False:
+        problems.append("broker not connected: events wait on the broker (and edges keep them) until it is back")
+    backlog = ctx.ingest_backlog() if ctx.ingest_backlog is not None else None
+    if backlog is not None and backlog > READY_BACKLOG_MAX:
+        problems.append(f"ingest backlog {backlog} messages (more than {READY_BACKLOG_MAX}): the database is slow")
+    leader = ctx.leader_state() if ctx.leader_state is not None else {}
+    body = ReadyOut(ready=not problems, problems=problems, database_writable=writable, broker_connected=broker,
+                    ingest_backlog=backlog, leader=leader)
+    return JSONResponse(body.model_dump(), status_code=200 if not problems else 503)
 
 
 @router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_roles("admin"))])
@@ -53,7 +82,9 @@ def dead_letters(
                 topic=r.topic,
                 reason=r.reason,
                 received_at=r.received_at,
-                size=len(r.payload),
+                size=r.size if r.size is not None else len(r.payload),
+                payload_sha256=r.payload_sha256,
+                truncated=r.size is not None and r.size > len(r.payload),
                 payload_preview=r.payload[:400].decode("utf-8", errors="replace"),
             )
             for r in rows

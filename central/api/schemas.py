@@ -157,11 +157,24 @@ class DeadLetterOut(BaseModel):
     received_at: datetime
     size: int
     payload_preview: str
+    payload_sha256: str | None = None
+    truncated: bool = False
 
 
 class DeadLetterList(BaseModel):
     total: int
     items: list[DeadLetterOut]
+
+
+class ReadyOut(BaseModel):
+    """Whether this central can take events now, and if not, why (one line per problem)."""
+
+    ready: bool
+    problems: list[str]
+    database_writable: bool
+    broker_connected: bool | None  # None: this process does not ingest (serve --no-ingest)
+    ingest_backlog: int | None  # messages received from the broker and not yet committed
+    leader: dict[str, bool]  # lease name -> whether this process holds it (informational)
 
 
 class HealthOut(BaseModel):
