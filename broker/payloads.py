@@ -181,6 +181,9 @@ class EdgeHeartbeat(_Strict):
     # Set while the broker refuses what the edge publishes (MQTT 5 PUBACK >= 0x80), with the fix.
     publish_refused: str | None = Field(None, max_length=500)
     dead_letters: int = Field(0, ge=0, description="outbox messages refused too often, kept for an operator")
+    awaiting_receipt: int = Field(0, ge=0, description="sent messages central has not receipted yet")
+    resends: int = Field(0, ge=0, description="times the edge resent for want of a receipt (since start)")
+    disk_full: bool = False
 
 
 EdgeStatus.model_rebuild()

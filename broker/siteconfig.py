@@ -292,7 +292,11 @@ class EdgeConfig(_Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus /metrics; 0 picks a free port")
     metrics_host: str = "127.0.0.1"
-    outbox_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="beyond this, clips then snapshots are dropped")
+    outbox_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024,
+                                  description="beyond this, clips, then snapshots, then update events are dropped, oldest first")
+    outbox_max_age_s: float = Field(7 * 86400, ge=60, description="clips, snapshots and updates older than this are dropped")
+    outbox_max_file_bytes: int | None = Field(None, ge=4 * 1024 * 1024,
+                                              description="hard cap on the outbox file; reaching it is handled like a full disk")
     heartbeat_s: float = Field(60.0, gt=0)
     inference_slots: int | None = Field(
         None, ge=1, le=64, description="detections running at once (default: one per CPU core, each single-threaded)"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatus, HazardEvent, parse_event
 from broker.topics import TopicParts, parse_topic
 from central import audit, lifecycle
+from central.edge_health import edge_problems
 from central.engine import WorkflowEngine, edge_actor
 from central.evidence_store import (
     EvidenceBackend,
@@ -838,6 +839,8 @@ class IngestService:
             return Outcome("ignored", reason="older than the stored status")
         row.state, row.at, row.version = status.state, status.at, status.version
         row.cameras, row.received_at = list(status.cameras), received_at
+        if status.heartbeat is not None or status.state == "offline":
+            row.problems = edge_problems(status.heartbeat)
         return Outcome("status")
 
     def _health(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:

@@ -204,6 +204,8 @@ class EdgeStatusRow(Base):
     version: Mapped[str | None] = mapped_column(String(64))
     cameras: Mapped[list[str]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # From the last heartbeat (central.edge_health): what an operator must know about this edge.
+    problems: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class CameraHealthRow(Base):

@@ -69,7 +69,8 @@ class EdgeCollector:
         messages, size = self.node.outbox.depth()
         yield GaugeMetricFamily("sharpeyes_edge_outbox_messages", "Messages waiting in the outbox", value=messages)
         yield GaugeMetricFamily("sharpeyes_edge_outbox_bytes", "Bytes waiting in the outbox", value=size)
-        dropped = CounterMetricFamily("sharpeyes_edge_outbox_dropped", "Evidence dropped because the outbox was full", labels=["kind"])
+        dropped = CounterMetricFamily("sharpeyes_edge_outbox_dropped",
+                                      "Messages the outbox policy dropped (bound, age or full disk), by kind", labels=["kind"])
         for kind, count in self.node.outbox.dropped.items():
             dropped.add_metric([kind], count)
         yield dropped
@@ -85,6 +86,12 @@ class EdgeCollector:
                                 value=float(publisher.healthy))
         yield CounterMetricFamily("sharpeyes_edge_publish_refused", "PUBACKs that refused a message (kept, resent)",
                                   value=float(publisher.refused))
+        yield GaugeMetricFamily("sharpeyes_edge_outbox_awaiting_receipt", "Messages the broker has and central has not receipted",
+                                value=float(self.node.outbox.awaiting_receipt()))
+        yield CounterMetricFamily("sharpeyes_edge_receipt_resends", "Resends for want of central's receipt",
+                                  value=float(publisher.resends))
+        yield GaugeMetricFamily("sharpeyes_edge_outbox_disk_full", "1 while the outbox's disk (or file cap) is full",
+                                value=float(self.node.outbox.disk_full))
         yield GaugeMetricFamily("sharpeyes_edge_outbox_dead_letters",
                                 "Messages refused too often, kept for `sharpeyes edge outbox --retry`",
                                 value=float(self.node.outbox.dead_letter_count()))

@@ -53,7 +53,8 @@ class EdgeNode:
         self.edge_id = edge_id
         self.edge = site.edge(edge_id)
         self.config_version = config_version(self.edge)
-        self.outbox = Outbox(outbox_path, max_bytes=self.edge.outbox_max_bytes)
+        self.outbox = Outbox(outbox_path, max_bytes=self.edge.outbox_max_bytes, max_age_s=self.edge.outbox_max_age_s,
+                             max_file_bytes=self.edge.outbox_max_file_bytes)
         self.state_dir = Path(outbox_path).parent
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
@@ -151,6 +152,8 @@ class EdgeNode:
         return EdgeHeartbeat(
             interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),
             cameras=cameras, publish_refused=self.publisher.last_refusal, dead_letters=self.outbox.dead_letter_count(),
+            awaiting_receipt=self.outbox.awaiting_receipt(), resends=self.publisher.resends,
+            disk_full=self.outbox.disk_full,
         )
 
     # -- the outbox --------------------------------------------------------------------------------
@@ -162,7 +165,9 @@ class EdgeNode:
             kind = "clip" if blob.content_type == "video/mp4" else "snapshot"
             messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind,
                              blob.sha256))
-        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, "event",
+        # Updates are the outbox's kind "update": its policy drops them before any start or end.
+        kind = "update" if event.phase.value == "update" else "event"
+        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, kind,
                          str(event.event_id)))
         self.outbox.put_many(messages)
         self.event_counts[(event.hazard.value, event.phase.value)] += 1

@@ -9,11 +9,14 @@ edge lose nothing."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("sharpeyes.edge.outbox")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -70,18 +73,31 @@ class OutboxMessage:
     key: str | None = None
 
 
-# When the outbox is over its byte bound, these kinds are dropped, oldest first, in this order.
-# Events are never dropped: an incident without its clip is still an incident.
-DROP_ORDER = ("clip", "snapshot")
+# The outbox's policy when it is over its byte or age bound: these kinds are dropped, oldest first,
+# in this order. Clips go first (a snapshot shows the same), then snapshots, then ``update``
+# events (the start and the end tell the incident); ``start`` and ``end`` events (kind "event")
+# are never dropped for a bound. Only a full disk with nothing else left costs the oldest events,
+# so that the newest starts are kept.
+DROP_ORDER = ("clip", "snapshot", "update")
+LAST_RESORT = "event"
+
+
+def _is_disk_full(exc: sqlite3.OperationalError) -> bool:
+    return "full" in str(exc).lower()  # SQLITE_FULL: "database or disk is full"
 
 
 class Outbox:
     """Thread-safe; one SQLite connection guarded by a lock (writes are small and rare)."""
 
-    def __init__(self, path: Path | str, *, max_bytes: int | None = None) -> None:
+    def __init__(self, path: Path | str, *, max_bytes: int | None = None, max_age_s: float | None = None,
+                 max_file_bytes: int | None = None) -> None:
+        """``max_bytes``/``max_age_s``: the policy's bounds (payload bytes; age of droppable kinds).
+        ``max_file_bytes``: a hard cap on the database file, which behaves like a full disk when
+        reached (SQLite's max_page_count): for boxes whose disk is shared with recordings."""
         self.path = Path(path)
         self.max_bytes = max_bytes
-        self.dropped: dict[str, int] = {kind: 0 for kind in DROP_ORDER}
+        self.max_age_s = max_age_s
+        self.disk_full = False  # the last write found the disk (or the file cap) full
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -91,6 +107,13 @@ class Outbox:
         self._db.executescript(_SCHEMA)
         self._migrate()
         self._db.execute("CREATE INDEX IF NOT EXISTS outbox_key ON outbox (key)")
+        if max_file_bytes is not None:
+            (page,) = self._db.execute("PRAGMA page_size").fetchone()
+            self._db.execute(f"PRAGMA max_page_count = {max(16, max_file_bytes // int(page))}")
+        # Drops survive restarts: an operator reads totals, not what happened since the last boot.
+        self.dropped: dict[str, int] = {kind: 0 for kind in (*DROP_ORDER, LAST_RESORT)}
+        for name, value in self._db.execute("SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"):
+            self.dropped[name.removeprefix("dropped:")] = int(value)
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
 
@@ -109,20 +132,76 @@ class Outbox:
         now = time.time()
         rows = [(m[0], m[1], m[2], int(m[3]), m[4], now, m[5] if len(m) > 5 else None) for m in messages]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._enforce_bound()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            full = False
+            while rows:
+                try:
+                    self._insert(rows, now)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _is_disk_full(exc):
+                        raise
+                    full = True
+                    rows = self._make_room(rows)
+            if self.disk_full and not full:
+                log.warning("outbox %s: the disk has room again", self.path)
+            self.disk_full = full  # this write found the disk full (and made room by the policy)
             self._wakeup.notify_all()
 
-    def _enforce_bound(self) -> None:
+    def _insert(self, rows: list[tuple], now: float) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._enforce_bounds(now)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself on some errors (a full disk among them).
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _make_room(self, rows: list[tuple]) -> list[tuple]:
+        """The disk is full: drop what the policy drops first (a quarter of the oldest of the first
+        kind present), else this write's evidence, else the oldest events; the new event goes in."""
+        if not self.disk_full:
+            log.error("outbox %s: the disk is full; dropping evidence, then updates, oldest first, to keep "
+                      "the newest events (free space on the box)", self.path)
+        for kind in DROP_ORDER:
+            if self._drop_oldest_quarter(kind):
+                return rows
+        droppable = [r for r in rows if r[4] in DROP_ORDER]
+        if droppable:  # this write's own evidence and updates go before any stored start or end
+            for r in droppable:
+                self._count_drop(r[4], 1, "the disk is full")
+            return [r for r in rows if r[4] not in DROP_ORDER]
+        if self._drop_oldest_quarter(LAST_RESORT):
+            return rows
+        for r in rows:
+            self._count_drop(r[4], 1, "the disk is full and the outbox is empty: this write is lost")
+        return []
+
+    def _drop_oldest_quarter(self, kind: str) -> bool:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = ?", (kind,)).fetchone()
+        if count == 0:
+            return False
+        doomed = [row_id for (row_id,) in self._db.execute(
+            "SELECT id FROM outbox WHERE kind = ? ORDER BY id LIMIT ?", (kind, max(1, count // 4)))]
+        self._db.execute(f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(doomed))})", doomed)
+        self._count_drop(kind, len(doomed), "the disk is full")
+        return True
+
+    def _enforce_bounds(self, now: float) -> None:
+        if self.max_age_s is not None:
+            for kind in DROP_ORDER:
+                gone = self._db.execute("DELETE FROM outbox WHERE kind = ? AND created_at < ?",
+                                        (kind, now - self.max_age_s)).rowcount
+                if gone:
+                    self._count_drop(kind, gone, f"older than {self.max_age_s:.0f} s")
         if self.max_bytes is None:
             return
         (total,) = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
@@ -132,12 +211,26 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT id, LENGTH(payload) FROM outbox WHERE kind = ? ORDER BY id", (kind,)
             ).fetchall()
+            gone = 0
             for row_id, size in rows:
                 if total <= self.max_bytes:
                     break
                 self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
                 total -= size
-                self.dropped[kind] += 1
+                gone += 1
+            if gone:
+                self._count_drop(kind, gone, f"over the outbox bound of {self.max_bytes} bytes")
+
+    def _count_drop(self, kind: str, count: int, why: str) -> None:
+        """Every drop is counted (metrics, heartbeat, kept across restarts) and logged."""
+        self.dropped[kind] = self.dropped.get(kind, 0) + count
+        try:
+            self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (f"dropped:{kind}", count))
+        except sqlite3.OperationalError as exc:  # a full disk may refuse even the counter; the log still says it
+            log.debug("drop counter not persisted: %s", exc)
+        level = logging.ERROR if kind == LAST_RESORT else logging.WARNING
+        log.log(level, "outbox %s: dropped %d %s message(s), oldest first: %s", self.path, count, kind, why)
 
     def peek(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
         """The next messages to send: not yet sent (or due again), in order."""
@@ -229,7 +322,7 @@ class Outbox:
                 self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return moved == 1
 
@@ -259,7 +352,7 @@ class Outbox:
                 self._db.execute(f"DELETE FROM dead_letters{where}", args)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._wakeup.notify_all()
         return int(moved)

@@ -188,7 +188,8 @@ def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, obje
         if not cams and actor.scope is not None:
             continue
         edges.append({"id": edge.id, "state": st.state if st else None, "at": st.at if st else None,
-                      "version": st.version if st else None, "cameras": cams})
+                      "version": st.version if st else None, "problems": (st.problems or []) if st else [],
+                      "cameras": cams})
     return [{"site": site.site, "name": site.name, "edges": edges}]
 
 

@@ -96,3 +96,28 @@ def _read_only(url: str):  # type: ignore[no-untyped-def]
         return create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://")
                          else url, connect_args={"options": "-c default_transaction_read_only=on"})
+
+
+def test_an_edges_heartbeat_problems_are_stored_and_listed(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from broker.payloads import EdgeHeartbeat, EdgeStatus
+    from broker.topics import status_topic
+    from central.edge_health import edge_problems
+    from central.tables import EdgeStatusRow
+
+    beat = EdgeHeartbeat(interval_s=60, outbox_messages=5, outbox_bytes=100, dropped={"clip": 3, "snapshot": 0},
+                         publish_refused="not authorized (0x87): check the ACL for edge-1", dead_letters=2,
+                         disk_full=True)
+    problems = edge_problems(beat)
+    assert problems == [
+        "broker refuses its messages: not authorized (0x87): check the ACL for edge-1",
+        "2 dead letter(s) on the edge: `sharpeyes edge outbox --dead`",
+        "disk full: dropping evidence, then updates, to keep the newest events",
+        "dropped by the outbox policy: 3 clip",
+    ]
+    status = EdgeStatus(site=SITE, edge=EDGE, state="online", at=datetime.now(UTC), heartbeat=beat)
+    assert store.handle(status_topic(SITE, EDGE), status.model_dump_json(by_alias=True).encode()).kind == "status"
+    with store.sessions() as s:
+        assert s.get(EdgeStatusRow, (SITE, EDGE)).problems == problems
+    assert edge_problems(EdgeHeartbeat(interval_s=60, outbox_messages=0, outbox_bytes=0)) == []

@@ -52,7 +52,7 @@ def test_full_outbox_drops_clips_then_snapshots_never_events(tmp_path):
     # 5 kB more: the clip goes first.
     box.put_many([("e/1", b"e" * 1000, 1, False, "event"), ("s/1", b"s" * 4000, 1, False, "snapshot")])
     assert [m.topic for m in box.peek(10)] == ["e/0", "s/0", "e/1", "s/1"]
-    assert box.dropped == {"clip": 1, "snapshot": 0}
+    assert box.dropped == {"clip": 1, "snapshot": 0, "update": 0, "event": 0}
     # Events alone past the bound: the oldest snapshots go, every event stays.
     box.put_many([(f"e/{i}", b"e" * 1000, 1, False, "event") for i in range(2, 9)])
     topics = [m.topic for m in box.peek(20)]

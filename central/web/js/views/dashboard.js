@@ -57,7 +57,8 @@ function healthTable(sites) {
   for (const site of sites) {
     for (const edge of site.edges) {
       rows.push(h("tr", { class: "edge-row" }, h("th", { scope: "row" }, `${t("edge")} ${edge.id}`),
-        h("td", {}, h("span", { class: `badge health-${edge.state}` }, label("health", edge.state))), h("td", {}, fmtTime(edge.at)), h("td", {}, edge.version ?? "")));
+        h("td", {}, h("span", { class: `badge health-${edge.state}` }, label("health", edge.state))), h("td", {}, fmtTime(edge.at)),
+        h("td", { class: edge.problems?.length ? "edge-problems" : "" }, [edge.version, ...(edge.problems ?? [])].filter(Boolean).join(" · "))));
       for (const cam of edge.cameras) {
         rows.push(h("tr", { dataset: { camera: cam.id } }, h("td", {}, `· ${cam.id}`),
           h("td", {}, h("span", { class: `badge health-${cam.health}` }, label("health", cam.health))), h("td", {}, fmtTime(cam.health_since)), h("td", {}, cam.cause ?? "")));
