@@ -64,6 +64,7 @@ def render_mosquitto_conf(
     user: str | None = None,
     tls: TlsListener | None = None,
     log_dest: str | None = None,
+    max_queued_messages: int = MAX_QUEUED_MESSAGES,
 ) -> str:
     """Return a Mosquitto 2 configuration for one listener with persistence under `data_dir`.
 
@@ -93,7 +94,7 @@ def render_mosquitto_conf(
         f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         "",
         "# Never drop QoS 1 messages for a slow subscriber (the default of 1000 does).",
-        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_messages {max_queued_messages}",
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         "",
@@ -167,6 +168,7 @@ class MosquittoProcess(ManagedProcess):
         password_file: Path | None = None,
         acl_file: Path | None = None,
         start_timeout: float = 10.0,
+        max_queued_messages: int = MAX_QUEUED_MESSAGES,
     ) -> None:
         self.executable = find_mosquitto()
         self.host = host
@@ -179,6 +181,7 @@ class MosquittoProcess(ManagedProcess):
         self.password_file = password_file
         self.acl_file = acl_file
         self.start_timeout = start_timeout
+        self.max_queued_messages = max_queued_messages  # a small one only to test a full queue
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_once = False
 
@@ -228,6 +231,7 @@ class MosquittoProcess(ManagedProcess):
                 password_file=self.password_file,
                 acl_file=self.acl_file,
                 user=user,
+                max_queued_messages=self.max_queued_messages,
             )
         )
         stdout = open(self.data_dir / "mosquitto.stdout", "ab")  # noqa: SIM115 - handed to the child

@@ -98,6 +98,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.disk_full = False  # the last write found the disk (or the file cap) full
+        self.disk_full_writes = 0  # writes that found it full (since this process opened the outbox)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -140,6 +141,8 @@ class Outbox:
                 except sqlite3.OperationalError as exc:
                     if not _is_disk_full(exc):
                         raise
+                    if not full:
+                        self.disk_full_writes += 1
                     full = True
                     rows = self._make_room(rows)
             if self.disk_full and not full:

@@ -13,6 +13,7 @@ from central.cli import app as central_app
 from edge.cli import app as edge_app
 from models.cli import app as models_app
 from sharpeyes.bench.cli import app as bench_app
+from sharpeyes.chaos.cli import chaos
 from sharpeyes.demo_cli import demo
 
 app = typer.Typer(help="sharpeyes: Sharp Eyes camera hazards to grid-governance incidents.", no_args_is_help=True)
@@ -22,3 +23,4 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.command("demo")(demo)
+app.command("chaos")(chaos)

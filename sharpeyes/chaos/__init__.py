@@ -1,0 +1,1 @@
+"""Fault scenarios on real parts: `sharpeyes chaos` (docs/reliability.md)."""
