@@ -117,25 +117,30 @@ def broker_kill9_central_down(run: _Run) -> ChaosResult:
                       "broker killed (-9) with every event acknowledged to the edge and none at central")
 
 
-def broker_kill9_mid_burst(run: _Run) -> ChaosResult:
+def _crash_mid_burst(run: _Run, name: str, crash: Callable[[], None], note: str) -> ChaosResult:
     run.edge_with_receipts()
     published = run.publish()
     wait_for(lambda: run.stored() >= published // 3, 120, "a third of the burst at central", interval=0.05)
-    run.broker.kill()
-    time.sleep(1.0)
-    run.broker.start()
+    crash()
     run.drained()
-    return run.result("broker_kill9_mid_burst", published, "broker killed (-9) a third into the burst, back after 1 s")
+    return run.result(name, published, note)
+
+
+def broker_kill9_mid_burst(run: _Run) -> ChaosResult:
+    def crash() -> None:
+        run.broker.kill()
+        time.sleep(1.0)
+        run.broker.start()
+
+    return _crash_mid_burst(run, "broker_kill9_mid_burst", crash, "broker killed (-9) a third into the burst, back after 1 s")
 
 
 def central_kill9_mid_burst(run: _Run) -> ChaosResult:
-    run.edge_with_receipts()
-    published = run.publish()
-    wait_for(lambda: run.stored() >= published // 3, 120, "a third of the burst at central", interval=0.05)
-    run.central.kill()
-    run.central.start()
-    run.drained()
-    return run.result("central_kill9_mid_burst", published, "central killed (-9) a third into the burst, restarted")
+    def crash() -> None:
+        run.central.kill()
+        run.central.start()
+
+    return _crash_mid_burst(run, "central_kill9_mid_burst", crash, "central killed (-9) a third into the burst, restarted")
 
 
 def edge_kill9_full_outbox(run: _Run) -> ChaosResult:

@@ -85,3 +85,38 @@ def test_refused_publishes_are_kept_reported_and_delivered_after_the_fix(tmp_pat
         watcher.disconnect()
         outbox.close()
         broker.stop()
+
+
+@pytest.mark.timeout(60)
+def test_without_a_hello_from_central_the_brokers_puback_is_enough(tmp_path: Path, mosquitto) -> None:
+    # An older central sends no hello: the edge must not keep acknowledged events for receipts that
+    # never come (its outbox would grow without bound).
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = OutboxPublisher(BrokerConfig(host=mosquitto.host, port=mosquitto.port), "sharpeyes-edge-old-central",
+                                outbox, username="edge-1")
+    try:
+        outbox.put_many([(TOPIC, b"e", 1, False, "event", "key-1")])
+        publisher.start()
+        wait_until(lambda: outbox.depth()[0] == 0, 20, what="the PUBACK to remove the event")
+        assert not publisher.receipts_active and publisher.published == 1
+    finally:
+        publisher.stop()
+        outbox.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_lapsed_promise_of_receipts_falls_back_to_the_puback(tmp_path: Path, mosquitto) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    outbox.put_many([(TOPIC, b"sent before", 1, False, "event", "key-old")])
+    [old] = outbox.peek(1)
+    outbox.mark_sent(old.id)  # the broker had it; central's receipt never came
+    outbox.set_setting("receipts_until", int(time.time()) - 1)  # central's last hello ran out a second ago
+    publisher = OutboxPublisher(BrokerConfig(host=mosquitto.host, port=mosquitto.port), "sharpeyes-edge-lapsed",
+                                outbox, username="edge-1")
+    try:
+        publisher.start()
+        wait_until(lambda: outbox.depth()[0] == 0, 20, what="the lapsed promise to release the sent event")
+        assert not publisher.receipts_active
+    finally:
+        publisher.stop()
+        outbox.close()
