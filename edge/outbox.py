@@ -287,6 +287,12 @@ class Outbox:
         with self._lock:
             return int(self._db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL").rowcount)
 
+    def never_sent(self) -> int:
+        """Messages the broker has not acknowledged even once."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE sends = 0").fetchone()
+        return int(count)
+
     def awaiting_receipt(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()

@@ -14,6 +14,8 @@ def chaos(
     receipt_timeout: float = typer.Option(5.0, "--receipt-timeout", help="the edge's wait for a receipt before resending"),
     workdir: Path = typer.Option(None, "--workdir", help="keep logs and databases here (default: a temporary folder)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per scenario"),
+    without_receipts: bool = typer.Option(False, "--without-receipts",
+                                          help="control run: the edge ignores receipts and deletes on PUBACK, as before"),
 ) -> None:
     """Break real parts (Mosquitto, central, the edge's publisher, the link) and count what survives.
 
@@ -30,7 +32,8 @@ def chaos(
     if unknown:
         typer.echo(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}", err=True)
         raise typer.Exit(2)
-    opts = ChaosOptions(events=events, receipt_timeout_s=receipt_timeout, partition_s=partition_s, workdir=workdir)
+    opts = ChaosOptions(events=events, receipt_timeout_s=receipt_timeout, partition_s=partition_s, workdir=workdir,
+                        receipts=not without_receipts)
     failed = broken = False
     for name in names:
         try:

@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--max-refusals", type=int, default=10)
     parser.add_argument("--refusal-backoff", type=float, default=1.0)
     parser.add_argument("--status", type=Path, required=True)
+    parser.add_argument("--no-receipts", action="store_true", help="ignore central's hello: the broker's PUBACK deletes "
+                        "(the behaviour before receipts, for a control run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     outbox = Outbox(args.outbox)
@@ -39,7 +41,7 @@ def main() -> None:
     def on_command_topic(topic: str, payload: bytes) -> None:
         if topic == receipts:
             publisher.on_receipt(payload)
-        elif topic == hello:
+        elif topic == hello and not args.no_receipts:
             publisher.on_hello(payload)
 
     publisher.subscribe(command_subscription(args.site, args.edge), on_command_topic)

@@ -167,6 +167,7 @@ class Edge:
     receipt_timeout_s: float = 5.0
     max_refusals: int = 10
     refusal_backoff_s: float = 1.0
+    receipts: bool = True
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -182,7 +183,8 @@ class Edge:
             [sys.executable, "-m", "sharpeyes.chaos.edge_child", "--outbox", str(self.outbox_path),
              "--port", str(self.broker_port), "--site", SITE, "--edge", EDGE,
              "--receipt-timeout", str(self.receipt_timeout_s), "--max-refusals", str(self.max_refusals),
-             "--refusal-backoff", str(self.refusal_backoff_s), "--status", str(self.folder / "edge-status.json")],
+             "--refusal-backoff", str(self.refusal_backoff_s), "--status", str(self.folder / "edge-status.json"),
+             *([] if self.receipts else ["--no-receipts"])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()

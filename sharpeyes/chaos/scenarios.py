@@ -29,6 +29,9 @@ class ChaosOptions:
     # runs it in full).
     partition_s: float = 60.0
     workdir: Path | None = None
+    # A control run: the edge ignores central's hello, so the broker's PUBACK deletes (as before
+    # receipts); the same faults then show what receipts buy.
+    receipts: bool = True
 
 
 @dataclass
@@ -55,7 +58,7 @@ class _Run:
         self.folder, self.opts = folder, opts
         self.broker = broker(folder, **broker_options)
         self.central = Central(folder, site_file(folder, self.broker.port))
-        self.edge = Edge(folder, self.broker.port, receipt_timeout_s=opts.receipt_timeout_s)
+        self.edge = Edge(folder, self.broker.port, receipt_timeout_s=opts.receipt_timeout_s, receipts=opts.receipts)
         self.started = time.monotonic()
 
     def edge_with_receipts(self) -> None:
@@ -64,7 +67,11 @@ class _Run:
             self.central.start()
         if self.edge.proc is None:
             self.edge.start()
-        wait_for(lambda: self.edge.status().get("receipts_active"), 60, "central's hello to reach the edge")
+        if self.opts.receipts:
+            wait_for(lambda: self.edge.status().get("receipts_active"), 60, "central's hello to reach the edge")
+        else:
+            wait_for(lambda: self.edge.status().get("connected"), 60, "the edge to connect")
+            time.sleep(2.5)  # past the edge's wait for a hello, which it will ignore
 
     def publish(self) -> int:
         rows = make_events(self.opts.events)
@@ -79,18 +86,32 @@ class _Run:
         return self.central.counts()[1]
 
     def outbox_figures(self) -> tuple[int, int]:
+        """(messages in the outbox, messages the broker has not acknowledged even once)."""
         box = self.edge.outbox()
         try:
-            return box.depth()[0], box.awaiting_receipt()
+            return box.depth()[0], box.never_sent()
         finally:
             box.close()
 
     def drained(self, timeout: float | None = None) -> None:
+        if not self.opts.receipts:  # control: the outbox empties on PUBACKs; give central time to get what it can
+            wait_for(lambda: self.outbox_figures()[0] == 0, 120 + self.opts.events / 20, "the outbox to empty")
+            self._wait_until_stored_settles()
+            return
         limit = timeout or 120 + self.opts.events / 20
         wait_for(lambda: self.outbox_figures()[0] == 0, limit, "every event to be receipted (the edge's outbox empty)",
                  interval=0.5)
 
+    def _wait_until_stored_settles(self, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
+        """A control run has no receipts to wait for: wait until central's count stops growing."""
+        deadline, last = time.monotonic() + limit_s, -1
+        while time.monotonic() < deadline and (now := self.stored()) != last:
+            last = now
+            time.sleep(quiet_s)
+
     def result(self, name: str, published: int, notes: str = "", **extra: Any) -> ChaosResult:
+        if not self.opts.receipts:
+            notes = f"CONTROL without receipts: {notes}"
         rows, distinct, twice = self.central.counts()
         status = self.edge.status()
         extra.setdefault("resends", status.get("resends"))
@@ -108,7 +129,7 @@ def broker_kill9_central_down(run: _Run) -> ChaosResult:
     run.edge_with_receipts()
     run.central.stop()  # its persistent session stays on the broker, collecting for it
     published = run.publish()
-    wait_for(lambda: run.outbox_figures()[1] == published, 60 + published / 50, "the broker to acknowledge every event")
+    wait_for(lambda: run.outbox_figures()[1] == 0, 60 + published / 50, "the broker to acknowledge every event")
     run.broker.kill()  # before its next autosave: what it held for central is gone
     run.broker.start()
     run.central.start()
@@ -201,12 +222,12 @@ def broker_queue_full(run: _Run) -> ChaosResult:
     run.edge_with_receipts()
     run.central.stop()
     published = run.publish()
-    wait_for(lambda: run.outbox_figures()[1] == published, 60 + published / 50, "the broker to acknowledge every event")
+    wait_for(lambda: run.outbox_figures()[1] == 0, 60 + published / 50, "the broker to acknowledge every event")
     run.central.start()
     run.drained()
     return run.result("broker_queue_full", published,
-                      f"broker queues at most {run.broker.max_queued_messages} messages for central; the rest were dropped "
-                      "by the broker and sent again by the edge for want of receipts")
+                      f"the broker queues at most {run.broker.max_queued_messages} messages for central while it is down "
+                      "and drops the rest")
 
 
 def edge_disk_full(run: _Run) -> ChaosResult:
