@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from broker.siteconfig import SiteConfig
+    from central.workflow_config import WorkflowConfig
 
 app = typer.Typer(help="central commands.", no_args_is_help=True)
 
 
-def _load_configuration(config: Path, workflow: Path | None):
+def _load_configuration(config: Path, workflow: Path | None) -> tuple[SiteConfig, WorkflowConfig]:
     """The site file and the workflow file, checked against each other; exit 2 naming the problems."""
     from broker.siteconfig import ConfigError, load_site_config
     from central.workflow_config import load_workflow_config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,7 @@ def default_database_url() -> str:
     return f"sqlite:///{var_dir() / 'central.db'}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:  # DBAPI objects: untyped by SQLAlchemy
     # WAL lets the API read while the ingest thread writes; the busy timeout makes a writer wait
     # for another instead of failing at once; SQLite leaves foreign keys off unless asked.
     # synchronous=FULL: an event acknowledged to the broker must survive a power loss, not only a

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from broker.payloads import HazardEvent, Phase
+
+if TYPE_CHECKING:
+    from central.tables import Incident
 
 ACTIVE = "active"
 CLEARED = "cleared"
@@ -15,7 +20,7 @@ def snapshot_of(event: HazardEvent) -> str | None:
     return None
 
 
-def apply_event(incident, event: HazardEvent) -> None:
+def apply_event(incident: Incident, event: HazardEvent) -> None:
     """Fold ``event`` into ``incident`` (any object with the Incident attributes).
 
     Events may arrive in any order (an edge's outbox replays after an outage), so every field is

@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.client import configure_client
 from broker.siteconfig import BrokerConfig
@@ -170,7 +171,8 @@ class _Receiver:
             if self._stop.wait(self.retry_delay_s):
                 break
 
-    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: mqtt.ConnectFlags, reason_code: ReasonCode,
+                    _properties: Properties | None) -> None:
         if reason_code.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
             return
@@ -184,7 +186,8 @@ class _Receiver:
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.error("could not subscribe: %s", result)
 
-    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, mid: int, reason_codes: list[ReasonCode],
+                      _properties: Properties | None) -> None:
         if mid != self._subscribe_mid:
             return
         refused = [str(code) for code in reason_codes if code.is_failure]
@@ -193,20 +196,21 @@ class _Receiver:
         # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
         self._send(("state", True, self.generation))
 
-    def _on_connect_fail(self, _client, _userdata) -> None:
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         if not self._announced_down:
             log.warning("MQTT broker %s:%s unreachable; retrying with backoff", self.broker.host, self.broker.port)
             self._announced_down = True
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: mqtt.DisconnectFlags, reason_code: ReasonCode,
+                       _properties: Properties | None) -> None:
         self._connection += 1
         self._send(("state", False, self.generation))
         if not self._stop.is_set():
             log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port,
                         reason_code)
 
-    def _on_message(self, _client, _userdata, msg) -> None:
-        item = Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(UTC))
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        item = Received(self.generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC))
         with self._arrived:
             self._pending.append(item)
             if len(self._pending) == 1:

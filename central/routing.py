@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from broker.siteconfig import SiteConfig
+from broker.siteconfig import GridCellConfig, SiteConfig
 from central.grid import GridTree, Node
 
 
@@ -72,8 +73,8 @@ class GridRouter:
         return Route(cell_code, None)
 
 
-def tree_from_cells(cells) -> GridTree:
+def tree_from_cells(cells: Iterable[GridCellConfig]) -> GridTree:
     return GridTree.of(
-        Node(c.code, c.name, c.level, c.parent, tuple(c.workers), tuple(map(tuple, c.area)) if c.area else None)
+        Node(c.code, c.name, c.level, c.parent, tuple(c.workers), tuple((float(x), float(y)) for x, y in c.area) if c.area else None)
         for c in cells
     )

@@ -7,6 +7,7 @@ back to in_progress). Escalation and 督办 (``supervise``) change no state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +40,7 @@ class Transition:
     not_feedback_author: bool = False
 
 
-def _t(sources, target, roles, **kw) -> Transition:
+def _t(sources: Iterable[str], target: str | None, roles: Iterable[str], **kw: bool) -> Transition:
     return Transition(frozenset(sources), target, frozenset(roles), **kw)
 
 

@@ -15,12 +15,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from edge.backoff import Backoff
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger("sharpeyes.edge.camera")
 
@@ -220,7 +223,7 @@ class CameraReader:
         finally:
             container.close()
 
-    def _demux(self, container, stream) -> str:
+    def _demux(self, container: av.container.InputContainer, stream: av.VideoStream) -> str:
         last_frame_at = time.monotonic()
         for packet in container.demux(stream):
             if self._stop.is_set():
@@ -249,7 +252,7 @@ class CameraReader:
                 return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
         return "stream ended"
 
-    def _remember(self, now: float, packet) -> None:
+    def _remember(self, now: float, packet: av.Packet) -> None:
         with self._ring_lock:
             self._ring.append(BufferedPacket(now, packet, bool(packet.is_keyframe)))
             horizon = now - self.ring_seconds

@@ -23,6 +23,7 @@ from edge.inference_gate import InferenceGate
 from edge.metrics import TimedDetector
 
 if TYPE_CHECKING:
+    from edge.detector import Detector
     from edge.node import EdgeNode
 
 log = logging.getLogger("sharpeyes.edge.worker")
@@ -56,7 +57,7 @@ class _Slot:
 
 
 class CameraWorker:
-    def __init__(self, node: EdgeNode, camera: CameraConfig, detector, *, start_delay_s: float = 0.0) -> None:
+    def __init__(self, node: EdgeNode, camera: CameraConfig, detector: Detector, *, start_delay_s: float = 0.0) -> None:
         from edge.pipeline import CameraPipeline
 
         self.node = node

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class OnnxDetector:
 
         return fitted_size(frame_w, frame_h, input_width or self._square[0])
 
-    def session_for(self, input_size: tuple[int, int]):
+    def session_for(self, input_size: tuple[int, int]) -> Any:  # an onnxruntime.InferenceSession (no type hints)
         """The onnxruntime session for one input size, built on first use (cameras share them)."""
         session = self._sessions.get(input_size)
         if session is not None:

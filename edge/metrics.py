@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
+    from edge.detector import Detector
     from edge.node import EdgeNode
 
 HEALTH_STATES = ("online", "offline", "tampered")
@@ -20,7 +21,7 @@ HEALTH_STATES = ("online", "offline", "tampered")
 class TimedDetector:
     """Wraps a detector to count inference time per camera."""
 
-    def __init__(self, detector) -> None:
+    def __init__(self, detector: Detector) -> None:
         self._detector = detector
         self.model_name = detector.model_name
         self.model_sha256 = detector.model_sha256

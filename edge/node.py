@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broker import topics
 from broker.payloads import (
@@ -31,6 +32,9 @@ from edge.evidence import EvidenceBlob
 from edge.inference_gate import InferenceGate
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
+
+if TYPE_CHECKING:
+    from edge.detector import Detector
 
 log = logging.getLogger("sharpeyes.edge.node")
 
@@ -68,7 +72,7 @@ class EdgeNode:
             username=edge_id,
         )
         self._model = model
-        self._detectors: dict[str, object] = {}
+        self._detectors: dict[str, Detector] = {}
         # Cameras queue for a few single-threaded detections rather than all running at once:
         # bounded activation memory, no 32-way contention on two cores, newest frame first.
         self.inference_slots = self.edge.inference_slots or os.cpu_count() or 1
@@ -177,7 +181,7 @@ class EdgeNode:
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def _detector_for(self, camera: CameraConfig):
+    def _detector_for(self, camera: CameraConfig) -> Detector:
         from edge.detector import load_detector
 
         name = self._model or camera.model

@@ -23,8 +23,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from broker.client import configure_client
@@ -222,7 +225,8 @@ class OutboxPublisher:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
+                    properties: Properties | None = None) -> None:
         if reason_code.is_failure:
             log.warning("broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
             return
@@ -241,13 +245,15 @@ class OutboxPublisher:
                 client.publish(topic, payload, qos=1, retain=True)
         self._connected.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason_code: ReasonCode,
+                       properties: Properties | None = None) -> None:
         if self._connected.is_set():
             self.disconnects += 1
             log.warning("lost the broker (%s); messages stay in the outbox until it is back", reason_code)
         self._connected.clear()
 
-    def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode | None = None,
+                    properties: Properties | None = None) -> None:
         refusal = refusal_reason(reason_code, self.identity)
         with self._lock:
             message_id = self._inflight.pop(mid, None)

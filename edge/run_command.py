@@ -6,8 +6,12 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 def run(
@@ -48,10 +52,10 @@ def run(
         raise typer.Exit(2) from None
     stopping = threading.Event()
 
-    def _stop(signum, frame) -> None:
+    def _stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
-    def _reload(signum, frame) -> None:
+    def _reload(signum: int, frame: FrameType | None) -> None:
         # SIGHUP: re-read the file and apply it like a `config` command; a bad file changes nothing.
         try:
             node.apply_config(load_site_config(config))

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sharpeyes.childproc import ManagedProcess
 from sharpeyes.netutil import free_port, wait_for_port
@@ -197,7 +198,8 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
 
         _burst: list[bytes] | None = None
 
-        async def _send_paced_rtp_payloads(self, state, payloads, timestamp, media_time, duration_seconds) -> None:
+        async def _send_paced_rtp_payloads(self, state: Any, payloads: Any, timestamp: Any, media_time: Any,
+                                            duration_seconds: Any) -> None:  # the toolkit's own signature
             if not payloads:
                 return
             await self._sleep_until_media_time(state, media_time)
@@ -219,7 +221,8 @@ def _serve(directory: str, host: str, port: int, control_port: int) -> None:
                 return
             self._burst.append(b"$" + bytes([channel]) + len(payload).to_bytes(2, "big") + payload)
 
-        def _threadsafe_queue_put(self, loop, queue, item, stop_event) -> bool:
+        def _threadsafe_queue_put(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, item: object,
+                                  stop_event: threading.Event) -> bool:
             """Hand one item from the file-reading thread to the event loop.
 
             The toolkit does this with ``run_coroutine_threadsafe`` and waits for the result: a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -103,7 +103,7 @@ def refusal(actor: Actor, why: str, code: int = status.HTTP_403_FORBIDDEN, detai
     return HTTPException(code, detail=detail or why)
 
 
-def require_roles(*roles: str):
+def require_roles(*roles: str) -> Callable[[Actor], Actor]:
     def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if actor.role not in roles:
             raise refusal(actor, f"needs role {'/'.join(roles)}", detail=f"needs role {' or '.join(roles)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import RedirectResponse
@@ -19,6 +19,11 @@ from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode,
 from central.users import MAX_PASSWORD_BYTES, hash_password
 from central.workflow import OPEN_STATES, Actor, can_see
 from central.workflow_config import WorkflowConfig
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from central.api.context import ApiContext
 
 router = APIRouter()
 
@@ -121,7 +126,7 @@ class UserPatch(BaseModel):
     active: bool | None = None
 
 
-def _check_refs(session, ctx, grid: list[str] | None, unit: str | None) -> None:
+def _check_refs(session: Session, ctx: ApiContext, grid: list[str] | None, unit: str | None) -> None:
     tree = ctx.load_grid(session)
     for code in grid or []:
         if code not in tree.nodes:
@@ -272,14 +277,14 @@ def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
     return {"command_id": row.command_id, "edge": edge.id}
 
 
-def _command_in_scope(row: CommandRow, actor: Actor, session, ctx) -> bool:
+def _command_in_scope(row: CommandRow, actor: Actor, session: Session, ctx: ApiContext) -> bool:
     """A recheck follows its incident's visibility; an edge command (config) is for desk roles
     whose scope takes in one of the edge's cameras."""
     if row.incident_id is not None:
         incident = session.get(Incident, row.incident_id)
         return incident is not None and can_see(actor, incident)
     edge = next((e for e in ctx.site.edges if e.id == row.edge), None) if ctx.site is not None else None
-    cells = frozenset(c.grid_cell for c in edge.cameras) if edge is not None else frozenset()
+    cells = frozenset(c.grid_cell for c in edge.cameras if c.grid_cell) if edge is not None else frozenset()
     return actor.role in DESK_ROLES and overlaps(actor, cells)
 
 

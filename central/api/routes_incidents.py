@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
 from sqlalchemy import Select, false, func, or_, select
@@ -37,6 +37,9 @@ from central.tables import (
     utcnow,
 )
 from central.workflow import Actor, Forbidden, IllegalTransition, MissingReason, allowed_actions, can_see
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter()
 
@@ -115,7 +118,7 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
-def _load_visible(session, incident_id: int, actor: Actor) -> Incident:
+def _load_visible(session: Session, incident_id: int, actor: Actor) -> Incident:
     incident = session.get(Incident, incident_id)
     missing = f"no incident {incident_id}"
     if incident is None:
@@ -125,7 +128,7 @@ def _load_visible(session, incident_id: int, actor: Actor) -> Incident:
     return incident
 
 
-def detail(session, incident: Incident, actor: Actor) -> IncidentDetail:
+def detail(session: Session, incident: Incident, actor: Actor) -> IncidentDetail:
     incident_id = incident.id
     events = session.scalars(
         select(Event).where(Event.incident_id == incident_id).order_by(Event.observed_at, Event.seq)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,11 @@ from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, r
 from central.api.routes_incidents import incident_out, visible
 from central.tables import AuditRecord, Incident, Suppression, WebhookDelivery
 from central.workflow import OPEN_STATES, Actor
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from central.api.context import ApiContext
 
 router = APIRouter()
 
@@ -57,7 +62,7 @@ def _suppression_out(s: Suppression) -> dict[str, object]:
             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at}
 
 
-def _check_camera_in_scope(actor: Actor, ctx, camera: str) -> None:
+def _check_camera_in_scope(actor: Actor, ctx: ApiContext, camera: str) -> None:
     """A silence acts on one camera: only within the grid scope that covers the camera's cell (403)."""
     if not actor.in_scope(ctx.camera_cell(camera)):
         raise refusal(actor, f"camera {camera} is outside their grid")
@@ -106,7 +111,8 @@ def _facts(rows: list[Incident]) -> list[stats.IncidentFacts]:
                                 i.rework_count or 0, i.escalated_to, i.deadline_color) for i in rows]
 
 
-def _selected(session, actor: Actor, ctx, grid, hazard, since, until):
+def _selected(session: Session, actor: Actor, ctx: ApiContext, grid: str | None, hazard: str | None,
+              since: datetime | None, until: datetime | None) -> list[Incident]:
     query = visible(select(Incident), actor)
     if grid is not None:
         query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))

@@ -13,8 +13,12 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.detector import Detection
 
 VEHICLES = {"car", "truck", "bus", "motorcycle"}
 # The near kerb of configs/cameras/street-parked.yaml, as fractions of the frame.
@@ -39,7 +43,7 @@ def first_frame(source: Path) -> np.ndarray:
     raise ValueError(f"{source}: no video frames")
 
 
-def _kerb_vehicles(detections, width: int, height: int) -> int:
+def _kerb_vehicles(detections: list[Detection], width: int, height: int) -> int:
     x1, y1, x2, y2 = KERB[0] * width, KERB[1] * height, KERB[2] * width, KERB[3] * height
     return sum(1 for d in detections if d.label in VEHICLES and d.score >= 0.35
                and x1 <= (d.box[0] + d.box[2]) / 2 <= x2 and y1 <= (d.box[1] + d.box[3]) / 2 <= y2)

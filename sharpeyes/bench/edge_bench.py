@@ -20,16 +20,20 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sharpeyes.bench import stats
 from sharpeyes.bench.media import CameraProfile, camera_clip
 from sharpeyes.bench.procstat import RssWatcher, boost, cpu_of, machine_busy
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 log = logging.getLogger("sharpeyes.bench")
 
@@ -275,7 +279,7 @@ class AlertClock:
         if not self._subscribed.wait(10):
             raise BenchError("could not subscribe to the benchmark broker")
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         received = datetime.now(UTC)
         try:
             event = json.loads(message.payload)
@@ -414,7 +418,7 @@ def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[flo
     return contestant
 
 
-def run_bench(opts: BenchOptions, progress=lambda text: None) -> BenchResult:
+def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text: None) -> BenchResult:
     from broker.mosquitto import MosquittoProcess
     from sharpeyes.rtsp_server import FootageServer
 
@@ -537,7 +541,7 @@ def published_model(model: str) -> tuple[Path, tuple[int, int]]:
 
 
 def _measure_peer(opts: BenchOptions, urls: list[str], model_path: Path, input_size: tuple[int, int], workdir: Path,
-                  progress, server_pids: list[int] | None = None, name: str = "peer") -> Contestant:
+                  progress: Callable[[str], None], server_pids: list[int] | None = None, name: str = "peer") -> Contestant:
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
 
     n = max(1, min(opts.peer_cameras, opts.cameras))

@@ -9,6 +9,12 @@ put two keyframes close together at every loop boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import av
+
 import hashlib
 import os
 from dataclasses import dataclass
@@ -53,7 +59,7 @@ def camera_clip(source: Path, profile: CameraProfile, cache_dir: Path | None = N
     return target
 
 
-def _source_frames(source: Path):
+def _source_frames(source: Path) -> Iterator[tuple[float, av.VideoFrame]]:
     """(seconds, frame) for every decoded frame of the source, in presentation order."""
     import av
 

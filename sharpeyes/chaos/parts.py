@@ -275,5 +275,8 @@ class Proxy:
                     pass
 
 
-def broker(folder: Path, **options: object) -> MosquittoProcess:
-    return MosquittoProcess(data_dir=folder / "mosquitto", **options).start()  # type: ignore[arg-type]
+def broker(folder: Path, max_queued_messages: int | None = None) -> MosquittoProcess:
+    """Mosquitto from the project's configuration; a small ``max_queued_messages`` only to fill it."""
+    if max_queued_messages is None:
+        return MosquittoProcess(data_dir=folder / "mosquitto").start()
+    return MosquittoProcess(data_dir=folder / "mosquitto", max_queued_messages=max_queued_messages).start()
