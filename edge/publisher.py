@@ -124,6 +124,7 @@ class OutboxPublisher:
         self._early_acks: dict[int, tuple[float, str | None]] = {}
         self._refusals: dict[int, int] = {}  # outbox id -> refusals so far (this process)
         self._hold_until = 0.0  # after a refusal nothing is sent before this (monotonic)
+        self._hello_wait_until = 0.0  # after connecting without a known hello, nothing before this either
         self._rewinds = 0  # bumped when a refusal moves the cursor back: the drain's batch is stale
         self.last_refusal: str | None = None  # cleared by the next accepted message
         self.refused = 0
@@ -158,7 +159,7 @@ class OutboxPublisher:
         self._receipts_until = until
         self.outbox.set_setting(RECEIPTS_SETTING, int(until or 0))
         with self._lock:
-            self._hold_until = min(self._hold_until, time.monotonic())  # no need to wait for the hello any more
+            self._hello_wait_until = 0.0  # the hello is here: no need to wait for it any more
 
     def on_receipt(self, payload: bytes) -> None:
         try:
@@ -237,7 +238,7 @@ class OutboxPublisher:
             self._keyed.clear()
             self._cursor = 0  # resend everything still in the outbox, in order
             if self._receipts_until is None:  # let central's retained hello arrive before draining
-                self._hold_until = max(self._hold_until, time.monotonic() + HELLO_WAIT_S)
+                self._hello_wait_until = time.monotonic() + HELLO_WAIT_S
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         if self._retained_on_connect is not None:
@@ -317,7 +318,7 @@ class OutboxPublisher:
                 room = self.window - len(self._inflight)
                 cursor = self._cursor
                 rewinds = self._rewinds
-                held = time.monotonic() < self._hold_until
+                held = time.monotonic() < max(self._hold_until, self._hello_wait_until)
             if held:
                 self._stop.wait(0.05)
                 continue
