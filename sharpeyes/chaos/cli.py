@@ -6,12 +6,15 @@ from pathlib import Path
 
 import typer
 
+from edge.publisher import RECEIPT_TIMEOUT_S
+
 
 def chaos(
     scenario: list[str] = typer.Option(None, "--scenario", help="run only these (repeatable); default: all"),
     events: int = typer.Option(2000, "--events", min=10, help="events published per scenario"),
     partition_s: float = typer.Option(60.0, "--partition-s", help="length of the network cut (600: the full 10 min)"),
-    receipt_timeout: float = typer.Option(5.0, "--receipt-timeout", help="the edge's wait for a receipt before resending"),
+    receipt_timeout: float = typer.Option(RECEIPT_TIMEOUT_S, "--receipt-timeout",
+                                          help="the edge's wait for a receipt before resending (30: the product's default)"),
     workdir: Path = typer.Option(None, "--workdir", help="keep logs and databases here (default: a temporary folder)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per scenario"),
     without_receipts: bool = typer.Option(False, "--without-receipts",

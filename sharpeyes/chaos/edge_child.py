@@ -15,7 +15,7 @@ from pathlib import Path
 from broker.siteconfig import BrokerConfig
 from broker.topics import command_subscription, hello_topic, receipt_topic
 from edge.outbox import Outbox
-from edge.publisher import OutboxPublisher
+from edge.publisher import RECEIPT_TIMEOUT_S, OutboxPublisher
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--site", required=True)
     parser.add_argument("--edge", required=True)
-    parser.add_argument("--receipt-timeout", type=float, default=30.0)
+    parser.add_argument("--receipt-timeout", type=float, default=RECEIPT_TIMEOUT_S)
     parser.add_argument("--max-refusals", type=int, default=10)
     parser.add_argument("--refusal-backoff", type=float, default=1.0)
     parser.add_argument("--status", type=Path, required=True)

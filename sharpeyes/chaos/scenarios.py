@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.publisher import RECEIPT_TIMEOUT_S
 from sharpeyes.chaos.parts import Central, ChaosError, Edge, Proxy, broker, make_events, site_file, wait_for
 
 
 @dataclass
 class ChaosOptions:
     events: int = 2000
-    receipt_timeout_s: float = 5.0
+    receipt_timeout_s: float = RECEIPT_TIMEOUT_S  # the edge's default; tests pass a shorter one
     # The partition is compressed from the scenario's 10 minutes by default: the edge's reconnect
     # backoff is capped at 30 s, so any cut longer than that ends the same way (--partition-s 600
     # runs it in full).
