@@ -53,12 +53,14 @@ EOF
 }
 
 "$python" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-    --upgrade --output-file requirements/build.txt requirements/build.in &
-compile requirements/edge.txt --extra edge &
-compile requirements/central.txt --extra central &
-compile requirements/dev.txt --extra dev &
-wait
-# The peer's lock starts from dev's pins so that installing it into the dev venv changes nothing
-# the tests ran against; torch comes from the CPU build (see above).
+    --upgrade --output-file requirements/build.txt requirements/build.in
+compile requirements/dev.txt --extra dev
+# Every other lock starts from dev's pins: the images and a role-only install run exactly the
+# versions the tests ran against, and installing the peer's lock into the dev venv changes nothing.
+pids=()
+compile requirements/edge.txt --extra edge --constraint requirements/dev.txt & pids+=($!)
+compile requirements/central.txt --extra central --constraint requirements/dev.txt & pids+=($!)
+# Torch for the peer is the CPU build (see above).
 compile requirements/export.txt --extra dev --extra export "${torch_source[@]}" \
-    --constraint requirements/dev.txt --constraint requirements/torch-cpu.in
+    --constraint requirements/dev.txt --constraint requirements/torch-cpu.in & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid"; done  # a failed compile fails make lock
