@@ -82,7 +82,8 @@ class MqttIngest:
         self._process: Any = None
         self._send_lock = threading.Lock()
         self._requests = itertools.count(1)
-        self._replies: dict[int, tuple[threading.Event, list[bool]]] = {}
+        # request -> (done, [the receiving process's list of per-message results])
+        self._replies: dict[int, tuple[threading.Event, list[list[bool]]]] = {}
         self._sweep = threading.Event()
         self._hello_sent_at: float | None = None  # monotonic; None: due at the next connection
         self._backlog = 0  # messages received and not yet committed (or dropped with their connection)
@@ -285,7 +286,7 @@ class MqttIngest:
         if not self._send(("publish", request, messages)) or not done.wait(PUBLISH_TIMEOUT_S):
             self._replies.pop(request, None)
             return [False] * len(messages)
-        return list(result)
+        return list(result[0])
 
     def notify_pending(self) -> None:
         """Send tasks and commands committed by the API or the scheduler (thread-safe: paho queues)."""

@@ -328,3 +328,14 @@ def test_an_event_is_stored_as_the_edge_sent_it(database_url: str, tmp_path: Pat
     finally:
         edge.close()
         central.close()
+
+
+def test_publish_many_answers_one_result_per_message(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, mosquitto.port)
+    try:
+        assert central.ingest is not None
+        messages = [(worker_task_topic(SITE, f"w{i}"), b"{}", 1) for i in range(3)]
+        assert central.ingest.publish_many(messages) == [True, True, True]
+        assert central.ingest.publish_many([]) == []
+    finally:
+        central.close()
