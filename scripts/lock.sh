@@ -8,8 +8,8 @@
 #   requirements/build.txt    setuptools           the build backend (the Dockerfile's wheel stage)
 #
 # Each file pins every package with its sha256 hashes and is installed with
-# `pip install --require-hashes --no-deps -r FILE`. The resolution is for CPython 3.11 (the
-# image's Python); run this with another interpreter to lock for it: PYTHON=python3.12 make lock.
+# `pip install --require-hashes --no-deps -r FILE`. The resolution is for the venv's Python,
+# CPython 3.11 (the image's); to lock for another: make distclean && make PYTHON=python3.12 lock.
 #
 # Two deliberate edits after pip-compile:
 #  * the project itself (`sharpeyes @ file://...`, the dev extra names sharpeyes[edge,central]) is
@@ -21,7 +21,7 @@
 # kind (/opt/wheels), else through PyTorch's CPU index. PyPI's torch is a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-python="${PYTHON:-.venv/bin/python}"
+python=.venv/bin/python  # the venv's interpreter decides which Python the locks are resolved for
 "$python" -m piptools compile --version >/dev/null 2>&1 || {
     echo "lock: pip-tools is missing from $python; run 'make setup' first (it comes with the dev extra)" >&2
     exit 1
