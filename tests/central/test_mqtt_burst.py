@@ -99,6 +99,15 @@ def test_a_backlog_larger_than_a_burst_arrives_whole_in_order_and_acked(fresh_mo
         drain.disconnect()
         drain.loop_stop()
 
+    # The broker must have read the drain's last PUBACKs and its DISCONNECT before the session is
+    # taken again: a new connection with the same client id closes the old one, and whatever of it
+    # the broker had not read yet (PUBACKs on a busy machine) is gone with it.
+    def closed_by_broker() -> bool:
+        log = fresh_mosquitto.log_path.read_text()
+        return log.count(f"Client {client_id} disconnected.") + log.count(f"Client {client_id} closed its connection.") >= 2
+
+    wait_until(closed_by_broker, 10, what="the broker to close the drain's connection")
+
     # Everything was acknowledged: the session holds nothing more.
     again: list[bytes] = []
     after = _persistent(client_id, fresh_mosquitto.port)
