@@ -201,7 +201,7 @@ class EdgeNode:
         from edge.commands import CommandHandler
 
         self.commands = CommandHandler(self)
-        self.publisher.subscribe(topics.command_subscription(self.site.site, self.edge_id), self._on_command_topic)
+        self.publisher.follow_central(self.site.site, self.edge_id, self.commands.on_message)
         self.publisher.start()
         # Spread the first connections over up to 2 s: 32 cameras opening at once time out together.
         spread = min(2.0, 0.1 * len(self.edge.cameras))
@@ -217,15 +217,6 @@ class EdgeNode:
             self.metrics_port = serve_metrics(self, self.edge.metrics_host, self.edge.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.edge.metrics_host, self.metrics_port)
         log.info("edge %s/%s running %d cameras (config %s)", self.site.site, self.edge_id, len(self.workers), self.config_version)
-
-    def _on_command_topic(self, topic: str, payload: bytes) -> None:
-        """Central's receipts and hello travel under the edge's command subtree; the rest are commands."""
-        if topic == topics.receipt_topic(self.site.site, self.edge_id):
-            self.publisher.on_receipt(payload)
-        elif topic == topics.hello_topic(self.site.site, self.edge_id):
-            self.publisher.on_hello(payload)
-        else:
-            self.commands.on_message(topic, payload)
 
     def _supervise(self) -> None:
         """Once a second: the offline rule of every camera; every ``heartbeat_s`` the heartbeat."""

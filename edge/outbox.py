@@ -13,6 +13,8 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,23 +152,25 @@ class Outbox:
             self.disk_full = full  # this write found the disk full (and made room by the policy)
             self._wakeup.notify_all()
 
-    def _insert(self, rows: list[tuple], now: float) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the caller holds the lock): committed, or rolled back on any error."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk among them)
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _insert(self, rows: list[tuple], now: float) -> None:
+        with self._transaction():
             self._db.executemany(
                 "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             self._enforce_bounds(now)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        # SQLite rolls back by itself on some errors (a full disk among them).
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
 
     def _make_room(self, rows: list[tuple]) -> list[tuple]:
         """The disk is full: drop what the policy drops first (a quarter of the oldest of the first
@@ -270,15 +274,12 @@ class Outbox:
         """Sent messages whose receipt is overdue become unsent again (the n-th wait is
         ``timeout_s * 2**(n-1)``, at most 32x); returns the lowest such id, to resend from in order."""
         now = time.time() if now is None else now
+        overdue = "sent_at IS NOT NULL AND sent_at + ? * (1 << MIN(MAX(sends - 1, 0), 5)) < ?"
         with self._lock:
-            row = self._db.execute(
-                "SELECT MIN(id) FROM outbox WHERE sent_at IS NOT NULL "
-                "AND sent_at + ? * (1 << MIN(MAX(sends - 1, 0), 5)) < ?", (timeout_s, now)).fetchone()
+            row = self._db.execute(f"SELECT MIN(id) FROM outbox WHERE {overdue}", (timeout_s, now)).fetchone()
             if row[0] is None:
                 return None
-            self._db.execute(
-                "UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL "
-                "AND sent_at + ? * (1 << MIN(MAX(sends - 1, 0), 5)) < ?", (timeout_s, now))
+            self._db.execute(f"UPDATE outbox SET sent_at = NULL WHERE {overdue}", (timeout_s, now))
             self._wakeup.notify_all()
         return int(row[0])
 
@@ -320,19 +321,13 @@ class Outbox:
 
     def bury(self, message_id: int, reason: str, attempts: int) -> bool:
         """Move a message the broker keeps refusing to the dead letters, in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                moved = self._db.execute(
-                    "INSERT OR IGNORE INTO dead_letters (id, topic, payload, qos, retain, kind, created_at, reason, "
-                    "attempts, buried_at, key) SELECT id, topic, payload, qos, retain, kind, created_at, ?, ?, ?, key "
-                    "FROM outbox WHERE id = ?", (reason, attempts, time.time(), message_id),
-                ).rowcount
-                self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._transaction():
+            moved = self._db.execute(
+                "INSERT OR IGNORE INTO dead_letters (id, topic, payload, qos, retain, kind, created_at, reason, "
+                "attempts, buried_at, key) SELECT id, topic, payload, qos, retain, kind, created_at, ?, ?, ?, key "
+                "FROM outbox WHERE id = ?", (reason, attempts, time.time(), message_id),
+            ).rowcount
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
         return moved == 1
 
     def dead_letter_count(self) -> int:
@@ -352,17 +347,12 @@ class Outbox:
         go out in their original order at the next drain. Returns how many moved."""
         where, args = ("", ()) if ids is None else (f" WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 moved = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (id, topic, payload, qos, retain, kind, created_at, key) "
                     f"SELECT id, topic, payload, qos, retain, kind, created_at, key FROM dead_letters{where}", args,
                 ).rowcount
                 self._db.execute(f"DELETE FROM dead_letters{where}", args)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             self._wakeup.notify_all()
         return int(moved)
 
@@ -374,14 +364,12 @@ class Outbox:
 
     def next_counter(self, name: str) -> int:
         """A persistent monotonic counter (the per-edge event ``seq`` survives restarts)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, self._transaction():
             self._db.execute(
                 "INSERT INTO counters (name, value) VALUES (?, 0) ON CONFLICT(name) DO UPDATE SET value = value + 1",
                 (name,),
             )
             (value,) = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-            self._db.execute("COMMIT")
         return int(value)
 
     def close(self) -> None:

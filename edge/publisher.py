@@ -23,13 +23,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from broker import topics
 from broker.client import configure_client
 from broker.payloads import RECEIPTS_CAPABILITY, CentralHello, Receipt
 from broker.siteconfig import BrokerConfig
@@ -47,6 +48,7 @@ NOT_AUTHORIZED = 0x87
 RECEIPT_TIMEOUT_S = 30.0  # a sent message without central's receipt is sent again after this
 HELLO_WAIT_S = 2.0  # on connecting without a known hello, wait this long for the retained one
 RECEIPTS_SETTING = "receipts_until"  # the outbox remembers central's promise across restarts
+M = TypeVar("M", bound=BaseModel)
 
 
 def refusal_reason(reason_code: object, identity: str) -> str | None:
@@ -58,6 +60,15 @@ def refusal_reason(reason_code: object, identity: str) -> str | None:
     if value == NOT_AUTHORIZED:
         return f"{text}: check the ACL for {identity}"
     return f"{text}: the broker refused the publish"
+
+
+def _from_central(model: type[M], payload: bytes, what: str) -> M | None:
+    """A message from central, validated; a malformed one is logged and ignored (it changes nothing)."""
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        log.warning("ignoring a malformed %s from central: %s", what, exc.errors()[:2])
+        return None
 
 
 def refusal_delay(attempts: int, first_s: float = REFUSAL_BACKOFF_S) -> float:
@@ -147,10 +158,8 @@ class OutboxPublisher:
         return self._receipts_until is not None and time.time() < self._receipts_until
 
     def on_hello(self, payload: bytes) -> None:
-        try:
-            hello = CentralHello.model_validate_json(payload)
-        except ValidationError as exc:
-            log.warning("ignoring a malformed hello from central: %s", exc.errors()[:2])
+        hello = _from_central(CentralHello, payload, "hello")
+        if hello is None:
             return
         offered = RECEIPTS_CAPABILITY in hello.capabilities and hello.receipts_until is not None
         until = hello.receipts_until.timestamp() if offered and hello.receipts_until else None
@@ -162,10 +171,8 @@ class OutboxPublisher:
             self._hello_wait_until = 0.0  # the hello is here: no need to wait for it any more
 
     def on_receipt(self, payload: bytes) -> None:
-        try:
-            receipt = Receipt.model_validate_json(payload)
-        except ValidationError as exc:
-            log.warning("ignoring a malformed receipt from central: %s", exc.errors()[:2])
+        receipt = _from_central(Receipt, payload, "receipt")
+        if receipt is None:
             return
         self.receipted += self.outbox.settle([str(e) for e in receipt.event_ids] + list(receipt.evidence))
 
@@ -207,6 +214,24 @@ class OutboxPublisher:
         """Subscribe (QoS 1) on every connect; ``callback(topic, payload)`` runs on paho's thread."""
         self._subscriptions.append(topic)
         self._client.message_callback_add(topic, lambda client, userdata, msg: callback(msg.topic, bytes(msg.payload)))
+
+    def follow_central(self, site: str, edge: str, on_command: Callable[[str, bytes], None],
+                       *, receipts: bool = True) -> None:
+        """Subscribe to this edge's command subtree: central's receipts and hello come to the publisher,
+        every other message to ``on_command``. ``receipts=False`` ignores the hello, so the broker's
+        PUBACK deletes as before receipts (a control run of `sharpeyes chaos`)."""
+        receipt, hello = topics.receipt_topic(site, edge), topics.hello_topic(site, edge)
+
+        def route(topic: str, payload: bytes) -> None:
+            if topic == receipt:
+                self.on_receipt(payload)
+            elif topic == hello:
+                if receipts:
+                    self.on_hello(payload)
+            else:
+                on_command(topic, payload)
+
+        self.subscribe(topics.command_subscription(site, edge), route)
 
     def publish_now(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
         """Publish a retained state message directly (its latest value matters, not its history)."""

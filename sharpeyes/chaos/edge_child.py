@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 from broker.siteconfig import BrokerConfig
-from broker.topics import command_subscription, hello_topic, receipt_topic
 from edge.outbox import Outbox
 from edge.publisher import RECEIPT_TIMEOUT_S, OutboxPublisher
 
@@ -36,15 +35,7 @@ def main() -> None:
     publisher = OutboxPublisher(BrokerConfig(host="127.0.0.1", port=args.port), f"sharpeyes-edge-{args.site}-{args.edge}",
                                 outbox, username=args.edge, max_refusals=args.max_refusals,
                                 refusal_backoff_s=args.refusal_backoff, receipt_timeout_s=args.receipt_timeout)
-    receipts, hello = receipt_topic(args.site, args.edge), hello_topic(args.site, args.edge)
-
-    def on_command_topic(topic: str, payload: bytes) -> None:
-        if topic == receipts:
-            publisher.on_receipt(payload)
-        elif topic == hello and not args.no_receipts:
-            publisher.on_hello(payload)
-
-    publisher.subscribe(command_subscription(args.site, args.edge), on_command_topic)
+    publisher.follow_central(args.site, args.edge, lambda topic, payload: None, receipts=not args.no_receipts)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     publisher.start()

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.publisher import RECEIPT_TIMEOUT_S
+from edge.publisher import HELLO_WAIT_S, RECEIPT_TIMEOUT_S
 from sharpeyes.chaos.parts import Central, ChaosError, Edge, Proxy, broker, make_events, site_file, wait_for
 
 
@@ -60,6 +60,7 @@ class _Run:
         self.broker = broker(folder, queue_limit)
         self.central = Central(folder, site_file(folder, self.broker.port))
         self.edge = Edge(folder, self.broker.port, receipt_timeout_s=opts.receipt_timeout_s, receipts=opts.receipts)
+        self.box = self.edge.outbox()  # the detector's side of the edge: writes events, and is counted from
         self.started = time.monotonic()
 
     def edge_with_receipts(self) -> None:
@@ -72,15 +73,10 @@ class _Run:
             wait_for(lambda: self.edge.status().get("receipts_active"), 60, "central's hello to reach the edge")
         else:
             wait_for(lambda: self.edge.status().get("connected"), 60, "the edge to connect")
-            time.sleep(2.5)  # past the edge's wait for a hello, which it will ignore
+            time.sleep(HELLO_WAIT_S + 0.5)  # past the edge's wait for a hello, which it will ignore
 
     def publish(self) -> int:
-        rows = make_events(self.opts.events)
-        box = self.edge.outbox()
-        try:
-            box.put_many(rows)
-        finally:
-            box.close()
+        self.box.put_many(make_events(self.opts.events))
         return self.opts.events
 
     def stored(self) -> int:
@@ -88,20 +84,13 @@ class _Run:
 
     def outbox_figures(self) -> tuple[int, int]:
         """(messages in the outbox, messages the broker has not acknowledged even once)."""
-        box = self.edge.outbox()
-        try:
-            return box.depth()[0], box.never_sent()
-        finally:
-            box.close()
+        return self.box.depth()[0], self.box.never_sent()
 
     def drained(self, timeout: float | None = None) -> None:
+        what = "every event to be receipted (the edge's outbox empty)" if self.opts.receipts else "the outbox to empty"
+        wait_for(lambda: self.outbox_figures()[0] == 0, timeout or 120 + self.opts.events / 20, what, interval=0.5)
         if not self.opts.receipts:  # control: the outbox empties on PUBACKs; give central time to get what it can
-            wait_for(lambda: self.outbox_figures()[0] == 0, 120 + self.opts.events / 20, "the outbox to empty")
             self._wait_until_stored_settles()
-            return
-        limit = timeout or 120 + self.opts.events / 20
-        wait_for(lambda: self.outbox_figures()[0] == 0, limit, "every event to be receipted (the edge's outbox empty)",
-                 interval=0.5)
 
     def _wait_until_stored_settles(self, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
         """A control run has no receipts to wait for: wait until central's count stops growing."""
@@ -124,6 +113,7 @@ class _Run:
         self.edge.stop()
         self.central.stop()
         self.broker.stop()
+        self.box.close()
 
 
 def broker_kill9_central_down(run: _Run) -> ChaosResult:

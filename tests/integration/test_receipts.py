@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from broker.siteconfig import BrokerConfig
-from broker.topics import command_subscription, event_topic, hello_topic, receipt_topic
+from broker.topics import event_topic
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 from tests.central.factories import EDGE, SITE, event, wire
@@ -29,14 +29,7 @@ EVENTS = 300
 def _edge(broker_port: int, outbox: Outbox) -> OutboxPublisher:
     publisher = OutboxPublisher(BrokerConfig(host="127.0.0.1", port=broker_port), f"sharpeyes-edge-{SITE}-{EDGE}",
                                 outbox, username=EDGE, receipt_timeout_s=2.0)
-
-    def on_command_topic(topic: str, payload: bytes) -> None:  # what EdgeNode routes the same way
-        if topic == receipt_topic(SITE, EDGE):
-            publisher.on_receipt(payload)
-        elif topic == hello_topic(SITE, EDGE):
-            publisher.on_hello(payload)
-
-    publisher.subscribe(command_subscription(SITE, EDGE), on_command_topic)
+    publisher.follow_central(SITE, EDGE, lambda topic, payload: None)  # as EdgeNode does, without commands
     return publisher
 
 
