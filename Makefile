@@ -11,9 +11,14 @@ BENCH_STAMP := $(VENV)/.sharpeyes-bench-installed
 PYTEST_ARGS ?= -q
 LINTED := edge central broker models sharpeyes
 
-.PHONY: setup test lint demo smoke bench bench-deps lock clean distclean
+.PHONY: setup face-model test lint demo smoke bench bench-deps lock clean distclean
 
-setup: $(STAMP)
+setup: $(STAMP) face-model
+
+# The face detector for evidence redaction (scripts/fetch-face-model.sh; a no-op once it is in place).
+face-model: | $(STAMP)
+	@scripts/fetch-face-model.sh $(BIN)/python 2>&1 | grep -v '^WARNING: Location' || true
+	@test -f $${SHARPEYES_MODEL_DIR:-models/weights}/centerface.onnx || { echo 'face-model: fetching centerface.onnx failed (see above)'; exit 1; }
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' || { \

@@ -282,8 +282,21 @@ class CameraConfig(CameraRules):
     @field_validator("url")
     @classmethod
     def _rtsp_url(cls, url: str) -> str:
-        if not re.match(r"^(rtsp|rtsps|file)://", url):
+        # A URL that is one whole ${VAR} reference is checked when the edge fills it in.
+        if not url.startswith("${") and not re.match(r"^(rtsp|rtsps|file)://", url):
             raise ValueError("camera url must start with rtsp:// (or file:// for a recorded clip)")
+        return url
+
+    def stream_url(self) -> str:
+        """The URL with its ``${VAR}`` references filled in from this process's environment.
+
+        The site file keeps the references (credentials never travel in a configuration message);
+        only the edge that opens the stream resolves them. ConfigError names the missing variable.
+        """
+        url = expand_env(self.url, f"camera {self.id}", "url")
+        if not re.match(r"^(rtsp|rtsps|file)://", url):
+            raise ConfigError(f"camera {self.id}", ["url: must start with rtsp:// (or file:// for a recorded clip) "
+                                                    "once its variables are filled in"])
         return url
 
 
@@ -312,6 +325,16 @@ class EdgeConfig(_Strict):
     def _unique_camera_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
         _require_unique([c.id for c in cameras], "camera id")
         return cameras
+
+    def environment_problems(self) -> list[str]:
+        """What this process's environment lacks to open the edge's cameras (one line each)."""
+        problems = []
+        for i, camera in enumerate(self.cameras):
+            try:
+                camera.stream_url()
+            except ConfigError as exc:
+                problems += [f"edges[{self.id}].cameras[{i}].{p}" for p in exc.problems]
+        return problems
 
 
 class BrokerConfig(_Strict):
@@ -500,12 +523,20 @@ def describe_errors(path: Path | str, exc: ValidationError) -> ConfigError:
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def expand_env(value: Any, path: str, key: str = "") -> Any:
-    """Replace ${VAR} and ${VAR:-default} in strings; a missing variable is a config error."""
+# Keys whose ${VAR} references are kept as written at load: camera URLs carry credentials, which
+# only the edge that opens the stream fills in (CameraConfig.stream_url); central never needs them.
+_KEPT_REFERENCES = re.compile(r"^edges\[\d+\]\.cameras\[\d+\]\.url$")
+
+
+def expand_env(value: Any, path: str, key: str = "", keep: re.Pattern[str] | None = None) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in strings; a missing variable is a config error.
+    Strings at keys matching ``keep`` are left as written."""
     if isinstance(value, dict):
-        return {k: expand_env(v, path, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {k: expand_env(v, path, f"{key}.{k}" if key else str(k), keep) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, path, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, path, f"{key}[{i}]", keep) for i, v in enumerate(value)]
+    if isinstance(value, str) and keep is not None and keep.match(key):
+        return value
     if isinstance(value, str):
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -534,7 +565,7 @@ def _load(path: Path | str, model: type[BaseModel]) -> Any:
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, ["(top level): expected a mapping of keys to values"])
-    data = expand_env(data, str(path))
+    data = expand_env(data, str(path), keep=_KEPT_REFERENCES if model is SiteConfig else None)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -51,8 +51,15 @@ def serve(
     shared_group: str = typer.Option(
         None, "--shared-group", help="ingest through $share/GROUP/... alongside `central ingest` workers"
     ),
+    demo: bool = typer.Option(
+        False, "--demo", help="a demonstration on one machine: default passwords, a generated token key and "
+        "anonymous Open311 are accepted, the API docs need no login, and every page says DEMO"
+    ),
 ) -> None:
-    """Run migrations, load users and grid from CONFIG, start the MQTT ingest and the web API."""
+    """Run migrations, load users and grid from CONFIG, start the MQTT ingest and the web API.
+
+    Outside --demo it refuses to start (exit 2, naming each problem and its fix) with a default or
+    short password, a missing or weak token key, or Open311 intake without a key."""
     import logging
 
     import uvicorn
@@ -63,6 +70,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("central")
     site, flow = _load_configuration(config, workflow)
+    _check_secrets(site, flow, demo)
     if evidence_dir is not None and evidence_store is not None:
         typer.echo("give --evidence-dir or --evidence-store, not both", err=True)
         raise typer.Exit(2)
@@ -75,16 +83,23 @@ def serve(
             typer.echo(f"--evidence-store: {exc}", err=True)
             raise typer.Exit(2) from None
     root = var_dir()
-    central = build_central(
-        site,
-        database_url or default_database_url(),
-        evidence_store or evidence_dir or root / "evidence",
-        root,
-        ingest=not no_ingest,
-        client_id=mqtt_client_id,
-        workflow=flow,
-        shared_group=shared_group,
-    )
+    from central.tokens import TokenKeyError
+
+    try:
+        central = build_central(
+            site,
+            database_url or default_database_url(),
+            evidence_store or evidence_dir or root / "evidence",
+            root,
+            ingest=not no_ingest,
+            client_id=mqtt_client_id,
+            workflow=flow,
+            shared_group=shared_group,
+            demo=demo,
+        )
+    except TokenKeyError as exc:
+        typer.echo(f"central serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     central.start_ingest()
     central.start_background()
 
@@ -113,6 +128,31 @@ def serve(
             log.error("central could not serve on http://%s:%s (see the error above); exiting", host, port)
     if not server.started:
         raise typer.Exit(1)
+
+
+def _check_secrets(site: SiteConfig, flow: WorkflowConfig, demo: bool) -> None:
+    """Exit 2 naming every weak secret, unless --demo (then say loudly that this is a demo)."""
+    import logging
+
+    from central.secrets_policy import startup_problems
+    from central.tokens import TokenKeyError, configured_key
+
+    try:
+        key = configured_key()
+    except TokenKeyError as exc:
+        typer.echo(f"central serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    problems = startup_problems(site, flow, key)
+    if demo:
+        if problems:
+            logging.getLogger("central").warning(
+                "DEMO MODE (--demo): %d safeguard(s) waived; never run a deployment like this:\n%s",
+                len(problems), "\n".join(f"  - {p}" for p in problems))
+        return
+    if problems:
+        typer.echo("central serve refuses to start:\n" + "\n".join(f"  - {p}" for p in problems)
+                   + "\n(for a demonstration on one machine only: --demo)", err=True)
+        raise typer.Exit(2)
 
 
 @app.command("migrate")

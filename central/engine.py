@@ -211,8 +211,12 @@ class WorkflowEngine:
         if not (data.note and data.note.strip()):
             raise ActionError("feedback needs a note")
         for sha in data.photos:
-            if session.get(Evidence, sha) is None:
+            photo = session.get(Evidence, sha)
+            if photo is None:
                 raise ActionError(f"photo {sha} was not uploaded (POST /api/v1/uploads first)")
+            if photo.uploaded_by != actor.username:
+                # Else a worker could attach another grid's evidence by its sha256 and then read it.
+                raise ActionError(f"photo {sha} is not one you uploaded; attach only your own photos")
         session.add(Feedback(incident_id=incident.id, actor=actor.username, at=now, note=data.note,
                              photos=list(data.photos)))
         for sha in data.photos:

@@ -90,6 +90,7 @@ def build_central(
     workflow: WorkflowConfig | None = None,
     clock: Clock | None = None,
     shared_group: str | None = None,
+    demo: bool = False,
 ) -> Central:
     """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app."""
     workflow = workflow or WorkflowConfig()
@@ -110,6 +111,7 @@ def build_central(
         tokens=TokenIssuer(load_secret(var_dir)),
         feed=feed,
         site=site,
+        demo=demo,
     )
     wf = WorkflowEngine(workflow, router.tree, clock)
     ctx.engine = wf

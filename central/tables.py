@@ -102,6 +102,8 @@ class Incident(Base):
     close_reason: Mapped[str | None] = mapped_column(String(20))
     merged_into: Mapped[int | None] = mapped_column(Integer)
     feedback_by: Mapped[str | None] = mapped_column(String(64))
+    # While set, the retention purge keeps the incident's evidence whatever its age (central/retention.py).
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Event(Base):
@@ -127,6 +129,34 @@ class Evidence(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Who uploaded it (a feedback photo); None for what edges sent. Only the uploader may attach it.
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    # Set when the retention purge deleted the bytes; the row stays so records can say what was there.
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class EvidenceHold(Base):
+    """Something outside the incident store that needs a blob kept (a training dataset, an
+    investigation): the retention purge skips held evidence until every hold is released."""
+
+    __tablename__ = "evidence_holds"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LoginAttempt(Base):
+    """Every failed (and, for the lockout's reset, successful) login: throttling reads it back."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
 
 
 class EvidenceRef(Base):
@@ -181,6 +211,11 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     grid: Mapped[list[str] | None] = mapped_column(JSON)
     unit: Mapped[str | None] = mapped_column(String(64))
+    # Bumped by a password, role, scope or activation change: tokens carry it, so older ones die at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "file": the site file owns this user (start-up re-applies it; the API refuses to edit it);
+    # "api": created through the API and owned by the database (the site file leaves it alone).
+    managed_by: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
 
 
 class Task(Base):

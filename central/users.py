@@ -35,18 +35,29 @@ def check_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def sync_users(session: Session, users: list[UserConfig]) -> int:
-    """Create or update each configured user and disable the rest.
+def bump_token_version(user: User) -> None:
+    """Revoke every token issued to the user so far (they carry the old version)."""
+    user.token_version = (user.token_version or 0) + 1
 
-    A password is re-hashed only when it changed (bcrypt is slow on purpose). Users no longer in
-    the configuration are disabled rather than deleted, because records may name them.
+
+def sync_users(session: Session, users: list[UserConfig]) -> int:
+    """Make the users table follow the site file for the users the file owns.
+
+    Ownership: a user listed in the site file is the file's (``managed_by = "file"``): it is
+    created or updated here at every start, and the API refuses to edit it, so no change made in
+    one place is silently undone by the other. A user created through the API is the database's
+    (``"api"``) and the file leaves it alone, unless the file later lists the same name, which
+    takes it over (logged). File users no longer listed are disabled, not deleted, because records
+    name them. A password is re-hashed only when it changed (bcrypt is slow on purpose); a new
+    password, role, scope or a disabling revokes the user's tokens.
     """
     count = 0
     configured = {cfg.username for cfg in users}
-    for user in session.scalars(select(User).where(User.active.is_(True))):
+    for user in session.scalars(select(User).where(User.active.is_(True), User.managed_by == "file")):
         if user.username not in configured:
-            log.info("user %s is no longer configured; disabling it", user.username)
+            log.info("user %s is no longer in the site file; disabling it", user.username)
             user.active = False
+            bump_token_version(user)
     for cfg in users:
         secret = cfg.secret()
         if not secret:
@@ -62,14 +73,22 @@ def sync_users(session: Session, users: list[UserConfig]) -> int:
             continue
         found = session.scalar(select(User).where(User.username == cfg.username))
         if found is None:
-            user = User(username=cfg.username, role=cfg.role, password_hash=hash_password(secret))
+            user = User(username=cfg.username, role=cfg.role, password_hash=hash_password(secret), token_version=0)
             session.add(user)
         else:
             user = found
+            if user.managed_by == "api":
+                log.warning("user %s was created through the API and is now listed in the site file, which takes "
+                            "it over from here on", cfg.username)
+            before = (user.role, user.worker_id, list(user.grid or []), user.unit, user.active)
             if not check_password(secret, user.password_hash):
                 user.password_hash = hash_password(secret)
+                bump_token_version(user)
+            elif before != (cfg.role, cfg.worker, list(cfg.grid), cfg.unit, True):
+                bump_token_version(user)
         user.role, user.worker_id, user.active = cfg.role, cfg.worker, True
         user.grid, user.unit = list(cfg.grid), cfg.unit
+        user.managed_by = "file"
         count += 1
     session.commit()
     return count

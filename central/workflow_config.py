@@ -124,6 +124,7 @@ class Open311Service(_Strict):
 
 
 class Open311Config(_Strict):
+    enabled: bool = Field(True, description="accept requests at /open311/v2 (needs a key outside --demo)")
     api_key_env: str | None = Field(None, description="environment variable with the key POST must carry")
     api_key: str | None = Field(None, description="for demos only")
     services: list[Open311Service] = Field(
@@ -134,6 +135,7 @@ class Open311Config(_Strict):
             Open311Service(service_code="other", service_name="其他 Other"),
         ]
     )
+    rate_per_minute: int = Field(30, ge=1, description="requests per minute per key and per address; more get 429")
 
     def required_key(self) -> str | None:
         if self.api_key_env:

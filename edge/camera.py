@@ -9,6 +9,7 @@ the last decoded frame, never the return value of a single read."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -53,20 +53,20 @@ class BufferedPacket:
     keyframe: bool
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s@/]*@")
+
+
+def redact(text: str) -> str:
+    """A URL, or any text holding URLs (an exception's message), with every password replaced by ***."""
+    return _CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
 def classify_failure(exc: BaseException) -> str:
-    """A short, operator-readable cause for a failed open or read."""
+    """A short, operator-readable cause for a failed open or read. It travels to central as the
+    camera's health cause, so it never holds the URL's password (PyAV puts the URL in its errors)."""
     import av
 
-    text = str(exc)
+    text = redact(str(exc))
     if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text:
         return "camera refused the credentials (401 Unauthorized); check the user and password"
     if isinstance(exc, av.error.HTTPNotFoundError) or "404" in text:

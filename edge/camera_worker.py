@@ -65,7 +65,7 @@ class CameraWorker:
         self.detector = TimedDetector(detector)
         ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
         self.reader = CameraReader(
-            camera.id, camera.url, decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health,
+            camera.id, camera.stream_url(), decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health,
             start_delay_s=start_delay_s,
         )
         self.started_monotonic = time.monotonic()

@@ -2,8 +2,9 @@
 
 - ``recheck`` {camera, zone}: is the hazard present now? Replies with the answer and a fresh
   annotated snapshot (published as evidence first), so central can verify a reported fix.
-- ``config`` {site_config: {...}}: validate and apply a new configuration without a restart;
-  replies with the applied version or the validation errors.
+- ``config`` {edge_config: {...}}: this edge's own configuration (``broker.edgeconfig``); validated,
+  its camera URLs' ``${VAR}`` references checked against this edge's environment, and applied
+  without a restart; replies with the applied version or the validation errors.
 
 A command that cannot be parsed is answered with ok=false and the reason, never ignored silently
 (when it carries no command_id to answer, it is logged)."""
@@ -20,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from broker import topics
+from broker.edgeconfig import parse_edge_config_message
 from broker.payloads import Command, CommandReply
-from broker.siteconfig import ConfigError, parse_site_config
+from broker.siteconfig import ConfigError
 
 if TYPE_CHECKING:
     from edge.node import EdgeNode
@@ -112,22 +114,28 @@ class CommandHandler:
         log.info("recheck %s/%s: %s", camera_id, zone_id, verdict)
 
     def _config(self, command: Command) -> None:
-        data = command.args.get("site_config")
+        data = command.args.get("edge_config")
         if not isinstance(data, dict):
-            self._reply("config", command.command_id, ok=False, errors=["args.site_config must be the site configuration as an object"])
+            self._reply("config", command.command_id, ok=False,
+                        errors=["args.edge_config must be this edge's configuration message (broker.edgeconfig)"])
             return
         try:
-            site = parse_site_config(data, source="cmd/config")
-            site.edge(self.node.edge_id)
+            message = parse_edge_config_message(data, source="cmd/config")
         except ConfigError as exc:
             self._reply("config", command.command_id, ok=False, errors=exc.problems)
             return
-        except KeyError as exc:
-            self._reply("config", command.command_id, ok=False, errors=[str(exc.args[0])])
+        node = self.node
+        if (message.site, message.edge.id) != (node.site.site, node.edge_id):
+            self._reply("config", command.command_id, ok=False,
+                        errors=[f"configuration is for {message.site}/{message.edge.id}, this edge is {node.site.site}/{node.edge_id}"])
             return
-        version = self.node.apply_config(site)
+        problems = message.edge.environment_problems()
+        if problems:
+            self._reply("config", command.command_id, ok=False, errors=problems)
+            return
+        version = node.apply_config(message.edge)
         self._reply("config", command.command_id, ok=True,
-                    result={"version": version, "cameras": [w.camera.id for w in self.node.workers]})
+                    result={"version": version, "cameras": [w.camera.id for w in node.workers]})
 
 
 def _command_id(payload: bytes) -> uuid.UUID | None:

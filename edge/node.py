@@ -3,8 +3,6 @@ metrics, and the commands central sends (``recheck``, ``config``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import random
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from broker import topics
+from broker.edgeconfig import config_version
 from broker.payloads import (
     RECEIPTS_CAPABILITY,
     CameraFigures,
@@ -43,12 +42,6 @@ VERSION = "0.1.0"
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def config_version(edge: EdgeConfig) -> str:
-    """A short content hash: the same configuration always has the same version."""
-    canonical = json.dumps(edge.model_dump(mode="json"), sort_keys=True).encode()
-    return hashlib.sha256(canonical).hexdigest()[:12]
 
 
 class EdgeNode:
@@ -233,10 +226,15 @@ class EdgeNode:
                 beat = self.heartbeat(self.edge.heartbeat_s)
                 self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
 
-    def apply_config(self, site: SiteConfig) -> str:
+    def apply_config(self, edge: EdgeConfig) -> str:
         """Replace cameras, zones and thresholds without a restart. Cameras whose configuration is
-        unchanged keep running (and keep their episodes); the others are restarted or removed."""
-        edge = site.edge(self.edge_id)
+        unchanged keep running (and keep their episodes); the others are restarted or removed.
+
+        ``edge`` is this edge's own configuration (``broker.edgeconfig``); the site's name and
+        broker settings stay those the node started with."""
+        if edge.id != self.edge_id:
+            raise ValueError(f"configuration is for edge {edge.id!r}, this is {self.edge_id!r}")
+        site = self.site.model_copy(update={"edges": [edge if e.id == edge.id else e for e in self.site.edges]})
         with self._workers_lock:
             wanted = {c.id: c for c in edge.cameras}
             keep: list[CameraWorker] = []

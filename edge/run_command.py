@@ -27,7 +27,9 @@ def run(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         site = load_site_config(config)
-        site.edge(edge)
+        problems = site.edge(edge).environment_problems()
+        if problems:
+            raise ConfigError(config, problems)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -58,7 +60,11 @@ def run(
     def _reload(signum: int, frame: FrameType | None) -> None:
         # SIGHUP: re-read the file and apply it like a `config` command; a bad file changes nothing.
         try:
-            node.apply_config(load_site_config(config))
+            reloaded = load_site_config(config).edge(edge)
+            problems = reloaded.environment_problems()
+            if problems:
+                raise ConfigError(config, problems)
+            node.apply_config(reloaded)
         except (ConfigError, KeyError) as exc:
             logging.getLogger("sharpeyes.edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)
 

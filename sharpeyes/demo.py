@@ -99,6 +99,8 @@ def central_argv(layout: DemoLayout, ports: DemoPorts) -> list[str]:
         "--database-url", f"sqlite:///{layout.var / 'central.db'}",
         "--port", str(ports.http),
         "--evidence-dir", str(layout.var / "evidence"),
+        # Default passwords, a generated token key and anonymous Open311: a demo, and every page says so.
+        "--demo",
     ]
 
 

@@ -125,8 +125,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
             proc.wait()
 
 
-def start_central(args: list[str], log: Path, *, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+def start_central(args: list[str], log: Path, *, attempts: int = 3, demo: bool = True) -> tuple[subprocess.Popen, str]:
     """`sharpeyes central serve ARGS --port <free>`, waiting for /healthz; returns (process, base URL).
+
+    ``demo``: pass --demo, for the tests' sites with short passwords and a generated token key
+    (tests/central/test_security.py starts central without it).
 
     Another process can take the free port before central binds it: central then exits at once, and
     is started again on a new port."""
@@ -134,7 +137,7 @@ def start_central(args: list[str], log: Path, *, attempts: int = 3) -> tuple[sub
 
     for attempt in range(attempts):
         port = free_port()
-        central = spawn_sharpeyes(["central", "serve", *args, "--port", str(port)], log)
+        central = spawn_sharpeyes(["central", "serve", *args, "--port", str(port), *(["--demo"] if demo else [])], log)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(f"{base}/healthz", timeout=120, still_alive=lambda central=central: central.poll() is None)

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from central.api import open311, routes_admin, routes_auth, routes_incidents, routes_ops, routes_workflow
+from central.api import (
+    open311,
+    routes_admin,
+    routes_auth,
+    routes_evidence,
+    routes_incidents,
+    routes_ops,
+    routes_workflow,
+)
 from central.api.context import ApiContext
-from central.api.deps import current_user_or_query
+from central.api.deps import current_user_or_cookie, optional_user
+from central.api.headers import SecurityHeaders
+from central.api.limits import BodyLimits
+from central.tokens import Principal
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+DOCS_URL, OPENAPI_URL = "/api/docs", "/api/openapi.json"
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(title="sharpeyes central", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # The docs and the schema are served by the routes below, behind login outside --demo.
+    app = FastAPI(title="sharpeyes central", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(routes_auth.public)
     # Every other /api/v1 route needs a user; routes add their own finer checks.
-    private = APIRouter(dependencies=[Depends(current_user_or_query)])
+    private = APIRouter(dependencies=[Depends(current_user_or_cookie)])
     private.include_router(routes_auth.private)
     private.include_router(routes_incidents.router)
+    private.include_router(routes_evidence.router)
     private.include_router(routes_ops.router)
     private.include_router(routes_workflow.router)
     private.include_router(routes_admin.router)
@@ -38,6 +54,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(api)
     app.include_router(routes_ops.health)
     app.include_router(open311.router)
+    _docs(app, ctx)
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
@@ -45,4 +62,24 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    app.add_middleware(BodyLimits, tokens=lambda: ctx.tokens)
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+def _docs(app: FastAPI, ctx: ApiContext) -> None:
+    """The API's docs and OpenAPI schema: for logged-in users (the console's session cookie), or
+    for anyone under --demo. They list every route and parameter, which an attacker would enjoy."""
+
+    def reader(principal: Annotated[Principal | None, Depends(optional_user)]) -> None:
+        if principal is None and not ctx.demo:
+            raise HTTPException(401, detail="log in to the console first; the API docs are for its users")
+
+    @app.get(OPENAPI_URL, include_in_schema=False, dependencies=[Depends(reader)])
+    def openapi() -> JSONResponse:
+        schema: dict[str, Any] = app.openapi()
+        return JSONResponse(schema)
+
+    @app.get(DOCS_URL, include_in_schema=False, dependencies=[Depends(reader)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="sharpeyes central API")

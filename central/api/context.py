@@ -14,6 +14,8 @@ from central.changes import ChangeFeed
 from central.engine import WorkflowEngine
 from central.evidence_store import EvidenceBackend
 from central.grid import GridTree, Node
+from central.rate_limit import RateLimiter
+from central.redaction import Redactor
 from central.tables import GridNode
 from central.tokens import TokenIssuer
 
@@ -35,6 +37,20 @@ class ApiContext:
     site: SiteConfig | None = None
     # Called after an API change is committed: bump the live feed, send tasks and commands.
     after_commit: Callable[[], None] | None = None
+    # --demo: anonymous Open311, docs without login, a banner on every page (central/secrets_policy.py).
+    demo: bool = False
+    _redactor: Redactor | None = None
+    _open311_limiter: RateLimiter | None = None
+
+    def redactor(self) -> Redactor:
+        if self._redactor is None:
+            self._redactor = Redactor()
+        return self._redactor
+
+    def open311_limiter(self) -> RateLimiter:
+        if self._open311_limiter is None:
+            self._open311_limiter = RateLimiter(self.workflow().config.open311.rate_per_minute, 60.0)
+        return self._open311_limiter
 
     def workflow(self) -> WorkflowEngine:
         if self.engine is None:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +36,14 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+# The console's session cookie: set at login beside the bearer token, HttpOnly (scripts cannot
+# read it) and SameSite=Strict (other sites' pages cannot send it). It is accepted only where a
+# browser cannot send a header (<img> evidence, EventSource) and only for reads, so it opens no
+# door to cross-site writes; tokens never travel in a URL, where proxies and histories keep them.
+SESSION_COOKIE = "sharpeyes_session"
+COOKIE_PATHS = ("/api/v1/evidence/", "/api/v1/stream", "/api/docs", "/api/openapi.json")
+
+
 def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principal:
     if not token:
         raise _unauthorized("not authenticated: log in at " + TOKEN_URL)
@@ -47,7 +55,9 @@ def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principa
     user = session.scalar(select(User).where(User.username == claimed.username))
     if user is None or not user.active:
         raise _unauthorized("user no longer exists or is disabled")
-    return Principal(user.username, user.role, user.worker_id)
+    if claimed.version != user.token_version:
+        raise _unauthorized("token revoked: the user's password, role or scope changed since it was issued; log in again")
+    return Principal(user.username, user.role, user.worker_id, user.token_version)
 
 
 def current_user(
@@ -58,13 +68,30 @@ def current_user(
     return _principal(token, ctx, session)
 
 
-def current_user_or_query(
+def current_user_or_cookie(
+    request: Request,
     token: Annotated[str | None, Depends(_bearer)],
     ctx: Annotated[ApiContext, Depends(get_ctx)],
     session: Annotated[Session, Depends(get_session)],
-    access_token: Annotated[str | None, Query(description="for <img> and EventSource, which cannot send headers")] = None,
 ) -> Principal:
-    return _principal(token or access_token, ctx, session)
+    """The bearer token, or for a GET of evidence, the live stream or the API docs, the session
+    cookie (see SESSION_COOKIE); every other route wants the bearer token."""
+    if not token and request.method in ("GET", "HEAD") and request.url.path.startswith(COOKIE_PATHS):
+        token = request.cookies.get(SESSION_COOKIE)
+    return _principal(token, ctx, session)
+
+
+def optional_user(
+    request: Request,
+    token: Annotated[str | None, Depends(_bearer)],
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    session: Annotated[Session, Depends(get_session)],
+) -> Principal | None:
+    """Who is asking, or None for an anonymous caller (pages that say what they need)."""
+    try:
+        return current_user_or_cookie(request, token, ctx, session)
+    except HTTPException:
+        return None
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
@@ -88,8 +115,8 @@ def current_actor(
     return _actor(user, ctx, session)
 
 
-def current_actor_or_query(
-    user: Annotated[Principal, Depends(current_user_or_query)],
+def current_actor_or_cookie(
+    user: Annotated[Principal, Depends(current_user_or_cookie)],
     ctx: Annotated[ApiContext, Depends(get_ctx)],
     session: Annotated[Session, Depends(get_session)],
 ) -> Actor:

@@ -2,12 +2,18 @@
 
 Requests are routed by location (the grid cell whose ``area`` holds lat/long) and start in
 triage, like any incident a monitor must confirm. Formats: ``.json`` only.
+
+Intake needs the API key (outside ``--demo``; ``central serve`` refuses to start without one while
+intake is enabled), is rate-limited per key and per address, and reads at most 64 KB of body
+(central.api.limits). Reads return the public fields of GeoReport v2 only: no worker's name,
+and phone numbers and e-mail addresses in descriptions are masked.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from central.api.deps import Ctx, DbSession
+from central.api.routes_auth import client_address
 from central.engine import WorkflowEngine
 from central.tables import Incident
 from central.workflow import Actor
@@ -39,23 +46,48 @@ def services(ctx: Ctx) -> list[dict[str, Any]]:
             for s in ctx.workflow().config.open311.services]
 
 
+FORM_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+ID_RE = re.compile(r"^\d{1,9}$")
+# Personal data a resident may type into a description, masked on the public read side.
+PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d){8}(?!\d)|(?<!\d)0\d{2,3}[- ]?\d{7,8}(?!\d)")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_personal(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return EMAIL_RE.sub("[e-mail]", PHONE_RE.sub("[phone]", text))
+
+
 async def _params(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = await request.json()
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return {}
         return {k: str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-    form = await request.form()
+    form = await request.form(max_files=0, max_fields=50)
     return {k: str(v) for k, v in form.items()}
 
 
 @router.post("/requests.json")
 async def create_request(request: Request, ctx: Ctx, session: DbSession) -> JSONResponse:
-    p = await _params(request)
     cfg = ctx.workflow().config.open311
+    if not cfg.enabled:
+        return _error(404, "Open311 intake is not enabled here")
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        return _error(415, "send the request as application/x-www-form-urlencoded (GeoReport v2) or JSON")
+    p = await _params(request)
+    address = client_address(request)
+    wait = ctx.open311_limiter().allow(f"address:{address}", f"key:{p.get('api_key', '')}")
+    if wait is not None:
+        response = _error(429, f"too many requests; at most {cfg.rate_per_minute} a minute per key and address")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
     required = cfg.required_key()
-    if required and not hmac.compare_digest(p.get("api_key", ""), required):
+    if required is None and not ctx.demo:
+        return _error(403, "Open311 intake is closed: no API key is configured (open311.api_key_env)")
+    if required and not hmac.compare_digest(p.get("api_key", "").encode(), required.encode()):
         return _error(403, "api_key is missing or wrong")
     service = next((s for s in cfg.services if s.service_code == p.get("service_code")), None)
     if service is None:
@@ -98,10 +130,12 @@ def _request_out(i: Incident, names: dict[str, str]) -> dict[str, Any]:
         description, _, media = description.rpartition(MEDIA_PREFIX.strip())
         description = description.strip() or None
     notes = i.state if i.state != "closed" else f"closed: {i.close_reason or ''}"
+    # A worker's name is personal data; the public learns which unit or that the grid handles it.
+    agency = i.assigned_unit or ("grid" if i.assigned_worker else None)
     return {
         "service_request_id": str(i.id), "status": "closed" if i.state == "closed" else "open",
         "status_notes": notes, "service_name": names.get(i.hazard, i.hazard), "service_code": i.hazard,
-        "description": description, "agency_responsible": i.assigned_unit or i.assigned_worker,
+        "description": mask_personal(description), "agency_responsible": agency,
         "service_notice": None, "requested_datetime": i.started_at.isoformat(),
         "updated_datetime": (i.updated_at or i.started_at).isoformat(),
         "expected_datetime": i.stage_deadline_at.isoformat() if i.stage_deadline_at else None,
@@ -125,10 +159,10 @@ def list_requests(ctx: Ctx, session: DbSession, service_request_id: str | None =
                   status: str | None = None) -> JSONResponse:
     query = select(Incident).where(Incident.source == "open311")
     if service_request_id:
-        try:
-            ids = [int(x) for x in service_request_id.split(",") if x.strip()]
-        except ValueError:
-            return _error(400, "service_request_id is a comma-separated list of ids")
+        parts = [x.strip() for x in service_request_id.split(",") if x.strip()]
+        if not parts or len(parts) > 100 or not all(ID_RE.match(x) for x in parts):
+            return _error(400, "service_request_id is a comma-separated list of up to 100 numeric ids")
+        ids = [int(x) for x in parts]
         query = query.where(Incident.id.in_(ids))
     if service_code:
         query = query.where(Incident.hazard.in_(service_code.split(",")))
@@ -151,10 +185,9 @@ def list_requests(ctx: Ctx, session: DbSession, service_request_id: str | None =
 
 @router.get("/requests/{request_id}.json")
 def get_request(request_id: str, ctx: Ctx, session: DbSession) -> JSONResponse:
-    try:
-        incident = session.get(Incident, int(request_id))
-    except ValueError:
-        incident = None
+    if not ID_RE.match(request_id):
+        return _error(400, f"{request_id!r} is not a service request id (digits only)")
+    incident = session.get(Incident, int(request_id))
     if incident is None or incident.source != "open311":
         return _error(404, f"no service request {request_id}")
     names = {s.service_code: s.service_name for s in ctx.workflow().config.open311.services}

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from broker.siteconfig import ConfigError, parse_site_config
+from broker.edgeconfig import edge_config_message
+from broker.siteconfig import ConfigError, SiteConfig, parse_site_config
 from central import stats
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
 from central.api.routes_workflow import _facts, _month_bounds
 from central.grid import GridTree, scope_for
 from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
-from central.users import MAX_PASSWORD_BYTES, hash_password
+from central.users import MAX_PASSWORD_BYTES, bump_token_version, hash_password
 from central.workflow import OPEN_STATES, Actor, can_see
 from central.workflow_config import WorkflowConfig
 
@@ -83,7 +85,7 @@ def units(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, obje
 
 def _user_out(u: User) -> dict[str, object]:
     return {"username": u.username, "role": u.role, "worker": u.worker_id, "unit": u.unit, "grid": list(u.grid or []),
-            "active": u.active}
+            "active": u.active, "managed_by": u.managed_by}
 
 
 def _user_area(tree: GridTree, config: WorkflowConfig, user: User) -> frozenset[str] | None:
@@ -109,7 +111,7 @@ class UserIn(BaseModel):
 
     username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
     role: Role
-    password: str = Field(min_length=8, max_length=MAX_PASSWORD_BYTES)
+    password: str = Field(min_length=12, max_length=MAX_PASSWORD_BYTES)
     worker: str | None = None
     unit: str | None = None
     grid: list[str] = Field(default_factory=list)
@@ -119,7 +121,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    password: str | None = Field(None, min_length=8, max_length=MAX_PASSWORD_BYTES)
+    password: str | None = Field(None, min_length=12, max_length=MAX_PASSWORD_BYTES)
     worker: str | None = None
     unit: str | None = None
     grid: list[str] | None = None
@@ -142,7 +144,8 @@ def add_user(body: UserIn, session: DbSession, ctx: Ctx,
         raise HTTPException(409, detail=f"user {body.username} exists; PATCH it")
     _check_refs(session, ctx, body.grid, body.unit)
     user = User(username=body.username, role=body.role, password_hash=hash_password(body.password),
-                worker_id=body.worker, unit=body.unit, grid=list(body.grid), active=True)
+                worker_id=body.worker, unit=body.unit, grid=list(body.grid), active=True, managed_by="api",
+                token_version=0)
     session.add(user)
     session.commit()
     return _user_out(user)
@@ -154,13 +157,21 @@ def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise HTTPException(404, detail=f"no user {username}")
+    if user.managed_by == "file":
+        raise HTTPException(409, detail=f"user {username} is managed by the site file, which central re-applies at "
+                                        "every start; change it there (and restart central) so the change lasts")
     _check_refs(session, ctx, body.grid, body.unit)
     fields = body.model_dump(exclude_unset=True)
     if "password" in fields and fields["password"]:
         user.password_hash = hash_password(fields.pop("password"))
+        bump_token_version(user)
+    fields.pop("password", None)
     if "worker" in fields:
         user.worker_id = fields.pop("worker")
+        bump_token_version(user)
     for key, value in fields.items():
+        if getattr(user, key) != value:
+            bump_token_version(user)  # a new role, scope, unit or a disabling ends the old tokens
         setattr(user, key, value)
     session.commit()
     return _user_out(user)
@@ -216,7 +227,7 @@ def camera_snapshot(camera: str, session: DbSession, ctx: Ctx, actor: DeskActor)
 class ConfigPush(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    site_config: dict[str, object]
+    edge: dict[str, object] = Field(description="the edge's whole configuration, as under edges: in the site file")
 
 
 def _command_out(c: CommandRow) -> dict[str, object]:
@@ -225,18 +236,48 @@ def _command_out(c: CommandRow) -> dict[str, object]:
             "errors": c.errors, "replied_at": c.replied_at}
 
 
-@router.post("/edges/{edge}/config", status_code=202)
-def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
-                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
-    if ctx.site is None or all(e.id != edge for e in ctx.site.edges):
-        raise HTTPException(404, detail=f"edge {edge} is not in this site's configuration")
-    row = CommandRow(command_id=str(uuid.uuid4()), site=ctx.site.site, edge=edge, name="config",
-                     args={"site_config": body.site_config}, actor=actor.username,
+def _send_edge_config(session: Session, ctx: ApiContext, site: SiteConfig, edge_id: str, actor: Actor) -> CommandRow:
+    """Adopt SITE as central's copy and queue the edge's own configuration message for it: that
+    edge's cameras and zones only, camera credentials as ${VAR} references (broker.edgeconfig)."""
+    ctx.site = site
+    message = edge_config_message(site, edge_id)
+    row = CommandRow(command_id=str(uuid.uuid4()), site=site.site, edge=edge_id, name="config",
+                     args={"edge_config": message.model_dump(mode="json")}, actor=actor.username,
                      sent_at=ctx.workflow().clock.now(), status="pending", published=False)
     session.add(row)
     session.commit()
     ctx.changed()
-    return {"command_id": row.command_id}
+    return row
+
+
+def _with_edge(site: SiteConfig, edge_id: str, change: Callable[[dict[str, Any]], None], source: str) -> SiteConfig:
+    """SITE with one edge's data changed, validated like the site file (422 naming each bad key)."""
+    data = site.model_dump(mode="json")
+    for edge_data in data["edges"]:
+        if edge_data["id"] == edge_id:
+            change(edge_data)
+    try:
+        return parse_site_config(data, source=source)
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.problems) from None
+
+
+@router.post("/edges/{edge}/config", status_code=202)
+def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
+                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
+    """Replace one edge's configuration (cameras, zones, settings) and send it to that edge."""
+    if ctx.site is None or all(e.id != edge for e in ctx.site.edges):
+        raise HTTPException(404, detail=f"edge {edge} is not in this site's configuration")
+    if body.edge.get("id", edge) != edge:
+        raise HTTPException(422, detail=[f"edge.id: {body.edge.get('id')!r} is not {edge!r} (fix: push it to its own edge)"])
+
+    def replace(edge_data: dict[str, Any]) -> None:
+        edge_data.clear()
+        edge_data.update({**body.edge, "id": edge})
+
+    site = _with_edge(ctx.site, edge, replace, f"configuration of edge {edge}")
+    row = _send_edge_config(session, ctx, site, edge, actor)
+    return {"command_id": row.command_id, "edge": edge}
 
 
 class ZonesPush(BaseModel):
@@ -249,7 +290,8 @@ class ZonesPush(BaseModel):
 def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     """Replace one camera's zones: validated like the site file, kept in central's copy of the site
-    configuration, and sent to the camera's edge as a ``config`` command (its reply: GET /commands/{id}).
+    configuration, and sent to the camera's edge as a ``config`` command carrying that edge's own
+    configuration only (its reply: GET /commands/{id}).
 
     Central's copy lives in memory: the site file stays the source of truth at the next start, so an
     operator who wants the zones kept copies them into it (the console shows the YAML)."""
@@ -258,22 +300,14 @@ def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
     if site is None or found is None:
         raise HTTPException(404, detail=f"camera {camera} is not in this site's configuration")
     edge, _ = found
-    data = site.model_dump(mode="json")
-    for edge_data in data["edges"]:
+
+    def set_zones(edge_data: dict[str, Any]) -> None:
         for camera_data in edge_data["cameras"]:
             if camera_data["id"] == camera:
                 camera_data["zones"] = body.zones
-    try:
-        site = parse_site_config(data, source=f"zones of camera {camera}")
-    except ConfigError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.problems) from None
-    ctx.site = site
-    row = CommandRow(command_id=str(uuid.uuid4()), site=site.site, edge=edge.id, name="config",
-                     args={"site_config": site.model_dump(mode="json")}, actor=actor.username,
-                     sent_at=ctx.workflow().clock.now(), status="pending", published=False)
-    session.add(row)
-    session.commit()
-    ctx.changed()
+
+    site = _with_edge(site, edge.id, set_zones, f"zones of camera {camera}")
+    row = _send_edge_config(session, ctx, site, edge.id, actor)
     return {"command_id": row.command_id, "edge": edge.id}
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import Select, false, func, or_, select
 
 from central import audit
-from central.api.deps import Ctx, CurrentActor, DbSession, current_actor_or_query, refusal, require_roles
+from central.api.deps import Ctx, CurrentActor, DbSession, refusal
 from central.api.schemas import (
     ActionIn,
     AuditOut,
@@ -20,10 +20,8 @@ from central.api.schemas import (
     IncidentDetail,
     IncidentList,
     IncidentOut,
-    UploadOut,
 )
 from central.engine import ActionError, ActionInput
-from central.evidence_store import sha256_hex, sniff_content_type
 from central.labels import incident_title
 from central.tables import (
     AuditRecord,
@@ -34,7 +32,6 @@ from central.tables import (
     Feedback,
     Incident,
     IncidentEvidence,
-    utcnow,
 )
 from central.workflow import Actor, Forbidden, IllegalTransition, MissingReason, allowed_actions, can_see
 
@@ -42,10 +39,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 router = APIRouter()
-
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-UPLOAD_TYPES = ("image/jpeg", "image/png")
-
 
 def visible(query: Select, actor: Actor) -> Select:
     """The SQL form of ``workflow.can_see``."""
@@ -221,50 +214,3 @@ def verify_history(incident_id: int, actor: CurrentActor, session: DbSession) ->
     _load_visible(session, incident_id, actor)
     count, breaks = audit.verify(session, incident_id)
     return {"records": count, "ok": not breaks, "breaks": [b.problem for b in breaks]}
-
-
-# Photos are for feedback, which only an assignee (a grid worker or a unit) or an admin gives.
-FEEDBACK_ROLES = ("grid_worker", "unit", "admin")
-
-
-@router.post("/uploads", response_model=UploadOut, status_code=201)
-async def upload(file: UploadFile, _actor: Annotated[Actor, Depends(require_roles(*FEEDBACK_ROLES))],
-                 session: DbSession, ctx: Ctx) -> UploadOut:
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, detail=f"photos up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    if not data:
-        raise HTTPException(422, detail="empty file")
-    content_type = sniff_content_type(data)
-    if content_type not in UPLOAD_TYPES:
-        raise HTTPException(415, detail="upload a JPEG or PNG photo")
-    sha = sha256_hex(data)
-    ctx.evidence.put(sha, data)
-    if session.get(Evidence, sha) is None:
-        session.add(Evidence(sha256=sha, content_type=content_type, size=len(data), received_at=utcnow()))
-        session.commit()
-    return UploadOut(sha256=sha, content_type=content_type, size=len(data), url=evidence_url(sha))
-
-
-@router.get("/evidence/{sha256}", response_class=Response)
-def get_evidence(
-    sha256: str,
-    ctx: Ctx,
-    session: DbSession,
-    actor: Annotated[Actor, Depends(current_actor_or_query)],
-) -> Response:
-    blob = session.get(Evidence, sha256.lower())
-    if blob is not None and (actor.role in ("grid_worker", "unit") or actor.scope is not None):
-        via_event = select(EvidenceRef.incident_id.label("iid")).where(EvidenceRef.sha256 == blob.sha256)
-        via_link = select(IncidentEvidence.incident_id.label("iid")).where(IncidentEvidence.sha256 == blob.sha256)
-        ids = {i for (i,) in session.execute(via_event.union(via_link))}
-        mine = session.scalar(visible(select(Incident.id), actor).where(Incident.id.in_(ids)).limit(1)) if ids else None
-        if mine is None:
-            raise refusal(actor, f"evidence {blob.sha256} belongs to no incident in scope",
-                          status.HTTP_404_NOT_FOUND, detail=f"no evidence {sha256}")
-    data = ctx.evidence.read(blob.sha256) if blob is not None else None
-    if blob is None or data is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no evidence {sha256}")
-    # Content-addressed bytes never change, so browsers may keep them.
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{blob.sha256}"'}
-    return Response(content=data, media_type=blob.content_type, headers=headers)

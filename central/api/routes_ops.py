@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select, text
 
-from central.api.deps import Ctx, DbSession, current_user_or_query, require_roles
+from central.api.deps import Ctx, DbSession, current_user_or_cookie, require_roles
 from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut, ReadyOut
 from central.tables import DeadLetter
 from central.tokens import Principal
@@ -59,8 +59,9 @@ def readyz(ctx: Ctx) -> JSONResponse:
     if backlog is not None and backlog > READY_BACKLOG_MAX:
         problems.append(f"ingest backlog {backlog} messages (more than {READY_BACKLOG_MAX}): the database is slow")
     leader = ctx.leader_state() if ctx.leader_state is not None else {}
+    redaction = ctx.redactor().ready()
     body = ReadyOut(ready=not problems, problems=problems, database_writable=writable, broker_connected=broker,
-                    ingest_backlog=backlog, leader=leader)
+                    ingest_backlog=backlog, leader=leader, redaction=redaction or "ready")
     return JSONResponse(body.model_dump(), status_code=200 if not problems else 503)
 
 
@@ -96,7 +97,7 @@ def dead_letters(
 async def stream(
     request: Request,
     ctx: Ctx,
-    _user: Annotated[Principal, Depends(current_user_or_query)],
+    _user: Annotated[Principal, Depends(current_user_or_cookie)],
 ) -> StreamingResponse:
     """Server-sent events: ``event: incidents`` whenever stored incidents change."""
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from central import stats
+from central import evidence_access, stats
 from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, require_roles
 from central.api.routes_incidents import incident_out, visible
 from central.tables import AuditRecord, Incident, Suppression, WebhookDelivery
@@ -138,7 +138,8 @@ def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | Non
     for chunk in range(0, len(ids), 500):
         steps += [stats.Step(r.incident_id, r.at, r.from_state, r.to_state) for r in session.execute(
             select(AuditRecord.incident_id, AuditRecord.at, AuditRecord.from_state, AuditRecord.to_state)
-            .where(AuditRecord.incident_id.in_(ids[chunk:chunk + 500])))]
+            .where(AuditRecord.incident_id.in_(ids[chunk:chunk + 500]),
+                   AuditRecord.action.not_in(evidence_access.RECORD_ONLY_ACTIONS)))]
     result = stats.summary(_facts(rows), steps, ctx.load_grid(session))
     if format == "csv":
         return Response(stats.to_csv(stats.summary_rows(result)), media_type="text/csv; charset=utf-8",

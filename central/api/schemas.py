@@ -21,6 +21,7 @@ class MeOut(BaseModel):
     unit: str | None = None
     grid: list[str] = []
     scope: list[str] | None = None
+    demo: bool = False
 
 
 class IncidentOut(BaseModel):
@@ -175,6 +176,8 @@ class ReadyOut(BaseModel):
     broker_connected: bool | None  # None: this process does not ingest (serve --no-ingest)
     ingest_backlog: int | None  # messages received from the broker and not yet committed
     leader: dict[str, bool]  # lease name -> whether this process holds it (informational)
+    # "ready", or why faces cannot be blurred (images outside the desk are then withheld; informational)
+    redaction: str = "ready"
 
 
 class HealthOut(BaseModel):

@@ -114,7 +114,7 @@ class Central:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sharpeyes", "central", "serve", "--config", str(self.site), "--port", str(self.port),
              "--database-url", f"sqlite:///{self.database}", "--evidence-dir", str(self.folder / "evidence"),
-             "--mqtt-client-id", "sharpeyes-central-chaos", "--log-level", "warning"],
+             "--mqtt-client-id", "sharpeyes-central-chaos", "--log-level", "warning", "--demo"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, start_new_session=True,
         )
         log.close()

@@ -114,14 +114,20 @@ def test_bad_zone_config_names_file_key_and_fix(tmp_path, zone, key, hint):
     assert str(path) in text and f"edges[0].cameras[0].{key}" in text and hint in text
 
 
-def test_missing_environment_variable_is_named(tmp_path, monkeypatch):
+def test_camera_credentials_stay_references_until_the_edge_opens_the_stream(tmp_path, monkeypatch):
     monkeypatch.delenv("CAM_PASSWORD", raising=False)
     path = _write(tmp_path, "site: s\nedges:\n  - id: e1\n    cameras:\n      - id: c\n        url: rtsp://admin:${CAM_PASSWORD}@10.0.0.2/s\n")
-    with pytest.raises(ConfigError) as err:
-        load_site_config(path)
-    assert "CAM_PASSWORD" in str(err.value) and "edges[0].cameras[0].url" in str(err.value)
+    site = load_site_config(path)  # central loads the file without the edge's camera credentials
+    camera = site.edges[0].cameras[0]
+    assert camera.url == "rtsp://admin:${CAM_PASSWORD}@10.0.0.2/s"
+    (problem,) = site.edges[0].environment_problems()
+    assert "CAM_PASSWORD" in problem and "cameras[0].url" in problem and "export CAM_PASSWORD" in problem
+    with pytest.raises(ConfigError):
+        camera.stream_url()
     monkeypatch.setenv("CAM_PASSWORD", "s3cret")
-    assert "s3cret" in load_site_config(path).edges[0].cameras[0].url
+    assert site.edges[0].environment_problems() == []
+    assert camera.stream_url() == "rtsp://admin:s3cret@10.0.0.2/s"
+    assert "s3cret" not in load_site_config(path).model_dump_json()
 
 
 def test_references_must_resolve(tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
 from broker.siteconfig import SiteConfig, parse_site_config
@@ -14,9 +17,18 @@ EDGE = "edge-1"
 T0 = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
 
 
+@functools.cache
 def jpeg_bytes(tag: str) -> bytes:
-    """Bytes that start like a JPEG; unique per tag so each has its own sha256."""
-    return b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + tag.encode() * 20 + b"\xff\xd9"
+    """A real, small JPEG (redaction decodes it), unique per tag so each has its own sha256."""
+    import io
+
+    from PIL import Image
+
+    seed = int.from_bytes(hashlib.sha256(tag.encode()).digest()[:4], "big")
+    pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
 def sha(data: bytes) -> str:
@@ -102,7 +114,7 @@ def site_config(broker_port: int = 1883, protocol: str = "5") -> SiteConfig:
 
 # -- the workflow site: street → two communities → three grid cells, one user per role ------------
 
-WF_PASSWORD = "password-1"
+WF_PASSWORD = "password-one-1"
 # lon/lat squares, one per grid cell, for Open311 routing by location.
 G1_AREA = [[116.40, 39.90], [116.41, 39.90], [116.41, 39.91], [116.40, 39.91]]
 G2_AREA = [[116.41, 39.90], [116.42, 39.90], [116.42, 39.91], [116.41, 39.91]]

@@ -69,7 +69,7 @@ def test_token_flow(client: TestClient) -> None:
     headers = login(client, "wang-fang")
     me = client.get("/api/v1/me", headers=headers).json()
     assert me == {"username": "wang-fang", "role": "grid_worker", "worker": "wang-fang", "unit": None, "grid": [],
-                  "scope": ["g1"]}  # a grid worker covers the cells that list them
+                  "scope": ["g1"], "demo": False}  # a grid worker covers the cells that list them
     assert client.get("/api/v1/me", headers=login(client, "admin")).json()["role"] == "admin"
 
 
@@ -78,7 +78,7 @@ def test_jwt_secret_is_generated_once_and_private(central: Central, tmp_path: Pa
     assert secret_file.stat().st_mode & 0o777 == 0o600
     from central.tokens import load_secret
 
-    assert load_secret(tmp_path / "var") == secret_file.read_text().strip()
+    assert load_secret(tmp_path / "var").value == secret_file.read_text().strip()
 
 
 def test_incident_list_detail_and_filters(client: TestClient, central: Central) -> None:
@@ -119,7 +119,8 @@ def test_incident_list_detail_and_filters(client: TestClient, central: Central) 
     assert client.get("/api/v1/incidents/999999", headers=headers).status_code == 404
 
 
-def test_evidence_is_served_with_its_type_also_via_query_token(client: TestClient, central: Central) -> None:
+def test_evidence_is_served_redacted_the_original_only_with_a_reason_and_never_by_query_token(
+        client: TestClient, central: Central) -> None:
     store = _store(central)
     blob = jpeg_bytes("served")
     store.handle(event_topic(SITE, EDGE), wire(event("k-img", snapshot=blob)))
@@ -128,12 +129,23 @@ def test_evidence_is_served_with_its_type_also_via_query_token(client: TestClien
     store.handle(evidence_topic(SITE, EDGE, sha(blob)), blob)
 
     res = client.get(f"/api/v1/evidence/{sha(blob)}", headers=headers)
-    assert res.status_code == 200
-    assert res.content == blob
-    assert res.headers["content-type"] == "image/jpeg"
+    assert res.status_code == 200 and res.headers["content-type"] == "image/jpeg"
+    # The event saw one car: its plate band is blurred; no face in this noise.
+    assert res.headers["x-redaction"] == "faces=0 plates=1" and res.content != blob
+    assert res.headers["cache-control"] == "private, no-store"
+    assert client.get(f"/api/v1/evidence/{sha(blob)}", params={"original": "true"}, headers=headers).status_code == 400
+    original = client.get(f"/api/v1/evidence/{sha(blob)}", params={"original": "true", "reason": "check the plate"},
+                          headers=headers)
+    assert original.content == blob and original.headers["cache-control"] == "private, no-store"
     token = headers["Authorization"].removeprefix("Bearer ")
-    assert client.get(f"/api/v1/evidence/{sha(blob)}", params={"access_token": token}).content == blob
-    assert client.get(f"/api/v1/evidence/{sha(blob)}", params={"access_token": "forged"}).status_code == 401
+    client.cookies.clear()
+    # Tokens never ride in URLs (proxy and browser logs keep them): a query token is ignored.
+    assert client.get(f"/api/v1/evidence/{sha(blob)}", params={"access_token": token}).status_code == 401
+    # The console's HttpOnly session cookie, set at login, serves <img>; it opens no other route.
+    client.cookies.set("sharpeyes_session", token)
+    assert client.get(f"/api/v1/evidence/{sha(blob)}").status_code == 200
+    assert client.get("/api/v1/incidents").status_code == 401
+    client.cookies.clear()
     detail = client.get("/api/v1/incidents", headers=headers).json()["items"][0]
     assert client.get(f"/api/v1/incidents/{detail['id']}", headers=headers).json()["evidence"][0]["available"]
 

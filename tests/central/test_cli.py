@@ -49,7 +49,7 @@ def test_serve_logs_ready_and_streams_incident_changes(tmp_path: Path, mosquitto
     proc = subprocess.Popen(
         [*SHARPEYES, "central", "serve", "--config", str(config), "--port", str(port),
          "--database-url", f"sqlite:///{tmp_path / 'c.db'}", "--evidence-dir", str(tmp_path / "ev"),
-         "--mqtt-client-id", f"central-cli-{uuid.uuid4().hex[:6]}"],
+         "--mqtt-client-id", f"central-cli-{uuid.uuid4().hex[:6]}", "--demo"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -63,13 +63,15 @@ def test_serve_logs_ready_and_streams_incident_changes(tmp_path: Path, mosquitto
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         assert (tmp_path / "var" / "jwt_secret").exists()
 
-        token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "monitor-pw"}).json()
+        login = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "monitor-pw"})
+        token = login.json()
         lines: queue.Queue[str] = queue.Queue()
 
         def read_stream() -> None:
             # A reader thread, so the test waits with its own deadline and can say what it saw.
             try:
-                with httpx.stream("GET", f"{base}/api/v1/stream", params={"access_token": token["access_token"]},
+                # As a browser's EventSource does: the HttpOnly session cookie set at login, no token in the URL.
+                with httpx.stream("GET", f"{base}/api/v1/stream", cookies=login.cookies,
                                   timeout=httpx.Timeout(5, read=60)) as stream:
                     lines.put(f"status {stream.status_code} {stream.headers['content-type']}")
                     for line in stream.iter_lines():

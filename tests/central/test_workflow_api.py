@@ -69,7 +69,12 @@ def test_fire_lane_goes_round_the_loop_with_unit_feedback_photos_and_a_second_ch
     inc = ok(wf.act("property", iid, "feedback", note="车已挪走 car moved", photos=[sha]))
     assert inc["state"] == "feedback" and inc["feedback"][0]["photos"] == [sha]
     assert {"sha256": sha, "kind": "photo"}.items() <= next(e for e in inc["evidence"] if e["sha256"] == sha).items()
-    assert wf.client.get(f"/api/v1/evidence/{sha}", headers=wf.login("wang")).content == photo
+    seen = wf.client.get(f"/api/v1/evidence/{sha}", headers=wf.login("wang"))  # a grid worker: redacted only
+    assert seen.status_code == 200 and seen.headers["content-type"] == "image/jpeg" and seen.content != photo
+    assert wf.client.get(f"/api/v1/evidence/{sha}", params={"original": "true", "reason": "compare"},
+                         headers=wf.login("wang")).status_code == 403
+    assert wf.client.get(f"/api/v1/evidence/{sha}", params={"original": "true", "reason": "review the fix"},
+                         headers=wf.login("monitor")).content == photo
 
     assert ok(wf.act("chief", iid, "check"))["state"] == "checking"
     assert wf.act("property", iid, "pass").status_code == 403  # not a checker
@@ -83,8 +88,11 @@ def test_fire_lane_goes_round_the_loop_with_unit_feedback_photos_and_a_second_ch
     assert wf.act("admin", iid, "close", reason="again").status_code == 409
 
     history = ok(wf.get("monitor", f"/api/v1/incidents/{iid}/history"))
-    assert [h["action"] for h in history] == ["receive", "triage", "confirm", "dispatch", "accept", "feedback",
-                                              "check", "fail", "feedback", "check", "pass"]
+    assert [h["action"] for h in history if h["action"] != "evidence_read"] == [
+        "receive", "triage", "confirm", "dispatch", "accept", "feedback", "check", "fail", "feedback", "check", "pass"]
+    # The photo's two reads are in the same chain: wang's redacted one, the monitor's original with its reason.
+    reads = [(h["actor"], h["payload"]["variant"], h["reason"]) for h in history if h["action"] == "evidence_read"]
+    assert reads == [("wang", "redacted", None), ("monitor", "original", "review the fix")]
     assert history[2]["actor"] == "monitor" and history[2]["reason"] == "seen on the snapshot"
     assert all(h["prev_hash"] == p["hash"] for p, h in pairwise(history))
     assert ok(wf.get("monitor", f"/api/v1/incidents/{iid}/history/verify"))["ok"] is True
@@ -122,9 +130,9 @@ def test_scopes_for_each_role(wf: Workflow, caplog: pytest.LogCaptureFixture) ->
     assert wf.get("wang", f"/api/v1/incidents/{ids['k-g2']}/history").status_code == 404
     # Evidence follows the incident's scope, for every role with a limited grid.
     assert wf.get("monitor-c2", f"/api/v1/evidence/{sha(snapshot)}").status_code == 404
-    assert wf.get("chief", f"/api/v1/evidence/{sha(snapshot)}").content == snapshot
-    refused = [r.getMessage() for r in caplog.records if r.name == "central.access"]
-    assert len(refused) == 6 and all("refused" in m for m in refused)
+    assert wf.get("chief", f"/api/v1/evidence/{sha(snapshot)}", original="true", reason="in my grid").content == snapshot
+    refused = [r.getMessage() for r in caplog.records if r.name == "central.access" and "refused" in r.getMessage()]
+    assert len(refused) == 6
     # Role-only endpoints.
     assert wf.get("wang", "/api/v1/users").status_code == 403
     assert wf.get("supervisor", "/api/v1/users").status_code == 200
@@ -216,14 +224,21 @@ def test_open311_request_is_routed_by_location_and_reports_its_status(wf: Workfl
     assert {"service_code": "other", "service_name": "其他 Other"}.items() <= services[-1].items()
     lon = (G3_AREA[0][0] + G3_AREA[1][0]) / 2
     lat = (G3_AREA[0][1] + G3_AREA[2][1]) / 2
-    posted = wf.client.post("/open311/v2/requests.json", data={
-        "service_code": "other", "lat": str(lat), "long": str(lon), "description": "楼道堆物 stuff in the stairwell",
-        "media_url": "https://example.org/p.jpg"})
+    report = {"service_code": "other", "lat": str(lat), "long": str(lon),
+              "description": "楼道堆物 stuff in the stairwell, call 13812345678", "media_url": "https://example.org/p.jpg"}
+    # No key configured: intake is closed (central serve refuses to start like this outside --demo).
+    assert wf.client.post("/open311/v2/requests.json", data=report).status_code == 403
+    wf.central.ctx.workflow().config.open311.api_key = "k-311-hotline"
+    assert wf.client.post("/open311/v2/requests.json", data=report).status_code == 403  # anonymous
+    assert wf.client.post("/open311/v2/requests.json", data={**report, "api_key": "guess"}).status_code == 403
+    posted = wf.client.post("/open311/v2/requests.json", data={**report, "api_key": "k-311-hotline"})
     assert posted.status_code == 201, posted.text
     request_id = posted.json()[0]["service_request_id"]
     got = ok(wf.client.get(f"/open311/v2/requests/{request_id}.json"))[0]
     assert (got["status"], got["service_code"], got["lat"], got["long"]) == ("open", "other", lat, lon)
-    assert got["description"] == "楼道堆物 stuff in the stairwell" and got["media_url"] == "https://example.org/p.jpg"
+    # The public read side masks the reporter's phone number and names no worker.
+    assert got["description"] == "楼道堆物 stuff in the stairwell, call [phone]"
+    assert got["media_url"] == "https://example.org/p.jpg"
 
     inc = ok(wf.get("monitor-c2", f"/api/v1/incidents/{request_id}"))
     assert (inc["source"], inc["grid_cell"], inc["state"]) == ("open311", "g3", "triage")
@@ -237,10 +252,21 @@ def test_open311_request_is_routed_by_location_and_reports_its_status(wf: Workfl
     assert [r["service_request_id"] for r in listed] == [request_id]
     assert listed[0]["status"] == "closed" and listed[0]["status_notes"] == "closed: fixed"
 
-    assert wf.client.post("/open311/v2/requests.json", data={"service_code": "nope", "lat": "1", "long": "1"}
+    assert listed[0]["agency_responsible"] == "grid"
+    key = {"api_key": "k-311-hotline"}
+    assert wf.client.post("/open311/v2/requests.json", data={"service_code": "nope", "lat": "1", "long": "1", **key}
                           ).status_code == 400
-    assert wf.client.post("/open311/v2/requests.json", data={"service_code": "other"}).status_code == 400
+    assert wf.client.post("/open311/v2/requests.json", data={"service_code": "other", **key}).status_code == 400
     assert wf.client.get("/open311/v2/requests/99999.json").status_code == 404
+    # Ids are validated (a 20-digit id used to overflow the database's integer: a 500).
+    assert wf.client.get("/open311/v2/requests/12345678901234567890.json").status_code == 400
+    assert wf.client.get("/open311/v2/requests.json", params={"service_request_id": "1,99999999999999999999"}
+                         ).status_code == 400
+    # A body is limited before it is read; a flood from one address is cut off.
+    assert wf.client.post("/open311/v2/requests.json", content=b"x" * (65 * 1024),
+                          headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 413
+    codes = [wf.client.post("/open311/v2/requests.json", data={**report, **key}).status_code for _ in range(40)]
+    assert 429 in codes and codes.count(201) < 30
 
 
 def test_stats_index_and_csv(wf: Workflow) -> None:

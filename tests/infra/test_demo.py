@@ -46,15 +46,15 @@ def test_demo_config_resolves_to_the_demo_ports(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(key, value)
     site = load_site_config(PROJECT_ROOT / "configs/demo.yaml")
     assert (site.broker.port, site.broker.protocol) == (11883, "3.1.1")
-    urls = sorted(camera.url for camera in site.edge("edge-1").cameras)
+    urls = sorted(camera.stream_url() for camera in site.edge("edge-1").cameras)
     assert urls == sorted(f"rtsp://127.0.0.1:18554/{name}" for name in DEMO_FILES)
 
 
 def test_central_and_edge_command_lines() -> None:
     central = central_argv(LAYOUT, PORTS)
-    assert central[-10:] == ["central", "serve", "--config", "configs/demo.yaml",
+    assert central[-11:] == ["central", "serve", "--config", "configs/demo.yaml",
                              "--database-url", "sqlite:///var/demo/central.db", "--port", "18080",
-                             "--evidence-dir", "var/demo/evidence"]
+                             "--evidence-dir", "var/demo/evidence", "--demo"]
     edge = edge_argv(LAYOUT)
     assert edge[-8:] == ["edge", "run", "--config", "configs/demo.yaml", "--edge", "edge-1",
                          "--outbox", "var/demo/edge-1-outbox.db"]

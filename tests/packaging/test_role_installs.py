@@ -168,7 +168,7 @@ def test_a_central_only_install_serves_and_delivers_a_webhook(central_venv: Path
             [str(central_venv / "bin" / "sharpeyes"), "central", "serve", "--config",
              str(PROJECT_ROOT / "configs" / "demo.yaml"), "--workflow", str(workflow_file), "--no-ingest",
              "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'central.db'}",
-             "--evidence-dir", str(tmp_path / "evidence")],
+             "--evidence-dir", str(tmp_path / "evidence"), "--demo"],
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
         )
     try:

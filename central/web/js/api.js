@@ -25,6 +25,8 @@ export function hasToken() {
 export function clearToken() {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  // The session cookie (images, the live stream) is HttpOnly: only central can clear it.
+  fetch(`${V1}/auth/logout`, { method: "POST" }).catch(() => {});
 }
 
 export async function login(username, password) {
@@ -66,12 +68,30 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
-/** URL for <img>/<video>, which cannot send an Authorization header. */
-export function evidenceUrl(sha256) {
-  return `${V1}/evidence/${sha256}?access_token=${encodeURIComponent(token)}`;
+/**
+ * URL for <img>/<video>. They cannot send an Authorization header: the HttpOnly session cookie set
+ * at login authenticates them, so no token ever sits in a URL. Images come redacted (faces and
+ * plates blurred); with a reason, desk roles get the original, and the reason is recorded.
+ */
+export function evidenceUrl(sha256, reason = null) {
+  const base = `${V1}/evidence/${sha256}`;
+  return reason ? `${base}${query({ original: "true", reason })}` : base;
 }
 
-export const me = () => call("GET", "/me");
+const DESK_ROLES = ["admin", "monitor", "supervisor", "grid_chief"];
+let deskUser = false;
+
+/** Whether the logged-in user may ask for originals (and video clips). */
+export function isDesk() {
+  return deskUser;
+}
+
+export async function me() {
+  const who = await call("GET", "/me");
+  deskUser = DESK_ROLES.includes(who.role);
+  return who;
+}
+export const incidentReads = (id) => call("GET", `/incidents/${id}/reads`);
 export const incidents = (params) => call("GET", `/incidents${query(params)}`);
 export const incident = (id) => call("GET", `/incidents/${id}`);
 export const history = (id) => call("GET", `/incidents/${id}/history`);
@@ -99,7 +119,7 @@ export function upload(file) {
  * reconnects by itself; `onState(true|false)` reports whether the stream is up.
  */
 export function liveChanges(onChange, onState) {
-  const source = new EventSource(`${V1}/stream?access_token=${encodeURIComponent(token)}`);
+  const source = new EventSource(`${V1}/stream`);
   source.addEventListener("incidents", () => onChange());
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);

@@ -53,6 +53,7 @@ function renderChrome() {
   }
   nav.append(list);
   $("#who").textContent = `${state.me.username} · ${label("role", state.me.role)}`;
+  if (state.me.demo) $("#who").prepend(h("strong", { class: "demo-flag", role: "status" }, t("demo_banner")), " ");
   $("#logout").hidden = false;
   if (state.liveUp !== undefined) setLive(state.liveUp);
 }

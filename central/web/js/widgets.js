@@ -27,6 +27,24 @@ export function forgetCameras() {
   sitesCache = null;
 }
 
+/**
+ * The original of a piece of evidence, for desk roles: a reason first (it is recorded in the
+ * incident's audit), then the unredacted image or the video clip in place of the form.
+ */
+export function originalRequest(sha, { video = false, alt = "" } = {}) {
+  if (!api.isDesk()) return h("p", { class: "small muted" }, video ? t("clip_desk_only") : "");
+  const reason = h("input", { type: "text", required: true, minlength: 4, maxlength: 500, "aria-label": t("original_reason"), placeholder: t("original_reason") });
+  const form = h("form", { class: "original-request" }, reason, h("button", { type: "submit" }, video ? t("play_clip") : t("show_original")));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const why = reason.value.trim();
+    if (why.length < 4) return;
+    const src = api.evidenceUrl(sha, why);
+    form.replaceWith(video ? h("video", { src, controls: true, preload: "metadata", "aria-label": t("clip") }) : h("img", { src, alt: `${alt} (${t("original")})` }));
+  });
+  return form;
+}
+
 /** A snapshot with the zone polygon and the detected boxes over it, in normalised coordinates. */
 export function snapshotFigure(sha, { zone = null, boxes = [], alt = "", caption = null, cls = "", empty = null } = {}) {
   const frame = h("div", { class: "frame" });

@@ -4,8 +4,8 @@ import * as api from "../api.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
-  actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, snapshotFigure,
-  stateBadge, zoneOf,
+  actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, originalRequest,
+  snapshotFigure, stateBadge, zoneOf,
 } from "../widgets.js";
 
 const KIND_ORDER = { edge: 0, check: 1, photo: 2 };
@@ -19,12 +19,22 @@ function gallery(detail, cameras) {
     const kindText = ev.kind === "photo" ? t("photos") : ev.kind === "check" ? t("checks") : t("snapshot");
     let body;
     if (!ev.available) body = h("div", { class: "noimg" }, t("pending_upload"));
-    else if (ev.content_type.startsWith("video/")) body = h("video", { src: api.evidenceUrl(ev.sha256), controls: true, preload: "metadata", "aria-label": t("clip") });
-    else if (ev.kind === "photo") body = snapshotFigure(ev.sha256, { alt: `${kindText} ${ev.sha256.slice(0, 8)}` });
-    else body = snapshotFigure(ev.sha256, { zone, boxes: ev.sha256 === detail.latest_snapshot_sha256 ? boxes : [], alt: `${kindText} ${ev.sha256.slice(0, 8)}` });
+    else if (ev.content_type.startsWith("video/")) body = originalRequest(ev.sha256, { video: true });
+    else if (ev.kind === "photo") body = [snapshotFigure(ev.sha256, { alt: `${kindText} ${ev.sha256.slice(0, 8)}` }), originalRequest(ev.sha256, { alt: kindText })];
+    else body = [snapshotFigure(ev.sha256, { zone, boxes: ev.sha256 === detail.latest_snapshot_sha256 ? boxes : [], alt: `${kindText} ${ev.sha256.slice(0, 8)}` }), originalRequest(ev.sha256, { alt: kindText })];
     return h("li", { class: `ev ev-${ev.kind || "edge"}`, dataset: { kind: ev.kind || "edge" } }, body,
       h("span", { class: "small muted" }, ev.content_type.startsWith("video/") ? t("clip") : kindText));
   }));
+}
+
+/** Who read this incident's evidence: every read is in the audit chain (central/evidence_access.py). */
+function readsTable(rows) {
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return h("table", { class: "reads" },
+    h("thead", {}, h("tr", {}, [t("at"), t("by"), t("variant"), t("reason")].map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows.map((r) => h("tr", { dataset: { variant: r.variant } },
+      h("td", {}, fmtTime(r.at)), h("td", {}, `${r.username} (${label("role", r.role)})`),
+      h("td", {}, t(`variant_${r.variant}`)), h("td", {}, r.reason ?? "—")))));
 }
 
 function historyTable(rows) {
@@ -66,7 +76,8 @@ export async function render(ctx) {
   const el = h("div", { class: "incident" });
 
   async function draw() {
-    const [detail, hist] = await Promise.all([api.incident(id), api.history(id).catch(() => [])]);
+    const [detail, hist, reads] = await Promise.all([api.incident(id), api.history(id).catch(() => []),
+      api.incidentReads(id).catch(() => [])]);
     fill(el, 
       h("p", {}, h("a", { href: ctx.me.role === "grid_worker" || ctx.me.role === "unit" ? "#/tasks" : "#/monitor" }, `← ${t("back")}`)),
       h("h2", {}, `${hazardTitle(detail)} #${detail.id}`),
@@ -92,7 +103,8 @@ export async function render(ctx) {
           actionButtons(detail, () => draw(), choices))),
       feedbackList(detail),
       checksList(detail),
-      h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist)),
+      h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist.filter((r) => r.action !== "evidence_read"))),
+      h("section", { class: "card", id: "who-looked" }, h("h3", {}, t("who_looked")), readsTable(reads)),
     );
   }
 

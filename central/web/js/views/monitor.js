@@ -5,7 +5,7 @@ import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
   actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, runAction,
-  snapshotFigure, stateBadge, zoneOf,
+  originalRequest, snapshotFigure, stateBadge, zoneOf,
 } from "../widgets.js";
 
 const KEYS = [["J / K", "key_move"], ["Enter", "key_open"], ["C", "key_confirm"], ["X", "key_dismiss"], ["D", "key_dispatch"]];
@@ -73,7 +73,7 @@ export async function render(ctx) {
     fill(preview, 
       h("h3", {}, `${hazardTitle(detail)} #${detail.id}`),
       snapshotFigure(detail.latest_snapshot_sha256, { zone: zoneOf(cameras, detail), boxes: latestBoxes(detail), alt: detail.title }),
-      clip ? h("video", { src: api.evidenceUrl(clip.sha256), controls: true, preload: "none", class: "clip", "aria-label": t("clip") }) : null,
+      clip ? originalRequest(clip.sha256, { video: true }) : null,
       h("dl", { class: "facts" },
         detail.source === "open311" ? [h("dt", {}, t("address")), h("dd", {}, detail.address ?? "—"), h("dt", {}, t("description")), h("dd", {}, detail.description ?? "—")] : null,
         h("dt", {}, t("state")), h("dd", {}, stateBadge(detail)),
