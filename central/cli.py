@@ -242,3 +242,54 @@ def audit_verify(
         typer.echo(f"audit chain BROKEN: {len(breaks)} problem(s) in {count} record(s)", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {count} record(s)")
+
+
+@app.command("retention")
+def retention_command(
+    workflow: Path = typer.Option(None, "--workflow", help="the workflow file whose retention: section applies"),
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    evidence_store: str = typer.Option(None, "--evidence-store", help="instead of --evidence-dir: file:// or s3:// URL"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would be deleted; delete nothing"),
+) -> None:
+    """Delete the evidence the retention policy no longer allows to keep (each deletion audited);
+    `serve` does the same every retention.interval_s. With --dry-run, only list it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from broker.siteconfig import ConfigError
+    from central import retention
+    from central.db import default_database_url, make_engine, make_session_factory, var_dir
+    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+    from central.migrate import upgrade
+    from central.tables import utcnow
+    from central.workflow_config import load_workflow_config
+
+    try:
+        policy = load_workflow_config(workflow).retention
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    try:
+        store = open_evidence_store(evidence_store or evidence_dir or var_dir() / "evidence")
+    except EvidenceStoreURLError as exc:
+        typer.echo(f"--evidence-store: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(database_url or default_database_url())
+    try:
+        upgrade(engine)
+        now = utcnow()
+        with make_session_factory(engine)() as session:
+            purge = retention.plan(session, policy, now)
+            table = Table(title=("would delete" if dry_run else "deleting") + f" {len(purge.items)} blob(s), "
+                          f"{purge.bytes / 1e6:.1f} MB")
+            for column in ("sha256", "bytes", "incidents", "why"):
+                table.add_column(column)
+            for item in purge.items:
+                table.add_row(item.sha256[:16] + "…", str(item.size), ", ".join(map(str, item.incidents)) or "—", item.why)
+            Console().print(table)
+            if not dry_run:
+                done = retention.apply(session, store, purge, now)
+                typer.echo(f"deleted {done} blob(s); each deletion is in its incidents' audit records")
+    finally:
+        engine.dispose()

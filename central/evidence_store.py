@@ -101,6 +101,10 @@ class EvidenceBackend(ABC):
     def exists(self, sha256: str) -> bool:
         return self.read(sha256) is not None
 
+    @abstractmethod
+    def delete(self, sha256: str) -> None:
+        """Remove the blob (the retention purge); absent already is fine."""
+
     def put_deferred(self, sha256: str, data: bytes) -> object:
         """Like put, but the blob may be durable only once `sync_deferred` has returned."""
         return self.put(sha256, data)
@@ -181,6 +185,10 @@ class EvidenceStore(EvidenceBackend):
         except FileNotFoundError:
             return None
 
+    def delete(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_for(sha256))
+
 
 class S3EvidenceStore(EvidenceBackend):
     """Objects in an S3-compatible bucket; `client` is a boto3 S3 client."""
@@ -235,6 +243,9 @@ class S3EvidenceStore(EvidenceBackend):
         if sha256_hex(data) != sha256:
             raise EvidenceIntegrityError(f"s3://{self.bucket}/{self.key_for(sha256)} does not hash to its name")
         return data
+
+    def delete(self, sha256: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key_for(sha256))  # S3: absent is no error
 
 
 class EvidenceStoreURLError(ValueError):

@@ -25,10 +25,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from central import retention
 from central.engine import ActionInput, WorkflowEngine
+from central.evidence_store import EvidenceBackend
 from central.lease import LeaderLease
 from central.tables import Incident
 from central.workflow import OPEN_STATES, SYSTEM
+from central.workflow_config import RetentionConfig
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,8 @@ class TickResult:
 class DeadlineScheduler:
     def __init__(self, sessions: sessionmaker[Session], engine: WorkflowEngine, interval_s: float = 15.0,
                  after_change: Callable[[TickResult], None] | None = None,
-                 lease: LeaderLease | None = None) -> None:
+                 lease: LeaderLease | None = None,
+                 retention: tuple[RetentionConfig, EvidenceBackend] | None = None) -> None:
         self.sessions = sessions
         self.engine = engine
         self.interval_s = interval_s
@@ -70,6 +74,9 @@ class DeadlineScheduler:
                                           engine.clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The retention purge rides on the same lease: one process deletes at a time.
+        self.retention = retention
+        self._last_purge: datetime | None = None
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.engine.clock.now()
@@ -98,11 +105,22 @@ class DeadlineScheduler:
                                     ActionInput(reason=f"{incident.stage} deadline passed"), now)
                     result.red.append(incident.id)
             session.commit()
+        self._purge_when_due(now)
         if result.changed:
             log.info("deadlines: %d yellow, %d overdue and escalated", len(result.yellow), len(result.red))
             if self.after_change is not None:
                 self.after_change(result)
         return result
+
+    def _purge_when_due(self, now: datetime) -> None:
+        if self.retention is None or not self.retention[0].enabled:
+            return
+        policy, evidence = self.retention
+        if self._last_purge is not None and (now - self._last_purge).total_seconds() < policy.interval_s:
+            return
+        self._last_purge = now
+        with self.sessions() as session:
+            retention.apply(session, evidence, retention.plan(session, policy, now), now)
 
     @staticmethod
     def _claim_overdue(session: Session, incident: Incident) -> bool:

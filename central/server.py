@@ -125,7 +125,8 @@ def build_central(
                                  shared_group=shared_group)
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
         ctx.after_commit = mqtt_ingest.notify_pending
-    scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed())
+    scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed(),
+                                  retention=(workflow.retention, evidence))
     webhooks = WebhookSender(sessions, workflow.webhooks, clock)
     if mqtt_ingest is not None:
         ctx.ingest_backlog = lambda: mqtt_ingest.backlog

@@ -143,6 +143,46 @@ class Open311Config(_Strict):
         return self.api_key
 
 
+class EvidenceRetention(_Strict):
+    """How long evidence is kept after its incident closed, by outcome (GB/T 35273-2020 6.1:
+    no longer than the purpose needs). Durations as 90, 30m, 4h or 7d."""
+
+    dismissed: float = Field(7 * 86400.0, description="false alarms, silenced and duplicate incidents")
+    closed: float = Field(180 * 86400.0, description="incidents handled and closed")
+
+    @field_validator("dismissed", "closed", mode="before")
+    @classmethod
+    def _duration(cls, value: float | int | str) -> float:
+        return parse_duration(value)
+
+
+class RetentionConfig(_Strict):
+    """What the purge (central/retention.py) deletes, and how often it looks."""
+
+    evidence: EvidenceRetention = Field(default_factory=EvidenceRetention)
+    hazards: dict[str, EvidenceRetention] = Field(default_factory=dict, description="per hazard, replacing evidence:")
+    unattached_uploads: float = Field(2 * 86400.0, description="worker photos never attached to an incident")
+    login_attempts: float = Field(3 * 365 * 86400.0, description="the record of logins (at least 3 years)")
+    interval_s: float = Field(3600.0, gt=0, description="how often the purge runs (under the deadlines lease)")
+    enabled: bool = True
+
+    @field_validator("unattached_uploads", "login_attempts", mode="before")
+    @classmethod
+    def _duration(cls, value: float | int | str) -> float:
+        return parse_duration(value)
+
+    @field_validator("login_attempts")
+    @classmethod
+    def _records_kept_three_years(cls, seconds: float) -> float:
+        if seconds < 3 * 365 * 86400:
+            raise ValueError("access records are kept at least 3 years (PIPL art. 51 review, GB/T 35273 11.6); use "
+                             "1095d or more")
+        return seconds
+
+    def for_hazard(self, hazard: str) -> EvidenceRetention:
+        return self.hazards.get(hazard, self.evidence)
+
+
 class WorkflowConfig(_Strict):
     defaults: HazardRule = Field(default_factory=HazardRule)
     hazards: dict[str, HazardRule] = Field(default_factory=dict)
@@ -153,6 +193,7 @@ class WorkflowConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     open311: Open311Config = Field(default_factory=Open311Config)
     scheduler_interval_s: float = Field(15.0, gt=0)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("merge_window_s", mode="before")
     @classmethod

@@ -25,8 +25,9 @@ else
 fi
 [ -f "$here/.env" ] || {
   umask 077
-  printf 'SHARPEYES_DB_PASSWORD=%s\nSHARPEYES_ADMIN_PASSWORD=%s\n' \
-      "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$here/.env"
-  echo "wrote $here/.env (database and admin passwords, 0600)"
+  random() { head -c "$1" /dev/urandom | base64 | tr -d '/+=\n'; }
+  printf 'SHARPEYES_DB_PASSWORD=%s\nSHARPEYES_ADMIN_PASSWORD=%s\nSHARPEYES_JWT_SECRET=%s\nSHARPEYES_OPEN311_KEY=%s\n' \
+      "$(random 18)" "$(random 18)" "$(random 48)" "$(random 24)" > "$here/.env"
+  echo "wrote $here/.env (database and admin passwords, the token key, the Open311 key; 0600)"
 }
 echo "ready: docker compose -f $here/compose.yaml up -d"

@@ -41,7 +41,8 @@ def _unauthorized(detail: str) -> HTTPException:
 # browser cannot send a header (<img> evidence, EventSource) and only for reads, so it opens no
 # door to cross-site writes; tokens never travel in a URL, where proxies and histories keep them.
 SESSION_COOKIE = "sharpeyes_session"
-COOKIE_PATHS = ("/api/v1/evidence/", "/api/v1/stream", "/api/docs", "/api/openapi.json")
+COOKIE_PATHS = ("/api/v1/evidence/", "/api/v1/stream", "/api/v1/pipl-register", "/api/v1/access-log", "/api/docs",
+                "/api/openapi.json")
 
 
 def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principal:

@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from central import audit, evidence_access
+from central import audit, evidence_access, pipl
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, current_actor_or_cookie, refusal, require_roles
 from central.api.routes_auth import client_address
 from central.api.routes_incidents import _load_visible, evidence_url, visible
@@ -174,6 +174,17 @@ def incident_reads(incident_id: int, actor: CurrentActor, session: DbSession) ->
     """Who looked at this incident's evidence (the incident page's "who looked")."""
     _load_visible(session, incident_id, actor)
     return [evidence_access.read_row(r) for r in session.scalars(evidence_access.reads_query(incident_id).limit(500))]
+
+
+@router.get("/pipl-register")
+def pipl_register(actor: AuditReaders, ctx: Ctx, format: str = Query("json", pattern="^(json|csv)$")) -> Response:
+    """Per camera: purpose, legal basis, signage, impact assessment, retention, and what is missing."""
+    rows = pipl.register(ctx.site, ctx.workflow().config.retention) if ctx.site is not None else []
+    rows = [r for r in rows if actor.in_scope(r["grid_cell"] if isinstance(r["grid_cell"], str) else None)]
+    if format == "csv":
+        return PlainTextResponse(pipl.as_csv(rows), media_type="text/csv",
+                                 headers={"Content-Disposition": 'attachment; filename="pipl-register.csv"'})
+    return Response(content=evidence_access.json_rows(rows), media_type="application/json")
 
 
 class HoldIn(BaseModel):

@@ -129,3 +129,41 @@ def detector(
     for f in figures:
         table.add_row(f.input, f"{f.cpu_ms:.1f}", f"{f.vs_square:.2f}", str(f.kerb_vehicles))
     Console().print(table)
+
+
+# Hand-counted people with a visible face in the shared photos (for the redaction recall).
+SHARED_PHOTO_FACES = {"zidane.jpg": 2, "bus.jpg": 4}
+
+
+@app.command("redaction")
+def redaction(
+    data: Path = typer.Option(None, "--data", help="a YOLO-layout set with person labels (class 1); default: "
+                              "../shared/datasets/ebike-elevator"),
+    media: Path = typer.Option(None, "--media", help="folder of the shared photos (default: ../shared/media)"),
+) -> None:
+    """Face redaction on real pictures: people whose head came out blurred, and CPU per image
+    against a decode + re-encode baseline of the same run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from central.redaction import FaceDetector
+    from models.registry import PROJECT_ROOT, resolve_weight
+    from sharpeyes.bench.redaction_bench import dataset_items, measure
+
+    shared = PROJECT_ROOT.parent / "shared"
+    data = data or shared / "datasets" / "ebike-elevator"
+    media = media or shared / "media"
+    detector = FaceDetector(resolve_weight("centerface"))
+    rows = [measure("ebike-elevator (person labels)", dataset_items(data), detector)]
+    photos = [media / name for name in SHARED_PHOTO_FACES if (media / name).exists()]
+    photo_figures = measure("shared photos (faces counted by hand)", [(p, None) for p in photos], detector)
+    table = Table(title="sharpeyes bench redaction — CenterFace on onnxruntime, one thread, CPU per image")
+    for column in ("set", "images", "people", "heads blurred", "recall", "faces found", "ms/image", "÷ re-encode"):
+        table.add_column(column, justify="right")
+    for f in rows:
+        table.add_row(f.name, str(f.images), str(f.persons), str(f.covered), f"{f.recall:.0%}", str(f.faces),
+                      f"{f.ms_per_image:.0f}", f"{f.ms_per_image / f.baseline_ms:.1f}x")
+    visible = sum(SHARED_PHOTO_FACES[p.name] for p in photos)
+    table.add_row(photo_figures.name, str(photo_figures.images), str(visible), "—", "—", str(photo_figures.faces),
+                  f"{photo_figures.ms_per_image:.0f}", f"{photo_figures.ms_per_image / photo_figures.baseline_ms:.1f}x")
+    Console(width=160).print(table)

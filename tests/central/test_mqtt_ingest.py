@@ -93,7 +93,8 @@ def test_event_and_blob_over_mqtt_become_an_incident_and_a_task(
             assert detail["incident_key"] == start.incident_key
             assert detail["assigned_worker"] == "wang-fang"
             assert len(detail["events"]) == 1  # the retried event was a duplicate
-            assert api.get(f"/api/v1/evidence/{sha(blob)}", headers=headers).content == blob
+            assert api.get(f"/api/v1/evidence/{sha(blob)}", params={"original": "true", "reason": "check the upload"},
+                           headers=headers).content == blob
             assert api.get("/healthz").json()["mqtt_connected"] is True
 
         msg = worker_phone.received.get(timeout=10)

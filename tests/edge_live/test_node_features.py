@@ -13,7 +13,9 @@ import av
 import httpx
 import pytest
 
+from broker.edgeconfig import edge_config_message
 from broker.payloads import Command
+from broker.siteconfig import parse_site_config
 from edge.node import EdgeNode
 from sharpeyes.rtsp_server import FootageServer
 from tests.edge_live.support import Recorder, one_camera_site
@@ -112,16 +114,27 @@ def test_config_command_applies_valid_config_and_refuses_bad_zones(running):
     wait_until(lambda: "online" in recorder.health(), 30, what="camera online")
     data = site.model_dump(mode="json")
     data["edges"][0]["cameras"][0]["zones"] = [PARKED]  # drop the lane zone
-    applied = _command(recorder, "config", {"site_config": data})
+    edge_id = data["edges"][0]["id"]
+    message = edge_config_message(parse_site_config(data), edge_id).model_dump(mode="json")
+    applied = _command(recorder, "config", {"edge_config": message})
     assert applied["ok"] and applied["result"]["cameras"] == ["cam"]
-    assert node.config_version == applied["result"]["version"]
+    assert node.config_version == applied["result"]["version"] == message["version"]
     assert [z.id for z in node.workers[0].camera.zones] == ["near-kerb"]
 
-    bad = json.loads(json.dumps(data))
-    bad["edges"][0]["cameras"][0]["zones"][0]["polygon"] = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
-    refused = _command(recorder, "config", {"site_config": bad})
+    bad = json.loads(json.dumps(message))
+    bad["edge"]["cameras"][0]["zones"][0]["polygon"] = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    refused = _command(recorder, "config", {"edge_config": bad})
     assert not refused["ok"]
-    assert "edges[0].cameras[0].zones[0].polygon" in refused["errors"][0] and "cross" in refused["errors"][0]
+    assert "edge.cameras[0].zones[0].polygon" in refused["errors"][0] and "cross" in refused["errors"][0]
+    # A whole site configuration is no longer accepted: it would carry other edges and central's people.
+    old_style = _command(recorder, "config", {"site_config": data})
+    assert not old_style["ok"] and "edge_config" in old_style["errors"][0]
+    # A camera whose credentials this edge's environment lacks is refused, naming the variable.
+    missing = json.loads(json.dumps(data))
+    missing["edges"][0]["cameras"][0]["url"] = "rtsp://viewer:${SHARPEYES_TEST_NO_SUCH_VAR}@127.0.0.1/x"
+    unresolved = _command(recorder, "config", {"edge_config": edge_config_message(parse_site_config(missing), edge_id)
+                                               .model_dump(mode="json")})
+    assert not unresolved["ok"] and "SHARPEYES_TEST_NO_SUCH_VAR" in unresolved["errors"][0]
     assert node.config_version == applied["result"]["version"], "a refused config changes nothing"
 
 

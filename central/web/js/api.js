@@ -92,6 +92,7 @@ export async function me() {
   return who;
 }
 export const incidentReads = (id) => call("GET", `/incidents/${id}/reads`);
+export const piplRegister = () => call("GET", "/pipl-register");
 export const incidents = (params) => call("GET", `/incidents${query(params)}`);
 export const incident = (id) => call("GET", `/incidents/${id}`);
 export const history = (id) => call("GET", `/incidents/${id}/history`);

@@ -72,15 +72,32 @@ function usersSection(users, redraw) {
   return [table, form];
 }
 
+/** The PIPL register: each camera's purpose, legal basis, sign and retention, and what is missing. */
+function piplTable(rows) {
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return [
+    h("table", { class: "pipl" },
+      h("thead", {}, h("tr", {}, [t("camera"), t("pipl_purpose"), t("pipl_basis"), t("pipl_signage"), t("pipl_retention"), t("pipl_gaps")]
+        .map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows.map((r) => h("tr", { dataset: { camera: r.camera, gaps: r.gaps ? "yes" : "no" } },
+        h("td", {}, r.camera), h("td", {}, r.purpose ?? "—"), h("td", {}, r.legal_basis ?? "—"),
+        h("td", {}, r.signage === null ? "—" : r.signage ? "✓" : "✗"), h("td", { class: "small" }, r.retention),
+        h("td", { class: r.gaps ? "error small" : "small" }, r.gaps || "—"))))),
+    h("p", {}, h("a", { href: "/api/v1/pipl-register?format=csv", download: "pipl-register.csv", id: "pipl-csv" }, t("pipl_csv"))),
+  ];
+}
+
 export async function render() {
   const el = h("div", { class: "ops" });
   async function draw() {
-    const [sites, nodes, users] = await Promise.all([api.sites(), api.grid().catch(() => []), api.users().catch(() => [])]);
+    const [sites, nodes, users, register] = await Promise.all([api.sites(), api.grid().catch(() => []), api.users().catch(() => []),
+      api.piplRegister().catch(() => null)]);
     fill(el, 
       h("h2", {}, t("ops_title")),
       h("section", { class: "card" }, h("h3", {}, t("sites")), sitesTable(sites)),
       h("section", { class: "card" }, h("h3", {}, t("grid_tree")), gridTable(nodes)),
       h("section", { class: "card" }, h("h3", {}, t("users")), usersSection(users, draw)),
+      register ? h("section", { class: "card", id: "pipl-register" }, h("h3", {}, t("pipl_register")), piplTable(register)) : null,
     );
   }
   await draw();
