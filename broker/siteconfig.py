@@ -1,7 +1,7 @@
 """Site configuration: one YAML file describing a site's edges, cameras, zones, grid and people.
 
-It belongs to the contract because central pushes it to edges (``cmd/config``) and both sides
-read it. Validation happens once, at start-up, and every error names the file, the key and a fix.
+It belongs to the contract because both sides read it, and central pushes each edge its own part
+of it (``cmd/config``, broker/edgeconfig.py). Validation happens once, at start-up, and every error names the file, the key and a fix.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.redact import redact
 from central.clock import Clock
 from central.lease import LeaderLease
 from central.tables import WebhookDelivery
@@ -168,9 +169,10 @@ class WebhookSender:
             response = self._post(url, content=body, headers=headers, timeout=hook.timeout_s)
             row.last_status = response.status_code
             ok = 200 <= response.status_code < 300 and _robot_ok(response)
-            row.last_error = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+            row.last_error = None if ok else redact(f"HTTP {response.status_code}: {response.text[:200]}")
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried
-            ok, row.last_error = False, f"{type(exc).__name__}: {exc}"
+            # httpx names the URL in its errors: a robot's key or signature must not be stored or logged.
+            ok, row.last_error = False, redact(f"{type(exc).__name__}: {exc}")
         if ok:
             row.status, row.delivered_at = "delivered", now
         elif row.attempts >= hook.max_attempts:

@@ -46,7 +46,7 @@ fi
 # The image's HEALTHCHECK command against a real `central serve` (API only: no broker here).
 port="$("$central/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 (cd "$work" && SHARPEYES_VAR_DIR="$work/var" exec "$central/sharpeyes" central serve --config "$repo/configs/demo.yaml" \
-    --no-ingest --port "$port" --database-url "sqlite:///$work/central.db" --evidence-dir "$work/evidence" \
+    --no-ingest --demo --port "$port" --database-url "sqlite:///$work/central.db" --evidence-dir "$work/evidence" \
     > "$work/central.log" 2>&1) &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

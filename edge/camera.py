@@ -9,7 +9,6 @@ the last decoded frame, never the return value of a single read."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from broker.redact import redact
 from edge.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -51,14 +51,6 @@ class BufferedPacket:
     monotonic: float
     packet: Any  # av.Packet, kept encoded: clips are cut without re-encoding
     keyframe: bool
-
-
-_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):[^\s@/]*@")
-
-
-def redact(text: str) -> str:
-    """A URL, or any text holding URLs (an exception's message), with every password replaced by ***."""
-    return _CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
 def classify_failure(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
     except Exception:  # noqa: BLE001 - any failure means "not reachable" to a probe
         db_ok = False
     mqtt = ctx.mqtt_connected() if ctx.mqtt_connected is not None else None
-    body = HealthOut(status="ok" if db_ok else "degraded", database=db_ok, mqtt_connected=mqtt)
+    body = HealthOut(status="ok" if db_ok else "degraded", database=db_ok, mqtt_connected=mqtt, demo=ctx.demo)
     return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
 
 

@@ -184,3 +184,4 @@ class HealthOut(BaseModel):
     status: str
     database: bool
     mqtt_connected: bool | None
+    demo: bool = False  # serve --demo: weak secrets accepted; the console says so on every page

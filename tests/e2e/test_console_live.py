@@ -36,10 +36,18 @@ def test_alert_arrives_live_and_opens_with_the_keyboard(site, console_factory):
     # The edge's clip of the moment plays in the browser (H.264 in MP4, decoded by Chromium).
     site.wait_for_evidence(incident["id"], "video/mp4")
     page.reload()
+    # Clips cannot be redacted, so the desk plays the original after saying why; the reason is recorded.
+    request = page.locator(".gallery .original-request[data-video=true]")
+    request.locator("input").fill("check who parked the car")
+    request.locator("button").click()
     clip = page.locator(".gallery video")
     expect(clip).to_have_count(1)
     page.wait_for_function("() => document.querySelector('.gallery video').readyState >= 1", timeout=20_000)
     assert clip.evaluate("v => v.duration") > 1
+    page.reload()
+    looked = page.locator("#who-looked tr[data-variant='original']")
+    expect(looked.first).to_contain_text("check who parked the car")
+    expect(page.locator("#who-looked tr[data-variant='redacted']").first).to_be_visible()  # the snapshot, blurred
     assert not console.errors, console.errors
 
 

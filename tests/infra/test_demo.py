@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sharpeyes.demo import (
     DEMO_FILES,
@@ -106,6 +107,15 @@ def test_smoke_run_finds_both_hazards_and_cleans_up(tmp_path: Path) -> None:
     assert "SMOKE OK" in result.stdout
     assert "hazard=fire_lane_blocked" in result.stdout and "hazard=ebike_indoor" in result.stdout
     assert "console: http://127.0.0.1:" in result.stdout and "sharpeyes-monitor" in result.stdout
+    # The demo shows its own logins to the person who started it; central's and the edge's logs
+    # hold no password, and nothing holds the token key central generated.
+    children = [line for line in result.stdout.splitlines() if line.startswith(("[central]", "[edge-1]"))]
+    assert children and "DEMO MODE (--demo)" in "\n".join(children)
+    for user in yaml.safe_load((PROJECT_ROOT / "configs/demo.yaml").read_text(encoding="utf-8"))["users"]:
+        password = user["password"].split(":-", 1)[1].rstrip("}")
+        assert all(password not in line for line in children), user["username"]
+    key = (state / "jwt_secret").read_text().strip()
+    assert len(key) >= 32 and key not in result.stdout + result.stderr
     assert (state / "keep.txt").exists()
     assert _demo_processes(state) == []
 

@@ -1,5 +1,6 @@
 """The whole chain with real parts: RTSP footage -> edge (YOLOv8n, rules, outbox) -> Mosquitto
--> central (ingest, store) -> an incident with its snapshot in the API, and a task on the worker's topic."""
+-> central (ingest, store) -> an incident with its snapshot in the API, and a task on the worker's topic.
+Neither process's log holds a configured password, the camera's credentials, the token key or a token."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def _site_config(tmp_path: Path, mqtt_port: int, street_url: str, elevator_url: 
             {
                 "id": "edge-a",
                 "cameras": [
-                    {"id": "street", "url": street_url, "detect_fps": 1, "grid_cell": "g1", "zones": street["zones"]},
+                    # Camera credentials by reference: only the edge fills them in (the RTSP server on
+                    # loopback asks for none, so they are sent nowhere and must be logged nowhere).
+                    {"id": "street", "url": street_url.replace("rtsp://", "rtsp://viewer:${ITEST_CAMERA_PASSWORD}@"),
+                     "detect_fps": 1, "grid_cell": "g1", "zones": street["zones"]},
                     {"id": "lift", "url": elevator_url, "detect_fps": 2, "grid_cell": "g2", "zones": elevator["zones"]},
                 ],
             }
@@ -42,7 +46,7 @@ def _site_config(tmp_path: Path, mqtt_port: int, street_url: str, elevator_url: 
             {"code": "g2", "name": "Grid 2", "parent": "c1", "workers": ["li-na"]},
         ],
         "workers": [{"id": "zhang-wei", "name": "张伟"}, {"id": "li-na", "name": "李娜"}],
-        "users": [{"username": "monitor", "role": "monitor", "password": "pw-monitor"}],
+        "users": [{"username": "monitor", "role": "monitor", "password_env": "ITEST_MONITOR_PASSWORD"}],
     }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site, allow_unicode=True))
@@ -63,8 +67,14 @@ class TaskListener:
         self.client.disconnect()
 
 
+SECRETS = {"ITEST_CAMERA_PASSWORD": "cam-pw-8d3f1a", "ITEST_MONITOR_PASSWORD": "monitor-pw-5e7c2b9",
+           "SHARPEYES_JWT_SECRET": "jwt-key-" + "4b1d" * 10}
+
+
 @pytest.mark.timeout(240)
-def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, rtsp_server, tmp_path):
+def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, rtsp_server, tmp_path, monkeypatch):
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
     config = _site_config(
         tmp_path, mosquitto.port, rtsp_server.url("street_parked_cars_720p.mp4"), rtsp_server.url("elevator_escooter_20s.mp4")
     )
@@ -79,7 +89,9 @@ def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, r
     try:
         edge = spawn_sharpeyes(["edge", "run", "--config", str(config), "--edge", "edge-a", "--outbox",
                                 str(tmp_path / "outbox.db")], edge_log)
-        token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "pw-monitor"}).json()["access_token"]
+        assert httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor", "password": "wrong"}).status_code == 401
+        token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "monitor",
+                                                              "password": SECRETS["ITEST_MONITOR_PASSWORD"]}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
         found: dict[str, dict] = {}
@@ -99,6 +111,8 @@ def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, r
         image = httpx.get(f"{base}/api/v1/evidence/{sha}", headers=headers)
         assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
         assert image.content[:2] == b"\xff\xd8"
+        # Its parked cars' plates are blurred: the edge's vehicle boxes ride in the event.
+        assert image.headers["x-redaction"].startswith("faces=") and "plates=0" not in image.headers["x-redaction"]
 
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and {m["worker"] for m in tasks.messages} != {"zhang-wei", "li-na"}:
@@ -111,3 +125,6 @@ def test_rtsp_stream_becomes_incident_with_snapshot_and_worker_task(mosquitto, r
         if edge is not None:
             stop_process(edge)
         stop_process(central)
+    logs = central_log.read_text(errors="replace") + edge_log.read_text(errors="replace")
+    for name, secret in [*SECRETS.items(), ("a bearer token", token)]:
+        assert secret not in logs, f"{name} appears in a log"

@@ -34,7 +34,7 @@ export function forgetCameras() {
 export function originalRequest(sha, { video = false, alt = "" } = {}) {
   if (!api.isDesk()) return h("p", { class: "small muted" }, video ? t("clip_desk_only") : "");
   const reason = h("input", { type: "text", required: true, minlength: 4, maxlength: 500, "aria-label": t("original_reason"), placeholder: t("original_reason") });
-  const form = h("form", { class: "original-request" }, reason, h("button", { type: "submit" }, video ? t("play_clip") : t("show_original")));
+  const form = h("form", { class: "original-request", dataset: { video: String(video) } }, reason, h("button", { type: "submit" }, video ? t("play_clip") : t("show_original")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const why = reason.value.trim();

@@ -17,6 +17,10 @@ export function renderLogin(onLoggedIn) {
     h("button", { type: "submit", class: "primary" }, t("login")),
     error,
   );
+  // A --demo central (default passwords) says so before anyone logs in, too.
+  fetch("/healthz").then((res) => res.json()).then((health) => {
+    if (health.demo) form.prepend(h("p", { class: "demo-flag", role: "status" }, t("demo_banner")));
+  }).catch(() => {});
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     error.textContent = "";
