@@ -147,3 +147,23 @@ def start_central(args: list[str], log: Path, *, attempts: int = 3, demo: bool =
             if central.returncode in (None, 0) or attempt == attempts - 1:
                 raise AssertionError(f"central did not start:\n{log.read_text()[-3000:]}") from None
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def central_and_edge(site: Any, edge_id: str, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """An in-process central ingesting from the site's broker and a real EdgeNode of EDGE_ID,
+    both started; stopped (edge first) on leaving."""
+    from central.server import build_central
+    from edge.node import EdgeNode
+
+    central = build_central(site, f"sqlite:///{tmp_path / 'central.db'}", tmp_path / "evidence", tmp_path / "var",
+                            client_id=f"{site.site}-{uuid.uuid4().hex[:8]}")
+    central.start_ingest()
+    assert central.ingest is not None and central.ingest.wait_connected(10)
+    node = EdgeNode(site, edge_id, tmp_path / "edge" / "outbox.db")
+    node.start()
+    try:
+        yield central, node
+    finally:
+        node.stop()
+        central.close()

@@ -189,7 +189,7 @@ def test_dead_letters_are_for_admins(client: TestClient, central: Central) -> No
 def test_healthz_and_web_page_need_no_login(client: TestClient) -> None:
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "database": True, "mqtt_connected": None}
+    assert health.json() == {"status": "ok", "database": True, "mqtt_connected": None, "demo": False}
     page = client.get("/")
     assert page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
     script = client.get("/static/js/api.js")

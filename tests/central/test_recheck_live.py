@@ -3,7 +3,6 @@ watching the real street footage over RTSP, and the edge's answer passes or fail
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,9 @@ from broker.payloads import HazardKind
 from broker.siteconfig import SiteConfig
 from broker.topics import event_topic
 from central.ingest import IngestService
-from central.server import Central, build_central
-from edge.node import EdgeNode
+from central.server import Central
 from tests.central.factories import event, wire
-from tests.support import wait_until
+from tests.support import central_and_edge, wait_until
 
 PARKED = {"id": "near-kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
           "dwell_s": 600, "clear_s": 30, "realarm_s": 600}
@@ -40,19 +38,9 @@ def _site(port: int, url: str) -> SiteConfig:
 @pytest.fixture
 def live(mosquitto, rtsp_server, tmp_path: Path) -> Iterator[tuple[Central, TestClient, dict[str, str]]]:  # type: ignore[no-untyped-def]
     site = _site(mosquitto.port, rtsp_server.url("street_parked_cars_720p.mp4"))
-    central = build_central(site, f"sqlite:///{tmp_path / 'central.db'}", tmp_path / "evidence", tmp_path / "var",
-                            client_id=f"rc-{uuid.uuid4().hex[:8]}")
-    central.start_ingest()
-    assert central.ingest is not None and central.ingest.wait_connected(10)
-    node = EdgeNode(site, "e1", tmp_path / "edge" / "outbox.db")
-    node.start()
-    try:
-        with TestClient(central.app) as client:
-            token = client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin-pw-1"})
-            yield central, client, {"Authorization": f"Bearer {token.json()['access_token']}"}
-    finally:
-        node.stop()
-        central.close()
+    with central_and_edge(site, "e1", tmp_path) as (central, _node), TestClient(central.app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin-pw-1"})
+        yield central, client, {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
 def _to_feedback(central: Central, client: TestClient, headers: dict[str, str], zone: str) -> int:

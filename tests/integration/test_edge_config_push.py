@@ -16,10 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.siteconfig import SiteConfig
 from broker.topics import command_topic
-from central.server import build_central
 from central.tables import CommandRow
-from edge.node import EdgeNode
-from tests.support import wait_until
+from tests.support import central_and_edge, wait_until
 
 LANE = {"id": "kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
         "dwell_s": 600}
@@ -56,14 +54,8 @@ def test_zone_push_carries_only_that_edges_configuration(mosquitto, rtsp_server,
     spy.connect("127.0.0.1", mosquitto.port)
     spy.subscribe(command_topic("sec", "e1", "config"), qos=1)
     spy.loop_start()
-    central = build_central(site, f"sqlite:///{tmp_path / 'central.db'}", tmp_path / "evidence", tmp_path / "var",
-                            client_id=f"sec-{uuid.uuid4().hex[:8]}")
-    central.start_ingest()
-    assert central.ingest is not None and central.ingest.wait_connected(10)
-    node = EdgeNode(site, "e1", tmp_path / "edge" / "outbox.db")
-    node.start()
     try:
-        with TestClient(central.app) as client:
+        with central_and_edge(site, "e1", tmp_path) as (central, node), TestClient(central.app) as client:
             token = client.post("/api/v1/auth/token", data={"username": "admin", "password": SECRETS["PW_ADMIN"]})
             admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
             lane = {**LANE, "dwell_s": 45}
@@ -91,15 +83,14 @@ def test_zone_push_carries_only_that_edges_configuration(mosquitto, rtsp_server,
             assert reply["status"] == "ok", reply
             assert reply["result"]["version"] == message["version"] and reply["result"]["cameras"] == ["cam-a"]
             assert "args" not in reply
-        with central.ctx.sessions() as session:
-            stored = json.dumps(session.get(CommandRow, command_id).args)
-        assert stored == json.dumps({"edge_config": message}) and "cam-a-s3cret" not in stored
-        worker = node.worker("cam-a")
-        assert worker is not None and worker.camera.zones[0].dwell_s == 45
-        # The edge filled its camera's credentials from its own environment.
-        assert worker.reader.url == rtsp_server.url("street_parked_cars_720p.mp4").replace("rtsp://", "rtsp://viewer:cam-a-s3cret@")
+            with central.ctx.sessions() as session:
+                stored = json.dumps(session.get(CommandRow, command_id).args)
+            assert stored == json.dumps({"edge_config": message}) and "cam-a-s3cret" not in stored
+            worker = node.worker("cam-a")
+            assert worker is not None and worker.camera.zones[0].dwell_s == 45
+            # The edge filled its camera's credentials from its own environment.
+            street = rtsp_server.url("street_parked_cars_720p.mp4")
+            assert worker.reader.url == street.replace("rtsp://", "rtsp://viewer:cam-a-s3cret@")
     finally:
         spy.loop_stop()
         spy.disconnect()
-        node.stop()
-        central.close()
