@@ -198,6 +198,16 @@ class ZoneConfig(_Strict):
         return [parse_time_window(w) for w in self.active_hours or ()]
 
 
+class SceneGateConfig(_Strict):
+    """Skip the detector while the zones look unchanged (edge/scene_gate.py)."""
+
+    enabled: bool = True
+    threshold: float = Field(10.0, gt=0, le=255, description="grey levels of change, in any 8x8 block of the zones' "
+                             "area on a 96 px thumbnail, that count as a change and run the detector")
+    max_skip_s: float | None = Field(None, gt=0, le=600, description="a full detection at least this often; default "
+                                     "by the zones' kinds: fire lane 30 s, occupancy 5 s, indoor 3 s")
+
+
 class CameraRules(_Strict):
     """What the pipeline needs to watch one camera: the file given to ``edge replay``."""
 
@@ -214,6 +224,7 @@ class CameraRules(_Strict):
     timezone: str | None = Field(
         None, description="IANA zone for active_hours, e.g. Asia/Shanghai; default: the edge machine's local zone"
     )
+    scene_gate: SceneGateConfig = Field(default_factory=SceneGateConfig)
 
     @field_validator("zones")
     @classmethod

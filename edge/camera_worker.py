@@ -118,6 +118,16 @@ class CameraWorker:
             if not self.pipeline.due(frame.monotonic):
                 continue
             self.samples += 1
+            if not self.pipeline.needs_detection(frame.image, frame.monotonic):
+                # The zones look as at the last detection: no slot, no detector, the last detections stand.
+                try:
+                    emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, detect=False)
+                except Exception:  # one bad frame must not stop the camera
+                    log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
+                    continue
+                for emission in emissions:
+                    self._deliver(emission.event, emission.blobs, frame)
+                continue
             # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
             # The slot is held for the detection only; tracking, rules and the evidence JPEGs run
             # after it, so 32 cameras alarming at once do not queue the others' detections.
@@ -128,7 +138,8 @@ class CameraWorker:
                 if newest is not None and newest.number > frame.number:
                     frame = newest
                     last = frame.number
-                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, after_detect=slot.release)
+                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, after_detect=slot.release,
+                                                  detect=True)
             except Exception:  # one bad frame must not stop the camera
                 log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
                 continue

@@ -45,7 +45,10 @@ class EdgeCollector:
         labels = ["camera"]
         frames_in = CounterMetricFamily("sharpeyes_edge_frames_in", "Encoded frames received", labels=labels)
         decoded = CounterMetricFamily("sharpeyes_edge_frames_decoded", "Frames decoded", labels=labels)
-        samples = CounterMetricFamily("sharpeyes_edge_samples", "Frames analysed by the detector", labels=labels)
+        samples = CounterMetricFamily("sharpeyes_edge_samples", "Frames sampled for the rules", labels=labels)
+        detected = CounterMetricFamily("sharpeyes_edge_samples_detected", "Samples the detector ran on", labels=labels)
+        gated = CounterMetricFamily("sharpeyes_edge_samples_gated",
+                                    "Samples the scene gate answered with the last detections (zones unchanged)", labels=labels)
         cadence = GaugeMetricFamily("sharpeyes_edge_detect_fps", "Detect cadence achieved (samples/s since start)", labels=labels)
         decode_s = CounterMetricFamily("sharpeyes_edge_decode_seconds", "Time spent decoding", labels=labels)
         infer_s = CounterMetricFamily("sharpeyes_edge_inference_seconds", "Time spent in the detector", labels=labels)
@@ -58,6 +61,9 @@ class EdgeCollector:
             frames_in.add_metric(cam, reader.frames_in)
             decoded.add_metric(cam, reader.frames_decoded)
             samples.add_metric(cam, worker.samples)
+            gate = worker.pipeline.gate
+            detected.add_metric(cam, gate.counts.detected if gate is not None else worker.samples)
+            gated.add_metric(cam, gate.counts.gated if gate is not None else 0)
             cadence.add_metric(cam, worker.samples / max(1e-6, now - worker.started_monotonic))
             decode_s.add_metric(cam, reader.decode_seconds)
             infer_s.add_metric(cam, worker.detector.seconds)
@@ -65,7 +71,7 @@ class EdgeCollector:
             current = self.node.health_state(worker.camera.id)
             for state in HEALTH_STATES:
                 health.add_metric([worker.camera.id, state], 1.0 if state == current else 0.0)
-        yield from (frames_in, decoded, samples, cadence, decode_s, infer_s, reconnects, health)
+        yield from (frames_in, decoded, samples, detected, gated, cadence, decode_s, infer_s, reconnects, health)
 
         messages, size = self.node.outbox.depth()
         yield GaugeMetricFamily("sharpeyes_edge_outbox_messages", "Messages waiting in the outbox", value=messages)

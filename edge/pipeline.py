@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -20,6 +20,7 @@ from edge.episodes import episode_start, incident_key
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
 from edge.geometry import normalise_box
 from edge.rules import Rule, RuleEvent, ZoneObject, rule_for_zone
+from edge.scene_gate import SceneGate
 from edge.tracking import Tracker
 
 
@@ -73,6 +74,12 @@ class CameraPipeline:
         self._open: dict[tuple[str, int], _OpenIncident] = {}
         self._next_due: float | None = None
         self._last_t: float | None = None
+        self.gate = SceneGate(rules.scene_gate, rules.zones) if rules.scene_gate.enabled else None
+        self._last_detections: list[Detection] = []
+
+    def needs_detection(self, frame_bgr: np.ndarray, t: float) -> bool:
+        """False when the scene gate says the zones are unchanged since the last detection."""
+        return self.gate is None or self.gate.needs_detection(frame_bgr, t)
 
     def due(self, t: float) -> bool:
         """Whether the frame at camera time ``t`` should be analysed (sampling at detect_fps)."""
@@ -88,21 +95,33 @@ class CameraPipeline:
         self._last_t = t
 
     def process(self, frame_bgr: np.ndarray, t: float, wall: datetime,
-                after_detect: Callable[[], None] | None = None) -> list[Emission]:
+                after_detect: Callable[[], None] | None = None, detect: bool | None = None) -> list[Emission]:
         """Analyse one frame; returns the hazard events it raised (usually none).
 
         ``after_detect`` runs as soon as the detector is done (the edge hands its detection slot
-        on there, so that tracking, rules and evidence snapshots do not hold it).
+        on there, so that tracking, rules and evidence snapshots do not hold it). ``detect``: run
+        the detector (True) or let the rules see the last detections again (False); None asks
+        the scene gate (``needs_detection``).
         """
         if wall.tzinfo is None:
             raise ValueError("wall must be timezone-aware (UTC)")
+        if detect is None:
+            detect = self.needs_detection(frame_bgr, t)
         self._advance(t)
         h, w = frame_bgr.shape[:2]
-        try:
-            detections = self.detector.detect(frame_bgr, self.rules.detect_width)
-        finally:
-            if after_detect is not None:
-                after_detect()
+        if detect:
+            try:
+                detections = self.detector.detect(frame_bgr, self.rules.detect_width)
+            finally:
+                if after_detect is not None:
+                    after_detect()
+            self._last_detections = detections
+            if self.gate is not None:
+                self.gate.analysed(frame_bgr, t)
+        else:
+            detections = [replace(d, track_id=None) for d in self._last_detections]
+            if self.gate is not None:
+                self.gate.reused()
         objects = to_zone_objects(self.tracker.update(t, detections), w, h)
         # Active hours are local wall time where the camera is, not the camera's clock.
         local_time = wall.astimezone(self._tz).time()

@@ -30,6 +30,11 @@ def edge(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
     details: Path = typer.Option(None, "--details", help="also write every figure (all contestants) to this JSON file"),
     boost: bool = typer.Option(False, "--boost", help="run the bench's processes at top CPU priority (root; for shared machines)"),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="the edge runs with its scene-change gate"),
+    ungated: bool = typer.Option(True, "--ungated/--no-ungated", help="also measure the edge without the gate"),
+    changing: float = typer.Option(0.25, "--changing", min=0, max=1,
+                                   help="share of cameras streaming a changing scene (cars driving through a lot)"),
+    changing_source: Path = typer.Option(None, "--changing-source", help="that footage (default ../shared/media/parking_lot_traffic.mp4)"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -50,7 +55,7 @@ def edge(
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
                         peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir,
-                        boost=boost)
+                        boost=boost, gate=gate, ungated=ungated, changing=changing, changing_source=changing_source)
     try:
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:

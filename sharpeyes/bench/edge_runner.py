@@ -22,13 +22,15 @@ def _probe(worker: Any, records: list[list[float]], infer: threading.local) -> N
     pipeline = worker.pipeline
     process = pipeline.process
 
-    def timed_process(frame_bgr, t, wall, after_detect=None):
+    def timed_process(frame_bgr, t, wall, after_detect=None, detect=None):
         infer.seconds = 0.0
+        infer.ran = False
         started = time.monotonic()
         try:
-            return process(frame_bgr, t, wall, after_detect=after_detect)
+            return process(frame_bgr, t, wall, after_detect=after_detect, detect=detect)
         finally:
-            records.append([t, started, time.monotonic(), infer.seconds])
+            # The last field: 1 when the detector ran, 0 when the scene gate reused its detections.
+            records.append([t, started, time.monotonic(), infer.seconds, 1.0 if infer.ran else 0.0])
 
     pipeline.process = timed_process
 
@@ -40,6 +42,7 @@ def _probe_detector(detector: Any, infer: threading.local) -> None:
 
     def timed_detect(frame_bgr, input_width=None):
         started = time.perf_counter()
+        infer.ran = True
         try:
             return detect(frame_bgr, input_width)
         finally:

@@ -13,7 +13,7 @@ def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
-COLUMNS = ("figure", "edge", "floor", "peer (Ultralytics)", "peer on the edge's fitted graph")
+COLUMNS = ("figure", "edge", "edge without the scene gate", "floor", "peer (Ultralytics)", "peer on the edge's fitted graph")
 
 
 def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -31,7 +31,20 @@ def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
         "RSS MB (peak in window)": _fmt(s.get("peer_fitted_rss_mb"), ".0f"),
         "whole machine busy in window (cores)": _fmt(s.get("peer_fitted_machine_busy_cores"), ".2f"),
     }
-    return [(*row, fitted.get(row[0], "—")) for row in _rows(s)]
+    ungated = {
+        "cameras measured": _fmt(s["cameras"] if s.get("ungated_cpu_per_camera_s") is not None else None),
+        "cameras sustained (≥95 % samples on time)": _fmt(s.get("ungated_cameras_sustained")),
+        "worst camera: share of samples on time": _fmt(s.get("ungated_on_time_share_min"), ".1%"),
+        "CPU s per camera-second": _fmt(s.get("ungated_cpu_per_camera_s"), ".4f"),
+        "edge CPU ÷ this": _fmt(s.get("gated_vs_ungated"), ".2f", "×"),
+        "samples analysed in the window": _fmt(s.get("ungated_samples")),
+        "CPU ms per analysed sample": _fmt(s.get("ungated_cpu_ms_per_sample"), ".0f"),
+        "decode ms per sample (wall)": _fmt(s.get("ungated_decode_ms_per_sample"), ".1f"),
+        "inference ms per sample (wall)": _fmt(s.get("ungated_infer_ms_per_sample"), ".1f"),
+        "RSS MB (peak in window)": _fmt(s.get("ungated_rss_mb"), ".0f"),
+        "whole machine busy in window (cores)": _fmt(s.get("ungated_machine_busy_cores"), ".2f"),
+    }
+    return [(row[0], row[1], ungated.get(row[0], "—"), *row[2:], fitted.get(row[0], "—")) for row in _rows(s)]
 
 
 def _rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -46,6 +59,7 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          _fmt(s["peer_cpu_per_camera_s"], ".4f")),
         ("edge CPU ÷ this", "1.00", _fmt(s["edge_vs_floor"], ".2f", "×"), _fmt(s["edge_vs_peer"], ".2f", "×")),
         ("samples analysed in the window", _fmt(s.get("samples")), _fmt(s.get("floor_samples")), _fmt(s.get("peer_samples"))),
+        ("  of which the scene gate answered", _fmt(s.get("gated_share"), ".0%"), "—", "—"),
         ("CPU ms per analysed sample", _fmt(s.get("cpu_ms_per_sample"), ".0f"), _fmt(s.get("floor_cpu_ms_per_sample"), ".0f"),
          _fmt(s.get("peer_cpu_ms_per_sample"), ".0f")),
         ("decode ms per sample (wall)", _fmt(s["decode_ms_per_sample"], ".1f"), _fmt(s.get("floor_decode_ms_per_sample"), ".1f"), "—"),
@@ -65,13 +79,13 @@ def print_table(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"sharpeyes bench edge — {summary['cameras']} cameras, {summary['fps']} fps, "
-                        f"{summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}")
+    table = Table(title=f"sharpeyes bench edge — {summary['cameras']} cameras ({summary.get('changing_cameras', 0)} of them "
+                        f"changing), {summary['fps']} fps, {summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(summary):
         table.add_row(*row)
-    console = Console()
+    console = Console(width=200)
     console.print(table)
     for name, met in summary["targets"].items():
         console.print(f"  target {name.replace('_', ' ')}: {'—' if met is None else ('met' if met else '[bold red]MISSED[/]')}")

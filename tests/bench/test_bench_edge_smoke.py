@@ -34,6 +34,10 @@ def test_bench_edge_json_on_two_cameras(shared_media: Path, tmp_path: Path) -> N
     assert result["cpu_per_camera_s"] > 0
     assert result["floor_cpu_per_camera_s"] > 0
     assert result["peer_cpu_per_camera_s"] is None  # --no-peer
+    # The same edge without its scene gate, in the same run; parked cars do not move, so the gate
+    # answers most samples of the static street.
+    assert result["ungated_cpu_per_camera_s"] > 0 and result["gated_vs_ungated"] > 0
+    assert 0.5 <= result["gated_share"] <= 1
     # Every null figure says why, so a script reading the JSON never has to guess.
     nulls = [k for k, v in result.items() if v is None] + [f"targets.{k}" for k, v in result["targets"].items() if v is None]
     assert nulls and sorted(nulls) == sorted(result["why"])

@@ -55,9 +55,10 @@ def test_proc_stat_parsing_survives_spaces_in_the_command_name() -> None:
 
 
 def test_targets_follow_the_issue() -> None:
-    summary = {"cameras": 32, "cameras_sustained": 32, "edge_vs_peer": 0.30, "edge_vs_floor": 1.25, "rss_mb": 1200.0}
+    summary = {"cameras": 64, "cameras_sustained": 64, "edge_vs_peer": 0.12, "edge_vs_floor": 0.5, "rss_mb": 1500.0,
+               "alert_latency_ms_p95": 2900.0}
     assert all(edge_bench.targets(summary).values())
-    summary.update(cameras_sustained=31, edge_vs_peer=0.5, edge_vs_floor=1.4, rss_mb=1600.0)
+    summary.update(cameras_sustained=63, edge_vs_peer=0.13, edge_vs_floor=0.51, rss_mb=1600.0, alert_latency_ms_p95=3100.0)
     assert not any(edge_bench.targets(summary).values())
 
 
