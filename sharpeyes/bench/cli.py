@@ -172,3 +172,27 @@ def redaction(
     table.add_row(photo_figures.name, str(photo_figures.images), str(visible), "—", "—", str(photo_figures.faces),
                   f"{photo_figures.ms_per_image:.0f}", f"{photo_figures.ms_per_image / photo_figures.baseline_ms:.1f}x")
     Console(width=160).print(table)
+
+
+@app.command("gate")
+def gate(
+    media: Path = typer.Option(None, "--media", help="folder of the shared clips (default: ../shared/media)"),
+) -> None:
+    """The scene-change gate on the shared clips: replayed with the gate off and on in one run,
+    CPU and detector runs side by side, and whether the events came out the same."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge.detector import load_detector
+    from models.registry import PROJECT_ROOT
+    from sharpeyes.bench.gate_bench import measure
+
+    media = media or PROJECT_ROOT.parent / "shared" / "media"
+    figures = measure(media, PROJECT_ROOT / "configs" / "cameras", load_detector("yolov8n", intra_op_threads=1))
+    table = Table(title="sharpeyes bench gate — edge replay, CPU s of the whole replay, gate off vs on (same run)")
+    for column in ("clip", "events", "same events", "detections off", "detections on", "CPU off s", "CPU on s", "on ÷ off"):
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(f.clip, str(f.events), "yes" if f.same_events else "NO", str(f.samples), str(f.detections_on),
+                      f"{f.cpu_off_s:.1f}", f"{f.cpu_on_s:.1f}", f"{f.ratio:.2f}")
+    Console(width=160).print(table)

@@ -516,7 +516,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),
             processing_latency_ms=sorted(clock.processing_ms),
-            alerts_expected=opts.cameras,
+            # The changing cameras (cars driving through a lot) have no parked car in their kerb lane.
+            alerts_expected=opts.cameras - n_changing,
         )
         if opts.ungated and opts.gate:
             progress(f"edge without the scene gate: {opts.cameras} cameras")
