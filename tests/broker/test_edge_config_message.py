@@ -16,7 +16,7 @@ SITE = {
         {"id": "e1", "cameras": [{"id": "lobby", "url": "rtsp://viewer:${LOBBY_PW}@10.0.0.5/ch1", "grid_cell": "g1",
                                   "zones": [{"id": "car", "kind": "indoor",
                                              "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}]}]},
-        {"id": "e2", "cameras": [{"id": "gate", "url": "rtsp://admin:written-in-file@10.0.0.9/ch1"}]},
+        {"id": "e2", "cameras": [{"id": "cam-of-e2-only", "url": "rtsp://admin:written-in-file@10.0.0.9/ch1"}]},
     ],
     "grid": [{"code": "g1", "name": "Grid 1", "workers": ["w1"]}],
     "workers": [{"id": "w1", "name": "王芳", "phone": "13812345678"}],
@@ -30,7 +30,7 @@ def test_the_message_holds_one_edge_and_nothing_of_central() -> None:
     assert set(message["edge"]) == set(EdgeConfig.model_fields)  # the edge's own settings, no more
     text = json.dumps(message, ensure_ascii=False)
     for never in ("written-in-file", "admin-password-in-file", "13812345678", "王芳", "mqtt.example",
-                  "CENTRAL_MQTT_PASSWORD", "gate", "e2", "users", "workers"):
+                  "CENTRAL_MQTT_PASSWORD", "cam-of-e2-only", "\"e2\"", "users", "workers"):
         assert never not in text
     assert message["edge"]["cameras"][0]["url"] == "rtsp://viewer:${LOBBY_PW}@10.0.0.5/ch1"
     assert message["version"] == config_version(parse_site_config(SITE).edge("e1"))
