@@ -16,34 +16,30 @@ def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
 COLUMNS = ("figure", "edge", "edge without the scene gate", "floor", "peer (Ultralytics)", "peer on the edge's fitted graph")
 
 
+def _column(s: dict[str, Any], prefix: str, cameras: int | None, vs_edge: str) -> dict[str, str]:
+    """One more contestant's figures, by row label, from its ``{prefix}_*`` keys of the summary."""
+    measured = s.get(f"{prefix}_cpu_per_camera_s") is not None
+    return {
+        "cameras measured": _fmt(cameras if measured else None),
+        "cameras sustained (≥95 % samples on time)": _fmt(s.get(f"{prefix}_cameras_sustained")),
+        "worst camera: share of samples on time": _fmt(s.get(f"{prefix}_on_time_share_min"), ".1%"),
+        "CPU s per camera-second": _fmt(s.get(f"{prefix}_cpu_per_camera_s"), ".4f"),
+        "edge CPU ÷ this": _fmt(s.get(vs_edge), ".2f", "×"),
+        "samples analysed in the window": _fmt(s.get(f"{prefix}_samples")),
+        "CPU ms per analysed sample": _fmt(s.get(f"{prefix}_cpu_ms_per_sample"), ".0f"),
+        "decode ms per sample (wall)": _fmt(s.get(f"{prefix}_decode_ms_per_sample"), ".1f"),
+        "inference ms per sample (wall)": _fmt(s.get(f"{prefix}_infer_ms_per_sample"), ".1f"),
+        "RSS MB (peak in window)": _fmt(s.get(f"{prefix}_rss_mb"), ".0f"),
+        "whole machine busy in window (cores)": _fmt(s.get(f"{prefix}_machine_busy_cores"), ".2f"),
+    }
+
+
 def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(figure, edge, floor, peer, peer on the fitted graph) rows for the terminal and Markdown tables."""
+    """(figure, edge, edge without the gate, floor, peer, peer on the fitted graph) rows for the
+    terminal and Markdown tables."""
     s = summary
-    fitted = {
-        "cameras measured": _fmt(s["peer_cameras"] if s.get("peer_fitted_cpu_per_camera_s") is not None else None),
-        "cameras sustained (≥95 % samples on time)": _fmt(s.get("peer_fitted_cameras_sustained")),
-        "worst camera: share of samples on time": _fmt(s.get("peer_fitted_on_time_share_min"), ".1%"),
-        "CPU s per camera-second": _fmt(s.get("peer_fitted_cpu_per_camera_s"), ".4f"),
-        "edge CPU ÷ this": _fmt(s.get("edge_vs_peer_fitted"), ".2f", "×"),
-        "samples analysed in the window": _fmt(s.get("peer_fitted_samples")),
-        "CPU ms per analysed sample": _fmt(s.get("peer_fitted_cpu_ms_per_sample"), ".0f"),
-        "inference ms per sample (wall)": _fmt(s.get("peer_fitted_infer_ms_per_sample"), ".1f"),
-        "RSS MB (peak in window)": _fmt(s.get("peer_fitted_rss_mb"), ".0f"),
-        "whole machine busy in window (cores)": _fmt(s.get("peer_fitted_machine_busy_cores"), ".2f"),
-    }
-    ungated = {
-        "cameras measured": _fmt(s["cameras"] if s.get("ungated_cpu_per_camera_s") is not None else None),
-        "cameras sustained (≥95 % samples on time)": _fmt(s.get("ungated_cameras_sustained")),
-        "worst camera: share of samples on time": _fmt(s.get("ungated_on_time_share_min"), ".1%"),
-        "CPU s per camera-second": _fmt(s.get("ungated_cpu_per_camera_s"), ".4f"),
-        "edge CPU ÷ this": _fmt(s.get("gated_vs_ungated"), ".2f", "×"),
-        "samples analysed in the window": _fmt(s.get("ungated_samples")),
-        "CPU ms per analysed sample": _fmt(s.get("ungated_cpu_ms_per_sample"), ".0f"),
-        "decode ms per sample (wall)": _fmt(s.get("ungated_decode_ms_per_sample"), ".1f"),
-        "inference ms per sample (wall)": _fmt(s.get("ungated_infer_ms_per_sample"), ".1f"),
-        "RSS MB (peak in window)": _fmt(s.get("ungated_rss_mb"), ".0f"),
-        "whole machine busy in window (cores)": _fmt(s.get("ungated_machine_busy_cores"), ".2f"),
-    }
+    ungated = _column(s, "ungated", s["cameras"], "gated_vs_ungated")
+    fitted = _column(s, "peer_fitted", s["peer_cameras"], "edge_vs_peer_fitted")
     return [(row[0], row[1], ungated.get(row[0], "—"), *row[2:], fitted.get(row[0], "—")) for row in _rows(s)]
 
 
