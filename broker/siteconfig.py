@@ -80,6 +80,7 @@ _KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
     "min_count": ("indoor", "occupancy"),
     "active_hours": ("indoor", "occupancy"),
 }
+_STREAM_URL_RE = re.compile(r"^(rtsp|rtsps|file)://")
 _WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
@@ -306,7 +307,7 @@ class CameraConfig(CameraRules):
     @classmethod
     def _rtsp_url(cls, url: str) -> str:
         # A URL that is one whole ${VAR} reference is checked when the edge fills it in.
-        if not url.startswith("${") and not re.match(r"^(rtsp|rtsps|file)://", url):
+        if not url.startswith("${") and not _STREAM_URL_RE.match(url):
             raise ValueError("camera url must start with rtsp:// (or file:// for a recorded clip)")
         return url
 
@@ -317,7 +318,7 @@ class CameraConfig(CameraRules):
         only the edge that opens the stream resolves them. ConfigError names the missing variable.
         """
         url = expand_env(self.url, f"camera {self.id}", "url")
-        if not re.match(r"^(rtsp|rtsps|file)://", url):
+        if not _STREAM_URL_RE.match(url):
             raise ConfigError(f"camera {self.id}", ["url: must start with rtsp:// (or file:// for a recorded clip) "
                                                     "once its variables are filled in"])
         return url
@@ -349,15 +350,17 @@ class EdgeConfig(_Strict):
         _require_unique([c.id for c in cameras], "camera id")
         return cameras
 
-    def environment_problems(self) -> list[str]:
-        """What this process's environment lacks to open the edge's cameras (one line each)."""
+    def check_environment(self, source: Path | str) -> None:
+        """ConfigError naming, one line each, what this process's environment lacks to open the
+        edge's cameras (their ``${VAR}`` references); SOURCE is where the configuration came from."""
         problems = []
         for i, camera in enumerate(self.cameras):
             try:
                 camera.stream_url()
             except ConfigError as exc:
                 problems += [f"edges[{self.id}].cameras[{i}].{p}" for p in exc.problems]
-        return problems
+        if problems:
+            raise ConfigError(source, problems)
 
 
 class BrokerConfig(_Strict):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,7 +83,3 @@ def as_csv(rows: Iterable[dict[str, object]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
-
-
-def json_rows(rows: list[dict[str, object]]) -> str:
-    return json.dumps(rows, ensure_ascii=False)

@@ -118,33 +118,27 @@ class CameraWorker:
             if not self.pipeline.due(frame.monotonic):
                 continue
             self.samples += 1
-            if not self.pipeline.needs_detection(frame.image, frame.monotonic):
-                # The zones look as at the last detection: no slot, no detector, the last detections stand.
-                try:
-                    emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, detect=False)
-                except Exception:  # one bad frame must not stop the camera
-                    log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
-                    continue
-                for emission in emissions:
-                    self._deliver(emission.event, emission.blobs, frame)
-                continue
+            # When the zones look as at the last detection (the scene gate), the last detections
+            # stand: no slot and no detector for this sample.
+            detect = self.pipeline.needs_detection(frame.image, frame.monotonic)
             # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
             # The slot is held for the detection only; tracking, rules and the evidence JPEGs run
             # after it, so 32 cameras alarming at once do not queue the others' detections.
-            slot = _Slot(self.node.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0))
+            slot = _Slot(self.node.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
             try:
                 # While this camera waited for a slot, a newer frame may have arrived: use it.
-                newest = self.reader.newest()
+                newest = self.reader.newest() if detect else None
                 if newest is not None and newest.number > frame.number:
                     frame = newest
                     last = frame.number
-                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall, after_detect=slot.release,
-                                                  detect=True)
+                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall,
+                                                  after_detect=slot.release if slot else None, detect=detect)
             except Exception:  # one bad frame must not stop the camera
                 log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
                 continue
             finally:
-                slot.release()
+                if slot is not None:
+                    slot.release()
             for emission in emissions:
                 self._deliver(emission.event, emission.blobs, frame)
 

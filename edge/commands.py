@@ -129,9 +129,10 @@ class CommandHandler:
             self._reply("config", command.command_id, ok=False,
                         errors=[f"configuration is for {message.site}/{message.edge.id}, this edge is {node.site.site}/{node.edge_id}"])
             return
-        problems = message.edge.environment_problems()
-        if problems:
-            self._reply("config", command.command_id, ok=False, errors=problems)
+        try:
+            message.edge.check_environment("cmd/config")
+        except ConfigError as exc:
+            self._reply("config", command.command_id, ok=False, errors=exc.problems)
             return
         version = node.apply_config(message.edge)
         self._reply("config", command.command_id, ok=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -119,7 +119,8 @@ class CameraPipeline:
             if self.gate is not None:
                 self.gate.analysed(frame_bgr, t)
         else:
-            detections = [replace(d, track_id=None) for d in self._last_detections]
+            # Detections are frozen and the tracker returns new ones: the list can be seen again as is.
+            detections = self._last_detections
             if self.gate is not None:
                 self.gate.reused()
         objects = to_zone_objects(self.tracker.update(t, detections), w, h)

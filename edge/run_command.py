@@ -27,9 +27,7 @@ def run(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         site = load_site_config(config)
-        problems = site.edge(edge).environment_problems()
-        if problems:
-            raise ConfigError(config, problems)
+        site.edge(edge).check_environment(config)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -61,9 +59,7 @@ def run(
         # SIGHUP: re-read the file and apply it like a `config` command; a bad file changes nothing.
         try:
             reloaded = load_site_config(config).edge(edge)
-            problems = reloaded.environment_problems()
-            if problems:
-                raise ConfigError(config, problems)
+            reloaded.check_environment(config)
             node.apply_config(reloaded)
         except (ConfigError, KeyError) as exc:
             logging.getLogger("sharpeyes.edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)

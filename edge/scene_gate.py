@@ -47,9 +47,8 @@ def zones_area(zones: list[ZoneConfig], margin: float = 0.05) -> tuple[float, fl
 
 def thumbnail(frame_bgr: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
     h, w = frame_bgr.shape[:2]
-    x1, y1, x2, y2 = int(area[0] * w), int(area[1] * h), max(int(area[0] * w) + 1, int(area[2] * w)), \
-        max(int(area[1] * h) + 1, int(area[3] * h))
-    crop = frame_bgr[y1:y2, x1:x2]
+    x1, y1 = int(area[0] * w), int(area[1] * h)
+    crop = frame_bgr[y1:max(y1 + 1, int(area[3] * h)), x1:max(x1 + 1, int(area[2] * w))]
     height = max(BLOCK, round(THUMB_WIDTH * crop.shape[0] / max(1, crop.shape[1])))
     small = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
     grey = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)

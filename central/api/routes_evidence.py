@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, UploadFile, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from central import audit, evidence_access, pipl
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, current_actor_or_cookie, refusal, require_roles
 from central.api.routes_auth import client_address
-from central.api.routes_incidents import _load_visible, evidence_url, visible
+from central.api.routes_incidents import _aware, _load_visible, evidence_url, visible
 from central.api.schemas import UploadOut
 from central.evidence_store import sha256_hex, sniff_content_type
 from central.redaction import VEHICLE_LABELS
@@ -140,33 +140,24 @@ def get_evidence(
 AuditReaders = Annotated[Actor, Depends(require_roles("admin", "supervisor"))]
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(400, detail=f"{name}: use ISO 8601 with a time zone, e.g. 2026-12-01T00:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise HTTPException(400, detail=f"{name}: give a time zone, e.g. 2026-12-01T00:00:00Z")
-    return parsed
-
-
 @router.get("/access-log")
 def access_log(actor: AuditReaders, session: DbSession,
-               incident: int | None = Query(None, ge=1, le=2**31 - 1), since: str | None = None,
-               until: str | None = None, format: str = Query("json", pattern="^(json|csv)$"),
+               incident: int | None = Query(None, ge=1, le=2**31 - 1),
+               since: datetime | None = Query(None, description="read at or after (RFC 3339)"),
+               until: datetime | None = Query(None, description="read before (RFC 3339)"),
+               format: str = Query("json", pattern="^(json|csv)$"),
                limit: int = Query(1000, ge=1, le=100_000)) -> Response:
     """Who read which evidence, when, from where, original or redacted and why (admin: everything;
     a supervisor: the incidents in their grid). ``format=csv`` for the review."""
-    query = evidence_access.reads_query(incident, _parse_time(since, "since"), _parse_time(until, "until"))
+    query = evidence_access.reads_query(incident, _aware(since, "since") if since else None,
+                                        _aware(until, "until") if until else None)
     if actor.role != "admin":
         query = query.where(evidence_access.AuditRecord.incident_id.in_(visible(select(Incident.id), actor)))
     rows = [evidence_access.read_row(r) for r in session.scalars(query.limit(limit))]
     if format == "csv":
         return PlainTextResponse(evidence_access.as_csv(rows), media_type="text/csv",
                                  headers={"Content-Disposition": 'attachment; filename="access-log.csv"', **NO_STORE})
-    return Response(content=evidence_access.json_rows(rows), media_type="application/json", headers=NO_STORE)
+    return JSONResponse(rows, headers=NO_STORE)
 
 
 @router.get("/incidents/{incident_id}/reads")
@@ -184,7 +175,7 @@ def pipl_register(actor: AuditReaders, ctx: Ctx, format: str = Query("json", pat
     if format == "csv":
         return PlainTextResponse(pipl.as_csv(rows), media_type="text/csv",
                                  headers={"Content-Disposition": 'attachment; filename="pipl-register.csv"'})
-    return Response(content=evidence_access.json_rows(rows), media_type="application/json")
+    return JSONResponse(rows)
 
 
 class HoldIn(BaseModel):

@@ -120,12 +120,14 @@ def test_camera_credentials_stay_references_until_the_edge_opens_the_stream(tmp_
     site = load_site_config(path)  # central loads the file without the edge's camera credentials
     camera = site.edges[0].cameras[0]
     assert camera.url == "rtsp://admin:${CAM_PASSWORD}@10.0.0.2/s"
-    (problem,) = site.edges[0].environment_problems()
+    with pytest.raises(ConfigError) as err:
+        site.edges[0].check_environment(path)
+    (problem,) = err.value.problems
     assert "CAM_PASSWORD" in problem and "cameras[0].url" in problem and "export CAM_PASSWORD" in problem
     with pytest.raises(ConfigError):
         camera.stream_url()
     monkeypatch.setenv("CAM_PASSWORD", "s3cret")
-    assert site.edges[0].environment_problems() == []
+    site.edges[0].check_environment(path)  # nothing missing: no error
     assert camera.stream_url() == "rtsp://admin:s3cret@10.0.0.2/s"
     assert "s3cret" not in load_site_config(path).model_dump_json()
 
