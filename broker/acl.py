@@ -17,6 +17,7 @@ def _edge_rules(site: str, edge: str) -> list[str]:
     base = f"{topics.ROOT}/{site}/{edge}"
     return [
         f"topic write {topics.event_topic(site, edge)}",
+        f"topic write {topics.actuation_topic(site, edge)}",
         f"topic write {base}/evidence/+",
         f"topic write {topics.status_topic(site, edge)}",
         f"topic write {base}/camera/+/health",
@@ -47,6 +48,7 @@ def _bridge_rules(site: str) -> list[str]:
     root = f"{topics.ROOT}/{site}"
     return [
         f"topic write {root}/+/event",
+        f"topic write {root}/+/actuation",
         f"topic write {root}/+/evidence/+",
         f"topic write {root}/+/status",
         f"topic write {root}/+/camera/+/health",

@@ -28,6 +28,7 @@ COMMAND_SCHEMA: Final = "sharpeyes.command/1"
 REPLY_SCHEMA: Final = "sharpeyes.reply/1"
 RECEIPT_SCHEMA: Final = "sharpeyes.receipt/1"
 HELLO_SCHEMA: Final = "sharpeyes.hello/1"
+ACTUATION_SCHEMA: Final = "sharpeyes.actuation/1"
 # The capability an edge and central name when they speak end-to-end receipts.
 RECEIPTS_CAPABILITY: Final = "receipts/1"
 
@@ -172,6 +173,15 @@ class CameraFigures(_Strict):
     seconds_since_frame: float | None = None
 
 
+class ActuatorFigures(_Strict):
+    """Per-actuator figures in the heartbeat."""
+
+    state: Literal["idle", "held", "failing"]
+    holds: int = Field(0, ge=0, description="holds since the edge started")
+    failures: int = Field(0, ge=0, description="commands the device did not acknowledge since the edge started")
+    last_error: str | None = Field(None, max_length=500)
+
+
 class EdgeHeartbeat(_Strict):
     interval_s: float
     outbox_messages: int = Field(ge=0)
@@ -184,6 +194,7 @@ class EdgeHeartbeat(_Strict):
     awaiting_receipt: int = Field(0, ge=0, description="sent messages central has not receipted yet")
     resends: int = Field(0, ge=0, description="times the edge resent for want of a receipt (since start)")
     disk_full: bool = False
+    actuators: dict[str, ActuatorFigures] = Field(default_factory=dict)
 
 
 EdgeStatus.model_rebuild()
@@ -259,6 +270,56 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+class ActuationAction(StrEnum):
+    HOLD = "hold"  # the output was set for a hazard that started
+    REARM = "rearm"  # renewed inside the device's own timing while the hazard lasts
+    RELEASE = "release"  # let go (reason says why)
+
+
+class ReleaseReason(StrEnum):
+    HAZARD_ENDED = "hazard_ended"
+    MAX_HOLD = "max_hold"  # held for max_hold_s: released, and central escalates the incident to a person
+    MANUAL = "manual"  # a person released it (console, or central's release command)
+    CAMERA_LOST = "camera_lost"
+    ERROR = "error"  # the device refused or could not be reached; retried with backoff while the hazard lasts
+    SHUTDOWN = "shutdown"
+
+
+class Actuation(_Strict):
+    """One thing the edge did to an actuator for one zone's hazard (``.../actuation``, QoS 1, kept
+    in the edge's outbox until central's receipt, like hazard events). ``ok`` false: the device did
+    not acknowledge (``error`` says why). ``latency_ms``: from the arrival of the frame that
+    started the hazard to the device's acknowledgement (holds only)."""
+
+    schema_: Literal["sharpeyes.actuation/1"] = Field(ACTUATION_SCHEMA, alias="schema")
+    event_id: UUID
+    site: Id
+    edge: Id
+    camera: Id
+    zone: Id
+    actuator: Id
+    kind: Literal["modbus_tcp", "hikvision_isapi", "http", "audio"]
+    action: ActuationAction
+    reason: ReleaseReason | None = None
+    ok: bool
+    error: str | None = Field(None, max_length=500)
+    incident_key: str | None = Field(None, min_length=1, max_length=200)
+    at: UtcTime
+    held_since: UtcTime | None = None
+    latency_ms: float | None = Field(None, ge=0)
+    by: str | None = Field(None, max_length=100, description="who released it by hand")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _reason_with_release(self) -> Actuation:
+        if (self.action == ActuationAction.RELEASE) != (self.reason is not None):
+            raise ValueError("reason is given with a release and only then")
+        return self
+
+    def to_wire(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
 class Receipt(_Strict):
     """Central to an edge, on ``cmd/receipt``, after a commit: central has these events and evidence
     blobs (stored, already stored, or kept as dead letters with the reason); the edge may forget them.
@@ -297,5 +358,6 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         REPLY_SCHEMA: CommandReply,
         RECEIPT_SCHEMA: Receipt,
         HELLO_SCHEMA: CentralHello,
+        ACTUATION_SCHEMA: Actuation,
     }
     return {name: model.model_json_schema(by_alias=True) for name, model in models.items()}

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
+from broker.actuatorconfig import ActuatorConfig
 from broker.payloads import HazardKind
 from broker.topics import ID_PATTERN
 
@@ -127,6 +128,8 @@ class ZoneConfig(_Strict):
     active_hours: list[str] | None = Field(
         None, description='local-time windows "HH:MM-HH:MM" (may cross midnight); outside them the zone is idle'
     )
+    actuators: list[Id] = Field(default_factory=list, description="ids of the edge's actuators this zone holds "
+                                "while its hazard lasts (door hold, voice warning); docs/actuation.md")
 
     @field_validator("polygon")
     @classmethod
@@ -158,6 +161,12 @@ class ZoneConfig(_Strict):
             for window in windows:
                 parse_time_window(window)
         return windows
+
+    @field_validator("actuators")
+    @classmethod
+    def _actuators_once(cls, actuators: list[str]) -> list[str]:
+        _require_unique(actuators, "actuator")
+        return actuators
 
     @field_validator("labels")
     @classmethod
@@ -343,6 +352,10 @@ class EdgeConfig(_Strict):
         description="onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider, "
         "CPUExecutionProvider]; one that is not installed falls back to CPU with a warning",
     )
+    actuators: list[ActuatorConfig] = Field(
+        default_factory=list, description="outputs zones may drive: relay coils, camera alarm outputs, speakers "
+        "(broker/actuatorconfig.py, docs/actuation.md)"
+    )
 
     @field_validator("cameras")
     @classmethod
@@ -350,15 +363,31 @@ class EdgeConfig(_Strict):
         _require_unique([c.id for c in cameras], "camera id")
         return cameras
 
+    @model_validator(mode="after")
+    def _zones_drive_known_actuators(self) -> EdgeConfig:
+        _require_unique([a.id for a in self.actuators], "actuator id")
+        known = {a.id for a in self.actuators}
+        for camera in self.cameras:
+            for zone in camera.zones:
+                for name in zone.actuators:
+                    if name not in known:
+                        listed = ", ".join(sorted(known)) or "none"
+                        raise ValueError(f"camera {camera.id!r} zone {zone.id!r} drives actuator {name!r}, which is "
+                                         f"not among this edge's actuators ({listed}); add it under actuators:")
+        return self
+
     def check_environment(self, source: Path | str) -> None:
         """ConfigError naming, one line each, what this process's environment lacks to open the
-        edge's cameras (their ``${VAR}`` references); SOURCE is where the configuration came from."""
+        edge's cameras (their ``${VAR}`` references) and drive its actuators (their secrets' variables,
+        a voice file); SOURCE is where the configuration came from."""
         problems = []
         for i, camera in enumerate(self.cameras):
             try:
                 camera.stream_url()
             except ConfigError as exc:
                 problems += [f"edges[{self.id}].cameras[{i}].{p}" for p in exc.problems]
+        for i, actuator in enumerate(self.actuators):
+            problems += [f"edges[{self.id}].actuators[{i}].{p}" for p in actuator.environment_problems()]
         if problems:
             raise ConfigError(source, problems)
 

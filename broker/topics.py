@@ -34,6 +34,12 @@ def evidence_topic(site: str, edge: str, sha256: str) -> str:
     return f"{ROOT}/{site}/{edge}/evidence/{sha256}"
 
 
+def actuation_topic(site: str, edge: str) -> str:
+    """What the edge did to its actuators (sharpeyes.actuation/1)."""
+    _check(site, edge)
+    return f"{ROOT}/{site}/{edge}/actuation"
+
+
 def status_topic(site: str, edge: str) -> str:
     _check(site, edge)
     return f"{ROOT}/{site}/{edge}/status"
@@ -78,6 +84,7 @@ def worker_task_topic(site: str, worker: str) -> str:
 # Subscriptions central uses to ingest everything edges publish.
 CENTRAL_SUBSCRIPTIONS: tuple[str, ...] = (
     f"{ROOT}/+/+/event",
+    f"{ROOT}/+/+/actuation",
     f"{ROOT}/+/+/evidence/+",
     f"{ROOT}/+/+/status",
     f"{ROOT}/+/+/camera/+/health",
@@ -87,7 +94,7 @@ CENTRAL_SUBSCRIPTIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class TopicParts:
-    """A parsed topic. ``kind`` is one of event, evidence, status, health, command, reply, task."""
+    """A parsed topic. ``kind`` is one of event, actuation, evidence, status, health, command, reply, task."""
 
     kind: str
     site: str
@@ -123,6 +130,8 @@ def parse_topic(topic: str) -> TopicParts | None:
             return TopicParts("event", site, edge)
         case ["status"]:
             return TopicParts("status", site, edge)
+        case ["actuation"]:
+            return TopicParts("actuation", site, edge)
         case ["evidence", sha] if SHA256_RE.match(sha):
             return TopicParts("evidence", site, edge, sha256=sha)
         case ["camera", camera, "health"] if is_valid_id(camera):

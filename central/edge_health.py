@@ -1,5 +1,5 @@
 """What an edge's heartbeat says an operator must know (pure): refusals, dead letters, drops, a full
-disk, a growing backlog. Shown with the edge's state in the console and the API."""
+disk, a growing backlog, an actuator that does not answer. Shown with the edge's state in the console and the API."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def edge_problems(beat: EdgeHeartbeat | None) -> list[str]:
     dropped = {kind: n for kind, n in sorted(beat.dropped.items()) if n}
     if dropped:
         problems.append("dropped by the outbox policy: " + ", ".join(f"{n} {kind}" for kind, n in dropped.items()))
+    for actuator, figures in sorted(beat.actuators.items()):
+        if figures.state == "failing":
+            problems.append(f"actuator {actuator} does not answer: {figures.last_error or 'no acknowledgement'}")
     if beat.outbox_messages > BACKLOG_WARN:
         problems.append(f"{beat.outbox_messages} message(s) waiting in its outbox")
     return problems

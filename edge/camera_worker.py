@@ -1,5 +1,5 @@
 """One camera's worker thread: newest frame -> health watch -> (at the detect cadence) pipeline
--> evidence (annotated snapshot, raw frame, and a clip cut from the packet ring) -> outbox."""
+-> actuators (door hold, voice warning) -> evidence (annotated snapshot, raw frame, and a clip cut from the packet ring) -> outbox."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from edge.metrics import TimedDetector
 if TYPE_CHECKING:
     from edge.detector import Detector
     from edge.node import EdgeNode
+    from edge.pipeline import Emission
 
 log = logging.getLogger("sharpeyes.edge.worker")
 
@@ -139,8 +140,24 @@ class CameraWorker:
             finally:
                 if slot is not None:
                     slot.release()
+            self._actuate(emissions, frame)
             for emission in emissions:
                 self._deliver(emission.event, emission.blobs, frame)
+
+    def _actuate(self, emissions: list[Emission], frame: Frame) -> None:
+        """Doors and speakers first, before evidence is encoded and queued: a hand-off to the
+        actuators' own threads, which never makes this camera wait."""
+        hub = self.node.actuators
+        if hub is None:
+            return
+        for emission in emissions:
+            event = emission.event
+            if event.zone is None or not hub.drives(self.camera.id, event.zone):
+                continue
+            if event.phase == Phase.START:
+                hub.hazard_started(self.camera.id, event.zone, event.incident_key, frame.monotonic)
+            elif event.phase == Phase.END:
+                hub.hazard_ended(self.camera.id, event.zone)
 
     def _watch_health(self, frame: Frame) -> None:
         was_tampered = self.watch.tamper.active

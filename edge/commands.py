@@ -2,6 +2,8 @@
 
 - ``recheck`` {camera, zone}: is the hazard present now? Replies with the answer and a fresh
   annotated snapshot (published as evidence first), so central can verify a reported fix.
+- ``release`` {camera?, zone?, actuator?, by, reason?}: let go of the matching actuator holds now
+  (a false door hold released from the console); replies with what was released.
 - ``config`` {edge_config: {...}}: this edge's own configuration (``broker.edgeconfig``); validated,
   its camera URLs' ``${VAR}`` references checked against this edge's environment, and applied
   without a restart; replies with the applied version or the validation errors.
@@ -51,7 +53,7 @@ class CommandHandler:
         threading.Thread(target=self._run, args=(parts.command, command), daemon=True).start()
 
     def _run(self, name: str | None, command: Command) -> None:
-        handlers = {"recheck": self._recheck, "config": self._config}
+        handlers = {"recheck": self._recheck, "config": self._config, "release": self._release}
         handler = handlers.get(command.name if name is None else name)
         if handler is None:
             self._reply(name or command.name, command.command_id, ok=False, errors=[f"unknown command {name!r}; known: {sorted(handlers)}"])
@@ -112,6 +114,23 @@ class CommandHandler:
             },
         )
         log.info("recheck %s/%s: %s", camera_id, zone_id, verdict)
+
+    def _release(self, command: Command) -> None:
+        args = command.args
+        hub = self.node.actuators
+        by = str(args.get("by") or "central")
+        wanted = {k: args.get(k) for k in ("camera", "zone", "actuator")}
+        if any(v is not None and not isinstance(v, str) for v in wanted.values()):
+            self._reply("release", command.command_id, ok=False, errors=["camera, zone and actuator must be ids"])
+            return
+        known = set(hub.runners) if hub is not None else set()
+        if wanted["actuator"] is not None and wanted["actuator"] not in known:
+            self._reply("release", command.command_id, ok=False,
+                        errors=[f"actuator {wanted['actuator']!r} is not on this edge (actuators: {sorted(known)})"])
+            return
+        released = hub.release(by, camera=wanted["camera"], zone=wanted["zone"], actuator=wanted["actuator"]) if hub else []
+        log.info("release by %s (%s): %d hold(s) let go", by, args.get("reason") or "no reason", len(released))
+        self._reply("release", command.command_id, ok=True, result={"released": released})
 
     def _config(self, command: Command) -> None:
         data = command.args.get("edge_config")

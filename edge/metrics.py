@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 
 if TYPE_CHECKING:
+    from edge.actuators.hub import ActuatorHub
     from edge.detector import Detector
     from edge.node import EdgeNode
 
@@ -102,6 +103,27 @@ class EdgeCollector:
         yield GaugeMetricFamily("sharpeyes_edge_outbox_dead_letters",
                                 "Messages refused too often, kept for `sharpeyes edge outbox --retry`",
                                 value=float(self.node.outbox.dead_letter_count()))
+        if self.node.actuators is not None:
+            yield from self._actuators(self.node.actuators)
+
+    @staticmethod
+    def _actuators(hub: ActuatorHub) -> Iterator[Metric]:
+        holds = CounterMetricFamily("sharpeyes_edge_actuator_holds", "Holds acknowledged by the device, per zone",
+                                    labels=["actuator", "camera", "zone"])
+        failures = CounterMetricFamily("sharpeyes_edge_actuator_failures", "Commands the device did not acknowledge",
+                                       labels=["actuator"])
+        held = GaugeMetricFamily("sharpeyes_edge_actuator_held", "1 while the actuator holds for some zone",
+                                 labels=["actuator"])
+        durations = SummaryMetricFamily("sharpeyes_edge_actuator_hold_seconds", "How long holds lasted (released ones)",
+                                        labels=["actuator"])
+        for actuator, runner in sorted(dict(hub.runners).items()):
+            counts = runner.counts
+            for (camera, zone), n in sorted(counts.per_zone.items()):
+                holds.add_metric([actuator, camera, zone], n)
+            failures.add_metric([actuator], counts.failures)
+            held.add_metric([actuator], float(bool(runner.book.holds)))
+            durations.add_metric([actuator], count_value=counts.released, sum_value=counts.held_seconds)
+        yield from (holds, failures, held, durations)
 
 
 def serve_metrics(node: EdgeNode, host: str, port: int) -> int:

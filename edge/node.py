@@ -17,6 +17,7 @@ from broker import topics
 from broker.edgeconfig import config_version
 from broker.payloads import (
     RECEIPTS_CAPABILITY,
+    Actuation,
     CameraFigures,
     CameraHealth,
     EdgeHeartbeat,
@@ -25,6 +26,7 @@ from broker.payloads import (
     HealthState,
 )
 from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
+from edge.actuators.hub import ActuatorHub
 from edge.camera import HealthChange
 from edge.camera_worker import CameraWorker
 from edge.evidence import EvidenceBlob
@@ -75,6 +77,7 @@ class EdgeNode:
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="camera-supervisor", daemon=True)
         self.metrics_port: int | None = None
+        self.actuators: ActuatorHub | None = None  # started with the node (door holds, voice warnings)
 
     # -- identity, status, health ----------------------------------------------------------------
     def next_seq(self) -> int:
@@ -121,6 +124,8 @@ class EdgeNode:
         )
         with self._health_lock:
             self._health[change.camera] = health
+        if change.state != "online" and self.actuators is not None:
+            self.actuators.camera_lost(change.camera)  # no eyes on the zone: no door held on its word
         self.publisher.publish_now(
             topics.camera_health_topic(self.site.site, self.edge_id, change.camera),
             health.model_dump_json(by_alias=True).encode(),
@@ -150,7 +155,7 @@ class EdgeNode:
             interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),
             cameras=cameras, publish_refused=self.publisher.last_refusal, dead_letters=self.outbox.dead_letter_count(),
             awaiting_receipt=self.outbox.awaiting_receipt(), resends=self.publisher.resends,
-            disk_full=self.outbox.disk_full,
+            disk_full=self.outbox.disk_full, actuators=self.actuators.figures() if self.actuators else {},
         )
 
     # -- the outbox --------------------------------------------------------------------------------
@@ -172,6 +177,16 @@ class EdgeNode:
             "%s %s camera=%s zone=%s key=%s evidence=%d", event.hazard.value, event.phase.value, event.camera,
             event.zone, event.incident_key, len(event.evidence),
         )
+
+    def enqueue_actuation(self, record: Actuation) -> None:
+        """Kept until central's receipt, like a hazard event (its event_id is the key)."""
+        self.outbox.put_many([(topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(), 1, False,
+                               "event", str(record.event_id))])
+
+    def _actuator_health_changed(self) -> None:
+        # An actuator stopped (or resumed) answering: say so now, not at the next heartbeat.
+        beat = self.heartbeat(self.edge.heartbeat_s)
+        self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _detector_for(self, camera: CameraConfig) -> Detector:
@@ -196,6 +211,8 @@ class EdgeNode:
         self.commands = CommandHandler(self)
         self.publisher.follow_central(self.site.site, self.edge_id, self.commands.on_message)
         self.publisher.start()
+        self.actuators = ActuatorHub(self.edge, site=self.site.site, record=self.enqueue_actuation,
+                                     on_failing=self._actuator_health_changed)
         # Spread the first connections over up to 2 s: 32 cameras opening at once time out together.
         spread = min(2.0, 0.1 * len(self.edge.cameras))
         with self._workers_lock:
@@ -244,6 +261,8 @@ class EdgeNode:
                     del wanted[worker.camera.id]
                 else:
                     worker.stop()
+                    if self.actuators is not None:
+                        self.actuators.camera_lost(worker.camera.id)  # its episodes end with it
                     log.info("camera %s stopped for the new configuration", worker.camera.id)
             for camera in wanted.values():
                 worker = CameraWorker(self, camera, self._detector_for(camera))
@@ -254,6 +273,8 @@ class EdgeNode:
             self.workers = sorted(keep, key=lambda w: order.index(w.camera.id))
             self.site, self.edge = site, edge
             self.config_version = config_version(edge)
+            if self.actuators is not None:
+                self.actuators.apply(edge)
         self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online"))
         log.info("configuration %s applied: %d cameras", self.config_version, len(self.workers))
         return self.config_version
@@ -263,6 +284,8 @@ class EdgeNode:
             return next((w for w in self.workers if w.camera.id == camera_id), None)
 
     def stop(self) -> None:
+        if self.actuators is not None:
+            self.actuators.stop()  # doors first: every hold let go and recorded before anything else
         self._stopping.set()
         if self._supervisor.is_alive():
             self._supervisor.join(5)

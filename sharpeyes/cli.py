@@ -23,4 +23,18 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(models_app, name="models")
 app.add_typer(bench_app, name="bench")
 app.command("demo")(demo)
+
+
+@app.command("relay-sim")
+def relay_sim(
+    port: int = typer.Option(1502, help="TCP port to listen on (a real module listens on 502)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    coils: int = typer.Option(8, min=1, max=64, help="relays on the module"),
+    watchdog_s: float = typer.Option(5.0, min=0, help="a coil drops this long after the write that set it; 0: never"),
+) -> None:
+    """A Modbus TCP relay module with an output watchdog, on loopback (demo, tests, trying docs/actuation.md)."""
+    from sharpeyes.relay_sim import run_relay_sim
+
+    run_relay_sim(port, coils, watchdog_s or None, host)
+
 app.command("chaos")(chaos)
