@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -33,6 +33,7 @@ ACTUATION_SCHEMA: Final = "sharpeyes.actuation/1"
 RECEIPTS_CAPABILITY: Final = "receipts/1"
 
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
+M = TypeVar("M", bound=BaseModel)
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -245,8 +246,7 @@ class ContractError(ValueError):
         self.reason = reason
 
 
-def parse_event(raw: bytes | str) -> HazardEvent:
-    """Parse and validate a hazard event, raising ContractError with a readable reason."""
+def _parse(raw: bytes | str, model: type[M], schema_id: str) -> M:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -254,12 +254,22 @@ def parse_event(raw: bytes | str) -> HazardEvent:
     if not isinstance(data, dict):
         raise ContractError("payload is not a JSON object")
     schema = data.get("schema")
-    if schema != EVENT_SCHEMA:
-        raise ContractError(f"unknown schema {schema!r}; this central speaks {EVENT_SCHEMA!r}")
+    if schema != schema_id:
+        raise ContractError(f"unknown schema {schema!r}; this central speaks {schema_id!r}")
     try:
-        return HazardEvent.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ContractError(_describe(exc)) from None
+
+
+def parse_event(raw: bytes | str) -> HazardEvent:
+    """Parse and validate a hazard event, raising ContractError with a readable reason."""
+    return _parse(raw, HazardEvent, EVENT_SCHEMA)
+
+
+def parse_actuation(raw: bytes | str) -> Actuation:
+    """Parse and validate an actuation record, raising ContractError with a readable reason."""
+    return _parse(raw, Actuation, ACTUATION_SCHEMA)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -20,9 +20,17 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from broker.payloads import CameraHealth, CommandReply, ContractError, EdgeStatus, HazardEvent, parse_event
+from broker.payloads import (
+    CameraHealth,
+    CommandReply,
+    ContractError,
+    EdgeStatus,
+    HazardEvent,
+    parse_actuation,
+    parse_event,
+)
 from broker.topics import TopicParts, parse_topic
-from central import audit, lifecycle
+from central import actuations, audit, lifecycle
 from central.edge_health import edge_problems
 from central.engine import WorkflowEngine, edge_actor
 from central.evidence_store import (
@@ -60,7 +68,7 @@ DEAD_LETTER_PREFIX = 64 * 1024
 class Outcome:
     """What happened to one message.
 
-    kind: event, duplicate, evidence, evidence_duplicate, status, health, reply, ignored, dead_letter.
+    kind: event, duplicate, actuation, evidence, evidence_duplicate, status, health, reply, ignored, dead_letter.
     """
 
     kind: str
@@ -75,7 +83,7 @@ class Outcome:
 
     @property
     def incidents_changed(self) -> bool:
-        return self.kind in ("event", "evidence") or self.moved_incident
+        return self.kind in ("event", "evidence", "actuation") or self.moved_incident
 
 
 _WRITERS = None
@@ -412,6 +420,8 @@ class IngestService:
             raise _Reject(f"a stored blob arrived on {topic!r}, which carries JSON")
         if parts.kind == "event":
             return self._event(parts, payload, received_at)
+        if parts.kind == "actuation":
+            return self._actuation(parts, payload, received_at)
         if parts.kind == "status":
             return self._status(parts, payload, received_at)
         if parts.kind == "health":
@@ -776,6 +786,38 @@ class IngestService:
         for incident_id in incident_ids:
             self._link(incident_id, sha)
         return Outcome(kind, incident_id=incident_ids[0] if incident_ids else None)
+
+    # -- actuations (door holds) -----------------------------------------------------------------
+
+    def _actuation(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
+        try:
+            record = parse_actuation(payload)
+        except ContractError as exc:
+            raise _Reject(exc.reason) from None
+        self._same_origin(parts, record.site, record.edge)
+        unknown = self.router.unknown_origin(record.site, record.edge, record.camera)
+        if unknown is not None:
+            raise _Reject(unknown)
+        # No autoflush: in a batch, the incidents it opens are pending and numbered at its end.
+        with self.session.no_autoflush:
+            if not actuations.store(self.session, record, received_at):
+                return Outcome("duplicate", reason=f"actuation {record.event_id} already stored")
+            incident = None
+            if record.incident_key is not None:
+                incident = self._incidents.get(record.incident_key) if self._batch else None
+                incident = incident or actuations.incident_for_key(self.session, record.incident_key)
+            escalated = actuations.escalate_if_capped(self.session, self.workflow, record, incident)
+        outcome = Outcome("actuation", incident_id=incident.id if incident is not None else None,
+                          moved_incident=escalated)
+        if escalated and incident is not None:
+            # The next level's chief gets the task on their phone.
+            new_tasks = [o for o in self.session.new if isinstance(o, Task) and o.incident_id == incident.id]
+            if self._batch:
+                self._task_outcomes.append((outcome, new_tasks))
+            elif new_tasks:
+                self.session.flush()
+                outcome.new_task_ids = [t.id for t in new_tasks]
+        return outcome
 
     # -- command replies (recheck closes the loop) ------------------------------------------------
 

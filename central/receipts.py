@@ -44,7 +44,8 @@ def receipts_for(items: Iterable[tuple[str, object]], now: datetime) -> list[tup
         parts = parse_topic(topic)
         if parts is None or parts.edge is None:
             continue
-        if parts.kind == "event" and isinstance(payload, bytes | bytearray):
+        # Hazard events and actuation records are both keyed by their event_id.
+        if parts.kind in ("event", "actuation") and isinstance(payload, bytes | bytearray):
             event_id = event_id_of(bytes(payload))
             if event_id is not None:
                 per_edge.setdefault((parts.site, parts.edge), ([], []))[0].append(event_id)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -294,6 +295,35 @@ class Feedback(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     note: Mapped[str] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ActuationRow(Base):
+    """What an edge did to an actuator (sharpeyes.actuation/1), as it said it: door holds, their
+    renewals and releases. Linked to an incident by the hazard's incident_key (an actuation may
+    arrive before the event that opens the incident)."""
+
+    __tablename__ = "actuations"
+    # The console's "what is each actuator doing now" reads the newest row per actuator.
+    __table_args__ = (Index("ix_actuations_edge_actuator_at", "site", "edge", "actuator", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    site: Mapped[str] = mapped_column(String(64))
+    edge: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    actuator: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(20))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    incident_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    held_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    by: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class CommandRow(Base):

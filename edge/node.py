@@ -180,8 +180,9 @@ class EdgeNode:
 
     def enqueue_actuation(self, record: Actuation) -> None:
         """Kept until central's receipt, like a hazard event (its event_id is the key)."""
-        self.outbox.put_many([(topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(), 1, False,
-                               "event", str(record.event_id))])
+        message: tuple[str, bytes, int, bool, str, str | None] = (
+            topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(), 1, False, "event", str(record.event_id))
+        self.outbox.put_many([message])
 
     def _actuator_health_changed(self) -> None:
         # An actuator stopped (or resumed) answering: say so now, not at the next heartbeat.

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from central.api import (
     open311,
+    routes_actuation,
     routes_admin,
     routes_auth,
     routes_evidence,
@@ -44,6 +45,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_ops.router)
     private.include_router(routes_workflow.router)
     private.include_router(routes_admin.router)
+    private.include_router(routes_actuation.router)
 
     @private.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def not_found(path: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, status
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from broker.edgeconfig import edge_config_message
 from broker.siteconfig import ConfigError, SiteConfig, parse_site_config
-from central import stats
+from central import actuations, stats
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
 from central.api.routes_workflow import _facts, _month_bounds
 from central.grid import GridTree, scope_for
@@ -189,6 +190,7 @@ def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, obje
     site = ctx.site
     if site is None:
         return []
+    holds = actuations.newest_per_actuator(session, site.site)
     edges = []
     for edge in site.edges:
         st = status_rows.get((site.site, edge.id))
@@ -205,7 +207,10 @@ def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, obje
             continue
         edges.append({"id": edge.id, "state": st.state if st else None, "at": st.at if st else None,
                       "version": st.version if st else None, "problems": (st.problems or []) if st else [],
-                      "cameras": cams})
+                      "cameras": cams, "actuators": [
+                          {"id": a.id, "kind": a.kind, "name": a.name, "max_hold_s": a.max_hold_s,
+                           **asdict(actuations.state_of(holds.get((edge.id, a.id))))}
+                          for a in edge.actuators]})
     return [{"site": site.site, "name": site.name, "edges": edges}]
 
 

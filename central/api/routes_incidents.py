@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import Select, false, func, or_, select
 
-from central import audit
-from central.api.deps import Ctx, CurrentActor, DbSession, refusal
+from central import actuations, audit
+from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, refusal
 from central.api.schemas import (
     ActionIn,
+    ActuationOut,
     AuditOut,
     CheckOut,
     EventOut,
@@ -151,6 +152,7 @@ def detail(session: Session, incident: Incident, actor: Actor) -> IncidentDetail
         .order_by(CommandRow.sent_at)
     )
     base = incident_out(incident, actor)
+    holding = sorted({r.actuator for r in actuations.holding(session, incident)})
     return IncidentDetail(
         **base.model_dump(),
         events=[
@@ -167,7 +169,18 @@ def detail(session: Session, incident: Incident, actor: Actor) -> IncidentDetail
                      snapshot_sha256=(c.result or {}).get("snapshot_sha256"), errors=list(c.errors or []))
             for c in checks
         ],
+        actuations=[ActuationOut.model_validate(r) for r in actuations.for_incident(session, incident)],
+        holding=holding,
+        can_release_hold=bool(holding) and may_release(actor, incident),
     )
+
+
+def may_release(actor: Actor, incident: Incident) -> bool:
+    """Desk roles in scope, and the property unit the incident is assigned to, may release a hold."""
+    if not can_see(actor, incident):
+        return False
+    return actor.role in DESK_ROLES or (actor.role == "unit" and actor.unit is not None
+                                        and incident.assigned_unit == actor.unit)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail)

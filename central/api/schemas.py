@@ -110,11 +110,46 @@ class CheckOut(BaseModel):
     errors: list[str]
 
 
+class ActuationOut(BaseModel):
+    """One thing the edge did to an actuator for this incident (docs/actuation.md)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    event_id: str
+    actuator: str
+    kind: str
+    camera: str
+    zone: str
+    action: str
+    reason: str | None
+    ok: bool
+    error: str | None
+    at: datetime
+    held_since: datetime | None
+    latency_ms: float | None
+    by: str | None
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
     evidence: list[EvidenceOut]
     feedback: list[FeedbackOut] = []
     checks: list[CheckOut] = []
+    actuations: list[ActuationOut] = []
+    holding: list[str] = Field([], description="actuators holding for this incident now (door hold, warning)")
+    can_release_hold: bool = False
+
+
+class ReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=500, description="why the hold is released, e.g. false alarm: a pram")
+
+
+class ReleaseOut(BaseModel):
+    command_id: str
+    edge: str
+    args: dict[str, str]
 
 
 class ActionIn(BaseModel):

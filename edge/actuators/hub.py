@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from broker.actuatorconfig import ActuatorConfig
 from broker.payloads import Actuation, ActuatorFigures
@@ -57,8 +58,7 @@ class ActuatorHub:
                     self.runners[actuator_id] = self._runner(config)
             self._zones = zones
             for actuator_id, runner in self.runners.items():
-                driven = {key for key, ids in zones.items() if actuator_id in ids}
-                runner.submit(lambda book, now, driven=driven: _keep_only(book, driven, now))
+                runner.submit(partial(_keep_only, driven={key for key, ids in zones.items() if actuator_id in ids}))
 
     def _driving(self, camera: str, zone: str) -> list[ActuatorRunner]:
         with self._lock:
@@ -100,7 +100,7 @@ class ActuatorHub:
             return steps
 
         for runner, finished in zip(runners, done, strict=True):
-            runner.submit(lambda book, now, r=runner: change(book, now, r), finished)
+            runner.submit(partial(change, runner=runner), finished)
         deadline = time.monotonic() + timeout
         for finished in done:
             finished.wait(max(0.0, deadline - time.monotonic()))
@@ -118,7 +118,7 @@ class ActuatorHub:
             runner.stop()
 
 
-def _keep_only(book: HoldBook, driven: set[ZoneKey], now: float) -> list[Step]:
+def _keep_only(book: HoldBook, now: float, *, driven: set[ZoneKey]) -> list[Step]:
     steps: list[Step] = []
     for camera, zone in [k for k in book.holds if k not in driven]:
         steps += book.end(camera, zone, now)
