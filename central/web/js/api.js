@@ -107,6 +107,9 @@ export const createUser = (body) => call("POST", "/users", body);
 export const updateUser = (username, body) => call("PATCH", `/users/${encodeURIComponent(username)}`, body);
 export const units = () => call("GET", "/units");
 export const command = (id) => call("GET", `/commands/${id}`);
+export const releaseIncidentHold = (id, reason) => call("POST", `/incidents/${id}/release-hold`, { reason });
+export const releaseActuator = (edge, actuator, reason) =>
+  call("POST", `/edges/${encodeURIComponent(edge)}/actuators/${encodeURIComponent(actuator)}/release`, { reason });
 export const pushZones = (camera, zones) => call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones });
 
 export function upload(file) {

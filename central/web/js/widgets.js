@@ -2,7 +2,7 @@
 
 import * as api from "./api.js";
 import { h, s, toast, announce } from "./dom.js";
-import { t, label, fmtDuration } from "./i18n.js";
+import { t, label, fmtDuration, fmtTime } from "./i18n.js";
 
 let sitesCache = null;
 
@@ -242,4 +242,47 @@ export function actionButtons(incident, onDone, opts = {}) {
 export async function dispatchChoices() {
   const [nodes, units] = await Promise.all([api.grid().catch(() => []), api.units().catch(() => [])]);
   return { workers: [...new Set(nodes.flatMap((n) => n.workers || []))].sort(), units };
+}
+
+/** A reason field and a button that sends a release; `send(reason)` returns the API's promise. */
+export function releaseForm(id, send, done) {
+  const input = h("input", { id: `${id}-reason`, name: "reason", required: true, minlength: 3, maxlength: 500,
+    "aria-label": t("release_reason"), placeholder: t("release_reason") });
+  const form = h("form", { class: "inline-form release-form", id },
+    input, h("button", { type: "submit", class: "danger" }, t("release_hold")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await send(input.value.trim());
+      toast(t("release_sent"));
+      announce(t("release_sent"));
+      done?.();
+    } catch (err) {
+      toast(`${t("action_failed")}: ${err.message}`, "error");
+    }
+  });
+  return form;
+}
+
+/** Each edge's actuators (relay coils, camera outputs, speakers) as their newest record leaves them. */
+export function actuatorsTable(sites, redraw) {
+  const rows = [];
+  for (const site of sites) {
+    for (const edge of site.edges) {
+      for (const a of edge.actuators ?? []) {
+        const where = a.camera ? `${a.camera} / ${a.zone}` : "—";
+        rows.push(h("tr", { dataset: { actuator: a.id, state: a.state } },
+          h("th", { scope: "row" }, a.name ? `${a.name} (${a.id})` : a.id), h("td", {}, edge.id), h("td", {}, a.kind),
+          h("td", {}, h("span", { class: `badge actuator-${a.state}` }, t(`actuator_${a.state}`))),
+          h("td", {}, where), h("td", { class: "small" }, a.state === "failing" ? a.error ?? "" : a.since ? fmtTime(a.since) : ""),
+          h("td", {}, a.state === "held"
+            ? releaseForm(`release-${a.id}`, (reason) => api.releaseActuator(edge.id, a.id, reason), redraw) : null)));
+      }
+    }
+  }
+  if (!rows.length) return h("p", { class: "muted" }, t("none"));
+  return h("table", { id: "actuators" },
+    h("thead", {}, h("tr", {}, [t("actuators"), t("edge"), "kind", t("state"), t("camera"), t("since"), ""]
+      .map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, rows));
 }

@@ -4,6 +4,7 @@ import * as api from "../api.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration, fmtPercent } from "../i18n.js";
 import { barChart, columnChart } from "../charts.js";
+import { actuatorsTable } from "../widgets.js";
 
 const DAYS = 30;
 
@@ -101,7 +102,8 @@ export async function render(ctx) {
         h("section", { class: "card" }, h("h3", {}, t("false_alarms")),
           barChart(falseAlarms.map((r) => ({ ...r, color: "red" })), { title: t("false_alarms") })),
         h("section", { class: "card" }, h("h3", {}, t("mean_stage")), barChart(stages, { title: t("mean_stage"), format: fmtDuration })),
-        h("section", { class: "card span2" }, h("h3", {}, t("health")), healthTable(sites))),
+        h("section", { class: "card span2" }, h("h3", {}, t("health")), healthTable(sites)),
+        h("section", { class: "card span2", id: "actuators-card" }, h("h3", {}, t("actuators")), actuatorsTable(sites, () => draw()))),
     );
   }
   ctx.onLive(() => draw().catch(() => {}));

@@ -5,7 +5,7 @@ import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
   actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, originalRequest,
-  snapshotFigure, stateBadge, zoneOf,
+  releaseForm, snapshotFigure, stateBadge, zoneOf,
 } from "../widgets.js";
 
 const KIND_ORDER = { edge: 0, check: 1, photo: 2 };
@@ -70,6 +70,31 @@ function checksList(detail) {
       c.snapshot_sha256 ? snapshotFigure(c.snapshot_sha256, { alt: t("checks"), cls: "thumb" }) : null))));
 }
 
+/** What the edge did to its actuators for this incident; a run of renewals shows as one line. */
+function actuationsList(detail, redraw) {
+  const items = detail.actuations ?? [];
+  if (!items.length) return null;
+  const lines = [];
+  for (const a of items) {
+    const last = lines.at(-1);
+    if (a.action === "rearm" && a.ok && last && last.actuator === a.actuator && (last.action === "hold" || last.action === "rearm") && last.ok) {
+      last.rearms = (last.rearms ?? 0) + 1;
+      continue;
+    }
+    lines.push({ ...a });
+  }
+  return h("section", { class: "card", id: "actuations" }, h("h3", {}, t("actuations")),
+    detail.holding?.length ? h("p", { id: "holding-now" }, h("strong", { class: "error" }, `${t("holding_now")}: ${detail.holding.join(", ")}`)) : null,
+    detail.can_release_hold ? releaseForm("release-hold", (reason) => api.releaseIncidentHold(detail.id, reason), redraw) : null,
+    h("ul", { class: "plain" }, lines.map((a) => h("li", { class: "actuation-item", dataset: { action: a.action, ok: String(a.ok), reason: a.reason ?? "" } },
+      `${fmtTime(a.at)} · ${a.actuator} · `, h("strong", { class: a.ok ? "" : "error" }, t(`act_${a.action}`)),
+      a.reason ? ` · ${t(`hold_reason_${a.reason}`)}` : "",
+      a.by ? ` · ${a.by}` : "",
+      a.latency_ms != null ? ` · ${t("latency")} ${Math.round(a.latency_ms)} ms` : "",
+      a.rearms ? ` · ${t("rearms")} ×${a.rearms}` : "",
+      a.ok ? "" : ` · ${t("error")}: ${a.error ?? ""}`))));
+}
+
 export async function render(ctx) {
   const id = ctx.params[0];
   const [cameras, choices] = await Promise.all([camerasById(), dispatchChoices()]);
@@ -103,6 +128,7 @@ export async function render(ctx) {
           actionButtons(detail, () => draw(), choices))),
       feedbackList(detail),
       checksList(detail),
+      actuationsList(detail, () => draw()),
       h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist.filter((r) => r.action !== "evidence_read"))),
       h("section", { class: "card", id: "who-looked" }, h("h3", {}, t("who_looked")), readsTable(reads)),
     );

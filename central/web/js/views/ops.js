@@ -3,6 +3,7 @@
 import * as api from "../api.js";
 import { fill, h, toast } from "../dom.js";
 import { t, label, fmtTime } from "../i18n.js";
+import { actuatorsTable } from "../widgets.js";
 
 const ROLES = ["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"];
 
@@ -87,7 +88,7 @@ function piplTable(rows) {
   ];
 }
 
-export async function render() {
+export async function render(ctx) {
   const el = h("div", { class: "ops" });
   async function draw() {
     const [sites, nodes, users, register] = await Promise.all([api.sites(), api.grid().catch(() => []), api.users().catch(() => []),
@@ -95,11 +96,13 @@ export async function render() {
     fill(el, 
       h("h2", {}, t("ops_title")),
       h("section", { class: "card" }, h("h3", {}, t("sites")), sitesTable(sites)),
+      h("section", { class: "card", id: "actuators-card" }, h("h3", {}, t("actuators")), actuatorsTable(sites, draw)),
       h("section", { class: "card" }, h("h3", {}, t("grid_tree")), gridTable(nodes)),
       h("section", { class: "card" }, h("h3", {}, t("users")), usersSection(users, draw)),
       register ? h("section", { class: "card", id: "pipl-register" }, h("h3", {}, t("pipl_register")), piplTable(register)) : null,
     );
   }
+  ctx?.onLive?.(() => draw().catch(() => {}));  // a door hold shows (and ends) as it happens
   await draw();
   return { el };
 }
