@@ -32,12 +32,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = Path("configs/demo.yaml")
 DEMO_VAR = Path("var/demo")
 DEMO_EDGE = "edge-1"
-DEMO_FILES = ("street_parked_cars_720p.mp4", "elevator_escooter_20s.mp4")
+DEMO_FILES = ("street_parked_cars_720p.mp4", "elevator_escooter_20s.mp4", "indoor_people_walking.mp4")
+# The lift camera's stream: the e-scooter comes and goes (sharpeyes.footage), so the door hold ends too.
+LIFT_CLIP = "elevator_escooter_in_out.mp4"
+RELAY_COIL = 0  # configs/demo.yaml: lift-1-door
 REQUIRED_HAZARDS = ("fire_lane_blocked", "ebike_indoor")
 SMOKE_DEADLINE_S = 180.0
 SMOKE_USER = "monitor"
 # What the demo writes under its state folder (see the commands below and _start_*).
 DEMO_STATE = ("central.db*", "evidence", f"{DEMO_EDGE}-outbox.db*", "mosquitto", "broker", "rtsp", "jwt*", "*.secret")
+FOOTAGE_CACHE = "footage"  # the spliced lift clip, kept between runs (it is rebuilt when missing)
 
 BrokerChoice = Literal["auto", "mosquitto", "embedded"]
 
@@ -59,6 +63,7 @@ class DemoPorts:
     rtsp: int
     http: int
     protocol: Literal["5", "3.1.1"]
+    relay: int
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ def child_env(base: Mapping[str, str], ports: DemoPorts, layout: DemoLayout) -> 
         SHARPEYES_MQTT_PORT=str(ports.mqtt),
         SHARPEYES_RTSP_PORT=str(ports.rtsp),
         SHARPEYES_MQTT_PROTOCOL=ports.protocol,
+        SHARPEYES_RELAY_PORT=str(ports.relay),
         SHARPEYES_VAR_DIR=str(layout.var),
         PYTHONUNBUFFERED="1",
     )
@@ -195,6 +201,7 @@ class DemoRun:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     broker: _Broker | None = None
     footage: Any = None
+    relay: Any = None  # sharpeyes.relay_sim.RelayModuleSimulator: the lift door's relay module
     children: list[Child] = field(default_factory=list)
 
     # -- start-up --
@@ -242,14 +249,30 @@ class DemoRun:
         return "3.1.1"
 
     def _start_footage(self) -> int:
+        from sharpeyes.footage import lift_in_and_out
         from sharpeyes.rtsp_server import FootageServer
 
-        files = {name: self.layout.media_dir / name for name in DEMO_FILES}
+        lift = self.layout.var_abs / FOOTAGE_CACHE / LIFT_CLIP
+        if not lift.is_file():
+            _say(f"building {LIFT_CLIP}: the e-scooter in the lift, then 20 s without it")
+            lift_in_and_out(self.layout.media_dir, lift)
+        files = {DEMO_FILES[0]: self.layout.media_dir / DEMO_FILES[0], LIFT_CLIP: lift}
         self.footage = FootageServer(files, workdir=self.layout.var_abs / "rtsp")
         self.footage.start()
-        for name in DEMO_FILES:
+        for name in files:
             _say(f"camera footage at {self.footage.url(name)}")
         return int(self.footage.port)
+
+    def _start_relay(self) -> int:
+        from sharpeyes.relay_sim import CoilChange, RelayModuleSimulator
+
+        def say(change: CoilChange) -> None:
+            what = "ON: lift 1 door held open" if change.on else f"off ({'by the edge' if change.cause == 'write' else 'its watchdog'})"
+            _say(f"relay module: coil {change.coil} {what}")
+
+        self.relay = RelayModuleSimulator(coils=4, watchdog_s=5.0, on_change=say).start()
+        _say(f"relay module (sharpeyes relay-sim, Modbus TCP) on 127.0.0.1:{self.relay.port}, door hold on coil {RELAY_COIL}")
+        return int(self.relay.port)
 
     def _http_port(self) -> int:
         if self.http_port is None:
@@ -264,7 +287,8 @@ class DemoRun:
             raise DemoError(f"port {http} is already in use; pass --port with a free port")
         protocol = self._start_broker()
         assert self.broker is not None
-        ports = DemoPorts(mqtt=self.broker.port, rtsp=self._start_footage(), http=http, protocol=protocol)
+        ports = DemoPorts(mqtt=self.broker.port, rtsp=self._start_footage(), http=http, protocol=protocol,
+                          relay=self._start_relay())
         env = child_env(os.environ, ports, self.layout)
 
         central = Child("central", central_argv(self.layout, ports), cwd=self.layout.root, env=env).start()
@@ -331,17 +355,23 @@ class DemoRun:
                 last_error = str(exc)
                 api.token = None if isinstance(exc, urllib.error.HTTPError) and exc.code == 401 else api.token
                 continue
-            if not missing_hazards(incidents):
+            if not missing_hazards(incidents) and self._door_held():
                 _say(f"SMOKE OK after {time.monotonic() - started:.0f} s: {len(incidents)} incident(s)")
                 for item in incidents:
                     print(f"  {describe_incident(item)}", flush=True)
                 return 0
         missing = missing_hazards(incidents)
-        _say(f"SMOKE FAILED: no {' or '.join(missing)} incident after {self.deadline_s:.0f} s "
+        problems = [f"no {' or '.join(missing)} incident"] if missing else []
+        if not self._door_held():
+            problems.append(f"the lift door was never held (relay coil {RELAY_COIL} never set)")
+        _say(f"SMOKE FAILED after {self.deadline_s:.0f} s: {'; '.join(problems)} "
              f"({len(incidents)} incident(s) seen: {sorted({str(i.get('hazard')) for i in incidents})})"
              + (f"; last API error: {last_error}" if last_error else ""))
         print(self.log_tails(), flush=True)
         return 1
+
+    def _door_held(self) -> bool:
+        return self.relay is not None and bool(self.relay.switched_on(RELAY_COIL))
 
     def log_tails(self, lines: int = 40) -> str:
         parts = []
@@ -365,6 +395,8 @@ class DemoRun:
             child.stop(timeout=15)
         if self.footage is not None:
             self.footage.stop()
+        if self.relay is not None:
+            self.relay.stop()
         if self.broker is not None:
             self.broker.stop()
 

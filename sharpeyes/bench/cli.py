@@ -174,6 +174,45 @@ def redaction(
     Console(width=160).print(table)
 
 
+@app.command("actuation")
+def actuation(
+    cameras: int = typer.Option(8, "--cameras", min=1, max=64, help="lift cameras, a relay coil each"),
+    seconds: float = typer.Option(90.0, "--seconds", min=20, help="how long the edge runs (an arrival per camera every 40 s)"),
+    media: Path = typer.Option(None, "--media", help="folder of the shared clips (default: ../shared/media)"),
+    workdir: Path = typer.Option(None, "--workdir", help="keep the edge's log and the site file here"),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="the scene gate on the lift cameras (the default, as deployed)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
+) -> None:
+    """Door hold latency: frame arrival to the relay module's acknowledgement, on the real edge
+    against pymodbus's server, beside one detection and one bare Modbus write of the same run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.registry import PROJECT_ROOT
+    from sharpeyes.bench.actuation_bench import TARGET_P95_MS, measure
+    from sharpeyes.bench.actuation_bench import as_json as figures_json
+
+    media = media or PROJECT_ROOT.parent / "shared" / "media"
+    console = Console(width=160, stderr=True)
+    f = measure(media, cameras, seconds, workdir, gate, progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    if as_json:
+        print(figures_json(f))
+    else:
+        table = Table(title=f"sharpeyes bench actuation — frame arrival to coil acknowledged, {f.cameras} cameras, "
+                            f"{f.seconds:.0f} s, scene gate {'on' if f.scene_gate else 'off'} (target p95 ≤ {TARGET_P95_MS:.0f} ms)")
+        for column in ("holds", "failed", "p50 ms", "p95 ms", "max ms", "one detection ms", "Modbus write ms",
+                       "p95 ÷ detection", "target"):
+            table.add_column(column, justify="right")
+        fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
+        table.add_row(str(f.holds), str(f.failed), fmt(f.latency_p50_ms), fmt(f.latency_p95_ms), fmt(f.latency_max_ms),
+                      f"{f.detection_ms:.0f}", f"{f.modbus_write_ms:.2f}",
+                      "—" if f.p95_over_detection is None else f"{f.p95_over_detection:.1f}",
+                      "met" if f.target_met else "MISSED")
+        Console(width=160).print(table)
+    if not f.holds:
+        raise typer.Exit(1)
+
+
 @app.command("gate")
 def gate(
     media: Path = typer.Option(None, "--media", help="folder of the shared clips (default: ../shared/media)"),

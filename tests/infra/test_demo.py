@@ -14,7 +14,9 @@ import yaml
 
 from sharpeyes.demo import (
     DEMO_FILES,
+    LIFT_CLIP,
     PROJECT_ROOT,
+    RELAY_COIL,
     DemoError,
     DemoLayout,
     DemoPorts,
@@ -28,7 +30,7 @@ from sharpeyes.demo import (
 from sharpeyes.netutil import free_port, port_accepts, wait_for_http
 
 LAYOUT = DemoLayout(root=PROJECT_ROOT, media_dir=Path("/media"))
-PORTS = DemoPorts(mqtt=11883, rtsp=18554, http=18080, protocol="3.1.1")
+PORTS = DemoPorts(mqtt=11883, rtsp=18554, http=18080, protocol="3.1.1", relay=11502)
 
 
 def test_children_get_the_ports_the_demo_config_reads() -> None:
@@ -38,6 +40,7 @@ def test_children_get_the_ports_the_demo_config_reads() -> None:
     assert env["SHARPEYES_RTSP_PORT"] == "18554"
     assert env["SHARPEYES_MQTT_PROTOCOL"] == "3.1.1"
     assert env["SHARPEYES_VAR_DIR"] == "var/demo"
+    assert env["SHARPEYES_RELAY_PORT"] == "11502"
 
 
 def test_demo_config_resolves_to_the_demo_ports(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +51,10 @@ def test_demo_config_resolves_to_the_demo_ports(monkeypatch: pytest.MonkeyPatch)
     site = load_site_config(PROJECT_ROOT / "configs/demo.yaml")
     assert (site.broker.port, site.broker.protocol) == (11883, "3.1.1")
     urls = sorted(camera.stream_url() for camera in site.edge("edge-1").cameras)
-    assert urls == sorted(f"rtsp://127.0.0.1:18554/{name}" for name in DEMO_FILES)
+    assert urls == sorted(f"rtsp://127.0.0.1:18554/{name}" for name in (DEMO_FILES[0], LIFT_CLIP))
+    (door,) = site.edge("edge-1").actuators
+    assert (door.kind, door.port, door.coil) == ("modbus_tcp", 11502, RELAY_COIL)
+    assert [z.actuators for c in site.edge("edge-1").cameras for z in c.zones] == [[], [door.id]]
 
 
 def test_central_and_edge_command_lines() -> None:
@@ -106,6 +112,7 @@ def test_smoke_run_finds_both_hazards_and_cleans_up(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
     assert "SMOKE OK" in result.stdout
     assert "hazard=fire_lane_blocked" in result.stdout and "hazard=ebike_indoor" in result.stdout
+    assert "relay module: coil 0 ON: lift 1 door held open" in result.stdout  # the e-scooter held the lift's door
     assert "console: http://127.0.0.1:" in result.stdout and "sharpeyes-monitor" in result.stdout
     # The demo shows its own logins to the person who started it; central's and the edge's logs
     # hold no password, and nothing holds the token key central generated.
@@ -125,7 +132,7 @@ def test_smoke_deadline_failure_names_the_missing_hazards(tmp_path: Path) -> Non
     result = subprocess.run(_demo("--smoke", "--deadline", "1", "--broker", "embedded", "--var-dir", str(tmp_path)),
                             capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
     assert result.returncode == 1
-    assert "SMOKE FAILED: no fire_lane_blocked or ebike_indoor incident after 1 s" in result.stdout
+    assert "SMOKE FAILED after 1 s: no fire_lane_blocked or ebike_indoor incident" in result.stdout
     assert "--- last lines of central" in result.stdout  # the children's logs explain why
     assert "EMBEDDED DEMO BROKER (amqtt)" in result.stdout
     assert _demo_processes(tmp_path) == []
