@@ -460,6 +460,13 @@ class IngestService:
                 f"payload names site/edge {site}/{edge} but arrived on the topic of {parts.site}/{parts.edge}"
             )
 
+    def _known_origin(self, parts: TopicParts, site: str, edge: str, camera: str) -> None:
+        """The payload comes from the topic's edge, and the camera is one central files for."""
+        self._same_origin(parts, site, edge)
+        unknown = self.router.unknown_origin(site, edge, camera)
+        if unknown is not None:
+            raise _Reject(unknown)
+
     # -- hazard events ---------------------------------------------------------------------------
 
     def _event(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
@@ -469,10 +476,7 @@ class IngestService:
                 event = parse_event(payload)
             except ContractError as exc:
                 raise _Reject(exc.reason) from None
-        self._same_origin(parts, event.site, event.edge)
-        unknown = self.router.unknown_origin(event.site, event.edge, event.camera)
-        if unknown is not None:
-            raise _Reject(unknown)
+        self._known_origin(parts, event.site, event.edge, event.camera)
         event_id = self._event_ids.get(id(event)) or str(event.event_id)
         if self._batch:
             duplicate = event_id in self._known_events
@@ -794,10 +798,7 @@ class IngestService:
             record = parse_actuation(payload)
         except ContractError as exc:
             raise _Reject(exc.reason) from None
-        self._same_origin(parts, record.site, record.edge)
-        unknown = self.router.unknown_origin(record.site, record.edge, record.camera)
-        if unknown is not None:
-            raise _Reject(unknown)
+        self._known_origin(parts, record.site, record.edge, record.camera)
         # No autoflush: in a batch, the incidents it opens are pending and numbered at its end.
         with self.session.no_autoflush:
             if not actuations.store(self.session, record, received_at):

@@ -16,6 +16,7 @@ from pathlib import Path
 from broker.payloads import Actuation
 from broker.siteconfig import EdgeConfig
 from edge.actuators.hub import ActuatorHub
+from edge.metrics import EdgeCollector
 from sharpeyes.netutil import free_port
 from sharpeyes.relay_sim import RelayModuleSimulator
 from tests.support import wait_until
@@ -78,6 +79,13 @@ def test_relay_coil_is_held_renewed_and_released(tmp_path: Path) -> None:
             hub.hazard_ended("lift", "car")
             wait_until(lambda: not sim.coil(2), 5, interval=0.02, what="coil 2 off")
             assert sim.changes[-1].cause == "write"
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for family in EdgeCollector._actuators(hub) for s in family.samples}
+            assert samples[("sharpeyes_edge_actuator_holds_total",
+                            (("actuator", "door"), ("camera", "lift"), ("zone", "car")))] == 1
+            assert samples[("sharpeyes_edge_actuator_held", (("actuator", "door"),))] == 0
+            assert samples[("sharpeyes_edge_actuator_hold_seconds_count", (("actuator", "door"),))] == 1
+            assert samples[("sharpeyes_edge_actuator_hold_seconds_sum", (("actuator", "door"),))] > 4
         finally:
             hub.stop()
     actions = [r.action.value for r in records]
