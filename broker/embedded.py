@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from sharpeyes.childproc import ManagedProcess
-from sharpeyes.netutil import free_port, wait_for_port
+from broker.childproc import ManagedProcess
+from broker.netutil import free_port, wait_for_port
 
 BANNER = "EMBEDDED DEMO BROKER (amqtt) — no passwords, no ACL, no TLS: not for production; install mosquitto"
 PROTOCOL = "3.1.1"

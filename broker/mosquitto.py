@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from sharpeyes.childproc import ManagedProcess
-from sharpeyes.netutil import free_port, port_accepts, wait_for_port
+from broker.childproc import ManagedProcess
+from broker.netutil import free_port, port_accepts, wait_for_port
 
 # Large enough that a subscriber hours behind at demo/test rates is never trimmed; the byte
 # bound below is what actually protects the broker's memory.

@@ -28,8 +28,8 @@ from broker.brokerconf import BrokerLayout, write_broker_config
 from broker.ca import create_dev_pki
 from broker.client import configure_client
 from broker.mosquitto import find_mosquitto
+from broker.netutil import free_port, wait_for_port
 from broker.siteconfig import BrokerConfig, SiteConfig
-from sharpeyes.netutil import free_port, wait_for_port
 
 SITE = "bench"
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from sharpeyes.childproc import Child
-from sharpeyes.netutil import free_port, port_accepts, wait_for_http
+from broker.childproc import Child
+from broker.netutil import free_port, port_accepts, wait_for_http
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = Path("configs/demo.yaml")

@@ -37,7 +37,7 @@ class CoilChange:
 class RelayModuleSimulator:
     def __init__(self, *, coils: int = 8, watchdog_s: float | None = 5.0, host: str = "127.0.0.1",
                  port: int | None = None, on_change: Callable[[CoilChange], None] | None = None) -> None:
-        from sharpeyes.netutil import free_port
+        from broker.netutil import free_port
 
         self.coils, self.watchdog_s, self.host = coils, watchdog_s, host
         self.port = port or free_port()
@@ -104,7 +104,7 @@ class RelayModuleSimulator:
     # -- the server ------------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> RelayModuleSimulator:
-        from sharpeyes.netutil import wait_for_port
+        from broker.netutil import wait_for_port
 
         self._thread = threading.Thread(target=self._serve, name="relay-sim", daemon=True)
         self._thread.start()

@@ -26,8 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sharpeyes.childproc import ManagedProcess
-from sharpeyes.netutil import free_port, wait_for_port
+from broker.childproc import ManagedProcess
+from broker.netutil import free_port, wait_for_port
 
 # How long the file-reading thread sleeps when the session's packet queue is full (the queue
 # holds ~1.3 s of 25 fps video, so this is far below anything a client could notice).

@@ -133,7 +133,7 @@ def start_central(args: list[str], log: Path, *, attempts: int = 3, demo: bool =
 
     Another process can take the free port before central binds it: central then exits at once, and
     is started again on a new port."""
-    from sharpeyes.netutil import free_port, wait_for_http
+    from broker.netutil import free_port, wait_for_http
 
     for attempt in range(attempts):
         port = free_port()

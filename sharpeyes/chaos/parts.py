@@ -27,10 +27,10 @@ from typing import TypeVar
 import yaml
 
 from broker.mosquitto import MosquittoProcess
+from broker.netutil import free_port
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
 from broker.topics import event_topic, evidence_topic
 from edge.outbox import Outbox
-from sharpeyes.netutil import free_port
 
 SITE, EDGE, CAMERA = "chaos", "edge-1", "gate"
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from broker.brokerconf import BrokerConfigResult, BrokerLayout, write_broker_con
 from broker.ca import create_dev_pki
 from broker.client import configure_client
 from broker.mosquitto import find_mosquitto
+from broker.netutil import free_port, wait_for_port
 from broker.siteconfig import BrokerConfig, SiteConfig
-from sharpeyes.netutil import free_port, wait_for_port
 
 SITE = SiteConfig.model_validate({
     "site": "test-site",

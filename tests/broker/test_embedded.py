@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 
 from broker.embedded import BANNER, EmbeddedBroker
-from sharpeyes.netutil import port_accepts
+from broker.netutil import port_accepts
 
 
 def test_relays_qos1_over_mqtt_311_and_stops(tmp_path) -> None:  # noqa: ANN001

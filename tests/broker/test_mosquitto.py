@@ -13,7 +13,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from broker.mosquitto import MosquittoError, MosquittoProcess, render_mosquitto_conf
-from sharpeyes.netutil import port_accepts
+from broker.netutil import port_accepts
 from tests.support import wait_until
 
 

@@ -18,8 +18,8 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
+from broker.netutil import free_port
 from broker.topics import event_topic
-from sharpeyes.netutil import free_port
 from tests.central.factories import EDGE, SITE, event, site_config, wire
 from tests.support import PROJECT_ROOT, wait_until
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.netutil import free_port, wait_for_port
 from central.evidence_store import (
     EvidenceBackend,
     EvidenceIntegrityError,
@@ -21,7 +22,6 @@ from central.evidence_store import (
     S3EvidenceStore,
     open_evidence_store,
 )
-from sharpeyes.netutil import free_port, wait_for_port
 
 BUCKET = "sharpeyes-evidence"
 JPEG = b"\xff\xd8\xff\xe0" + b"snapshot" * 100

@@ -25,8 +25,8 @@ import httpx
 import pytest
 import yaml
 
+from broker.netutil import free_port
 from sharpeyes.footage import lift_in_and_out
-from sharpeyes.netutil import free_port
 from sharpeyes.relay_sim import RelayModuleSimulator
 from sharpeyes.rtsp_server import FootageServer
 from tests.support import PROJECT_ROOT, spawn_sharpeyes, start_central, stop_process, wait_until

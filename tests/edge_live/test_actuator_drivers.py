@@ -13,11 +13,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from broker.netutil import free_port
 from broker.payloads import Actuation
 from broker.siteconfig import EdgeConfig
 from edge.actuators.hub import ActuatorHub
 from edge.metrics import EdgeCollector
-from sharpeyes.netutil import free_port
 from sharpeyes.relay_sim import RelayModuleSimulator
 from tests.support import wait_until
 

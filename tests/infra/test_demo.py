@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from broker.netutil import free_port, port_accepts, wait_for_http
 from sharpeyes.demo import (
     DEMO_FILES,
     LIFT_CLIP,
@@ -27,7 +28,6 @@ from sharpeyes.demo import (
     incident_items,
     missing_hazards,
 )
-from sharpeyes.netutil import free_port, port_accepts, wait_for_http
 
 LAYOUT = DemoLayout(root=PROJECT_ROOT, media_dir=Path("/media"))
 PORTS = DemoPorts(mqtt=11883, rtsp=18554, http=18080, protocol="3.1.1", relay=11502)

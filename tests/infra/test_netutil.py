@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sharpeyes.netutil import PortTimeout, free_port, port_accepts, wait_for_http, wait_for_port
+from broker.netutil import PortTimeout, free_port, port_accepts, wait_for_http, wait_for_port
 
 
 def test_free_port_is_bindable() -> None:

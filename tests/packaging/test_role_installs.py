@@ -153,7 +153,7 @@ def hook() -> Iterator[_Hook]:
 
 
 def test_a_central_only_install_serves_and_delivers_a_webhook(central_venv: Path, hook: _Hook, tmp_path: Path) -> None:
-    from sharpeyes.netutil import free_port, wait_for_http
+    from broker.netutil import free_port, wait_for_http
 
     workflow = yaml.safe_load((PROJECT_ROOT / "configs" / "workflow.yaml").read_text(encoding="utf-8"))
     workflow["auto_dispatch"] = False
