@@ -28,7 +28,8 @@ def schema(out: Path = typer.Option(None, help="write one <schema>.json per payl
 @app.command("check-config")
 def check_config(config: Path) -> None:
     """Validate a site configuration file and report every problem."""
-    from broker.siteconfig import ConfigError, load_site_config
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_site_config
 
     try:
         site = load_site_config(config)
@@ -65,7 +66,8 @@ def config(
     earlier run's OUT/secrets/<user>.password, else are generated once; all are kept there (0600).
     """
     from broker.brokerconf import BrokerConfigError, BrokerLayout, write_broker_config
-    from broker.siteconfig import ConfigError, load_site_config
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_site_config
 
     try:
         site = load_site_config(site_file)

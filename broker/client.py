@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 
 
 class BrokerClientError(RuntimeError):

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.siteconfig import ConfigError, EdgeConfig, Id, SiteConfig, describe_errors
+from broker.cameraconfig import EdgeConfig
+from broker.configbase import ConfigError, Id, describe_errors
+from broker.siteconfig import SiteConfig
 
 EDGE_CONFIG_SCHEMA = 1
 

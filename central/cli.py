@@ -16,7 +16,8 @@ app = typer.Typer(help="central commands.", no_args_is_help=True)
 
 def _load_configuration(config: Path, workflow: Path | None) -> tuple[SiteConfig, WorkflowConfig]:
     """The site file and the workflow file, checked against each other; exit 2 naming the problems."""
-    from broker.siteconfig import ConfigError, load_site_config
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_site_config
     from central.workflow_config import load_workflow_config
 
     try:
@@ -257,7 +258,7 @@ def retention_command(
     from rich.console import Console
     from rich.table import Table
 
-    from broker.siteconfig import ConfigError
+    from broker.configbase import ConfigError
     from central import retention
     from central.db import default_database_url, make_engine, make_session_factory, var_dir
     from central.evidence_store import EvidenceStoreURLError, open_evidence_store

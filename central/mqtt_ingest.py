@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from broker.topics import CENTRAL_SUBSCRIPTIONS
 from central.changes import ChangeFeed
 from central.collector import tune_collector

@@ -33,7 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.client import configure_client
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from broker.topics import parse_topic
 from central.collector import tune_collector
 from central.evidence_store import EvidenceBackend, EvidenceStore, StoredBlob, store_checked

@@ -14,8 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from broker.configbase import ConfigError
 from broker.payloads import HazardKind
-from broker.siteconfig import ConfigError, SiteConfig, _load
+from broker.siteconfig import SiteConfig, _load
 
 STAGES = ("dispatch", "accept", "handle", "check")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

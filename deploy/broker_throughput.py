@@ -27,9 +27,10 @@ from broker import topics
 from broker.brokerconf import BrokerLayout, write_broker_config
 from broker.ca import create_dev_pki
 from broker.client import configure_client
+from broker.connectionconfig import BrokerConfig
 from broker.mosquitto import find_mosquitto
 from broker.netutil import free_port, wait_for_port
-from broker.siteconfig import BrokerConfig, SiteConfig
+from broker.siteconfig import SiteConfig
 
 SITE = "bench"
 

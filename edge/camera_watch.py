@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from broker.cameraconfig import CameraConfig
 from broker.payloads import EvidenceRef, HazardEvent, HazardKind, Phase
-from broker.siteconfig import CameraConfig
 from edge.episodes import episode_start, incident_key
 from edge.evidence import EvidenceBlob, annotated_snapshot
 from edge.health import ConditionRule, HealthEvent, OfflineRule

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from broker.cameraconfig import CameraConfig
 from broker.payloads import EvidenceRef, HazardEvent, Phase
-from broker.siteconfig import CameraConfig
 from edge.camera import CameraReader, Frame
 from edge.camera_watch import CameraWatch
 from edge.clip import mux_mp4

@@ -28,7 +28,8 @@ def replay_command(
     import re
     import sys
 
-    from broker.siteconfig import ConfigError, load_camera_rules
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_camera_rules
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from broker import topics
+from broker.configbase import ConfigError
 from broker.edgeconfig import parse_edge_config_message
 from broker.payloads import Command, CommandReply
-from broker.siteconfig import ConfigError
 
 if TYPE_CHECKING:
     from edge.node import EdgeNode

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from broker import topics
+from broker.cameraconfig import CameraConfig, EdgeConfig
 from broker.edgeconfig import config_version
 from broker.payloads import (
     RECEIPTS_CAPABILITY,
@@ -25,7 +26,7 @@ from broker.payloads import (
     HazardEvent,
     HealthState,
 )
-from broker.siteconfig import CameraConfig, EdgeConfig, SiteConfig
+from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
 from edge.camera import HealthChange
 from edge.camera_worker import CameraWorker

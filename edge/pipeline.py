@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, ModelRef, Phase
-from broker.siteconfig import CameraRules, ZoneConfig, cadence_for
+from broker.zoneconfig import CameraRules, ZoneConfig, cadence_for
 from edge.detector import Detection, Detector
 from edge.episodes import episode_start, incident_key
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ValidationError
 
 from broker import topics
 from broker.client import configure_client
+from broker.connectionconfig import BrokerConfig
 from broker.payloads import RECEIPTS_CAPABILITY, CentralHello, Receipt
-from broker.siteconfig import BrokerConfig
 from edge.outbox import Outbox
 
 log = logging.getLogger("sharpeyes.edge.publisher")

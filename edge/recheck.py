@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.detector import Detection
 from edge.geometry import footprint, normalise_box, point_in_polygon
 

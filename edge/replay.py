@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.siteconfig import CameraRules
+from broker.zoneconfig import CameraRules
 from edge.detector import Detector, load_detector
 from edge.evidence import EvidenceBlob
 from edge.pipeline import CameraPipeline

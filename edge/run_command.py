@@ -22,7 +22,8 @@ def run(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run a live edge node: RTSP cameras -> detector -> rules -> outbox -> MQTT."""
-    from broker.siteconfig import ConfigError, load_site_config
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_site_config
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

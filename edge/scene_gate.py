@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from broker.siteconfig import SceneGateConfig, ZoneConfig
+from broker.zoneconfig import SceneGateConfig, ZoneConfig
 
 THUMB_WIDTH = 96
 BLOCK = 8

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from broker.siteconfig import TamperConfig
+from broker.cameraconfig import TamperConfig
 
 _SIZE = (160, 90)
 

@@ -12,8 +12,9 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from broker.configbase import ConfigError
 from broker.edgeconfig import edge_config_message
-from broker.siteconfig import ConfigError, SiteConfig, parse_site_config
+from broker.siteconfig import SiteConfig, parse_site_config
 from central import actuations, stats
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
 from central.api.routes_workflow import _facts, _month_bounds

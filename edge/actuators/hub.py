@@ -9,8 +9,8 @@ from collections.abc import Callable
 from functools import partial
 
 from broker.actuatorconfig import ActuatorConfig
+from broker.cameraconfig import EdgeConfig
 from broker.payloads import Actuation, ActuatorFigures
-from broker.siteconfig import EdgeConfig
 from edge.actuators.drivers import Driver, driver_for
 from edge.actuators.holds import HoldBook, Step
 from edge.actuators.runner import ActuatorRunner

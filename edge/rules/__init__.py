@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.rules.fire_lane import FireLaneRule
 from edge.rules.presence import PresenceRule
 from edge.rules.types import Rule, RuleEvent, ZoneObject

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from broker.payloads import Phase
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.geometry import Box, Point, box_size, footprint, greedy_match, iou, point_in_polygon
 from edge.rules.types import Episode, RuleEvent, ZoneObject
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from broker.payloads import Phase
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.geometry import footprint, point_in_polygon
 from edge.rules.hours import in_any_window
 from edge.rules.types import Episode, RuleEvent, ZoneObject

@@ -570,7 +570,7 @@ def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) ->
     detect width in memory (models/reanchor.py); the floor and the peer get the same graph as a
     file, so all three do the same inference work.
     """
-    from broker.siteconfig import HAZARD_PROFILES
+    from broker.zoneconfig import HAZARD_PROFILES
     from edge.detector import OnnxDetector
     from models.reanchor import reanchor_yolov8
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from broker.siteconfig import SceneGateConfig, load_camera_rules
+from broker.siteconfig import load_camera_rules
+from broker.zoneconfig import SceneGateConfig
 from edge.detector import Detection, Detector
 from edge.replay import replay
 

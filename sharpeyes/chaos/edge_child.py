@@ -12,7 +12,7 @@ import signal
 import threading
 from pathlib import Path
 
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from edge.outbox import Outbox
 from edge.publisher import RECEIPT_TIMEOUT_S, OutboxPublisher
 

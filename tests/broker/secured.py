@@ -16,9 +16,10 @@ import paho.mqtt.client as mqtt
 from broker.brokerconf import BrokerConfigResult, BrokerLayout, write_broker_config
 from broker.ca import create_dev_pki
 from broker.client import configure_client
+from broker.connectionconfig import BrokerConfig
 from broker.mosquitto import find_mosquitto
 from broker.netutil import free_port, wait_for_port
-from broker.siteconfig import BrokerConfig, SiteConfig
+from broker.siteconfig import SiteConfig
 
 SITE = SiteConfig.model_validate({
     "site": "test-site",

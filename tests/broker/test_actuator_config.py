@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from broker.configbase import ConfigError
 from broker.edgeconfig import edge_config_message
-from broker.siteconfig import ConfigError, load_site_config
+from broker.siteconfig import load_site_config
 
 ZONE = {"id": "car", "kind": "indoor", "polygon": [[0.2, 0.6], [0.7, 0.6], [0.7, 0.9]]}
 

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from broker import topics
+from broker.configbase import ConfigError
 from broker.payloads import ContractError, HazardEvent, json_schemas, parse_event
-from broker.siteconfig import ConfigError, load_camera_rules, load_site_config
+from broker.siteconfig import load_camera_rules, load_site_config
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from broker.cameraconfig import EdgeConfig
+from broker.configbase import ConfigError
 from broker.edgeconfig import config_version, edge_config_message, parse_edge_config_message
-from broker.siteconfig import ConfigError, EdgeConfig, parse_site_config
+from broker.siteconfig import parse_site_config
 
 SITE = {
     "site": "s1",

@@ -19,7 +19,7 @@ import pytest
 from broker import topics
 from broker.ca import create_dev_pki
 from broker.client import BrokerClientError, configure_client, tls_context
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from tests.broker.secured import Client, SecuredBroker, start_secured_broker
 
 SITE = "test-site"

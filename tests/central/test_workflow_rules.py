@@ -130,7 +130,7 @@ def test_point_in_polygon() -> None:
 
 
 def test_workflow_file_errors_name_the_file_the_key_and_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from broker.siteconfig import ConfigError
+    from broker.configbase import ConfigError
     from central.workflow_config import load_workflow_config, parse_duration
     from tests.central.factories import workflow_site
 

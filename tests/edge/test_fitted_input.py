@@ -76,7 +76,7 @@ def test_reanchored_graph_declares_its_new_input_for_other_runtimes(shared_model
 
 def test_fire_lane_width_finds_the_parked_row_as_the_full_width_does(street_frame, yolov8n) -> None:
     """The fire-lane profile's 480-px input (a third of the square's work) keeps the parked row."""
-    from broker.siteconfig import HAZARD_PROFILES
+    from broker.zoneconfig import HAZARD_PROFILES
 
     def kerb_cars(width: int) -> int:
         # The near kerb of configs/cameras/street-parked.yaml: y 0.74..0.90 of the 720-px frame.

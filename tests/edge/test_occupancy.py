@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from broker.payloads import HazardKind, Phase
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.rules import PresenceRule, RuleEvent, ZoneObject, rule_for_zone
 from edge.rules.hours import in_any_window, in_window
 

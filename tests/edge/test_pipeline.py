@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from broker.payloads import Phase, parse_event
-from broker.siteconfig import CameraRules, ZoneConfig
+from broker.zoneconfig import CameraRules, ZoneConfig
 from edge.pipeline import CameraPipeline
 from tests.edge.conftest import CAMERA_CONFIGS
 

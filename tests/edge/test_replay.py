@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from broker.payloads import parse_event
-from broker.siteconfig import CameraRules, ZoneConfig, load_camera_rules
+from broker.siteconfig import load_camera_rules
+from broker.zoneconfig import CameraRules, ZoneConfig
 from edge.replay import VideoError, replay
 from tests.edge.conftest import CAMERA_CONFIGS
 from tests.support import PROJECT_ROOT

@@ -7,7 +7,7 @@ indoor zones, as configured in the demo.
 from __future__ import annotations
 
 from broker.payloads import HazardKind, Phase
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.rules import FireLaneRule, PresenceRule, RuleEvent, ZoneObject, rule_for_zone
 
 LANE = ZoneConfig(

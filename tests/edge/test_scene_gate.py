@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from broker.siteconfig import SceneGateConfig, ZoneConfig, load_camera_rules
+from broker.siteconfig import load_camera_rules
+from broker.zoneconfig import SceneGateConfig, ZoneConfig
 from edge.replay import replay
 from edge.scene_gate import SceneGate, max_skip_for
 from tests.edge.conftest import CAMERA_CONFIGS

@@ -6,7 +6,7 @@ frame, one list per sample at the camera's detect cadence (1 fps, as for fire la
 
 from __future__ import annotations
 
-from broker.siteconfig import ZoneConfig
+from broker.zoneconfig import ZoneConfig
 from edge.detector import Detection
 from edge.pipeline import to_zone_objects
 from edge.rules import FireLaneRule, RuleEvent, ZoneObject

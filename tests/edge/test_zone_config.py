@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from broker.siteconfig import HAZARD_PROFILES, CameraConfig, ConfigError, load_camera_rules, load_site_config
+from broker.cameraconfig import CameraConfig
+from broker.configbase import ConfigError
+from broker.siteconfig import load_camera_rules, load_site_config
+from broker.zoneconfig import HAZARD_PROFILES
 from tests.edge.conftest import CAMERA_CONFIGS
 from tests.support import PROJECT_ROOT
 

@@ -13,9 +13,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from broker.cameraconfig import EdgeConfig
 from broker.netutil import free_port
 from broker.payloads import Actuation
-from broker.siteconfig import EdgeConfig
 from edge.actuators.hub import ActuatorHub
 from edge.metrics import EdgeCollector
 from sharpeyes.relay_sim import RelayModuleSimulator

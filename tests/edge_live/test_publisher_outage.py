@@ -7,7 +7,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 

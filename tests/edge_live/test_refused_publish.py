@@ -15,8 +15,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from broker.connectionconfig import BrokerConfig
 from broker.mosquitto import MosquittoProcess
-from broker.siteconfig import BrokerConfig
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher
 from tests.support import wait_until

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from broker.siteconfig import BrokerConfig
+from broker.connectionconfig import BrokerConfig
 from broker.topics import event_topic
 from edge.outbox import Outbox
 from edge.publisher import OutboxPublisher

@@ -1,0 +1,142 @@
+"""One edge's cameras and settings: stream URLs (credentials stay ``${VAR}`` references that only the
+edge fills in), tamper and privacy records, and ``EdgeConfig`` with its actuators."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from broker.actuatorconfig import ActuatorConfig
+from broker.configbase import ConfigError, Id, StrictModel, expand_env, require_unique
+from broker.zoneconfig import CameraRules
+
+_STREAM_URL_RE = re.compile(r"^(rtsp|rtsps|file)://")
+
+
+class TamperConfig(StrictModel):
+    """When a camera counts as tampered with; see edge/tamper.py for what each measure means."""
+
+    enabled: bool = True
+    covered_max_std: float = Field(6.0, ge=0, description="grey-level spread below this: lens covered")
+    min_sharpness_ratio: float = Field(
+        0.2, ge=0, le=1, description="sharpness below this share of the reference view's: defocused"
+    )
+    min_similarity: float = Field(0.6, ge=-1, le=1, description="edge similarity to the reference below this: turned away")
+    dwell_s: float = Field(10.0, ge=0, description="how long the condition must last before it is reported")
+    clear_s: float = Field(10.0, ge=0)
+    reference_image: str | None = Field(None, description="image captured when the zones were drawn")
+
+
+class PrivacyRecord(StrictModel):
+    """What a security review and PIPL art. 26 ask of each camera (central's PIPL register)."""
+
+    purpose: str = Field(min_length=4, max_length=200, description="why this camera watches, e.g. fire lane safety")
+    legal_basis: Literal["public_safety", "statutory_duty", "consent", "contract", "other"] = Field(
+        description="PIPL art. 13 basis; art. 26 allows images in public places for public safety only")
+    signage: bool = Field(description="a notice sign is posted where the camera watches (art. 26)")
+    assessed: str | None = Field(None, description="date or reference of the impact assessment (art. 55-56)")
+    notes: str = Field("", max_length=500)
+
+
+class CameraConfig(CameraRules):
+    id: Id
+    url: str = Field(description="rtsp://user:pass@host/path; ${VAR} is taken from the environment")
+    grid_cell: str | None = None
+    gb28181_channel_id: Annotated[str, Field(pattern=r"^\d{20}$")] | None = None
+    decode: Literal["auto", "all", "keyframes"] = Field(
+        "auto", description="auto: keyframes only when every zone is a slow (fire lane) zone"
+    )
+    offline_s: float = Field(60.0, gt=0, description="no frames for this long raises camera_offline")
+    clip_pre_s: float = Field(5.0, ge=0, le=30, description="seconds of video before the event in its clip")
+    clip_post_s: float = Field(5.0, ge=0, le=30, description="seconds of video after the event in its clip")
+    clips: bool = True
+    tamper: TamperConfig = Field(default_factory=TamperConfig)
+    privacy: PrivacyRecord | None = Field(None, description="purpose, legal basis and signage: the PIPL register")
+
+    def decode_mode(self) -> Literal["all", "keyframes"]:
+        if self.decode != "auto":
+            return self.decode
+        slow = bool(self.zones) and all(z.kind == "fire_lane" for z in self.zones)
+        return "keyframes" if slow else "all"
+
+    @field_validator("url")
+    @classmethod
+    def _rtsp_url(cls, url: str) -> str:
+        # A URL that is one whole ${VAR} reference is checked when the edge fills it in.
+        if not url.startswith("${") and not _STREAM_URL_RE.match(url):
+            raise ValueError("camera url must start with rtsp:// (or file:// for a recorded clip)")
+        return url
+
+    def stream_url(self) -> str:
+        """The URL with its ``${VAR}`` references filled in from this process's environment.
+
+        The site file keeps the references (credentials never travel in a configuration message);
+        only the edge that opens the stream resolves them. ConfigError names the missing variable.
+        """
+        url = expand_env(self.url, f"camera {self.id}", "url")
+        if not _STREAM_URL_RE.match(url):
+            raise ConfigError(f"camera {self.id}", ["url: must start with rtsp:// (or file:// for a recorded clip) "
+                                                    "once its variables are filled in"])
+        return url
+
+
+class EdgeConfig(StrictModel):
+    id: Id
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus /metrics; 0 picks a free port")
+    metrics_host: str = "127.0.0.1"
+    outbox_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024,
+                                  description="beyond this, clips, then snapshots, then update events are dropped, oldest first")
+    outbox_max_age_s: float = Field(7 * 86400, ge=60, description="clips, snapshots and updates older than this are dropped")
+    outbox_max_file_bytes: int | None = Field(None, ge=4 * 1024 * 1024,
+                                              description="hard cap on the outbox file; reaching it is handled like a full disk")
+    heartbeat_s: float = Field(60.0, gt=0)
+    inference_slots: int | None = Field(
+        None, ge=1, le=64, description="detections running at once (default: one per CPU core, each single-threaded)"
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        description="onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider, "
+        "CPUExecutionProvider]; one that is not installed falls back to CPU with a warning",
+    )
+    actuators: list[ActuatorConfig] = Field(
+        default_factory=list, description="outputs zones may drive: relay coils, camera alarm outputs, speakers "
+        "(broker/actuatorconfig.py, docs/actuation.md)"
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        require_unique([c.id for c in cameras], "camera id")
+        return cameras
+
+    @model_validator(mode="after")
+    def _zones_drive_known_actuators(self) -> EdgeConfig:
+        require_unique([a.id for a in self.actuators], "actuator id")
+        known = {a.id for a in self.actuators}
+        for camera in self.cameras:
+            for zone in camera.zones:
+                for name in zone.actuators:
+                    if name not in known:
+                        listed = ", ".join(sorted(known)) or "none"
+                        raise ValueError(f"camera {camera.id!r} zone {zone.id!r} drives actuator {name!r}, which is "
+                                         f"not among this edge's actuators ({listed}); add it under actuators:")
+        return self
+
+    def check_environment(self, source: Path | str) -> None:
+        """ConfigError naming, one line each, what this process's environment lacks to open the
+        edge's cameras (their ``${VAR}`` references) and drive its actuators (their secrets' variables,
+        a voice file); SOURCE is where the configuration came from."""
+        problems = []
+        for i, camera in enumerate(self.cameras):
+            try:
+                camera.stream_url()
+            except ConfigError as exc:
+                problems += [f"edges[{self.id}].cameras[{i}].{p}" for p in exc.problems]
+        for i, actuator in enumerate(self.actuators):
+            problems += [f"edges[{self.id}].actuators[{i}].{p}" for p in actuator.environment_problems()]
+        if problems:
+            raise ConfigError(source, problems)

@@ -1,0 +1,253 @@
+"""Zones and the rules one camera is watched by: zone kinds and their defaults, hazard profiles
+(cadence, detector input), active hours, the scene gate, and ``CameraRules`` (the file given to
+``edge replay``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+from broker.configbase import Id, StrictModel, require_unique
+from broker.payloads import HazardKind
+
+ZoneKind = Literal["fire_lane", "indoor", "occupancy"]
+
+# The design's defaults per zone kind: (dwell_s, clear_s, realarm_s).
+ZONE_DEFAULTS: dict[str, tuple[float, float, float]] = {
+    "fire_lane": (120.0, 30.0, 300.0),
+    "indoor": (2.0, 10.0, 300.0),
+    "occupancy": (10.0, 10.0, 300.0),
+}
+ZONE_HAZARD: dict[str, HazardKind] = {
+    "fire_lane": HazardKind.FIRE_LANE_BLOCKED,
+    "indoor": HazardKind.EBIKE_INDOOR,
+    "occupancy": HazardKind.ZONE_OCCUPANCY,
+}
+# COCO labels each zone kind reacts to with the default model. Occupancy has none on purpose:
+# what it counts (people, vehicles, bicycles...) is the whole point of its configuration.
+ZONE_LABELS: dict[str, tuple[str, ...]] = {
+    "fire_lane": ("car", "truck", "bus", "motorcycle"),
+    "indoor": ("motorcycle", "bicycle"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HazardProfile:
+    """How a zone kind wants its camera sampled.
+
+    ``detect_fps`` is the cadence used when the camera config gives none; ``fps_range`` is
+    what the hazard was designed for (documentation and the benchmark's yardstick, not a
+    limit). A static hazard such as a parked car needs one look a second or less, which is
+    also what lets the reader decode keyframes only (``CameraConfig.decode_mode``); an
+    e-bike wheeled into an elevator is in view for a few seconds, so it needs 2-5 looks.
+
+    ``detect_width`` is the long side of the detector's input (Ultralytics exports are fitted
+    to it, see models/reanchor.py). A vehicle blocking a fire lane is one of the largest things
+    in view, and 480 px finds the parked cars of the shared street and parking-lot clips as
+    well as 640 does, for a third of the square 640 inference; people and e-bikes keep 640.
+    """
+
+    detect_fps: float
+    fps_range: tuple[float, float]
+    detect_width: int = 640
+
+
+HAZARD_PROFILES: dict[str, HazardProfile] = {
+    "fire_lane": HazardProfile(detect_fps=1.0, fps_range=(0.5, 1.0), detect_width=480),
+    "indoor": HazardProfile(detect_fps=2.0, fps_range=(2.0, 5.0)),
+    "occupancy": HazardProfile(detect_fps=1.0, fps_range=(1.0, 1.0)),
+}
+# A camera with no zones (health watch only) still samples now and then.
+IDLE_DETECT_FPS = 1.0
+IDLE_DETECT_WIDTH = 640
+
+# Options that only some kinds implement; setting them elsewhere would be silently ignored.
+_KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "min_count": ("indoor", "occupancy"),
+    "active_hours": ("indoor", "occupancy"),
+}
+_WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def cadence_for(zones: list[ZoneConfig]) -> float:
+    """The detect fps a camera needs for these zones: the fastest of their profiles."""
+    return max((HAZARD_PROFILES[z.kind].detect_fps for z in zones), default=IDLE_DETECT_FPS)
+
+
+def detect_width_for(zones: list[ZoneConfig]) -> int:
+    """The detector input a camera needs for these zones: the widest of their profiles."""
+    return max((HAZARD_PROFILES[z.kind].detect_width for z in zones), default=IDLE_DETECT_WIDTH)
+
+
+def parse_time_window(text: str) -> tuple[dt.time, dt.time]:
+    """"HH:MM-HH:MM" (24-hour, local time) as (start, end); end before start crosses midnight."""
+    m = _WINDOW_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a time window; write it as HH:MM-HH:MM, e.g. \"22:00-06:00\"")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    for h, mm in ((h1, m1), (h2, m2)):
+        if h > 23 or mm > 59:
+            raise ValueError(f"{text!r}: {h:02d}:{mm:02d} is not a time of day; hours go 00-23 and minutes 00-59")
+    start, end = dt.time(h1, m1), dt.time(h2, m2)
+    if start == end:
+        raise ValueError(f"{text!r} starts and ends at the same time; to watch all day leave active_hours out")
+    return start, end
+
+
+class ZoneConfig(StrictModel):
+    id: Id
+    kind: ZoneKind
+    polygon: list[tuple[float, float]] = Field(description="vertices [x, y] normalised to 0..1")
+    dwell_s: float | None = Field(None, ge=0)
+    clear_s: float | None = Field(None, ge=0)
+    realarm_s: float | None = Field(None, gt=0)
+    min_score: float = Field(0.35, ge=0.0, le=1.0)
+    labels: list[str] | None = None
+    name: str | None = Field(None, max_length=80, description="shown in evidence titles, e.g. crowd gathering")
+    min_count: int | None = Field(None, ge=1, description="objects needed at once (indoor, occupancy; default 1)")
+    active_hours: list[str] | None = Field(
+        None, description='local-time windows "HH:MM-HH:MM" (may cross midnight); outside them the zone is idle'
+    )
+    actuators: list[Id] = Field(default_factory=list, description="ids of the edge's actuators this zone holds "
+                                "while its hazard lasts (door hold, voice warning); docs/actuation.md")
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(points) < 3:
+            raise ValueError("a zone polygon needs at least 3 points [x, y]")
+        for x, y in points:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(
+                    f"point [{x}, {y}] is outside 0..1; coordinates are fractions of the image "
+                    "width and height"
+                )
+        poly = Polygon(points)
+        if not poly.is_valid:
+            raise ValueError(
+                f"polygon is not simple ({explain_validity(poly)}); list its corners in order "
+                "around the edge so that no two sides cross"
+            )
+        if poly.area <= 0:
+            raise ValueError("polygon has no area; its points must not all lie on one line")
+        return points
+
+    @field_validator("active_hours")
+    @classmethod
+    def _valid_windows(cls, windows: list[str] | None) -> list[str] | None:
+        if windows is not None:
+            if not windows:
+                raise ValueError("active_hours is empty; list at least one window such as \"22:00-06:00\" or leave it out")
+            for window in windows:
+                parse_time_window(window)
+        return windows
+
+    @field_validator("actuators")
+    @classmethod
+    def _actuators_once(cls, actuators: list[str]) -> list[str]:
+        require_unique(actuators, "actuator")
+        return actuators
+
+    @field_validator("labels")
+    @classmethod
+    def _some_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is not None and not labels:
+            raise ValueError("labels is empty, so the zone could never alarm; list the labels to watch, e.g. [person]")
+        return labels
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> ZoneConfig:
+        for option, kinds in _KIND_ONLY_OPTIONS.items():
+            if getattr(self, option) is not None and self.kind not in kinds:
+                raise ValueError(
+                    f"{option} applies only to zones of kind {' or '.join(kinds)}, not {self.kind}; remove {option}"
+                )
+        if self.labels is None and self.kind not in ZONE_LABELS:
+            raise ValueError(
+                f"labels is required for kind {self.kind}: add e.g. labels: [person] (the detector's class names to count)"
+            )
+        dwell, clear, realarm = ZONE_DEFAULTS[self.kind]
+        if self.dwell_s is None:
+            self.dwell_s = dwell
+        if self.clear_s is None:
+            self.clear_s = clear
+        if self.realarm_s is None:
+            self.realarm_s = realarm
+        if self.labels is None:
+            self.labels = list(ZONE_LABELS[self.kind])
+        if self.min_count is None and self.kind in _KIND_ONLY_OPTIONS["min_count"]:
+            self.min_count = 1
+        return self
+
+    @property
+    def hazard(self) -> HazardKind:
+        return ZONE_HAZARD[self.kind]
+
+    def active_windows(self) -> list[tuple[dt.time, dt.time]]:
+        """The parsed ``active_hours``; empty means always active."""
+        return [parse_time_window(w) for w in self.active_hours or ()]
+
+
+class SceneGateConfig(StrictModel):
+    """Skip the detector while the zones look unchanged (edge/scene_gate.py)."""
+
+    enabled: bool = True
+    threshold: float = Field(10.0, gt=0, le=255, description="grey levels of change, in any 8x8 block of the zones' "
+                             "area on a 96 px thumbnail, that count as a change and run the detector")
+    max_skip_s: float | None = Field(None, gt=0, le=600, description="a full detection at least this often; default "
+                                     "by the zones' kinds: fire lane 30 s, occupancy 5 s, indoor 3 s")
+
+
+class CameraRules(StrictModel):
+    """What the pipeline needs to watch one camera: the file given to ``edge replay``."""
+
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    detect_fps: float | None = Field(
+        None, gt=0, le=30, description="samples analysed per second; default: the fastest profile among the zones"
+    )
+    model: str = "yolov8n"
+    detect_width: int | None = Field(
+        None, ge=160, le=1280, multiple_of=32,
+        description="long side of the detector input in pixels (Ultralytics models); default: the widest profile "
+        "among the zones (480 for fire lanes, 640 otherwise); raise it for small, distant objects",
+    )
+    timezone: str | None = Field(
+        None, description="IANA zone for active_hours, e.g. Asia/Shanghai; default: the edge machine's local zone"
+    )
+    scene_gate: SceneGateConfig = Field(default_factory=SceneGateConfig)
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zone_ids(cls, zones: list[ZoneConfig]) -> list[ZoneConfig]:
+        require_unique([z.id for z in zones], "zone id")
+        return zones
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
+        return name
+
+    @model_validator(mode="after")
+    def _fill_cadence(self) -> CameraRules:
+        # Always set after validation: an explicit detect_fps wins, else the zones' profiles decide.
+        if self.detect_fps is None:
+            self.detect_fps = cadence_for(self.zones)
+        if self.detect_width is None:
+            self.detect_width = detect_width_for(self.zones)
+        return self
+
+    def tzinfo(self) -> dt.tzinfo | None:
+        """The zone that active_hours are read in; None means the machine's local zone."""
+        return ZoneInfo(self.timezone) if self.timezone else None
