@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from broker.childproc import ManagedProcess
+from broker.logsetup import setup_logging
 from broker.netutil import free_port, wait_for_port
 
 BANNER = "EMBEDDED DEMO BROKER (amqtt) — no passwords, no ACL, no TLS: not for production; install mosquitto"
@@ -115,10 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # amqtt logs every packet at INFO; the demo only wants connects and problems.
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    # amqtt logs every packet at INFO; setup_logging keeps it (and transitions) to warnings.
+    setup_logging("INFO")
     log.warning("%s — listening on %s:%d, MQTT %s only", BANNER, args.host, args.port, PROTOCOL)
     asyncio.run(_serve(args.host, args.port))
 

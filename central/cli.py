@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from broker.logsetup import setup_logging
+
 if TYPE_CHECKING:
     from broker.siteconfig import SiteConfig
     from central.workflow_config import WorkflowConfig
@@ -43,6 +45,8 @@ def serve(
     ),
     no_ingest: bool = typer.Option(False, "--no-ingest", help="serve the API only; do not connect to MQTT"),
     log_level: str = typer.Option("info", "--log-level"),
+    log_format: str = typer.Option(None, "--log-format", help="text (default) or json: one JSON object per line "
+                                   "(also SHARPEYES_LOG_FORMAT)"),
     mqtt_client_id: str = typer.Option(
         None, "--mqtt-client-id", help="default: sharpeyes-central-SITE; keep it fixed so the broker keeps the session"
     ),
@@ -68,7 +72,7 @@ def serve(
     from central.db import default_database_url, var_dir
     from central.server import build_central
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     log = logging.getLogger("central")
     site, flow = _load_configuration(config, workflow)
     _check_secrets(site, flow, demo)
@@ -117,7 +121,7 @@ def serve(
             central.close()
             log.info("central stopped")
 
-    server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False,
+    server = _Server(uvicorn.Config(central.app, host=host, port=port, log_level=log_level, access_log=False, log_config=None,
                         timeout_graceful_shutdown=10))
     try:
         server.run()
@@ -184,6 +188,8 @@ def ingest(
         ..., "--mqtt-client-id", help="unique and stable per worker, so the broker keeps its session"
     ),
     log_level: str = typer.Option("info", "--log-level"),
+    log_format: str = typer.Option(None, "--log-format", help="text (default) or json: one JSON object per line "
+                                   "(also SHARPEYES_LOG_FORMAT)"),
 ) -> None:
     """Run only an ingest worker: MQTT in, rows committed, acknowledged after commit. No web API.
 
@@ -196,7 +202,7 @@ def ingest(
     from central.db import default_database_url, var_dir
     from central.server import build_central
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     log = logging.getLogger("central.ingest")
     site, flow = _load_configuration(config, workflow)
     if site.broker.protocol != "5" and shared_group:

@@ -31,6 +31,7 @@ from central.collector import tune_collector
 from central.engine import WorkflowEngine
 from central.evidence_store import EvidenceBackend, EvidenceStore
 from central.ingest import IngestService
+from central.metrics import CentralMetrics
 from central.mqtt_receiver import Received, receiver_main
 from central.notify import send_pending, send_pending_commands
 from central.receipts import HELLO_RENEW_S, hellos_for, receipts_for
@@ -59,6 +60,7 @@ class IngestDeps:
     engine: WorkflowEngine | None = None
     # (site, edge ids): each edge gets a retained hello offering receipts (central.receipts).
     hello_edges: tuple[str, tuple[str, ...]] | None = None
+    metrics: CentralMetrics | None = None
 
 
 class MqttIngest:
@@ -247,6 +249,7 @@ class MqttIngest:
 
     def _store(self, batch: list[Received], generation: tuple[int, int] | None) -> bool:
         items = [(item.topic, item.payload, item.received_at) for item in batch]
+        started = time.perf_counter()
         try:
             with self.deps.sessions() as session:
                 outcomes = IngestService(session, self.deps.evidence, self.deps.router, self.deps.engine).handle_batch(
@@ -254,8 +257,12 @@ class MqttIngest:
                 )
         except Exception:  # noqa: BLE001 - a database outage; the messages stay unacknowledged
             log.exception("could not store %d message(s); will get them again after reconnecting", len(batch))
+            if self.deps.metrics is not None:
+                self.deps.metrics.store_failures.inc()
             self._send(("reconnect", self.retry_delay_s))
             return False
+        if self.deps.metrics is not None:
+            self.deps.metrics.batch_stored(outcomes, time.perf_counter() - started)
         receipts = receipts_for(((item.topic, item.payload) for item in batch), datetime.now(UTC))
         self._send(("ack", generation, [(item.mid, item.qos) for item in batch], receipts))
         if any(o.incidents_changed for o in outcomes):

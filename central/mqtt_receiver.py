@@ -34,12 +34,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from broker.client import configure_client
 from broker.connectionconfig import BrokerConfig
+from broker.logsetup import setup_logging
 from broker.topics import parse_topic
 from central.collector import tune_collector
 from central.evidence_store import EvidenceBackend, EvidenceStore, StoredBlob, store_checked
 from central.mqtt_burst import client_class
 
-log = logging.getLogger("central.mqtt_ingest")
+log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 # Messages forwarded to the writer in one pipe message at most.
@@ -67,7 +68,7 @@ def _by_generation(items: list[Received]) -> list[tuple[tuple[int, int], list[tu
 
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
                   retry_delay_s: float, log_level: int, evidence_root: str | None = None) -> None:
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level)  # the format follows SHARPEYES_LOG_FORMAT, inherited from the writer
     tune_collector()
     store = EvidenceStore(evidence_root) if evidence_root is not None else None
     _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store).run()

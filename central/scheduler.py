@@ -72,6 +72,7 @@ class DeadlineScheduler:
         self.after_change = after_change
         self.lease = lease or LeaderLease(sessions, LEASE_NAME, max(LEASE_TICKS * interval_s, MIN_LEASE_TTL_S),
                                           engine.clock)
+        self.on_tick: Callable[[bool], None] | None = None  # (leader): central's /metrics counts ticks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # The retention purge rides on the same lease: one process deletes at a time.
@@ -80,7 +81,10 @@ class DeadlineScheduler:
 
     def tick(self, now: datetime | None = None) -> TickResult:
         now = now or self.engine.clock.now()
-        if self._stop.is_set() or not self.lease.acquire(now):  # stopped: the lease stays handed over
+        leader = not self._stop.is_set() and self.lease.acquire(now)  # stopped: the lease stays handed over
+        if self.on_tick is not None:
+            self.on_tick(leader)
+        if not leader:
             return TickResult(leader=False)
         result = TickResult()
         with self.sessions() as session:

@@ -115,12 +115,13 @@ def build_central(
     )
     wf = WorkflowEngine(workflow, router.tree, clock)
     ctx.engine = wf
+    ctx.metrics.follow_edges(sessions)
     with sessions() as session:
         wf.grid = ctx.load_grid(session)
     mqtt_ingest = None
     if ingest:
         deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf,
-                          hello_edges=(site.site, tuple(edge.id for edge in site.edges)))
+                          hello_edges=(site.site, tuple(edge.id for edge in site.edges)), metrics=ctx.metrics)
         mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}",
                                  shared_group=shared_group)
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
@@ -128,8 +129,11 @@ def build_central(
     scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed(),
                                   retention=(workflow.retention, evidence))
     webhooks = WebhookSender(sessions, workflow.webhooks, clock)
+    scheduler.on_tick = ctx.metrics.scheduler_tick
+    webhooks.on_attempt = ctx.metrics.webhook_attempt
     if mqtt_ingest is not None:
         ctx.ingest_backlog = lambda: mqtt_ingest.backlog
+        ctx.metrics.follow_backlog(lambda: mqtt_ingest.backlog)
     ctx.leader_state = lambda: {"deadlines": scheduler.lease.held(), "webhooks": webhooks.lease.held()}
     return Central(engine=engine, app=create_app(ctx), ctx=ctx, ingest=mqtt_ingest, workflow=wf,
                    scheduler=scheduler, webhooks=webhooks)

@@ -104,6 +104,8 @@ class WebhookSender:
         self.lease = lease or LeaderLease(sessions, LEASE_NAME, LEASE_TTL_S, self.clock, renew_s=LEASE_RENEW_S)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Told of every attempt (hook, delivered, final): central's /metrics counts them.
+        self.on_attempt: Callable[[str, bool, bool], None] | None = None
 
     def start(self) -> None:
         if not self.hooks:
@@ -173,6 +175,8 @@ class WebhookSender:
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried
             # httpx names the URL in its errors: a robot's key or signature must not be stored or logged.
             ok, row.last_error = False, redact(f"{type(exc).__name__}: {exc}")
+        if self.on_attempt is not None:
+            self.on_attempt(hook.name, ok, ok or row.attempts >= hook.max_attempts)
         if ok:
             row.status, row.delivered_at = "delivered", now
         elif row.attempts >= hook.max_attempts:

@@ -25,7 +25,7 @@ from edge.backoff import Backoff
 if TYPE_CHECKING:
     import av
 
-log = logging.getLogger("sharpeyes.edge.camera")
+log = logging.getLogger(__name__)
 
 DecodeMode = Literal["all", "keyframes"]
 

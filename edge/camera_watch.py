@@ -20,7 +20,7 @@ from edge.evidence import EvidenceBlob, annotated_snapshot
 from edge.health import ConditionRule, HealthEvent, OfflineRule
 from edge.tamper import measure, small_grey, tamper_cause
 
-log = logging.getLogger("sharpeyes.edge.health")
+log = logging.getLogger(__name__)
 
 # A reference view must itself look normal: enough contrast, and taken once the stream settled.
 _REFERENCE_MIN_STD = 15.0

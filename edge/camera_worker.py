@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from edge.node import EdgeNode
     from edge.pipeline import Emission
 
-log = logging.getLogger("sharpeyes.edge.worker")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from broker.logsetup import setup_logging
+
 app = typer.Typer(help="edge commands.", no_args_is_help=True)
 
 
@@ -24,14 +26,13 @@ def replay_command(
     Logs go to stderr. Episodes still open at the end of the video get no "end".
     """
     import json
-    import logging
     import re
     import sys
 
     from broker.configbase import ConfigError
     from broker.siteconfig import load_camera_rules
 
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     try:
         rules = load_camera_rules(camera_config)
     except ConfigError as exc:

@@ -6,7 +6,7 @@ import io
 import logging
 from typing import Any
 
-log = logging.getLogger("sharpeyes.edge.clip")
+log = logging.getLogger(__name__)
 
 
 class ClipError(RuntimeError):

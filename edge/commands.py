@@ -30,7 +30,7 @@ from broker.payloads import Command, CommandReply
 if TYPE_CHECKING:
     from edge.node import EdgeNode
 
-log = logging.getLogger("sharpeyes.edge.commands")
+log = logging.getLogger(__name__)
 
 
 class CommandHandler:

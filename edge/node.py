@@ -38,7 +38,7 @@ from edge.publisher import OutboxPublisher
 if TYPE_CHECKING:
     from edge.detector import Detector
 
-log = logging.getLogger("sharpeyes.edge.node")
+log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 

@@ -36,7 +36,7 @@ from broker.connectionconfig import BrokerConfig
 from broker.payloads import RECEIPTS_CAPABILITY, CentralHello, Receipt
 from edge.outbox import Outbox
 
-log = logging.getLogger("sharpeyes.edge.publisher")
+log = logging.getLogger(__name__)
 
 # A PUBACK for a mid we have not recorded yet is honoured only this long, so that a late PUBACK
 # for an old message cannot acknowledge a new message that reuses its (wrapped-around) mid.

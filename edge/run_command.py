@@ -20,12 +20,15 @@ def run(
     outbox: Path = typer.Option(None, "--outbox", help="outbox database (default var/edge-<id>-outbox.db)"),
     model: str = typer.Option(None, "--model", help="override every camera's model"),
     log_level: str = typer.Option("INFO", "--log-level"),
+    log_format: str = typer.Option(None, "--log-format", help="text (default) or json: one JSON object per line "
+                                   "(also SHARPEYES_LOG_FORMAT)"),
 ) -> None:
     """Run a live edge node: RTSP cameras -> detector -> rules -> outbox -> MQTT."""
     from broker.configbase import ConfigError
+    from broker.logsetup import setup_logging
     from broker.siteconfig import load_site_config
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     try:
         site = load_site_config(config)
         site.edge(edge).check_environment(config)
@@ -63,12 +66,12 @@ def run(
             reloaded.check_environment(config)
             node.apply_config(reloaded)
         except (ConfigError, KeyError) as exc:
-            logging.getLogger("sharpeyes.edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)
+            logging.getLogger("edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGHUP, _reload)
     node.start()
     stopping.wait()
-    logging.getLogger("sharpeyes.edge").info("stopping edge %s", edge)
+    logging.getLogger("edge").info("stopping edge %s", edge)
     node.stop()

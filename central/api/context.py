@@ -14,6 +14,7 @@ from central.changes import ChangeFeed
 from central.engine import WorkflowEngine
 from central.evidence_store import EvidenceBackend
 from central.grid import GridTree, Node
+from central.metrics import CentralMetrics
 from central.rate_limit import RateLimiter
 from central.redaction import Redactor
 from central.tables import GridNode
@@ -39,6 +40,7 @@ class ApiContext:
     after_commit: Callable[[], None] | None = None
     # --demo: anonymous Open311, docs without login, a banner on every page (central/secrets_policy.py).
     demo: bool = False
+    metrics: CentralMetrics = field(default_factory=CentralMetrics)  # GET /metrics (central/metrics.py)
     _redactor: Redactor | None = None
     _open311_limiter: RateLimiter | None = None
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import func, select, text
 
 from central.api.deps import Ctx, DbSession, current_user_or_cookie, require_roles
 from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut, ReadyOut
+from central.metrics import CONTENT_TYPE
 from central.tables import DeadLetter
 from central.tokens import Principal
 
@@ -20,6 +23,7 @@ health = APIRouter()
 router = APIRouter()
 
 KEEPALIVE_S = 15.0
+METRICS_TOKEN_ENV = "SHARPEYES_METRICS_TOKEN"
 # Above this many received-but-uncommitted messages the ingest is behind: not ready.
 READY_BACKLOG_MAX = 20_000
 
@@ -35,6 +39,17 @@ def healthz(ctx: Ctx) -> JSONResponse:
     mqtt = ctx.mqtt_connected() if ctx.mqtt_connected is not None else None
     body = HealthOut(status="ok" if db_ok else "degraded", database=db_ok, mqtt_connected=mqtt, demo=ctx.demo)
     return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
+
+
+@health.get("/metrics", include_in_schema=False)
+def metrics(ctx: Ctx, request: Request) -> Response:
+    """Prometheus exposition (central/metrics.py): counts and timings only, no ids of people. With
+    SHARPEYES_METRICS_TOKEN set, the scraper must send it as a bearer token."""
+    token = os.environ.get(METRICS_TOKEN_ENV)
+    if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        return Response("metrics need the bearer token in SHARPEYES_METRICS_TOKEN\n", status_code=401,
+                        media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
+    return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 @health.get("/readyz", response_model=ReadyOut)

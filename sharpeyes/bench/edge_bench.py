@@ -35,7 +35,7 @@ from sharpeyes.bench.procstat import RssWatcher, boost, cpu_of, machine_busy
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
-log = logging.getLogger("sharpeyes.bench")
+log = logging.getLogger(__name__)
 
 SITE, EDGE = "bench", "bench"
 CAMERAS_PER_SERVER = 4

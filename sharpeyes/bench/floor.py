@@ -23,7 +23,7 @@ import numpy as np
 
 from sharpeyes.bench.child import ChildRun
 
-log = logging.getLogger("sharpeyes.bench.floor")
+log = logging.getLogger(__name__)
 
 # The floor's scheduler is ideal: a keyframe counts as due a quarter period early, so network
 # jitter on a keyframe never pushes a sample to the next GOP.

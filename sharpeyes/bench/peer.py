@@ -20,7 +20,7 @@ from typing import Any
 
 from sharpeyes.bench.child import ChildRun
 
-log = logging.getLogger("sharpeyes.bench.peer")
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     "the peer needs Ultralytics and PyTorch (CPU build), locked in requirements/export.txt: run `make bench-deps` "

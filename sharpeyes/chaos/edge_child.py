@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import threading
 from pathlib import Path
 
 from broker.connectionconfig import BrokerConfig
+from broker.logsetup import setup_logging
 from edge.outbox import Outbox
 from edge.publisher import RECEIPT_TIMEOUT_S, OutboxPublisher
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--no-receipts", action="store_true", help="ignore central's hello: the broker's PUBACK deletes "
                         "(the behaviour before receipts, for a control run)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     outbox = Outbox(args.outbox)
     publisher = OutboxPublisher(BrokerConfig(host="127.0.0.1", port=args.port), f"sharpeyes-edge-{args.site}-{args.edge}",
                                 outbox, username=args.edge, max_refusals=args.max_refusals,
