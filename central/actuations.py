@@ -20,7 +20,7 @@ from central.tables import ActuationRow, Incident, IncidentAlias
 from central.workflow import OPEN_STATES
 
 # Record-only audit actions of this module (statistics leave them out).
-RELEASE_REQUESTED = "hold_release_requested"
+RELEASE_REQUESTED = "release_hold"
 
 
 def store(session: Session, record: Actuation, received_at: datetime) -> bool:

@@ -23,7 +23,7 @@ access_log = logging.getLogger("central.access")
 READ_ACTION = "evidence_read"
 # Audit records that are not steps of the workflow (statistics leave them out).
 # The actuation module's release request is one too (central/actuations.py, kept in step by its test).
-RECORD_ONLY_ACTIONS = (READ_ACTION, "legal_hold", "legal_hold_released", "evidence_purged", "hold_release_requested")
+RECORD_ONLY_ACTIONS = (READ_ACTION, "legal_hold", "legal_hold_released", "evidence_purged", "release_hold")
 ATTEMPTS = 5  # two reads of one incident at once race for the same audit slot; the loser retries
 
 

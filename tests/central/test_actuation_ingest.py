@@ -104,3 +104,34 @@ def test_a_batch_stores_event_and_actuations_and_receipts_name_both(store: Store
         assert len(actuations.for_incident(s, incident)) == 2
     (receipt,) = receipts_for([(t, p) for t, p, _ in items], T0)
     assert str(hold.event_id) in receipt[1].decode() and str(capped.event_id) in receipt[1].decode()
+
+
+def test_release_from_the_incident_by_desk_and_assigned_unit_only(wf) -> None:  # noqa: ANN001 - tests.central.conftest.Workflow
+    from central.tables import CommandRow
+
+    wf.ingest(event_topic(SITE, EDGE), wire(event("k-speaker", score=0.9)))  # a fire lane: triage, then the property unit
+    speaker = Actuation(event_id=uuid.uuid4(), site=SITE, edge=EDGE, camera="street-north", zone="kerb-lane",
+                        actuator="lane-speaker", kind="http", action=ActuationAction.HOLD, ok=True, incident_key="k-speaker",
+                        at=T0 + timedelta(seconds=3), held_since=T0 + timedelta(seconds=3), latency_ms=80.0)
+    wf.ingest(TOPIC, speaker.to_wire())
+    with wf.central.ctx.sessions() as s:
+        incident_id = s.scalar(select(Incident.id).where(Incident.incident_key == "k-speaker"))
+    assert wf.act("monitor", incident_id, "confirm").status_code == 200  # dispatched to unit pm-1
+
+    mine = wf.get("property", f"/api/v1/incidents/{incident_id}").json()
+    assert mine["holding"] == ["lane-speaker"] and mine["can_release_hold"]
+    assert [a["latency_ms"] for a in mine["actuations"]] == [80.0]
+    assert wf.get("other-unit", f"/api/v1/incidents/{incident_id}").status_code == 404
+    path = f"/api/v1/incidents/{incident_id}/release-hold"
+    assert wf.client.post(path, json={"reason": "a pram, not an e-bike"}, headers=wf.login("wang")).status_code == 403
+    assert wf.client.post(path, json={"reason": ""}, headers=wf.login("property")).status_code == 422
+    res = wf.client.post(path, json={"reason": "a pram, not an e-bike"}, headers=wf.login("property"))
+    assert res.status_code == 202, res.text
+    with wf.central.ctx.sessions() as s:
+        command = s.get(CommandRow, res.json()["command_id"])
+        assert command is not None and command.name == "release" and command.incident_id == incident_id
+        assert command.args == {"camera": "street-north", "zone": "kerb-lane", "by": "property",
+                                "reason": "a pram, not an e-bike"}
+    history = wf.get("admin", f"/api/v1/incidents/{incident_id}/history").json()
+    assert [(r["action"], r["actor"], r["reason"]) for r in history][-1] == ("release_hold", "property", "a pram, not an e-bike")
+    assert wf.get("admin", f"/api/v1/incidents/{incident_id}/history/verify").json()["ok"]

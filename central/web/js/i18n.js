@@ -68,7 +68,7 @@ const TEXT = {
   act_hold: ["保持开门", "Hold"],
   act_rearm: ["续保", "Re-arm"],
   act_release: ["解除", "Release"],
-  act_hold_release_requested: ["请求解除保持", "Release requested"],
+  act_release_hold: ["请求解除保持", "Release requested"],
   actuator_idle: ["空闲", "idle"],
   actuator_held: ["保持中", "holding"],
   actuator_failing: ["无应答", "not answering"],
