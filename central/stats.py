@@ -1,5 +1,8 @@
 """The numbers the centre reports upward, computed from incidents and their audit trail (pure).
 
+This module is their definition, in plain Python over facts; the API computes the same figures in
+the database (central/stats_sql.py), and the tests hold the two to each other.
+
 结案率 closure rate = closed / incidents (suppressed ones excluded);
 按期结案率 on-time rate = closed without any stage overdue / closed;
 返工率 rework rate = incidents reworked at least once / incidents that were checked;

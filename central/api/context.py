@@ -17,6 +17,7 @@ from central.grid import GridTree, Node
 from central.metrics import CentralMetrics
 from central.rate_limit import RateLimiter
 from central.redaction import Redactor
+from central.stats_sql import ResultCache
 from central.tables import GridNode
 from central.tokens import TokenIssuer
 
@@ -41,6 +42,7 @@ class ApiContext:
     # --demo: anonymous Open311, docs without login, a banner on every page (central/secrets_policy.py).
     demo: bool = False
     metrics: CentralMetrics = field(default_factory=CentralMetrics)  # GET /metrics (central/metrics.py)
+    stats_cache: ResultCache = field(default_factory=ResultCache)  # /stats between changes
     _redactor: Redactor | None = None
     _open311_limiter: RateLimiter | None = None
 

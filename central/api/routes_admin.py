@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from broker.configbase import ConfigError
 from broker.edgeconfig import edge_config_message
 from broker.siteconfig import SiteConfig, parse_site_config
-from central import actuations, stats
+from central import actuations, stats_sql
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
-from central.api.routes_workflow import _facts, _month_bounds
+from central.api.routes_workflow import _month_bounds
 from central.grid import GridTree, scope_for
 from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
 from central.users import MAX_PASSWORD_BYTES, bump_token_version, hash_password
@@ -38,19 +38,21 @@ Role = Literal["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "u
 def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     tree = ctx.load_grid(session)
     start, end, month = _month_bounds(None, ctx.workflow().clock.now())
-    month_rows = session.scalars(select(Incident).where(Incident.started_at >= start, Incident.started_at < end)).all()
-    index = {r["code"]: r for r in stats.grid_index(_facts(list(month_rows)), tree, ctx.workflow().config.index)}
-    open_rows = session.execute(select(Incident.grid_cell, Incident.deadline_color)
-                                .where(Incident.state.in_(OPEN_STATES))).all()
+    month_rows = select(Incident).where(Incident.started_at >= start, Incident.started_at < end)
+    index = {r["code"]: r for r in stats_sql.grid_index(session, month_rows, tree, ctx.workflow().config.index)}
+    # Open and overdue incidents per cell, counted in the database.
+    open_counts = {cell: (int(n), int(red)) for cell, n, red in session.execute(
+        select(Incident.grid_cell, func.count(), func.coalesce(func.sum(case((Incident.deadline_color == "red", 1),
+                                                                             else_=0)), 0))
+        .where(Incident.state.in_(OPEN_STATES)).group_by(Incident.grid_cell))}
     out: list[dict[str, object]] = []
     for node in sorted(tree.nodes.values(), key=lambda n: (tree.depth(n.code), n.code)):
         if actor.scope is not None and node.code not in actor.scope:
             continue
-        cells = tree.subtree([node.code])
-        mine = [c for g, c in open_rows if g in cells]
+        mine = [open_counts[c] for c in tree.subtree([node.code]) if c in open_counts]
         idx = index[node.code]
         out.append({"code": node.code, "name": node.name, "level": node.level, "parent": node.parent,
-                    "workers": list(node.workers), "open": len(mine), "overdue": sum(1 for c in mine if c == "red"),
+                    "workers": list(node.workers), "open": sum(n for n, _ in mine), "overdue": sum(r for _, r in mine),
                     "index": {"month": month, "score": idx["score"], "color": idx["color"]}})
     return out
 

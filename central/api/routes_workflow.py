@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
-from central import evidence_access, stats
+from central import stats, stats_sql
 from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, require_roles
 from central.api.routes_incidents import incident_out, visible
-from central.tables import AuditRecord, Incident, Suppression, WebhookDelivery
+from central.tables import Incident, Suppression, WebhookDelivery
 from central.workflow import OPEN_STATES, Actor
 
 if TYPE_CHECKING:
@@ -106,13 +108,11 @@ def end_suppression(suppression_id: int, session: DbSession, ctx: Ctx,
     return Response(status_code=204)
 
 
-def _facts(rows: list[Incident]) -> list[stats.IncidentFacts]:
-    return [stats.IncidentFacts(i.id, i.state, i.camera, i.zone, i.grid_cell, i.close_reason, bool(i.ever_overdue),
-                                i.rework_count or 0, i.escalated_to, i.deadline_color) for i in rows]
+STATS_MAX_AGE_S = 30.0
 
 
-def _selected(session: Session, actor: Actor, ctx: ApiContext, grid: str | None, hazard: str | None,
-              since: datetime | None, until: datetime | None) -> list[Incident]:
+def _selection(session: Session, actor: Actor, ctx: ApiContext, grid: str | None, hazard: str | None,
+               since: datetime | None, until: datetime | None) -> Select[Any]:
     query = visible(select(Incident), actor)
     if grid is not None:
         query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
@@ -125,22 +125,24 @@ def _selected(session: Session, actor: Actor, ctx: ApiContext, grid: str | None,
         query = query.where(Incident.started_at >= since)
     if until is not None:
         query = query.where(Incident.started_at < until)
-    return list(session.scalars(query))
+    return query
+
+
+def _cached(ctx: ApiContext, actor: Actor, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """Statistics are recomputed when something changed in this process (the live feed's version
+    moved), and at least every STATS_MAX_AGE_S for what other central processes stored."""
+    epoch = int(time.monotonic() // STATS_MAX_AGE_S)
+    return ctx.stats_cache.get((ctx.feed.version, epoch, actor.username, actor.role, actor.scope, *key), compute)
 
 
 @router.get("/stats")
 def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | None = None, hazard: str | None = None,
               since: datetime | None = None, until: datetime | None = None,
               format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
-    rows = _selected(session, actor, ctx, grid, hazard, since, until)
-    ids = [i.id for i in rows]
-    steps: list[stats.Step] = []
-    for chunk in range(0, len(ids), 500):
-        steps += [stats.Step(r.incident_id, r.at, r.from_state, r.to_state) for r in session.execute(
-            select(AuditRecord.incident_id, AuditRecord.at, AuditRecord.from_state, AuditRecord.to_state)
-            .where(AuditRecord.incident_id.in_(ids[chunk:chunk + 500]),
-                   AuditRecord.action.not_in(evidence_access.RECORD_ONLY_ACTIONS)))]
-    result = stats.summary(_facts(rows), steps, ctx.load_grid(session))
+    """The centre's figures aggregated in the database over any period (central/stats_sql.py)."""
+    selection = _selection(session, actor, ctx, grid, hazard, since, until)
+    result = _cached(ctx, actor, ("stats", grid, hazard, since, until),
+                     lambda: stats_sql.summary(session, selection, ctx.load_grid(session)))
     if format == "csv":
         return Response(stats.to_csv(stats.summary_rows(result)), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="stats.csv"'})
@@ -162,8 +164,9 @@ def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime,
 def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | None = None,
               format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
     start, end, month = _month_bounds(month, ctx.workflow().clock.now())
-    rows = _selected(session, actor, ctx, None, None, start, end)
-    table = stats.grid_index(_facts(rows), ctx.load_grid(session), ctx.workflow().config.index)
+    selection = _selection(session, actor, ctx, None, None, start, end)
+    table = [dict(row) for row in _cached(ctx, actor, ("index", month), lambda: stats_sql.grid_index(
+        session, selection, ctx.load_grid(session), ctx.workflow().config.index))]
     for row in table:
         row["month"] = month
     if actor.scope is not None:

@@ -75,8 +75,11 @@ class Workflow:
 
         c = self.central
         with c.ctx.sessions() as session:
-            return IngestService(session, c.ctx.evidence, GridRouter(workflow_site()), c.workflow).handle(
+            outcome = IngestService(session, c.ctx.evidence, GridRouter(workflow_site()), c.workflow).handle(
                 topic, payload, self.clock.now())
+        if outcome.incidents_changed:
+            c.ctx.feed.bump()  # as the MQTT ingest does after its commit (live stream, statistics cache)
+        return outcome
 
     def act(self, username: str, incident_id: int, action: str, **body: object):  # type: ignore[no-untyped-def]
         return self.client.post(f"/api/v1/incidents/{incident_id}/actions/{action}", json=body,

@@ -116,3 +116,20 @@ def test_zone_editor_geometry_refuses_crossing_and_tiny_polygons(site, console_f
     assert result["line"] == ["needs at least 3 vertices"]
     assert result["parsed"] == [[0.25, 0.62], [0.8, 0.6], [0.8, 0.7]]
     assert result["bad"] == 'vertex 2 "1.4,0.2": expected x,y between 0 and 1'
+
+
+def test_dashboard_charts_draw_the_counts_central_aggregated(site, console_factory):
+    """The trend chart is /stats' by_day as it is (central counts every incident, see
+    tests/central/test_stats_sql.py with 5,000): days without incidents are 0, none is recounted here."""
+    page = console_factory().page
+    page.goto(site.base_url + "/")
+    series = page.evaluate(
+        """async () => {
+            const d = await import('/static/js/views/dashboard.js');
+            const now = new Date('2026-12-05T08:00:00Z');
+            return d.perDay([{day: '2026-12-05', incidents: 3120}, {day: '2026-12-03', incidents: 1880},
+                             {day: '2026-10-01', incidents: 7}], 5, now);
+        }"""
+    )
+    assert series == [{"label": "12-01", "value": 0}, {"label": "12-02", "value": 0}, {"label": "12-03", "value": 1880},
+                      {"label": "12-04", "value": 0}, {"label": "12-05", "value": 3120}]

@@ -12,21 +12,17 @@ function dayKey(date) {
   return date.toISOString().slice(0, 10);
 }
 
-/** Pure: incidents per day for the last `days` days, oldest first. */
-export function perDay(items, days = DAYS, now = new Date()) {
+/** Pure: /stats' `by_day` ({day, incidents}) as the last `days` days, oldest first, empty days 0. */
+export function perDay(byDay, days = DAYS, now = new Date()) {
   const counts = new Map();
   for (let i = days - 1; i >= 0; i--) counts.set(dayKey(new Date(now - i * 86400000)), 0);
-  for (const inc of items) {
-    const key = dayKey(new Date(inc.started_at));
-    if (counts.has(key)) counts.set(key, counts.get(key) + 1);
-  }
+  for (const row of byDay ?? []) if (counts.has(row.day)) counts.set(row.day, row.incidents);
   return [...counts].map(([day, value]) => ({ label: day.slice(5), value }));
 }
 
-function countBy(items, key) {
-  const counts = new Map();
-  for (const inc of items) counts.set(inc[key] ?? "—", (counts.get(inc[key] ?? "—") ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]);
+/** Pure: /stats' grouped rows ({KEY, incidents}) largest first, as [key, count]. */
+function largestFirst(rows, key) {
+  return (rows ?? []).map((r) => [r[key] ?? "—", r.incidents]).sort((a, b) => b[1] - a[1]);
 }
 
 function kpi(name, value, id) {
@@ -75,11 +71,12 @@ export async function render(ctx) {
   const el = h("div", { class: "dashboard" });
   async function draw() {
     const since = new Date(Date.now() - DAYS * 86400000).toISOString();
+    // Every figure is aggregated by central over all incidents (GET /stats), never counted here.
     const [stats, nodes, sites, recent] = await Promise.all([
       api.stats(),
       api.grid().catch(() => []),
       api.sites().catch(() => []),
-      api.incidents({ since, limit: 500 }),
+      api.stats({ since }),
     ]);
     const names = new Map(nodes.map((n) => [n.code, n.name]));
     const falseAlarms = (stats.false_alarm_rate_by_camera ?? []).map((r) => ({ label: r.camera, value: r.false_alarms, rate: r.rate }));
@@ -93,11 +90,11 @@ export async function render(ctx) {
         kpi("rework_rate", fmtPercent(stats.rework_rate), "kpi-rework"),
         kpi("overdue_now", String(stats.overdue_now ?? 0), "kpi-overdue")),
       h("div", { class: "cards" },
-        h("section", { class: "card span2" }, h("h3", {}, t("trend_by_day")), columnChart(perDay(recent.items), { title: t("trend_by_day") })),
+        h("section", { class: "card span2" }, h("h3", {}, t("trend_by_day")), columnChart(perDay(recent.by_day), { title: t("trend_by_day") })),
         h("section", { class: "card" }, h("h3", {}, t("by_hazard")),
-          barChart(countBy(recent.items, "hazard").map(([k, v]) => ({ label: label("hazard", k), value: v })), { title: t("by_hazard") })),
+          barChart(largestFirst(recent.by_hazard, "hazard").map(([k, v]) => ({ label: label("hazard", k), value: v })), { title: t("by_hazard") })),
         h("section", { class: "card" }, h("h3", {}, t("by_grid_node")),
-          barChart(countBy(recent.items, "grid_cell").map(([k, v]) => ({ label: names.get(k) ?? k, value: v })), { title: t("by_grid_node") })),
+          barChart(largestFirst(recent.by_grid_cell, "grid_cell").map(([k, v]) => ({ label: names.get(k) ?? k, value: v })), { title: t("by_grid_node") })),
         h("section", { class: "card", id: "grid-index" }, h("h3", {}, t("grid_index")), gridTree(nodes)),
         h("section", { class: "card" }, h("h3", {}, t("false_alarms")),
           barChart(falseAlarms.map((r) => ({ ...r, color: "red" })), { title: t("false_alarms") })),
