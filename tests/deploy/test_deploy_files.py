@@ -167,3 +167,13 @@ def test_each_role_installs_from_its_lock_with_hashes(stages: dict[str, list[str
     # Nothing is resolved at build time: the project wheel goes in without its dependencies.
     assert re.search(r"pip install --no-deps [^&]*sharpeyes-", steps)
     assert "requirements/build.txt" in " ".join(stages["wheel"])
+
+
+def test_district_bridge_forwards_everything_central_ingests() -> None:
+    """An edge behind a district broker must reach central with every kind of message it sends
+    (events, actuations, evidence, status, health, replies)."""
+    from broker.topics import CENTRAL_SUBSCRIPTIONS
+
+    bridge = (DEPLOY / "city" / "mosquitto-district-bridge.conf").read_text()
+    missing = [p for p in CENTRAL_SUBSCRIPTIONS if f"topic {p} out 1" not in bridge]
+    assert missing == [], f"the district bridge does not forward {missing}"

@@ -110,6 +110,9 @@ export const command = (id) => call("GET", `/commands/${id}`);
 export const releaseIncidentHold = (id, reason) => call("POST", `/incidents/${id}/release-hold`, { reason });
 export const releaseActuator = (edge, actuator, reason) =>
   call("POST", `/edges/${encodeURIComponent(edge)}/actuators/${encodeURIComponent(actuator)}/release`, { reason });
+export const suppressions = () => call("GET", "/suppressions");
+export const addSuppression = (body) => call("POST", "/suppressions", body);
+export const endSuppression = (id) => call("DELETE", `/suppressions/${id}`);
 export const pushZones = (camera, zones) => call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones });
 
 export function upload(file) {

@@ -13,6 +13,7 @@ const VIEWS = {
   dashboard: () => import("./views/dashboard.js"),
   tasks: () => import("./views/tasks.js"),
   task: () => import("./views/tasks.js"),
+  silences: () => import("./views/silences.js"),
   ops: () => import("./views/ops.js"),
   zones: () => import("./views/zones.js"),
 };

@@ -5,6 +5,7 @@ export const PAGES = {
   board: { nav: "nav_board", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
   dashboard: { nav: "nav_dashboard", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
   tasks: { nav: "nav_tasks", roles: ["grid_worker", "unit"] },
+  silences: { nav: "nav_silences", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
   ops: { nav: "nav_ops", roles: ["admin"] },
 };
 
