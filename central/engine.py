@@ -32,6 +32,7 @@ from central.tables import (
     Task,
     WebhookDelivery,
 )
+from central.vocabulary import CloseReason
 from central.workflow import (
     CLOSED,
     OPEN_STATES,
@@ -47,7 +48,7 @@ from central.workflow_config import WorkflowConfig
 
 log = logging.getLogger(__name__)
 
-CLOSE_REASONS = ("fixed", "false_alarm", "duplicate", "transferred", "forced", "suppressed")
+CLOSE_REASONS = tuple(CloseReason)
 
 
 class ActionError(ValueError):

@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-RECEIVED, TRIAGE, REGISTERED, DISPATCHED = "received", "triage", "registered", "dispatched"
-IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED = "in_progress", "feedback", "checking", "closed", "returned"
-STATES = (RECEIVED, TRIAGE, REGISTERED, DISPATCHED, IN_PROGRESS, FEEDBACK, CHECKING, CLOSED, RETURNED)
+from central.vocabulary import Action, Role, State
+
+RECEIVED, TRIAGE, REGISTERED, DISPATCHED = State.RECEIVED, State.TRIAGE, State.REGISTERED, State.DISPATCHED
+IN_PROGRESS, FEEDBACK, CHECKING = State.IN_PROGRESS, State.FEEDBACK, State.CHECKING
+CLOSED, RETURNED = State.CLOSED, State.RETURNED
+STATES = tuple(State)
 OPEN_STATES = frozenset(STATES) - {CLOSED}
 
 # Which deadline clock runs in each state (configured per hazard type and stage).
@@ -27,7 +30,7 @@ STAGE_OF_STATE: dict[str, str] = {
 }
 
 ASSIGNEE = "assignee"  # a pseudo-role: the worker or unit the incident is dispatched to
-CHECKERS = frozenset({"monitor", "supervisor", "grid_chief", "admin"})
+CHECKERS = frozenset({Role.MONITOR, Role.SUPERVISOR, Role.GRID_CHIEF, Role.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,30 +49,30 @@ def _t(sources: Iterable[str], target: str | None, roles: Iterable[str], **kw: b
 
 # Actions people take through the API.
 ACTIONS: dict[str, Transition] = {
-    "confirm": _t({TRIAGE}, REGISTERED, {"monitor", "admin"}),
-    "dismiss": _t({TRIAGE}, CLOSED, {"monitor", "admin"}, needs_reason=True),
-    "dispatch": _t({REGISTERED, RETURNED}, DISPATCHED, {"monitor", "grid_chief", "admin"}),
-    "accept": _t({DISPATCHED}, IN_PROGRESS, {ASSIGNEE, "admin"}),
-    "return": _t({DISPATCHED}, RETURNED, {ASSIGNEE, "admin"}, needs_reason=True),
-    "feedback": _t({IN_PROGRESS}, FEEDBACK, {ASSIGNEE, "admin"}),
-    "check": _t({FEEDBACK}, CHECKING, CHECKERS),
-    "pass": _t({CHECKING}, CLOSED, CHECKERS, not_feedback_author=True),
-    "fail": _t({CHECKING}, IN_PROGRESS, CHECKERS, needs_reason=True, not_feedback_author=True),
-    "close": _t(OPEN_STATES, CLOSED, {"supervisor", "admin"}, needs_reason=True),
-    "merge": _t(OPEN_STATES, CLOSED, {"monitor", "admin"}),
-    "supervise": _t(OPEN_STATES, None, {"supervisor", "grid_chief", "admin"}),
+    Action.CONFIRM: _t({TRIAGE}, REGISTERED, {Role.MONITOR, Role.ADMIN}),
+    Action.DISMISS: _t({TRIAGE}, CLOSED, {Role.MONITOR, Role.ADMIN}, needs_reason=True),
+    Action.DISPATCH: _t({REGISTERED, RETURNED}, DISPATCHED, {Role.MONITOR, Role.GRID_CHIEF, Role.ADMIN}),
+    Action.ACCEPT: _t({DISPATCHED}, IN_PROGRESS, {ASSIGNEE, Role.ADMIN}),
+    Action.RETURN: _t({DISPATCHED}, RETURNED, {ASSIGNEE, Role.ADMIN}, needs_reason=True),
+    Action.FEEDBACK: _t({IN_PROGRESS}, FEEDBACK, {ASSIGNEE, Role.ADMIN}),
+    Action.CHECK: _t({FEEDBACK}, CHECKING, CHECKERS),
+    Action.PASS: _t({CHECKING}, CLOSED, CHECKERS, not_feedback_author=True),
+    Action.FAIL: _t({CHECKING}, IN_PROGRESS, CHECKERS, needs_reason=True, not_feedback_author=True),
+    Action.CLOSE: _t(OPEN_STATES, CLOSED, {Role.SUPERVISOR, Role.ADMIN}, needs_reason=True),
+    Action.MERGE: _t(OPEN_STATES, CLOSED, {Role.MONITOR, Role.ADMIN}),
+    Action.SUPERVISE: _t(OPEN_STATES, None, {Role.SUPERVISOR, Role.GRID_CHIEF, Role.ADMIN}),
 }
 
 # Steps central itself takes (ingest, rules, scheduler, the edge's recheck answer): no role check.
 SYSTEM_STEPS: dict[str, Transition] = {
-    "triage": _t({RECEIVED}, TRIAGE, set()),
-    "register": _t({RECEIVED}, REGISTERED, set()),
-    "suppress": _t({RECEIVED}, CLOSED, set()),
-    "dispatch": ACTIONS["dispatch"],
-    "pass": ACTIONS["pass"],
-    "fail": ACTIONS["fail"],
-    "escalate": _t(OPEN_STATES, None, set()),
-    "episode": _t(OPEN_STATES, None, set()),
+    Action.TRIAGE: _t({RECEIVED}, TRIAGE, set()),
+    Action.REGISTER: _t({RECEIVED}, REGISTERED, set()),
+    Action.SUPPRESS: _t({RECEIVED}, CLOSED, set()),
+    Action.DISPATCH: ACTIONS[Action.DISPATCH],
+    Action.PASS: ACTIONS[Action.PASS],
+    Action.FAIL: ACTIONS[Action.FAIL],
+    Action.ESCALATE: _t(OPEN_STATES, None, set()),
+    Action.EPISODE: _t(OPEN_STATES, None, set()),
 }
 
 
