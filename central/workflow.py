@@ -144,16 +144,34 @@ def is_assignee(actor: Actor, incident: IncidentFacts) -> bool:
     return actor.role == "grid_worker" and actor.worker is not None and actor.worker == incident.assigned_worker
 
 
+@dataclass(frozen=True, slots=True)
+class Sees:
+    """Which incidents an actor sees, as data: any incident matching one of the terms (none: nothing;
+    ``everything``: all). The one definition both ``can_see`` (Python) and the API's SQL filter
+    (``routes_incidents.visible``) are rendered from."""
+
+    everything: bool = False
+    unit: str | None = None  # assigned to this unit
+    worker: str | None = None  # assigned to this grid worker
+    cells: frozenset[str] | None = None  # in one of these grid cells
+
+
+def access_rule(actor: Actor) -> Sees:
+    if actor.system or actor.role == Role.ADMIN:
+        return Sees(everything=True)
+    if actor.role == Role.UNIT:
+        return Sees(unit=actor.unit)
+    if actor.role == Role.GRID_WORKER:
+        return Sees(worker=actor.worker, cells=actor.scope)
+    return Sees(everything=True) if actor.scope is None else Sees(cells=actor.scope)
+
+
 def can_see(actor: Actor, incident: IncidentFacts) -> bool:
-    if actor.system or actor.role == "admin":
-        return True
-    if actor.role == "unit":
-        return actor.unit is not None and actor.unit == incident.assigned_unit
-    if actor.role == "grid_worker":
-        if actor.worker is not None and actor.worker == incident.assigned_worker:
-            return True
-        return actor.scope is not None and actor.in_scope(incident.grid_cell)
-    return actor.in_scope(incident.grid_cell)
+    rule = access_rule(actor)
+    return (rule.everything
+            or (rule.unit is not None and incident.assigned_unit == rule.unit)
+            or (rule.worker is not None and incident.assigned_worker == rule.worker)
+            or (rule.cells is not None and incident.grid_cell is not None and incident.grid_cell in rule.cells))
 
 
 def _permitted(actor: Actor, t: Transition, incident: IncidentFacts) -> bool:

@@ -34,7 +34,15 @@ from central.tables import (
     Incident,
     IncidentEvidence,
 )
-from central.workflow import Actor, Forbidden, IllegalTransition, MissingReason, allowed_actions, can_see
+from central.workflow import (
+    Actor,
+    Forbidden,
+    IllegalTransition,
+    MissingReason,
+    access_rule,
+    allowed_actions,
+    can_see,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,18 +50,18 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 def visible(query: Select, actor: Actor) -> Select:
-    """The SQL form of ``workflow.can_see``."""
-    if actor.role == "admin":
+    """``workflow.access_rule`` as a WHERE clause: the SQL form of ``workflow.can_see``."""
+    rule = access_rule(actor)
+    if rule.everything:
         return query
-    if actor.role == "unit":
-        return query.where(Incident.assigned_unit == (actor.unit or "\x00"))
-    in_scope = Incident.grid_cell.in_(sorted(actor.scope)) if actor.scope is not None else None
-    if actor.role == "grid_worker":
-        mine = Incident.assigned_worker == (actor.worker or "\x00")
-        return query.where(or_(mine, in_scope) if in_scope is not None else mine)
-    if in_scope is None:
-        return query
-    return query.where(in_scope if actor.scope else false())
+    terms = []
+    if rule.unit is not None:
+        terms.append(Incident.assigned_unit == rule.unit)
+    if rule.worker is not None:
+        terms.append(Incident.assigned_worker == rule.worker)
+    if rule.cells:
+        terms.append(Incident.grid_cell.in_(sorted(rule.cells)))
+    return query.where(or_(*terms) if terms else false())
 
 
 def incident_out(incident: Incident, actor: Actor) -> IncidentOut:
