@@ -18,6 +18,15 @@ from broker.siteconfig import SiteConfig, parse_site_config
 from central import actuations, stats_sql
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
 from central.api.routes_workflow import _month_bounds
+from central.api.schemas_ops import (
+    CommandOut,
+    CommandQueued,
+    GridNodeOut,
+    GridNodeSaved,
+    SiteOut,
+    UnitOut,
+    UserOut,
+)
 from central.grid import GridTree, scope_for
 from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
 from central.users import MAX_PASSWORD_BYTES, bump_token_version, hash_password
@@ -34,7 +43,7 @@ router = APIRouter()
 Role = Literal["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"]
 
 
-@router.get("/grid")
+@router.get("/grid", response_model=list[GridNodeOut])
 def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     tree = ctx.load_grid(session)
     start, end, month = _month_bounds(None, ctx.workflow().clock.now())
@@ -66,7 +75,7 @@ class GridNodeIn(BaseModel):
     workers: list[str] = Field(default_factory=list)
 
 
-@router.put("/grid/{code}")
+@router.put("/grid/{code}", response_model=GridNodeSaved)
 def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
              _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     if body.parent is not None and (body.parent == code or session.get(GridNode, body.parent) is None):
@@ -80,7 +89,7 @@ def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
     return {"code": code, **body.model_dump()}
 
 
-@router.get("/units")
+@router.get("/units", response_model=list[UnitOut])
 def units(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     """The units serving some part of the caller's scope (whom they may dispatch to)."""
     tree = ctx.load_grid(session)
@@ -101,7 +110,7 @@ def _user_area(tree: GridTree, config: WorkflowConfig, user: User) -> frozenset[
     return area
 
 
-@router.get("/users")
+@router.get("/users", response_model=list[UserOut])
 def users(session: DbSession, ctx: Ctx,
           actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> list[dict[str, object]]:
     """Everyone for site-wide callers; a supervisor of a subtree sees the users working in it."""
@@ -141,7 +150,7 @@ def _check_refs(session: Session, ctx: ApiContext, grid: list[str] | None, unit:
         raise HTTPException(422, detail=f"unit {unit!r} is not configured")
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserOut)
 def add_user(body: UserIn, session: DbSession, ctx: Ctx,
              _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     if session.scalar(select(User).where(User.username == body.username)) is not None:
@@ -155,7 +164,7 @@ def add_user(body: UserIn, session: DbSession, ctx: Ctx,
     return _user_out(user)
 
 
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", response_model=UserOut)
 def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
                _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     user = session.scalar(select(User).where(User.username == username))
@@ -181,7 +190,7 @@ def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
     return _user_out(user)
 
 
-@router.get("/sites")
+@router.get("/sites", response_model=list[SiteOut])
 def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     """Edges and cameras in the caller's scope (an edge shows when one of its cameras does)."""
     status_rows = {(r.site, r.edge): r for r in session.scalars(select(EdgeStatusRow))}
@@ -270,7 +279,7 @@ def _with_edge(site: SiteConfig, edge_id: str, change: Callable[[dict[str, Any]]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.problems) from None
 
 
-@router.post("/edges/{edge}/config", status_code=202)
+@router.post("/edges/{edge}/config", status_code=202, response_model=CommandQueued)
 def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
                 actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     """Replace one edge's configuration (cameras, zones, settings) and send it to that edge."""
@@ -294,7 +303,7 @@ class ZonesPush(BaseModel):
     zones: list[dict[str, object]]
 
 
-@router.put("/cameras/{camera}/zones", status_code=202)
+@router.put("/cameras/{camera}/zones", status_code=202, response_model=CommandQueued)
 def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     """Replace one camera's zones: validated like the site file, kept in central's copy of the site
@@ -330,7 +339,7 @@ def _command_in_scope(row: CommandRow, actor: Actor, session: Session, ctx: ApiC
     return actor.role in DESK_ROLES and overlaps(actor, cells)
 
 
-@router.get("/commands/{command_id}")
+@router.get("/commands/{command_id}", response_model=CommandOut)
 def get_command(command_id: str, session: DbSession, ctx: Ctx, actor: CurrentActor) -> dict[str, object]:
     row = session.get(CommandRow, command_id)
     missing = f"no command {command_id}"

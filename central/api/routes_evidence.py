@@ -17,6 +17,7 @@ from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, current_a
 from central.api.routes_auth import client_address
 from central.api.routes_incidents import _aware, _load_visible, evidence_url, visible
 from central.api.schemas import UploadOut
+from central.api.schemas_ops import EvidenceHoldsOut, LegalHoldOut, ReadOut
 from central.evidence_store import sha256_hex, sniff_content_type
 from central.redaction import VEHICLE_LABELS
 from central.tables import Event, Evidence, EvidenceHold, EvidenceRef, Incident, IncidentEvidence, utcnow
@@ -160,7 +161,7 @@ def access_log(actor: AuditReaders, session: DbSession,
     return JSONResponse(rows, headers=NO_STORE)
 
 
-@router.get("/incidents/{incident_id}/reads")
+@router.get("/incidents/{incident_id}/reads", response_model=list[ReadOut])
 def incident_reads(incident_id: int, actor: CurrentActor, session: DbSession) -> list[dict[str, object]]:
     """Who looked at this incident's evidence (the incident page's "who looked")."""
     _load_visible(session, incident_id, actor)
@@ -185,7 +186,7 @@ class HoldIn(BaseModel):
     reason: str = Field(min_length=4, max_length=500)
 
 
-@router.put("/incidents/{incident_id}/legal-hold")
+@router.put("/incidents/{incident_id}/legal-hold", response_model=LegalHoldOut)
 def legal_hold(incident_id: int, body: HoldIn, session: DbSession,
                actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> dict[str, object]:
     """Keep (or stop keeping) an incident's evidence past its retention period; recorded in its audit."""
@@ -205,7 +206,7 @@ class EvidenceHoldIn(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-@router.put("/evidence/{sha256}/holds")
+@router.put("/evidence/{sha256}/holds", response_model=EvidenceHoldsOut)
 def hold_evidence(sha256: str, body: EvidenceHoldIn, session: DbSession,
                   _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     """Keep a blob while something outside the incident store (a training dataset) uses it."""
@@ -219,7 +220,7 @@ def hold_evidence(sha256: str, body: EvidenceHoldIn, session: DbSession,
     return {"sha256": sha, "holders": holders}
 
 
-@router.delete("/evidence/{sha256}/holds/{holder}")
+@router.delete("/evidence/{sha256}/holds/{holder}", response_model=EvidenceHoldsOut)
 def release_evidence(sha256: str, holder: str, session: DbSession,
                      _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     sha = sha256.lower()

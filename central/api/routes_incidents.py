@@ -22,6 +22,7 @@ from central.api.schemas import (
     IncidentList,
     IncidentOut,
 )
+from central.api.schemas_ops import VerifyOut
 from central.engine import ActionError, ActionInput
 from central.labels import incident_title
 from central.tables import (
@@ -230,7 +231,7 @@ def history(incident_id: int, actor: CurrentActor, session: DbSession) -> list[A
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/incidents/{incident_id}/history/verify")
+@router.get("/incidents/{incident_id}/history/verify", response_model=VerifyOut)
 def verify_history(incident_id: int, actor: CurrentActor, session: DbSession) -> dict[str, object]:
     _load_visible(session, incident_id, actor)
     count, breaks = audit.verify(session, incident_id)

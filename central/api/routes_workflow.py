@@ -14,6 +14,7 @@ from sqlalchemy import Select, select
 from central import stats, stats_sql
 from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, require_roles
 from central.api.routes_incidents import incident_out, visible
+from central.api.schemas_ops import DeliveryOut, IndexRowOut, StatsOut, SupervisionOut, SuppressionOut
 from central.tables import Incident, Suppression, WebhookDelivery
 from central.workflow import OPEN_STATES, Actor
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 
-@router.get("/supervision")
+@router.get("/supervision", response_model=SupervisionOut)
 def supervision(actor: CurrentActor, session: DbSession, ctx: Ctx) -> dict[str, object]:
     rows = session.scalars(visible(select(Incident), actor).where(Incident.state.in_(OPEN_STATES))
                            .order_by(Incident.stage_deadline_at)).all()
@@ -70,7 +71,7 @@ def _check_camera_in_scope(actor: Actor, ctx: ApiContext, camera: str) -> None:
         raise refusal(actor, f"camera {camera} is outside their grid")
 
 
-@router.get("/suppressions")
+@router.get("/suppressions", response_model=list[SuppressionOut])
 def list_suppressions(actor: DeskActor, session: DbSession, ctx: Ctx, all: bool = False) -> list[dict[str, object]]:
     query = select(Suppression).order_by(Suppression.id.desc())
     if not all:
@@ -78,7 +79,7 @@ def list_suppressions(actor: DeskActor, session: DbSession, ctx: Ctx, all: bool 
     return [_suppression_out(s) for s in session.scalars(query) if actor.in_scope(ctx.camera_cell(s.camera))]
 
 
-@router.post("/suppressions", status_code=201)
+@router.post("/suppressions", status_code=201, response_model=SuppressionOut)
 def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
                     actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> dict[str, object]:
     _check_camera_in_scope(actor, ctx, body.camera)
@@ -135,7 +136,7 @@ def _cached(ctx: ApiContext, actor: Actor, key: tuple[Any, ...], compute: Callab
     return ctx.stats_cache.get((ctx.feed.version, epoch, actor.username, actor.role, actor.scope, *key), compute)
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=StatsOut)
 def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | None = None, hazard: str | None = None,
               since: datetime | None = None, until: datetime | None = None,
               format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
@@ -160,7 +161,7 @@ def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime,
     return start, end, month
 
 
-@router.get("/stats/index")
+@router.get("/stats/index", response_model=list[IndexRowOut])
 def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | None = None,
               format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
     start, end, month = _month_bounds(month, ctx.workflow().clock.now())
@@ -177,7 +178,7 @@ def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | No
     return table
 
 
-@router.get("/webhooks/deliveries")
+@router.get("/webhooks/deliveries", response_model=list[DeliveryOut])
 def deliveries(session: DbSession, _actor: Annotated[Actor, Depends(require_roles("admin"))],
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, object]]:
     rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit))
