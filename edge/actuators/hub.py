@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 
 from broker.actuatorconfig import ActuatorConfig
@@ -49,16 +50,15 @@ class ActuatorHub:
         wanted = {a.id: a for a in edge.actuators}
         zones = zone_actuators(edge)
         with self._lock:
-            for actuator_id, runner in list(self.runners.items()):
-                if wanted.get(actuator_id) != runner.config:
-                    runner.stop()
-                    del self.runners[actuator_id]
+            retired = [self.runners.pop(a) for a, r in list(self.runners.items()) if wanted.get(a) != r.config]
             for actuator_id, config in wanted.items():
                 if actuator_id not in self.runners:
                     self.runners[actuator_id] = self._runner(config)
             self._zones = zones
             for actuator_id, runner in self.runners.items():
                 runner.submit(partial(_keep_only, driven={key for key, ids in zones.items() if actuator_id in ids}))
+        for runner in retired:  # outside the lock: letting go may wait on a slow device
+            runner.stop()
 
     def _driving(self, camera: str, zone: str) -> list[ActuatorRunner]:
         with self._lock:
@@ -68,8 +68,6 @@ class ActuatorHub:
         return bool(self._driving(camera, zone))
 
     def hazard_started(self, camera: str, zone: str, incident_key: str, frame_monotonic: float) -> None:
-        from datetime import UTC, datetime
-
         wall = datetime.now(UTC)
         for runner in self._driving(camera, zone):
             runner.submit(lambda book, now: book.start(camera, zone, incident_key, frame_monotonic, now, wall))

@@ -172,3 +172,26 @@ def test_voice_warning_plays_while_held_and_stops_on_release(tmp_path: Path) -> 
         hub.stop()
     assert set(plays.read_text().split()) == {str(voice)}
     assert all(r.ok for r in records)
+
+
+def test_a_new_configuration_ends_holds_it_no_longer_drives() -> None:
+    records: list[Actuation] = []
+    with RelayModuleSimulator(watchdog_s=5) as sim:
+        door = {"id": "door", "kind": "modbus_tcp", "host": "127.0.0.1", "port": sim.port, "coil": 1, "watchdog_s": 5}
+        hub = ActuatorHub(_edge([door]), site="s", record=records.append)
+        try:
+            hub.hazard_started("lift", "car", "k1", time.monotonic())
+            wait_until(lambda: sim.coil(1), 5, interval=0.02, what="coil 1 on")
+            unwired = EdgeConfig.model_validate({"id": "e1", "actuators": [door], "cameras": [
+                {"id": "lift", "url": "rtsp://127.0.0.1/lift", "zones": [ZONE]}]})
+            hub.apply(unwired)  # the zone no longer lists the door
+            wait_until(lambda: not sim.coil(1), 5, interval=0.02, what="coil 1 released")
+            assert records[-1].reason is not None and records[-1].reason.value == "hazard_ended"
+            moved = {**door, "coil": 2}
+            hub.apply(_edge([moved]))
+            hub.hazard_started("lift", "car", "k2", time.monotonic())
+            wait_until(lambda: sim.coil(2), 5, interval=0.02, what="the moved door on coil 2")
+            assert not sim.coil(1) and hub.runners["door"].config.coil == 2
+        finally:
+            hub.stop()
+    assert records[-1].reason is not None and records[-1].reason.value == "shutdown"
