@@ -40,6 +40,7 @@ from central.evidence_store import (
     sniff_content_type,
     store_checked,
 )
+from central.incidents import new_incident
 from central.routing import GridRouter
 from central.tables import (
     AuditRecord,
@@ -58,6 +59,7 @@ from central.tables import (
     table_of,
     utcnow,
 )
+from central.vocabulary import IncidentSource
 
 log = logging.getLogger(__name__)
 
@@ -595,30 +597,10 @@ class IngestService:
 
     def _new_incident(self, event: HazardEvent) -> Incident:
         route = self.router.route(event.site, event.camera)
-        return Incident(
-            incident_key=event.incident_key,
-            hazard=event.hazard.value,
-            site=event.site,
-            edge=event.edge,
-            camera=event.camera,
-            zone=event.zone,
-            grid_cell=route.grid_cell,
-            state="received",
-            condition=lifecycle.ACTIVE,
-            started_at=event.started_at,
-            last_observed_at=event.observed_at,
-            max_score=0.0,
-            event_count=0,
-            assigned_worker=route.worker,
-            # The columns with a server default, given here: else the flush asks the database for
-            # them, one INSERT ... RETURNING per incident on SQLite.
-            source="camera",
-            episode_count=1,
-            rework_count=0,
-            escalation_level=0,
-            supervised=False,
-            ever_overdue=False,
-        )
+        return new_incident(incident_key=event.incident_key, hazard=event.hazard.value, site=event.site,
+                            source=IncidentSource.CAMERA, started_at=event.started_at, observed_at=event.observed_at,
+                            grid_cell=route.grid_cell, assigned_worker=route.worker, edge=event.edge,
+                            camera=event.camera, zone=event.zone)
 
     def _open_episode_target(self, event: HazardEvent) -> Incident | None:
         window = self.workflow.config.merge_window_s

@@ -25,7 +25,9 @@ from sqlalchemy import select
 from central.api.deps import Ctx, DbSession
 from central.api.routes_auth import client_address
 from central.engine import WorkflowEngine
+from central.incidents import new_incident
 from central.tables import Incident
+from central.vocabulary import IncidentSource
 from central.workflow import Actor
 
 router = APIRouter(prefix="/open311/v2")
@@ -104,13 +106,11 @@ async def create_request(request: Request, ctx: Ctx, session: DbSession) -> JSON
     engine: WorkflowEngine = ctx.workflow()
     now = engine.clock.now()
     cell = engine.grid.locate(lon, lat) if lat is not None and lon is not None else None
-    incident = Incident(
+    incident = new_incident(
         incident_key=f"open311-{uuid.uuid4()}", hazard=service.hazard or service.service_code,
-        site=ctx.site.site if ctx.site else "site", edge=None, camera=None, zone=None, grid_cell=cell,
-        state="received", condition="active", started_at=now, last_observed_at=now, max_score=1.0,
-        event_count=0, source="open311", description=p.get("description", "")[:4000] or None,
-        address=p.get("address_string") or None, lat=lat, lon=lon,
-        assigned_worker=engine._nearest_worker(cell),
+        site=ctx.site.site if ctx.site else "site", source=IncidentSource.OPEN311, started_at=now, observed_at=now,
+        grid_cell=cell, assigned_worker=engine._nearest_worker(cell), max_score=1.0,
+        description=p.get("description", "")[:4000] or None, address=p.get("address_string") or None, lat=lat, lon=lon,
     )
     if p.get("media_url"):
         incident.description = ((incident.description or "") + MEDIA_PREFIX + p["media_url"][:1000]).strip()
