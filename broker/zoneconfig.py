@@ -64,6 +64,8 @@ HAZARD_PROFILES: dict[str, HazardProfile] = {
     "indoor": HazardProfile(detect_fps=2.0, fps_range=(2.0, 5.0)),
     "occupancy": HazardProfile(detect_fps=1.0, fps_range=(1.0, 1.0)),
 }
+# An open episode is kept by the same object down to this share of min_score (hysteresis).
+KEEP_SCORE_RATIO = 0.6
 # A camera with no zones (health watch only) still samples now and then.
 IDLE_DETECT_FPS = 1.0
 IDLE_DETECT_WIDTH = 640
@@ -109,6 +111,9 @@ class ZoneConfig(StrictModel):
     clear_s: float | None = Field(None, ge=0)
     realarm_s: float | None = Field(None, gt=0)
     min_score: float = Field(0.35, ge=0.0, le=1.0)
+    keep_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="once an episode is open, the same object (track or place) keeps it open "
+        "down to this score, so a score that dips below min_score does not end it; default 0.6 x min_score")
     labels: list[str] | None = None
     name: str | None = Field(None, max_length=80, description="shown in evidence titles, e.g. crowd gathering")
     min_count: int | None = Field(None, ge=1, description="objects needed at once (indoor, occupancy; default 1)")
@@ -182,6 +187,11 @@ class ZoneConfig(StrictModel):
             self.realarm_s = realarm
         if self.labels is None:
             self.labels = list(ZONE_LABELS[self.kind])
+        if self.keep_score is None:
+            self.keep_score = round(KEEP_SCORE_RATIO * self.min_score, 4)
+        elif self.keep_score > self.min_score:
+            raise ValueError(f"keep_score {self.keep_score} is above min_score {self.min_score}; it keeps an open "
+                             "episode alive with weaker detections, so it must be at most min_score")
         if self.min_count is None and self.kind in _KIND_ONLY_OPTIONS["min_count"]:
             self.min_count = 1
         return self

@@ -67,15 +67,13 @@ class FireLaneRule:
         move_fraction: float = 0.25,
         resize_fraction: float = 0.35,
         match_iou: float = 0.3,
-        keep_score_ratio: float = 0.6,
         min_presence: float = 0.5,
     ) -> None:
         """``grace_s``: how long a vehicle the detector lost is remembered (its dwell kept).
         ``move_fraction``: how far (in its own box widths/heights) a vehicle may shift and still
         count as standing; ``resize_fraction``: how much its box may grow or shrink (relative to
-        its size when it stopped) and still count as standing. ``keep_score_ratio``: a known
-        vehicle stays tracked while its score is above ``min_score`` times this; only scores
-        above ``min_score`` create vehicles.
+        its size when it stopped) and still count as standing. A known vehicle stays tracked while
+        its score is above the zone's ``keep_score``; only scores above ``min_score`` create vehicles.
         ``min_presence``: the share of samples since a vehicle appeared in which it must have
         been seen to alarm; a spot that traffic merely crosses now and then is not a parked car.
         """
@@ -91,7 +89,7 @@ class FireLaneRule:
         self._move = move_fraction
         self._resize = resize_fraction
         self._match_iou = match_iou
-        self._keep_score = zone.min_score * keep_score_ratio
+        self._keep_score = zone.keep_score if zone.keep_score is not None else zone.min_score
         self._min_presence = min_presence
         self._step = 0
         self._tracks: list[_Track] = []

@@ -6,6 +6,11 @@ objects with these labels inside the polygon, and have they been for ``dwell_s``
 indoors is one object of label motorcycle/bicycle; a crowd is five people; a night intrusion
 is one person, asked only during ``active_hours``. The object itself is the hazard wherever it
 stands, so no identity or motion is needed, and short detector misses are tolerated.
+
+Hysteresis: an episode starts on ``min_score``, but once open it is kept by weaker detections
+(down to ``keep_score``) of the objects that opened it: the tracker's identity, or a box on the
+same place. A parked e-bike whose score wavers around ``min_score`` stays one episode and ends
+only when nothing of it has been seen for ``clear_s``; a new, weak object never opens one.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import datetime as dt
 
 from broker.payloads import Phase
 from broker.zoneconfig import ZoneConfig
-from edge.geometry import footprint, point_in_polygon
+from edge.geometry import Box, footprint, iou, point_in_polygon
 from edge.rules.hours import in_any_window
 from edge.rules.types import Episode, RuleEvent, ZoneObject
+
+SAME_PLACE_IOU = 0.3  # a weaker box this close to a strong one of the episode is the same object
 
 
 class PresenceRule:
@@ -35,6 +42,10 @@ class PresenceRule:
         self._clear = float(zone.clear_s or 0.0)
         self._realarm = float(zone.realarm_s or 0.0)
         self._max_missed = max_missed
+        self._keep = zone.keep_score if zone.keep_score is not None else zone.min_score
+        # The strong objects of the open episode: tracker ids, and their latest boxes (same place).
+        self._strong_ids: set[int] = set()
+        self._strong_boxes: list[Box] = []
         self._since: float | None = None
         self._missed = 0
         self._episode: Episode | None = None
@@ -48,14 +59,13 @@ class PresenceRule:
             if not in_any_window(local_time, self._windows):
                 return self._idle(t)
 
-        found = [
-            d
-            for d in detections
-            if d.label in self._labels
-            and d.score >= self.zone.min_score
-            and point_in_polygon(footprint(d.box), self._polygon)
-        ]
+        inside = [d for d in detections
+                  if d.label in self._labels and point_in_polygon(footprint(d.box), self._polygon)]
+        found = [d for d in inside if d.score >= self.zone.min_score]
+        if self._episode is not None:
+            found += [d for d in inside if self._keep <= d.score < self.zone.min_score and self._seen_strong(d)]
         present = len(found) >= self._min_count
+        self._remember_strong(found)
         if present:
             self._missed = 0
             if self._since is None:
@@ -64,6 +74,8 @@ class PresenceRule:
             self._missed += 1
             if self._missed > self._max_missed and self._episode is None:
                 self._since = None
+                self._strong_ids.clear()
+                self._strong_boxes = []
 
         episode = self._episode
         if episode is None:
@@ -82,6 +94,17 @@ class PresenceRule:
             return self._end(t)
         return []
 
+    def _seen_strong(self, d: ZoneObject) -> bool:
+        if d.track_id is not None and d.track_id in self._strong_ids:
+            return True
+        return any(iou(d.box, box) >= SAME_PLACE_IOU for box in self._strong_boxes)
+
+    def _remember_strong(self, found: list[ZoneObject]) -> None:
+        strong = [d for d in found if d.score >= self.zone.min_score]
+        if strong:
+            self._strong_ids.update(d.track_id for d in strong if d.track_id is not None)
+            self._strong_boxes = [d.box for d in strong]
+
     def _idle(self, t: float) -> list[RuleEvent]:
         # Outside the active hours nothing is watched, so an open episode cannot be kept open:
         # nobody would ever see it clear. It ends when the window closes.
@@ -93,6 +116,8 @@ class PresenceRule:
         event = self._event(Phase.END, t, [])
         self._episode = None
         self._since = None
+        self._strong_ids.clear()
+        self._strong_boxes = []
         return [event]
 
     def _event(self, phase: Phase, t: float, objects: list[ZoneObject]) -> RuleEvent:

@@ -195,3 +195,47 @@ def test_a_vehicle_driving_towards_the_camera_is_not_standing() -> None:
     # A vehicle of steady size on the same spot does alarm: it is the growth that spares it.
     steady = {float(t): [car((0.35, 0.7, 0.65, 1.0))] for t in range(0, 30)}
     assert phases(run(FireLaneRule(zone), steady)) == [("start", 3.0)]
+
+
+# -- hysteresis: an open episode is kept by weaker sightings of the same object ---------------------
+
+FLICKER = [0.50, 0.31, 0.28, 0.33, 0.30, 0.29, 0.40, 0.27, 0.30, 0.26, 0.31, 0.29, 0.33, 0.28, 0.30, 0.29]  # around 0.35
+
+
+def _flickering(zone: ZoneConfig, *, track_id: int | None = 4, box=SCOOTER) -> list[RuleEvent]:
+    quick = zone.model_copy(update={"dwell_s": 0.0, "clear_s": 2.0})
+    samples = {i * 0.5: [car(box, score, track_id=track_id, label="motorcycle")] for i, score in enumerate(FLICKER * 3)}
+    samples |= {t: [] for t in half_seconds(len(FLICKER) * 1.5, len(FLICKER) * 1.5 + 5)}
+    return run(PresenceRule(quick), samples)
+
+
+def test_a_parked_ebike_whose_score_dips_below_min_score_stays_one_episode() -> None:
+    assert ELEVATOR.min_score == 0.35 and ELEVATOR.keep_score == 0.21  # the default: 0.6 x min_score
+    events = _flickering(ELEVATOR)
+    assert [e.phase.value for e in events] == ["start", "end"]
+    assert events[-1].t == len(FLICKER) * 1.5 - 0.5 + 2.0  # ends clear_s after the last sighting
+    # Without a tracker id, the same place keeps it too.
+    assert [e.phase.value for e in _flickering(ELEVATOR, track_id=None)] == ["start", "end"]
+
+
+def test_without_hysteresis_the_same_footage_flickers_into_many_episodes() -> None:
+    strict = ELEVATOR.model_copy(update={"keep_score": ELEVATOR.min_score})
+    assert [e.phase.value for e in _flickering(strict)].count("start") >= 3
+
+
+def test_a_weak_object_never_opens_an_episode_and_a_weak_stranger_does_not_keep_one() -> None:
+    weak_only = {t: [car(SCOOTER, 0.3, label="motorcycle")] for t in half_seconds(0, 10)}
+    assert run(PresenceRule(ELEVATOR), weak_only) == []
+    elsewhere = (0.55, 0.70, 0.70, 0.90)  # inside the zone, but not where the e-bike stood
+    samples = {t: [car(SCOOTER, 0.6, track_id=1, label="motorcycle")] for t in half_seconds(0, 4)}
+    samples |= {t: [car(elsewhere, 0.3, track_id=2, label="motorcycle")] for t in half_seconds(4, 20)}
+    events = run(PresenceRule(ELEVATOR.model_copy(update={"dwell_s": 1.0})), samples)
+    assert phases(events)[-1] == ("end", 13.5)  # clear_s (10 s) after the strong one was last seen
+
+
+def test_keep_score_above_min_score_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="keep_score 0.5 is above min_score 0.35"):
+        ZoneConfig(id="car", kind="indoor", polygon=[(0, 0), (1, 0), (1, 1)], keep_score=0.5)
