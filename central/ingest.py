@@ -187,9 +187,8 @@ class IngestService:
         self.evidence = evidence
         self.router = router or GridRouter(None)
         self.workflow = workflow or self.router.default_engine()
-        # Batch mode only (see handle_batch): what one query per batch told us, so that each
-        # event does not look up its duplicate and its incident on its own.
-        self._batch = False
+        # Per transaction (see _store): what one query per batch told us, so that each event does
+        # not look up its duplicate and its incident on its own.
         self._known_events: set[str] = set()
         self._incidents: dict[str, Incident] = {}
         self._parsed: dict[int, HazardEvent] = {}
@@ -215,43 +214,31 @@ class IngestService:
         self._precreated: set[str] = set()
 
     def handle(self, topic: str, payload: bytes | StoredBlob, received_at: datetime | None = None) -> Outcome:
-        """Store what the message says (or dead-letter it) and commit. Only database outages raise."""
-        received_at = received_at or utcnow()
-        for attempt in (1, 2):
-            try:
-                outcome = self._dispatch(topic, payload, received_at)
-                self.session.commit()
-                return outcome
-            except _Reject as rej:
-                self.session.rollback()
-                return self._dead_letter(topic, payload, rej.reason, received_at)
-            except (OperationalError, InterfaceError):
-                # The database is unreachable: the caller must not acknowledge the message.
-                self.session.rollback()
-                raise
-            except IntegrityError as exc:
-                # Another central worker stored the same event, incident or blob meanwhile; a second
-                # pass sees its row and merges into it.
-                self.session.rollback()
-                if attempt == 2:
-                    return self._dead_letter(topic, payload, f"could not store: {exc.orig}", received_at)
-            except Exception as exc:  # noqa: BLE001 - keep the payload rather than crash the ingest
-                self.session.rollback()
-                log.exception("ingest failed on %s", topic)
-                return self._dead_letter(
-                    topic, payload, f"central could not process it: {type(exc).__name__}: {exc}", received_at
-                )
-        raise AssertionError("unreachable")
+        """Store what one message says (or dead-letter it) and commit: a batch of one. Only database
+        outages raise."""
+        return self.handle_batch([(topic, payload, received_at or utcnow())])[0]
 
     def handle_batch(self, items: list[tuple[str, bytes | StoredBlob, datetime]]) -> list[Outcome]:
-        """Store many messages in one transaction; the caller acknowledges them all after it returns.
+        """Store messages in one transaction; the caller acknowledges them all after it returns.
 
-        The fast path commits once for the whole batch. Should any message be refused or collide
-        with another worker's row, the batch is rolled back and each message is handled on its
-        own (``handle``), so one bad message never costs the others. Database outages raise.
+        There is one path for one message or many. Should any message be refused or collide with
+        another worker's row, the transaction is rolled back and each message is stored on its own
+        (``_store_alone``), so one bad message never costs the others. Database outages raise.
         """
-        if len(items) == 1:
-            return [self.handle(*items[0])]
+        try:
+            return self._store(items)
+        except (OperationalError, InterfaceError):
+            raise
+        except _Reject as rej:
+            if len(items) == 1:  # nothing else to save: its reason is known
+                topic, payload, received_at = items[0]
+                return [self._dead_letter(topic, payload, rej.reason, received_at)]
+            return [self._store_alone(item) for item in items]
+        except Exception:  # noqa: BLE001 - IntegrityError or a bug: settle each message alone
+            return [self._store_alone(item) for item in items]
+
+    def _store(self, items: list[tuple[str, bytes | StoredBlob, datetime]]) -> list[Outcome]:
+        """Every message of ITEMS in one transaction, committed; rolled back and raised on any failure."""
         try:
             self._begin_batch(items)
             outcomes = [self._dispatch(topic, payload, received_at) for topic, payload, received_at in items]
@@ -267,19 +254,36 @@ class IngestService:
                 self.evidence.sync_deferred()
             self.session.commit()
             return outcomes
-        except (OperationalError, InterfaceError):
+        except BaseException:
             self.session.rollback()
+            wait(self._blob_writes.values())  # a message stored alone writes its file again if it failed
             raise
-        except Exception:  # noqa: BLE001 - _Reject, IntegrityError or a bug: settle each message alone
-            self.session.rollback()
-            wait(self._blob_writes.values())  # handle() writes them again if they failed
-            self._end_batch()
-            return [self.handle(topic, payload, received_at) for topic, payload, received_at in items]
         finally:
             self._end_batch()
 
+    def _store_alone(self, item: tuple[str, bytes | StoredBlob, datetime]) -> Outcome:
+        """One message in its own transaction; a refusal or a failure becomes a dead letter with its reason."""
+        topic, payload, received_at = item
+        for attempt in (1, 2):
+            try:
+                return self._store([item])[0]
+            except _Reject as rej:
+                return self._dead_letter(topic, payload, rej.reason, received_at)
+            except (OperationalError, InterfaceError):
+                raise  # the database is unreachable: the caller must not acknowledge the message
+            except IntegrityError as exc:
+                # Another central worker stored the same event, incident or blob meanwhile; a second
+                # pass sees its row and merges into it.
+                if attempt == 2:
+                    return self._dead_letter(topic, payload, f"could not store: {exc.orig}", received_at)
+            except Exception as exc:  # noqa: BLE001 - keep the payload rather than crash the ingest
+                log.exception("ingest failed on %s", topic)
+                return self._dead_letter(
+                    topic, payload, f"central could not process it: {type(exc).__name__}: {exc}", received_at
+                )
+        raise AssertionError("unreachable")
+
     def _begin_batch(self, items: list[tuple[str, bytes | StoredBlob, datetime]]) -> None:
-        self._batch = True
         audit.defer(self.session)
         if self.session.get_bind().dialect.name == "sqlite":
             self.session.info[_NEXT_IDS] = {}
@@ -394,7 +398,6 @@ class IngestService:
                                                                          payload)
 
     def _end_batch(self) -> None:
-        self._batch = False
         self.session.info.pop(_NEXT_IDS, None)
         self._open_at = None
         self._known_events.clear()
@@ -429,8 +432,7 @@ class IngestService:
         if parts.kind == "health":
             return self._health(parts, payload, received_at)
         if parts.kind == "reply":
-            if self._batch:
-                self._settle_evidence()  # a recheck reply may name a snapshot received just before it
+            self._settle_evidence()  # a recheck reply may name a snapshot received just before it
             return self._reply(parts, payload, received_at)
         raise _Reject(f"central does not ingest {parts.kind} messages (topic {topic!r})")
 
@@ -472,7 +474,7 @@ class IngestService:
     # -- hazard events ---------------------------------------------------------------------------
 
     def _event(self, parts: TopicParts, payload: bytes, received_at: datetime) -> Outcome:
-        event = self._parsed.get(id(payload)) if self._batch else None
+        event = self._parsed.get(id(payload))
         if event is None:
             try:
                 event = parse_event(payload)
@@ -480,11 +482,8 @@ class IngestService:
                 raise _Reject(exc.reason) from None
         self._known_origin(parts, event.site, event.edge, event.camera)
         event_id = self._event_ids.get(id(event)) or str(event.event_id)
-        if self._batch:
-            duplicate = event_id in self._known_events
-            self._known_events.add(event_id)
-        else:
-            duplicate = self.session.scalar(select(Event.id).where(Event.event_id == event_id)) is not None
+        duplicate = event_id in self._known_events
+        self._known_events.add(event_id)
         if duplicate:
             return Outcome("duplicate", reason=f"event {event_id} already stored", observed_at=event.observed_at)
 
@@ -503,16 +502,11 @@ class IngestService:
             # they came instead of re-serialised, which cost a sixth of the writer's time.
             payload_json=payload.decode(),
         )
-        if self._batch:
-            # Plain rows for the batch's one multi-row INSERT (no ORM object); evidence refs follow it.
-            self._plain_events.append(values)
-            if event.evidence:
-                self._ref_events.append((event, event_id, incident.id))
-        else:
-            row_id = self.session.execute(_event_insert(self.session).returning(Event.id), values).scalar_one()
-            self._record_refs(event, row_id, incident)
+        # Plain rows for the transaction's one multi-row INSERT (no ORM object); evidence refs follow it.
+        self._plain_events.append(values)
+        if event.evidence:
+            self._ref_events.append((event, event_id, incident.id))
 
-        tasks: list[int] = []
         if created:
             self.workflow.on_created(self.session, incident, edge_actor(event.edge))
         elif was_state == "triage":
@@ -521,35 +515,29 @@ class IngestService:
         new_tasks: list[Task] = []
         if incident.state != was_state or created:
             new_tasks = [o for o in self.session.new if isinstance(o, Task) and o.incident_id == incident.id]
-            if new_tasks and not self._batch:
-                self.session.flush()
-                tasks = [t.id for t in new_tasks]
-        outcome = Outcome("event", incident_id=incident.id, created_incident=created, new_task_ids=tasks,
-                          observed_at=event.observed_at)
-        if new_tasks and self._batch:
-            # Their ids come with the batch's last flush: one flush per new task costs dearly.
+        outcome = Outcome("event", incident_id=incident.id, created_incident=created, observed_at=event.observed_at)
+        if new_tasks:
+            # Their ids come with the transaction's last flush: one flush per new task costs dearly.
             self._task_outcomes.append((outcome, new_tasks))
         return outcome
 
     def _incident_for(self, event: HazardEvent) -> tuple[Incident, bool]:
-        if self._batch:
-            known = self._incidents.get(event.incident_key)
-            if event.incident_key in self._precreated and known is not None:
-                self._precreated.discard(event.incident_key)
-                self._check_owner(known, event)
-                if self._open_at is not None:
-                    self._open_at.setdefault(self._place(known), []).insert(0, known)
-                return known, True
-            if known is None:
-                # Neither the key nor an alias of it was in the database when the batch began.
-                incident, created = self._find_or_create(event, absent=True)
-                self._incidents[event.incident_key] = incident
-                if created and self._open_at is not None and incident.state != "closed":
-                    self._open_at.setdefault(self._place(incident), []).insert(0, incident)
-                return incident, created
+        known = self._incidents.get(event.incident_key)
+        if event.incident_key in self._precreated and known is not None:
+            self._precreated.discard(event.incident_key)
             self._check_owner(known, event)
-            return known, False
-        return self._find_or_create(event)
+            if self._open_at is not None:
+                self._open_at.setdefault(self._place(known), []).insert(0, known)
+            return known, True
+        if known is None:
+            # Neither the key nor an alias of it was in the database when the transaction began.
+            incident, created = self._find_or_create(event)
+            self._incidents[event.incident_key] = incident
+            if created and self._open_at is not None and incident.state != "closed":
+                self._open_at.setdefault(self._place(incident), []).insert(0, incident)
+            return incident, created
+        self._check_owner(known, event)
+        return known, False
 
     def _check_owner(self, incident: Incident, event: HazardEvent) -> None:
         owner = (event.incident_key, event.site, event.edge, event.camera, event.hazard)
@@ -565,23 +553,9 @@ class IngestService:
                 f"not {'/'.join(ours)}"
             )
 
-    def _find_or_create(self, event: HazardEvent, absent: bool = False) -> tuple[Incident, bool]:
-        incident = None if absent else self.session.scalar(
-            select(Incident).where(Incident.incident_key == event.incident_key))
-        if incident is not None:
-            theirs = (incident.site, incident.edge, incident.camera, incident.hazard)
-            ours = (event.site, event.edge, event.camera, event.hazard.value)
-            if theirs != ours:
-                raise _Reject(
-                    f"incident_key {event.incident_key!r} already belongs to {'/'.join(map(str, theirs))}, "
-                    f"not {'/'.join(ours)}"
-                )
-            return incident, False
-        alias = None if absent else self.session.get(IncidentAlias, event.incident_key)
-        if alias is not None:
-            merged = self.session.get(Incident, alias.incident_id)
-            assert merged is not None
-            return merged, False
+    def _find_or_create(self, event: HazardEvent) -> tuple[Incident, bool]:
+        """For a key neither stored nor aliased when the transaction began (``_begin_batch`` read
+        both): an open incident of the same place takes the episode, else a new incident."""
         open_one = self._open_episode_target(event)
         if open_one is not None:
             # The edge saw the same hazard again (a parked car re-detected): one case, counted twice.
@@ -608,7 +582,7 @@ class IngestService:
             return None
         from datetime import timedelta
 
-        if self._batch and self._open_at is not None:
+        if self._open_at is not None:
             since = event.started_at - timedelta(seconds=window)
             place = (event.site, event.camera, event.hazard.value, event.zone)
             return next((i for i in self._open_at.get(place, []) if i.last_observed_at >= since), None)
@@ -638,25 +612,8 @@ class IngestService:
             .limit(1)
         )
 
-    def _record_refs(self, event: HazardEvent, row_id: int, incident: Incident) -> None:
-        for ref in {r.sha256: r for r in event.evidence}.values():
-            self.session.add(
-                EvidenceRef(
-                    event_row_id=row_id,
-                    incident_id=incident.id,
-                    sha256=ref.sha256,
-                    content_type=ref.content_type,
-                    size=ref.bytes,
-                )
-            )
-            blob = self.session.get(Evidence, ref.sha256)
-            if blob is not None:
-                # The blob came first and its type was guessed; the event's declaration is better.
-                blob.content_type = ref.content_type
-                self._link(incident.id, ref.sha256)
-
     def _settle_evidence(self) -> None:
-        """Batch mode: store the pending event rows, their evidence refs, the blobs' rows and the
+        """Store the transaction's pending event rows, their evidence refs, the blobs' rows and the
         incident links in a few set-wise statements.
 
         The end state is the one message-by-message handling reaches in any arrival order: every
@@ -722,10 +679,6 @@ class IngestService:
         if links:
             self.session.execute(insert(table_of(IncidentEvidence)), links)
 
-    def _link(self, incident_id: int, sha256: str) -> None:
-        if self.session.get(IncidentEvidence, (incident_id, sha256)) is None:
-            self.session.add(IncidentEvidence(incident_id=incident_id, sha256=sha256))
-
     # -- evidence blobs --------------------------------------------------------------------------
 
     def _evidence(self, parts: TopicParts, payload: bytes | StoredBlob, received_at: datetime) -> Outcome:
@@ -734,8 +687,6 @@ class IngestService:
         if isinstance(payload, StoredBlob):
             # Checked and written by the receiving process; made durable with the batch's sync.
             size, sniffed = payload.size, payload.sniffed_type
-            if not self._batch:
-                self.evidence.sync_deferred()
         else:
             if not payload:
                 raise _Reject("empty evidence payload")
@@ -748,30 +699,10 @@ class IngestService:
                     raise _Reject(f"sha256 mismatch: the topic names {sha} but the bytes hash to {actual}")
                 self.evidence.put(sha, payload)
             size, sniffed = len(payload), sniff_content_type(payload)
-        if self._batch:
-            # Its row and links are settled with the batch's other blobs and refs (_settle_evidence).
-            outcome = Outcome("evidence")
-            self._blobs.append((sha, size, sniffed, received_at, outcome))
-            return outcome
-        kind = "evidence_duplicate"
-        if self.session.get(Evidence, sha) is None:
-            declared = self.session.scalar(select(EvidenceRef.content_type).where(EvidenceRef.sha256 == sha).limit(1))
-            self.session.add(
-                Evidence(
-                    sha256=sha,
-                    content_type=declared or sniffed,
-                    size=size,
-                    received_at=received_at,
-                )
-            )
-            self.session.flush()
-            kind = "evidence"
-        incident_ids = self.session.scalars(
-            select(EvidenceRef.incident_id).where(EvidenceRef.sha256 == sha).distinct()
-        ).all()
-        for incident_id in incident_ids:
-            self._link(incident_id, sha)
-        return Outcome(kind, incident_id=incident_ids[0] if incident_ids else None)
+        # Its row and links are settled with the transaction's other blobs and refs (_settle_evidence).
+        outcome = Outcome("evidence")
+        self._blobs.append((sha, size, sniffed, received_at, outcome))
+        return outcome
 
     # -- actuations (door holds) -----------------------------------------------------------------
 
@@ -787,19 +718,15 @@ class IngestService:
                 return Outcome("duplicate", reason=f"actuation {record.event_id} already stored")
             incident = None
             if record.incident_key is not None:
-                incident = self._incidents.get(record.incident_key) if self._batch else None
-                incident = incident or actuations.incident_for_key(self.session, record.incident_key)
+                incident = self._incidents.get(record.incident_key) or actuations.incident_for_key(
+                    self.session, record.incident_key)
             escalated = actuations.escalate_if_capped(self.session, self.workflow, record, incident)
         outcome = Outcome("actuation", incident_id=incident.id if incident is not None else None,
                           moved_incident=escalated)
         if escalated and incident is not None:
             # The next level's chief gets the task on their phone.
             new_tasks = [o for o in self.session.new if isinstance(o, Task) and o.incident_id == incident.id]
-            if self._batch:
-                self._task_outcomes.append((outcome, new_tasks))
-            elif new_tasks:
-                self.session.flush()
-                outcome.new_task_ids = [t.id for t in new_tasks]
+            self._task_outcomes.append((outcome, new_tasks))
         return outcome
 
     # -- command replies (recheck closes the loop) ------------------------------------------------

@@ -164,16 +164,17 @@ def test_message_is_redelivered_when_the_database_failed_before_commit(
 
     from central.ingest import IngestService
 
-    real_handle = IngestService.handle
+    real_store = IngestService.handle_batch
     failures = {"left": 1}
 
-    def flaky_handle(self, topic, payload, received_at=None):  # type: ignore[no-untyped-def]
+    def flaky_store(self, items):  # type: ignore[no-untyped-def]
         if failures["left"]:
             failures["left"] -= 1
             raise OperationalError("INSERT ...", {}, Exception("database is down"))
-        return real_handle(self, topic, payload, received_at)
+        return real_store(self, items)
 
-    monkeypatch.setattr(IngestService, "handle", flaky_handle)
+    # The writer stores every burst, of one message or many, through handle_batch.
+    monkeypatch.setattr(IngestService, "handle_batch", flaky_store)
     central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, mosquitto.port)
     assert central.ingest is not None
     central.ingest.retry_delay_s = 0.5
