@@ -26,6 +26,7 @@ Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 
 MAX_HOLD_S_DEFAULT = 90.0
+ActuatorKind = Literal["modbus_tcp", "hikvision_isapi", "http", "audio"]
 
 
 class _Actuator(BaseModel):
@@ -142,5 +143,4 @@ ActuatorConfig = Annotated[
     ModbusTcpActuator | HikvisionIsapiActuator | HttpActuator | AudioActuator,
     Field(discriminator="kind"),
 ]
-ACTUATOR_KINDS = ("modbus_tcp", "hikvision_isapi", "http", "audio")
 

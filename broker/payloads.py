@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from broker.actuatorconfig import ActuatorKind
 from broker.topics import ID_PATTERN
 
 EVENT_SCHEMA: Final = "sharpeyes.event/1"
@@ -308,7 +309,7 @@ class Actuation(_Strict):
     camera: Id
     zone: Id
     actuator: Id
-    kind: Literal["modbus_tcp", "hikvision_isapi", "http", "audio"]
+    kind: ActuatorKind
     action: ActuationAction
     reason: ReleaseReason | None = None
     ok: bool

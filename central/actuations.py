@@ -57,9 +57,14 @@ def escalate_if_capped(session: Session, workflow: WorkflowEngine, record: Actua
     return True
 
 
-def for_incident(session: Session, incident: Incident) -> list[ActuationRow]:
-    keys = [incident.incident_key, *session.scalars(
+def _keys(session: Session, incident: Incident) -> list[str]:
+    """The incident's own key and those of the episodes merged into it."""
+    return [incident.incident_key, *session.scalars(
         select(IncidentAlias.incident_key).where(IncidentAlias.incident_id == incident.id))]
+
+
+def for_incident(session: Session, incident: Incident) -> list[ActuationRow]:
+    keys = _keys(session, incident)
     return list(session.scalars(select(ActuationRow).where(ActuationRow.incident_key.in_(keys))
                                 .order_by(ActuationRow.at, ActuationRow.id)))
 
@@ -88,10 +93,13 @@ def state_of(row: ActuationRow | None) -> ActuatorState:
     return ActuatorState("held", row.camera, row.zone, row.held_since, row.at, None, row.incident_key)
 
 
-def newest_per_actuator(session: Session, site: str) -> dict[tuple[str, str], ActuationRow]:
-    """(edge, actuator) -> its newest record."""
+def newest_per_actuator(session: Session, site: str, edge: str | None = None) -> dict[tuple[str, str], ActuationRow]:
+    """(edge, actuator) -> its newest record (of one edge, or of every edge of the site)."""
+    scope = ActuationRow.site == site
+    if edge is not None:
+        scope = scope & (ActuationRow.edge == edge)
     newest = (select(ActuationRow.edge, ActuationRow.actuator, func.max(ActuationRow.id).label("id"))
-              .where(ActuationRow.site == site).group_by(ActuationRow.edge, ActuationRow.actuator).subquery())
+              .where(scope).group_by(ActuationRow.edge, ActuationRow.actuator).subquery())
     rows = session.scalars(select(ActuationRow).join(newest, ActuationRow.id == newest.c.id))
     return {(r.edge, r.actuator): r for r in rows}
 
@@ -100,9 +108,7 @@ def holding(session: Session, incident: Incident) -> list[ActuationRow]:
     """The actuators that hold for this incident now (their newest record is a hold or renewal of it)."""
     if incident.site is None or incident.edge is None:
         return []
-    keys = {incident.incident_key, *session.scalars(
-        select(IncidentAlias.incident_key).where(IncidentAlias.incident_id == incident.id))}
-    rows = newest_per_actuator(session, incident.site)
-    return [r for (edge, _), r in rows.items() if edge == incident.edge and r.incident_key in keys
-            and r.ok and r.action != ActuationAction.RELEASE.value]
+    keys = set(_keys(session, incident))
+    rows = newest_per_actuator(session, incident.site, incident.edge).values()
+    return [r for r in rows if r.incident_key in keys and state_of(r).state == "held"]
 

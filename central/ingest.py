@@ -356,14 +356,17 @@ class IngestService:
     def _prefetch_open(self, events: list[HazardEvent]) -> None:
         """One query for the open incidents new episodes in this batch could merge into."""
         window = self.workflow.config.merge_window_s
+        if window <= 0:
+            return
+        # Set whenever episodes can merge: every event that opens an incident is in this batch.
+        self._open_at = {}
         fresh = [e for e in events if e.incident_key not in self._incidents]
-        if window <= 0 or not fresh:
+        if not fresh:
             return
         from datetime import timedelta
 
         from central.workflow import OPEN_STATES
 
-        self._open_at = {}
         cameras = sorted({e.camera for e in fresh})
         oldest = min(e.started_at for e in fresh) - timedelta(seconds=window)
         # Narrowed to the batch's zones as well: a camera's other open incidents cannot be merge
@@ -582,35 +585,11 @@ class IngestService:
             return None
         from datetime import timedelta
 
-        if self._open_at is not None:
-            since = event.started_at - timedelta(seconds=window)
-            place = (event.site, event.camera, event.hazard.value, event.zone)
-            return next((i for i in self._open_at.get(place, []) if i.last_observed_at >= since), None)
-
-
-        # Incidents are flushed as they are created; the batch's pending event rows need not be
-        # flushed for this question, and flushing them for every new incident costs dearly.
-        with self.session.no_autoflush:
-            return self._episode_query(event, window)
-
-    def _episode_query(self, event: HazardEvent, window: float) -> Incident | None:
-        from datetime import timedelta
-
-        from central.workflow import OPEN_STATES
-
-        return self.session.scalar(
-            select(Incident)
-            .where(
-                Incident.site == event.site,
-                Incident.camera == event.camera,
-                Incident.hazard == event.hazard.value,
-                Incident.zone == event.zone if event.zone is not None else Incident.zone.is_(None),
-                Incident.state.in_(OPEN_STATES),
-                Incident.last_observed_at >= event.started_at - timedelta(seconds=window),
-            )
-            .order_by(Incident.id.desc())
-            .limit(1)
-        )
+        # _prefetch_open read the candidates of every event of the transaction that opens one.
+        assert self._open_at is not None
+        since = event.started_at - timedelta(seconds=window)
+        place = (event.site, event.camera, event.hazard.value, event.zone)
+        return next((i for i in self._open_at.get(place, []) if i.last_observed_at >= since), None)
 
     def _settle_evidence(self) -> None:
         """Store the transaction's pending event rows, their evidence refs, the blobs' rows and the

@@ -64,6 +64,19 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _rate_counts(inc: Any) -> tuple[ColumnElement[bool], ColumnElement[bool], list[ColumnElement[Any]]]:
+    """What the closure, on-time and rework rates count (``central.stats.summary`` defines them):
+    the conditions "counted" (not suppressed) and "closed", and five counts: incidents, closed,
+    closed on time, reworked, checked."""
+    counted = or_(inc.c.close_reason.is_(None), inc.c.close_reason != "suppressed")
+    closed = and_(counted, inc.c.state == "closed")
+    reworked = func.coalesce(inc.c.rework_count, 0) > 0
+    return counted, closed, [
+        _count(counted), _count(closed), _count(and_(closed, inc.c.ever_overdue.is_not(True))),
+        _count(and_(counted, reworked)), _count(and_(counted, or_(reworked, inc.c.close_reason == "fixed"))),
+    ]
+
+
 def summary(session: Session, selected: Select[Any], tree: GridTree) -> dict[str, Any]:
     """``selected``: a SELECT of Incident rows (scope, grid, hazard, period already applied)."""
     inc = selected.with_only_columns(
@@ -71,15 +84,11 @@ def summary(session: Session, selected: Select[Any], tree: GridTree) -> dict[str
         Incident.close_reason, Incident.ever_overdue, Incident.rework_count, Incident.escalated_to,
         Incident.deadline_color, Incident.started_at,
     ).subquery("inc")
-    counted = or_(inc.c.close_reason.is_(None), inc.c.close_reason != "suppressed")
-    closed = and_(counted, inc.c.state == "closed")
+    counted, closed, rate_counts = _rate_counts(inc)
     low_codes = sorted(code for code, node in tree.nodes.items() if node.level in LOW_LEVELS)
     low = or_(inc.c.escalated_to.is_(None), inc.c.escalated_to.in_(low_codes) if low_codes else false())
-    reworked = func.coalesce(inc.c.rework_count, 0) > 0
     head = session.execute(select(
-        _count(counted), _count(closed), _count(and_(closed, inc.c.ever_overdue.is_not(True))),
-        _count(and_(counted, reworked)), _count(and_(counted, or_(reworked, inc.c.close_reason == "fixed"))),
-        _count(and_(closed, low)), _count(and_(counted, inc.c.state != "closed", inc.c.deadline_color == "red")),
+        *rate_counts, _count(and_(closed, low)), _count(and_(counted, inc.c.state != "closed", inc.c.deadline_color == "red")),
         _count(inc.c.close_reason == "suppressed"),
     ).select_from(inc)).one()
     total, n_closed, on_time, n_reworked, checked, n_low, overdue, suppressed = (int(v) for v in head)
@@ -143,13 +152,7 @@ def by_grid_cell_for_index(session: Session, selected: Select[Any]) -> dict[str 
     """Per grid cell: the counts the monthly index needs (summed over each node's subtree)."""
     inc = selected.with_only_columns(Incident.grid_cell, Incident.state, Incident.close_reason, Incident.ever_overdue,
                                      Incident.rework_count).subquery("inc")
-    counted = or_(inc.c.close_reason.is_(None), inc.c.close_reason != "suppressed")
-    closed = and_(counted, inc.c.state == "closed")
-    reworked = func.coalesce(inc.c.rework_count, 0) > 0
-    rows = session.execute(select(
-        inc.c.grid_cell, _count(counted), _count(closed), _count(and_(closed, inc.c.ever_overdue.is_not(True))),
-        _count(and_(counted, reworked)), _count(and_(counted, or_(reworked, inc.c.close_reason == "fixed"))),
-    ).select_from(inc).group_by(inc.c.grid_cell))
+    rows = session.execute(select(inc.c.grid_cell, *_rate_counts(inc)[2]).select_from(inc).group_by(inc.c.grid_cell))
     return {cell: {"total": int(t), "closed": int(c), "on_time": int(o), "reworked": int(r), "checked": int(k)}
             for cell, t, c, o, r, k in rows}
 

@@ -185,10 +185,12 @@ class EdgeNode:
             topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(), 1, False, "event", str(record.event_id))
         self.outbox.put_many([message])
 
+    def _publish_online(self, beat: EdgeHeartbeat | None = None) -> None:
+        self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
+
     def _actuator_health_changed(self) -> None:
         # An actuator stopped (or resumed) answering: say so now, not at the next heartbeat.
-        beat = self.heartbeat(self.edge.heartbeat_s)
-        self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
+        self._publish_online(self.heartbeat(self.edge.heartbeat_s))
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _detector_for(self, camera: CameraConfig) -> Detector:
@@ -242,8 +244,7 @@ class EdgeNode:
                     self.enqueue(emission.event, emission.blobs)
             if now - last_heartbeat >= self.edge.heartbeat_s:
                 last_heartbeat = now
-                beat = self.heartbeat(self.edge.heartbeat_s)
-                self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
+                self._publish_online(self.heartbeat(self.edge.heartbeat_s))
 
     def apply_config(self, edge: EdgeConfig) -> str:
         """Replace cameras, zones and thresholds without a restart. Cameras whose configuration is
@@ -277,7 +278,7 @@ class EdgeNode:
             self.config_version = config_version(edge)
             if self.actuators is not None:
                 self.actuators.apply(edge)
-        self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online"))
+        self._publish_online()
         log.info("configuration %s applied: %d cameras", self.config_version, len(self.workers))
         return self.config_version
 

@@ -8,10 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from broker.zoneconfig import ZoneConfig
 from models.evaluation import Evaluation
 from models.registry import ChecksumMismatch, ModelNotFound, load_registry, resolve_model, search_dirs
 
-DEFAULT_CONF = 0.35  # the zones' default min_score: the threshold the edge really alarms at
+# The zones' default min_score: the threshold the edge really alarms at.
+DEFAULT_CONF = float(ZoneConfig.model_fields["min_score"].default)
 app = typer.Typer(help="Detector model registry.", no_args_is_help=True)
 console = Console()
 
