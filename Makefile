@@ -4,10 +4,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LOCK := requirements/dev.txt
+# The development lock with Ultralytics and CPU PyTorch: `sharpeyes models train` and its tests, the
+# benchmark's peer (the edge itself needs neither: requirements/edge.txt).
+LOCK := requirements/export.txt
 # Re-install only when the lock or the project's metadata changes.
 STAMP := $(VENV)/.sharpeyes-installed
-BENCH_STAMP := $(VENV)/.sharpeyes-bench-installed
 PYTEST_ARGS ?= -q
 LINTED := edge central broker models sharpeyes
 
@@ -32,8 +33,9 @@ $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 	@echo "installing $(LOCK) (pinned, hashed) and sharpeyes into $(VENV) (log: $(VENV)/pip-install.log)"
 	@{ $(BIN)/python -m pip install --require-hashes --no-deps -r $(LOCK) \
 		&& $(BIN)/python -m pip install --no-deps --no-build-isolation -e . ; } \
-		> $(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; exit 1; }
-	@rm -f $(BENCH_STAMP)
+		> $(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; \
+		echo "setup: the lock pins torch's CPU build (torch==2.13.0+cpu), which PyPI does not carry;"; \
+		echo "  fix: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup"; exit 1; }
 	@touch $@
 
 test: setup
@@ -51,22 +53,13 @@ demo: setup
 smoke: setup
 	$(BIN)/sharpeyes demo --smoke
 
-# The benchmark's Ultralytics peer: PyTorch (CPU build) and Ultralytics from requirements/export.txt,
-# a superset of the dev lock (nothing the tests use changes).
-bench-deps: setup $(BENCH_STAMP)
+# Kept for old instructions: the set-up installs the benchmark's Ultralytics peer now.
+bench-deps: setup
 
 # The edge benchmark with its peer (docs/benchmarks.md); BENCH_ARGS to change cameras and seconds.
 BENCH_ARGS ?= --cameras 32 --seconds 60
 bench: bench-deps
 	$(BIN)/sharpeyes bench edge $(BENCH_ARGS)
-
-$(BENCH_STAMP): requirements/export.txt
-	@echo "installing requirements/export.txt (Ultralytics, CPU PyTorch) into $(VENV) (log: $(VENV)/pip-bench.log)"
-	@$(BIN)/python -m pip install --require-hashes --no-deps -r requirements/export.txt > $(VENV)/pip-bench.log 2>&1 || { \
-		tail -n 20 $(VENV)/pip-bench.log; \
-		echo "bench-deps: the lock pins torch's CPU build (torch==2.13.0+cpu), which PyPI does not carry;"; \
-		echo "  fix: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make bench-deps"; exit 1; }
-	@touch $@
 
 lock: setup
 	scripts/lock.sh

@@ -173,6 +173,7 @@ class CameraFigures(_Strict):
     detect_fps: float = Field(ge=0)
     reconnects: int = Field(ge=0)
     seconds_since_frame: float | None = None
+    model: ModelRef | None = None  # the detector the camera runs now (a promotion shows here first)
 
 
 class ActuatorFigures(_Strict):

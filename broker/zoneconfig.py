@@ -36,6 +36,21 @@ ZONE_LABELS: dict[str, tuple[str, ...]] = {
     "fire_lane": ("car", "truck", "bus", "motorcycle"),
     "indoor": ("motorcycle", "bicycle"),
 }
+# COCO has no e-bike: its motorcycle and bicycle stand in for one. A model trained with an `ebike`
+# class (`sharpeyes models train`) tells e-bikes from other two-wheelers, so for such a model a zone
+# that lists both stand-ins (the e-bike zone) reacts to `ebike` instead: a pedal bicycle in the lift
+# is then no alarm. A zone listing one of them among others (a motorcycle in a fire lane) keeps it
+# and reacts to `ebike` as well.
+EBIKE = "ebike"
+EBIKE_STAND_INS = frozenset({"motorcycle", "bicycle"})
+
+
+def labels_for_model(labels: list[str] | tuple[str, ...], model_classes: tuple[str, ...] | frozenset[str]) -> tuple[str, ...]:
+    """The detector labels a zone with LABELS reacts to when its camera runs a model with MODEL_CLASSES."""
+    if EBIKE not in model_classes or not EBIKE_STAND_INS.intersection(labels):
+        return tuple(labels)
+    kept = [label for label in labels if label not in EBIKE_STAND_INS] if EBIKE_STAND_INS <= set(labels) else list(labels)
+    return tuple(dict.fromkeys([*kept, EBIKE]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +214,11 @@ class ZoneConfig(StrictModel):
     @property
     def hazard(self) -> HazardKind:
         return ZONE_HAZARD[self.kind]
+
+    def for_model(self, model_classes: tuple[str, ...]) -> ZoneConfig:
+        """This zone as a camera running a model with MODEL_CLASSES applies it (labels_for_model)."""
+        labels = labels_for_model(self.labels or (), model_classes)
+        return self if list(labels) == list(self.labels or ()) else self.model_copy(update={"labels": list(labels)})
 
     def active_windows(self) -> list[tuple[dt.time, dt.time]]:
         """The parsed ``active_hours``; empty means always active."""

@@ -297,6 +297,29 @@ class Feedback(Base):
     photos: Mapped[list[str]] = mapped_column(JSON)
 
 
+class ModelChange(Base):
+    """A camera's detector changed through central (promotion through the gate, or a rollback):
+    who, when, from which model to which, and the gate's figures. The newest row per camera is
+    what a rollback undoes."""
+
+    __tablename__ = "model_changes"
+    __table_args__ = (Index("ix_model_changes_camera_at", "site", "camera", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    site: Mapped[str] = mapped_column(String(64))
+    edge: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(10))  # promote | rollback
+    from_model: Mapped[str] = mapped_column(String(100))
+    to_model: Mapped[str] = mapped_column(String(100))
+    to_sha256: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    command_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class ActuationRow(Base):
     """What an edge did to an actuator (sharpeyes.actuation/1), as it said it: door holds, their
     renewals and releases. Linked to an incident by the hazard's incident_key (an actuation may

@@ -28,6 +28,7 @@ from broker.edgeconfig import parse_edge_config_message
 from broker.payloads import Command, CommandReply
 
 if TYPE_CHECKING:
+    from broker.cameraconfig import EdgeConfig
     from edge.node import EdgeNode
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class CommandHandler:
             self._reply("recheck", command.command_id, ok=False, errors=[f"camera {camera_id!r} has no frame: {worker.reader.cause}"])
             return
         height, width = frame.image.shape[:2]
+        zone = zone.for_model(worker.detector.class_names)
         result = hazard_present(zone, worker.detector.detect(frame.image, worker.camera.detect_width), width, height)
         verdict = "present" if result.present else "clear"
         snapshot = annotated_snapshot(
@@ -153,9 +155,27 @@ class CommandHandler:
         except ConfigError as exc:
             self._reply("config", command.command_id, ok=False, errors=exc.problems)
             return
+        if missing := _unloadable_models(message.edge):
+            self._reply("config", command.command_id, ok=False, errors=missing)
+            return
         version = node.apply_config(message.edge)
         self._reply("config", command.command_id, ok=True,
                     result={"version": version, "cameras": [w.camera.id for w in node.workers]})
+
+
+def _unloadable_models(edge: EdgeConfig) -> list[str]:
+    """A problem per camera whose model this edge cannot load (not registered here, file missing or
+    changed): refused before anything is stopped, so the cameras keep their running model."""
+    from models.registry import ChecksumMismatch, ModelNotFound, resolve_model
+
+    problems = []
+    for name in sorted({c.model for c in edge.cameras}):
+        try:
+            resolve_model(name)
+        except (ModelNotFound, ChecksumMismatch, ValueError) as exc:
+            cameras = ", ".join(c.id for c in edge.cameras if c.model == name)
+            problems.append(f"cameras {cameras}: model {name}: {exc}")
+    return problems
 
 
 def _command_id(payload: bytes) -> uuid.UUID | None:

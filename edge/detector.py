@@ -34,6 +34,7 @@ class Detection:
 class Detector(Protocol):
     model_name: str
     model_sha256: str
+    class_names: tuple[str, ...]
 
     def detect(self, frame_bgr: np.ndarray, input_width: int | None = None) -> list[Detection]: ...
 

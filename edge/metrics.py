@@ -26,6 +26,7 @@ class TimedDetector:
         self._detector = detector
         self.model_name = detector.model_name
         self.model_sha256 = detector.model_sha256
+        self.class_names = tuple(getattr(detector, "class_names", ()))
         self.calls = 0
         self.seconds = 0.0
 

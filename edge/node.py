@@ -25,6 +25,7 @@ from broker.payloads import (
     EdgeStatus,
     HazardEvent,
     HealthState,
+    ModelRef,
 )
 from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
@@ -151,6 +152,7 @@ class EdgeNode:
                 detect_fps=round(worker.samples / max(1e-6, now - worker.started_monotonic), 3),
                 reconnects=worker.reader.reconnects,
                 seconds_since_frame=worker.reader.seconds_since_frame(now),
+                model=ModelRef(name=worker.detector.model_name, sha256=worker.detector.model_sha256),
             )
         return EdgeHeartbeat(
             interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),

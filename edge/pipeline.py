@@ -68,8 +68,10 @@ class CameraPipeline:
         # 15 fps clip would otherwise slip one frame late at every sample.
         self._early_s = max(1e-3, early_share * self._period)
         self._tz = rules.tzinfo()
-        self._zones: dict[str, ZoneConfig] = {z.id: z for z in rules.zones}
-        self._rules: list[Rule] = [rule_for_zone(z) for z in rules.zones]
+        # A model with an `ebike` class changes what the e-bike zones react to (labels_for_model).
+        classes = tuple(getattr(detector, "class_names", ()))
+        self._zones: dict[str, ZoneConfig] = {z.id: z.for_model(classes) for z in rules.zones}
+        self._rules: list[Rule] = [rule_for_zone(z) for z in self._zones.values()]
         self.tracker = Tracker(self.detect_fps)
         self._open: dict[tuple[str, int], _OpenIncident] = {}
         self._next_due: float | None = None

@@ -1,7 +1,8 @@
-"""`sharpeyes models ...`: list and verify the detector weights."""
+"""`sharpeyes models ...`: list, verify, measure, train, gate, promote and roll back detectors."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -10,7 +11,9 @@ from rich.table import Table
 
 from broker.zoneconfig import ZoneConfig
 from models.evaluation import Evaluation
-from models.registry import ChecksumMismatch, ModelNotFound, load_registry, resolve_model, search_dirs
+from models.promotion import FALSE_BOXES_TOLERANCE, VEHICLE_TOLERANCE
+from models.registry import ChecksumMismatch, ModelEntry, ModelNotFound, load_registry, resolve_model, search_dirs
+from models.training import TrainSettings
 
 # The zones' default min_score: the threshold the edge really alarms at.
 DEFAULT_CONF = float(ZoneConfig.model_fields["min_score"].default)
@@ -83,6 +86,155 @@ def eval_model(
         print(json.dumps(ev.to_json()))
     else:
         _print_evaluation(ev)
+
+
+@app.command("train")
+def train_model(
+    data: Path = typer.Option(..., "--data", help="YOLO-layout dataset with an ebike class (data.yaml, images/, labels/)"),
+    base: str = typer.Option("yolov8n", "--base", help="a base under bases: in models/registry.yaml"),
+    name: str = typer.Option(..., "--name", help="the new model's name (camera model:, --model flags, bench)"),
+    epochs: int = typer.Option(TrainSettings.epochs, "--epochs", min=1),
+    imgsz: int = typer.Option(TrainSettings.imgsz, "--imgsz", min=64, help="training and export input size"),
+    seed: int = typer.Option(TrainSettings.seed, "--seed", help="split, augmentation and initialisation"),
+    held_out: float = typer.Option(TrainSettings.held_out_share, "--held-out", min=0.05, max=0.9,
+                                   help="share of the pictures kept apart (whole scene groups)"),
+    pseudo_label: bool = typer.Option(True, "--pseudo-label/--no-pseudo-label",
+                                      help="label what the dataset leaves out (cars, ...) with the base model"),
+    rehearsal: list[Path] = typer.Option(None, "--rehearsal", help="pictures or clips of other scenes the base labels, "
+                                         "trained on alongside so that vehicles are not forgotten (default: the shared "
+                                         "footage); repeat for several"),
+    freeze: int = typer.Option(TrainSettings.freeze, "--freeze", min=0, help="layers kept as the base has them"),
+    conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold of the figures"),
+    as_json: bool = typer.Option(False, "--json", help="print the registered entry as JSON at the end"),
+) -> None:
+    """Fine-tune BASE on DATA with Ultralytics (CPU, or GPU where present), export ONNX, register it in the
+    local model store and measure it against its base on the held-out part (models/training.py)."""
+    import json
+
+    from broker.configbase import ConfigError
+    from models.training import TrainingError, train
+
+    settings = TrainSettings(data=data, base=base, name=name, epochs=epochs, imgsz=imgsz, seed=seed,
+                             held_out_share=held_out, pseudo_label=pseudo_label, freeze=freeze, conf=conf,
+                             rehearsal=tuple(rehearsal) if rehearsal else None)
+    say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
+    try:
+        entry = train(settings, progress=say)
+    except (ConfigError, TrainingError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(entry.model_dump(mode="json")))
+    else:
+        _print_training(entry)
+
+
+def _print_training(entry: ModelEntry) -> None:
+    record = entry.trained or {}
+    table = Table("model", "e-bike recall", "found", "false e-bike boxes/image", "image hit rate", "vehicle agreement",
+                  title=f"held-out part: {len(record['split']['held_out'])} pictures never trained on "
+                        f"(threshold {record['settings']['conf']}); training {record['training_seconds']:.0f} s")
+    for figures in (record["base_figures"], record["figures"]):
+        hazard = figures["held_out"]["hazards"][0]
+        table.add_row(figures["model"], str(hazard["recall"]), f"{hazard['found']}/{hazard['labelled']}",
+                      str(hazard["false_boxes_per_image"]), str(hazard["image_hit_rate"]), str(figures["vehicle_agreement"]))
+    console.print(table)
+
+
+@app.command("gate")
+def gate(
+    name: str = typer.Argument(..., help="a model trained here"),
+    against: str = typer.Option("yolov8n", "--against", help="the model it would replace"),
+    fire_lanes: bool = typer.Option(True, "--fire-lanes/--no-fire-lanes",
+                                    help="the cameras watch fire lanes: vehicles must not regress"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The promotion gate alone: NAME against the model it would replace, on NAME's held-out pictures and
+    the street clip; exit 1 naming each figure that fails (models/promotion.py)."""
+    import json
+
+    from models.promotion import GateUnavailable, judge
+
+    try:
+        verdict = judge(name, against, fire_lanes=fire_lanes)
+    except GateUnavailable as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(verdict.to_json()))
+    else:
+        table = Table("figure", verdict.current.model, verdict.candidate.model, "rule")
+        table.add_row("held-out e-bike recall", str(verdict.current.ebike_recall), str(verdict.candidate.ebike_recall),
+                      "not lower")
+        table.add_row("false e-bike boxes / image", str(verdict.current.false_boxes_per_image),
+                      str(verdict.candidate.false_boxes_per_image), f"at most +{FALSE_BOXES_TOLERANCE}")
+        table.add_row("vehicle agreement (street clip)", str(verdict.current.vehicle_agreement),
+                      str(verdict.candidate.vehicle_agreement),
+                      f"at most -{VEHICLE_TOLERANCE}" if fire_lanes else "not checked (no fire lane)")
+        console.print(table)
+        for failure in verdict.failures:
+            console.print(f"[red]refused[/red]: {failure}")
+        if verdict.passed:
+            console.print(f"[green]passes[/green]: {name} may replace {against}")
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+def _central_call(central: str, path: str, body: dict[str, object], token: str | None, user: str | None) -> None:
+    """POST BODY to central's API as an admin; print the changes, or exit 1 with central's refusal."""
+    import json
+    import os
+
+    import httpx
+
+    token = token or os.environ.get("SHARPEYES_TOKEN")
+    with httpx.Client(base_url=central.rstrip("/"), timeout=600) as client:
+        if token is None:
+            if user is None:
+                console.print("[red]give --token (or SHARPEYES_TOKEN), or --user with SHARPEYES_PASSWORD[/red]")
+                raise typer.Exit(2)
+            password = os.environ.get("SHARPEYES_PASSWORD") or typer.prompt(f"password of {user}", hide_input=True)
+            login = client.post("/api/v1/auth/token", data={"username": user, "password": password})
+            if login.status_code != 200:
+                console.print(f"[red]login refused: {login.text}[/red]")
+                raise typer.Exit(2)
+            token = login.json()["access_token"]
+        answer = client.post(f"/api/v1{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+    if answer.status_code != 200:
+        detail = answer.json().get("detail") if answer.headers.get("content-type", "").startswith("application/json") else answer.text
+        failures = detail.get("failures") if isinstance(detail, dict) else None
+        for line in failures or [detail]:
+            console.print(f"[red]refused[/red]: {line}")
+        raise typer.Exit(1)
+    for change in answer.json()["changes"]:
+        console.print(f"{change['camera']} ({change['edge']}): {change['from_model']} -> {change['to_model']} "
+                      f"({change['action']}; edge command {change['command_id']})")
+    print(json.dumps(answer.json()), file=sys.stderr)
+
+
+_CENTRAL = typer.Option(..., "--central", help="central's address, e.g. http://127.0.0.1:8080")
+_TOKEN = typer.Option(None, "--token", help="an admin's bearer token (default: $SHARPEYES_TOKEN)")
+_USER = typer.Option(None, "--user", help="log in as this admin (password: $SHARPEYES_PASSWORD, or asked)")
+_CAMERA = typer.Option(None, "--camera", help="one camera")
+_ZONE_KIND = typer.Option(None, "--zone-kind", help="every camera with a zone of this kind (fire_lane, indoor, occupancy)")
+
+
+@app.command("promote")
+def promote(
+    name: str = typer.Argument(..., help="a model trained here"),
+    camera: str = _CAMERA, zone_kind: str = _ZONE_KIND, central: str = _CENTRAL, token: str = _TOKEN,
+    user: str = _USER, reason: str = typer.Option(None, "--reason"),
+) -> None:
+    """Put NAME on a camera (or on every camera with a zone of a kind) through central: central runs the
+    gate against each camera's current model and pushes the edges' configuration when it passes."""
+    _central_call(central, "/models/promote", {"model": name, "camera": camera, "zone_kind": zone_kind,
+                                               "reason": reason}, token, user)
+
+
+@app.command("rollback")
+def rollback(camera: str = _CAMERA, zone_kind: str = _ZONE_KIND, central: str = _CENTRAL, token: str = _TOKEN,
+             user: str = _USER, reason: str = typer.Option(None, "--reason")) -> None:
+    """Give the camera(s) back the model they ran before their latest model change."""
+    _central_call(central, "/models/rollback", {"camera": camera, "zone_kind": zone_kind, "reason": reason}, token, user)
 
 
 @app.command("verify")

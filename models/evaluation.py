@@ -24,14 +24,20 @@ import numpy as np
 import yaml
 
 from broker.configbase import ConfigError
-from broker.zoneconfig import ZONE_LABELS
+from broker.zoneconfig import ZONE_LABELS, labels_for_model
 from edge.detector import Detector  # models/ tools run the edge's own detector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MATCH_IOU = 0.5
 LOW_SCORE = 0.05  # detections kept for the AP curves (the operating threshold decides P, R and hazards)
-# Dataset class -> the model labels that stand for it at the edge (the hazard's zone labels).
-HAZARD_CLASSES = {"ebike": (*ZONE_LABELS["indoor"], "ebike")}
+# Dataset class -> the zone kind whose labels stand for it at the edge (for the model evaluated:
+# broker.zoneconfig.labels_for_model).
+HAZARD_ZONES = {"ebike": "indoor"}
+
+
+def hazard_labels(hazard_class: str, model_classes: tuple[str, ...]) -> tuple[str, ...]:
+    """The model labels that count as HAZARD_CLASS, as the edge's zone for it reads them."""
+    return labels_for_model(ZONE_LABELS[HAZARD_ZONES[hazard_class]], model_classes)
 
 
 @dataclass
@@ -113,9 +119,9 @@ def load_dataset(root: Path) -> Dataset:
     return Dataset(root, names, images)
 
 
-def _class_of(label: str, names: dict[int, str]) -> int | None:
+def _class_of(label: str, names: dict[int, str], standing_in: dict[str, tuple[str, ...]]) -> int | None:
     for class_id, name in names.items():
-        if label == name or label in HAZARD_CLASSES.get(name, ()):
+        if label == name or label in standing_in.get(name, ()):
             return class_id
     return None
 
@@ -127,7 +133,9 @@ def evaluate(detector: Detector, dataset: Dataset, *, conf: float, input_width: 
 
     map_metric = MeanAveragePrecision()
     counts = {c: [0, 0, 0] for c in dataset.names}  # labelled, true positives, predicted (at conf)
-    hazard = {name: [0, 0, 0, 0, 0] for name in HAZARD_CLASSES if name in dataset.names.values()}
+    classes = tuple(getattr(detector, "class_names", ()))
+    standing_in = {name: hazard_labels(name, classes) for name in HAZARD_ZONES}
+    hazard = {name: [0, 0, 0, 0, 0] for name in HAZARD_ZONES if name in dataset.names.values()}
     # labelled, found, false boxes, images with it, images hit
     seconds = 0.0
     for item in dataset.images:
@@ -139,7 +147,7 @@ def evaluate(detector: Detector, dataset: Dataset, *, conf: float, input_width: 
         found = detector.detect(image, input_width)
         seconds += time.process_time() - started
         scale = np.array([width, height, width, height], dtype=float)
-        mapped = [(c, d) for d in found if (c := _class_of(d.label, dataset.names)) is not None]
+        mapped = [(c, d) for d in found if (c := _class_of(d.label, dataset.names, standing_in)) is not None]
         predicted = sv.Detections(xyxy=np.array([d.box for _, d in mapped], dtype=float).reshape(-1, 4),
                                   confidence=np.array([d.score for _, d in mapped], dtype=float),
                                   class_id=np.array([c for c, _ in mapped], dtype=int))
@@ -175,7 +183,7 @@ def evaluate(detector: Detector, dataset: Dataset, *, conf: float, input_width: 
             ap50=per_class_50.get(class_id), ap50_95=per_class_all.get(class_id)))
     for name, (labelled, hits, false_boxes, with_object, hit_images) in hazard.items():
         evaluation.hazards.append(HazardFigures(
-            hazard_class=name, model_labels=list(HAZARD_CLASSES[name]), labelled=labelled, found=hits,
+            hazard_class=name, model_labels=list(standing_in[name]), labelled=labelled, found=hits,
             recall=_ratio(hits, labelled), false_boxes_per_image=round(false_boxes / n, 3),
             images_with_object=with_object, image_hit_rate=_ratio(hit_images, with_object)))
     return evaluation

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,9 @@ class ModelEntry(BaseModel):
     licence: str
     classes: str
     providers: Literal["any", "cpu"]
+    # A model trained here (`sharpeyes models train`): base, dataset manifest hash, settings, split and
+    # held-out figures, as models/training.py records them. None for the published models.
+    trained: dict[str, Any] | None = None
 
 
 class WeightEntry(BaseModel):
@@ -43,12 +46,28 @@ class WeightEntry(BaseModel):
     source: str
 
 
+class BaseEntry(BaseModel):
+    """A starting point for `sharpeyes models train`: an Ultralytics architecture and its weights,
+    either a vetted checkpoint (``checkpoint`` + ``checkpoint_sha256``, models/checkpoint.py) or,
+    where none could be brought here, rebuilt from a registered export (``rebuilt_from``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    architecture: str
+    rebuilt_from: str | None = None
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    verified: str
+
+
 class Registry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: list[ModelEntry]
     class_files: dict[str, str]
     weights: list[WeightEntry] = []
+    bases: list[BaseEntry] = []
 
     def get(self, name: str) -> ModelEntry:
         for entry in self.models:
@@ -66,17 +85,66 @@ class ChecksumMismatch(ValueError):
     pass
 
 
-@lru_cache(maxsize=1)
+class LocalStore(BaseModel):
+    """STORE_FILE in the local model directory: the models trained on this machine (never in git)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelEntry] = []
+    class_files: dict[str, str] = {}
+
+
+def store_dir() -> Path:
+    """The local model directory: trained models are written here ($SHARPEYES_MODEL_DIR or models/weights)."""
+    env = os.environ.get("SHARPEYES_MODEL_DIR")
+    return Path(env) if env else PACKAGE_DIR / "weights"
+
+
+STORE_FILE = "store.yaml"
+
+
+def load_store() -> LocalStore:
+    path = store_dir() / STORE_FILE
+    if not path.is_file():
+        return LocalStore()
+    return LocalStore.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+def save_store(store: LocalStore) -> Path:
+    path = store_dir() / STORE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(yaml.safe_dump(store.model_dump(mode="json", exclude_none=True), sort_keys=False),
+                         encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
 def load_registry() -> Registry:
-    return Registry.model_validate(yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")))
+    """The published models (registry.yaml) and the ones trained on this machine (the store). A
+    long-running edge sees a model registered after it started, since the store is read again
+    whenever it changed."""
+    store = store_dir() / STORE_FILE
+    return _registry(store, store.stat().st_mtime_ns if store.is_file() else 0)
+
+
+@lru_cache(maxsize=4)
+def _registry(store_path: Path, store_mtime_ns: int) -> Registry:
+    published = Registry.model_validate(yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")))
+    local = load_store()
+    taken = {m.name for m in published.models}
+    clashes = [m.name for m in local.models if m.name in taken]
+    if clashes:
+        raise ValueError(f"{store_path}: {', '.join(clashes)} is a published model's name; rename it in that file")
+    return published.model_copy(update={"models": [*published.models, *local.models],
+                                        "class_files": {**published.class_files, **local.class_files}})
 
 
 def search_dirs() -> list[Path]:
     """Where weights are looked for, in order: the project's model directory, then ../shared/models."""
-    dirs = []
-    if env := os.environ.get("SHARPEYES_MODEL_DIR"):
-        dirs.append(Path(env))
-    dirs.append(PACKAGE_DIR / "weights")
+    dirs = [store_dir()]
+    if store_dir() != PACKAGE_DIR / "weights":
+        dirs.append(PACKAGE_DIR / "weights")
     dirs.append(PROJECT_ROOT.parent / "shared" / "models")
     return dirs
 

@@ -17,6 +17,7 @@ from central.api import (
     routes_auth,
     routes_evidence,
     routes_incidents,
+    routes_models,
     routes_ops,
     routes_workflow,
 )
@@ -46,6 +47,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_workflow.router)
     private.include_router(routes_admin.router)
     private.include_router(routes_actuation.router)
+    private.include_router(routes_models.router)
 
     @private.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def not_found(path: str) -> None:

@@ -45,6 +45,7 @@ class CountingDetector:
     def __init__(self, inner: Detector) -> None:
         self.inner, self.runs = inner, 0
         self.model_name, self.model_sha256 = inner.model_name, inner.model_sha256
+        self.class_names = inner.class_names
 
     def detect(self, frame_bgr: np.ndarray, input_width: int | None = None) -> list[Detection]:
         self.runs += 1

@@ -140,3 +140,18 @@ def test_shipped_configs_load() -> None:
     site = load_site_config(PROJECT_ROOT / "configs" / "demo.yaml")
     hazards = {z.hazard.value for e in site.edges for c in e.cameras for z in c.zones}
     assert hazards == {"fire_lane_blocked", "ebike_indoor"}  # the demo keeps its two hazards
+
+
+def test_a_model_with_an_ebike_class_changes_what_the_ebike_zone_reacts_to() -> None:
+    from broker.zoneconfig import ZoneConfig, labels_for_model
+
+    coco = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+    trained = (*coco, "ebike")
+    assert labels_for_model(["motorcycle", "bicycle"], coco) == ("motorcycle", "bicycle")
+    # With an e-bike class a pedal bicycle in the lift is no alarm any more.
+    assert labels_for_model(["motorcycle", "bicycle"], trained) == ("ebike",)
+    # A motorcycle in a fire lane still blocks it; a parked e-bike does too.
+    assert labels_for_model(["car", "truck", "bus", "motorcycle"], trained) == ("car", "truck", "bus", "motorcycle", "ebike")
+    assert labels_for_model(["person"], trained) == ("person",)
+    lift = ZoneConfig.model_validate({"id": "lift", "kind": "indoor", "polygon": [[0, 0], [1, 0], [1, 1]]})
+    assert lift.for_model(coco) is lift and lift.for_model(trained).labels == ["ebike"]

@@ -1,0 +1,470 @@
+"""`sharpeyes models train`: fine-tune a base detector on a deployment's own labelled pictures.
+
+The steps, each recorded in the registered model's ``trained`` record (docs/models.md):
+
+1. the dataset (YOLO layout) and its manifest hash: sha256 over every picture's and label's bytes;
+2. a split grouped by scene / camera-day (models/splits.py), seeded;
+3. the base network (models/torch_base.py) with the dataset's new classes added (``ebike``);
+4. labels in the model's class space; what the dataset does not label (cars, dogs, ...) is
+   pseudo-labelled by the base model where it is sure (``--pseudo-label``, default), so that the
+   fine-tuning does not teach the model that those objects are background;
+5. Ultralytics training (its own loop, augmentation and loss), seeded and deterministic; the
+   backbone frozen by default so that what COCO taught it (vehicles for the fire lanes) stays;
+6. ONNX export with the head's constants folded (onnxruntime's basic graph optimisation), so the
+   edge's decoder, re-anchoring and fitted input take it like the published export;
+7. registration in the local model store with sha256, and the held-out figures of the new model
+   and of its base (models/evaluation.py), plus vehicle agreement on the street clip.
+
+Ultralytics' validator is not used: the product's own evaluation of the exported ONNX, run the
+way the edge runs it, is what the promotion gate reads. (It also keeps torchvision, whose PyPI
+build needs CUDA libraries that a CPU machine lacks, out of the training path.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from broker.configbase import ConfigError
+from broker.zoneconfig import EBIKE_STAND_INS, ZONE_LABELS, labels_for_model
+from models.evaluation import LOW_SCORE, Dataset, LabelledImage, evaluate, load_dataset
+from models.registry import (
+    BaseEntry,
+    LocalStore,
+    ModelEntry,
+    load_registry,
+    load_store,
+    resolve_model,
+    save_store,
+    sha256_file,
+    store_dir,
+)
+
+PSEUDO_SCORE = 0.5  # base-model boxes at least this sure become labels of what the dataset leaves out
+PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the labeller saw that object)
+STREET_CLIP = "street_parked_cars_720p.mp4"
+# Rehearsal: pictures of other scenes labelled by the base model itself and trained on alongside the
+# dataset. Without them the class head learns from lift pictures alone that cars, buses and trucks
+# never occur, and the fire lanes lose their vehicles (measured: vehicle agreement 0.55 after 3
+# epochs, 0.0 after 30 with only the head trained). The shared footage other than the street
+# check's clip and the lift clips (whose e-bikes the base would call motorcycles).
+REHEARSAL_MEDIA = ("parking_lot_traffic.mp4", "lot_person_bicycle_car.mp4", "indoor_people_walking.mp4",
+                   "city_street.png", "bus.jpg", "zidane.jpg")
+REHEARSAL_PER_CLIP = 8
+STREET_FRAMES = 8
+REFERENCE_SCORE = 0.5  # the base's vehicle boxes this sure are the street check's reference
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    data: Path
+    base: str = "yolov8n"
+    name: str = "ebike-v1"
+    epochs: int = 60
+    imgsz: int = 640
+    seed: int = 0
+    batch: int = 8
+    held_out_share: float = 0.25
+    pseudo_label: bool = True  # also switches rehearsal on: both are labels from the base model
+    rehearsal: tuple[Path, ...] | None = None  # None: the shared footage (default_rehearsal)
+    freeze: int = 10  # the backbone's first layers (YOLOv8: 0-9 is the backbone)
+    conf: float = 0.35  # the operating threshold the held-out figures are taken at
+
+
+class TrainingError(ValueError):
+    pass
+
+
+def manifest_hash(dataset: Dataset) -> str:
+    """sha256 over the class names and every picture's and label's bytes (in path order)."""
+    digest = hashlib.sha256(json.dumps(dataset.names, sort_keys=True).encode())
+    for item in dataset.images:
+        label = _label_path(dataset, item)
+        digest.update(str(item.path.relative_to(dataset.root)).encode())
+        digest.update(sha256_file(item.path).encode())
+        digest.update(label.read_bytes() if label.is_file() else b"")
+    return digest.hexdigest()
+
+
+def _label_path(dataset: Dataset, item: LabelledImage) -> Path:
+    return dataset.root / "labels" / item.path.relative_to(dataset.root / "images").with_suffix(".txt")
+
+
+def base_entry(name: str) -> BaseEntry:
+    for entry in load_registry().bases:
+        if entry.name == name:
+            return entry
+    known = ", ".join(b.name for b in load_registry().bases)
+    raise TrainingError(f"base {name!r} is not under bases: in models/registry.yaml (known: {known})")
+
+
+def load_base(entry: BaseEntry) -> tuple[Any, tuple[str, ...]]:
+    """The base's PyTorch network and class names (a vetted checkpoint, else rebuilt from its export)."""
+    from models import torch_base
+    from models.registry import _resolve
+
+    onnx = resolve_model(entry.rebuilt_from or entry.name)
+    if entry.checkpoint and entry.checkpoint_sha256:
+        from models.checkpoint import pickle_globals, refused_globals
+
+        path = _resolve(entry.checkpoint, entry.checkpoint_sha256)
+        if refused := refused_globals(pickle_globals(path)):
+            raise TrainingError(f"{path}: refused, its pickle references {', '.join(refused)}")
+        import torch
+
+        model = torch.load(path, map_location="cpu", weights_only=False)["model"].float()
+        return model, tuple(model.names[i] for i in range(len(model.names)))
+    return torch_base.rebuild(onnx.path, entry.architecture, onnx.class_names), onnx.class_names
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in A (n x 4) with every box in B (m x 4), x1 y1 x2 y2."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    return np.asarray(inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9))
+
+
+def pseudo_labels(detections: list[Any], width: int, height: int, labelled: np.ndarray,
+                  skip_labels: frozenset[str]) -> list[tuple[int, np.ndarray]]:
+    """Boxes of the base model to add as labels: sure ones (PSEUDO_SCORE), of classes the dataset
+    does not label and that do not stand in for one it does, away from every labelled box."""
+    scale = np.array([width, height, width, height], dtype=float)
+    out: list[tuple[int, np.ndarray]] = []
+    for d in detections:
+        if d.score < PSEUDO_SCORE or d.label in skip_labels:
+            continue
+        box = np.asarray(d.box, dtype=float) / scale
+        if len(labelled) and _iou(box[None], labelled).max() >= PSEUDO_OVERLAP:
+            continue
+        out.append((int(d.class_id), box.clip(0, 1)))
+    return out
+
+
+def _yolo_line(class_id: int, box: np.ndarray) -> str:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return f"{class_id} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
+
+
+def rehearsal_pictures(sources: list[Path], per_clip: int = REHEARSAL_PER_CLIP) -> list[tuple[str, np.ndarray]]:
+    """(name, BGR picture) from each source: a still, or PER_CLIP frames spread over a clip."""
+    import cv2
+
+    pictures = []
+    for source in sources:
+        if source.suffix.lower() in (".mp4", ".mkv", ".avi", ".mov"):
+            capture = cv2.VideoCapture(str(source))
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            for index in np.linspace(0, max(0, count - 1), per_clip + 2)[1:-1].astype(int):
+                capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+                ok, frame = capture.read()
+                if ok:
+                    pictures.append((f"{source.stem}-{index}", frame))
+            capture.release()
+        else:
+            image = cv2.imread(str(source))
+            if image is not None:
+                pictures.append((source.stem, image))
+                continue
+            raise TrainingError(f"{source}: neither a clip nor a picture OpenCV can read (fix: drop it from --rehearsal)")
+    return pictures
+
+
+def default_rehearsal() -> list[Path]:
+    from models.registry import PROJECT_ROOT
+
+    media = PROJECT_ROOT.parent / "shared" / "media"
+    return [media / name for name in REHEARSAL_MEDIA if (media / name).is_file()]
+
+
+def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], model_names: tuple[str, ...],
+            work: Path, *, labeller: Any | None, rehearsal: list[Path], progress: Progress) -> tuple[Path, int, int]:
+    """The Ultralytics dataset under WORK (pictures linked, labels in the model's class space, plus
+    the rehearsal pictures labelled by LABELLER); the data.yaml, pseudo-label and rehearsal counts."""
+    import cv2
+
+    to_model = {class_id: model_names.index(name) for class_id, name in dataset.names.items()}
+    labelled_names = set(dataset.names.values())
+    # A stand-in of a labelled class (a motorcycle box on what the set calls an e-bike) is not added.
+    skip = frozenset(labelled_names | (EBIKE_STAND_INS if "ebike" in labelled_names else frozenset()))
+    added = 0
+    for part, indices in (("train", split_train), ("val", split_held)):
+        (work / "images" / part).mkdir(parents=True, exist_ok=True)
+        (work / "labels" / part).mkdir(parents=True, exist_ok=True)
+        for index in indices:
+            item = dataset.images[index]
+            target = work / "images" / part / item.path.name
+            if not target.exists():
+                target.symlink_to(item.path.resolve())
+            lines = [_yolo_line(to_model[int(c)], b) for c, b in zip(item.classes, item.boxes, strict=True)]
+            image = cv2.imread(str(item.path)) if labeller is not None and part == "train" else None
+            if labeller is not None and image is not None:
+                height, width = image.shape[:2]
+                extra = pseudo_labels(labeller.detect(image), width, height, item.boxes, skip)
+                lines += [_yolo_line(c, b) for c, b in extra]
+                added += len(extra)
+            (work / "labels" / part / item.path.with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
+    pictures = rehearsal_pictures(rehearsal) if labeller is not None else []
+    for name, image in pictures:
+        height, width = image.shape[:2]
+        assert labeller is not None  # pictures are only taken with a labeller
+        boxes = pseudo_labels(labeller.detect(image), width, height, np.zeros((0, 4)), frozenset())
+        cv2.imwrite(str(work / "images" / "train" / f"rehearsal-{name}.jpg"), image)
+        (work / "labels" / "train" / f"rehearsal-{name}.txt").write_text("".join(_yolo_line(c, b) + "\n" for c, b in boxes))
+    if labeller is not None:
+        progress(f"pseudo-labels: {added} boxes of unlabelled classes on {len(split_train)} training pictures; "
+                 f"{len(pictures)} rehearsal pictures labelled by the base")
+    spec = work / "data.yaml"
+    spec.write_text(yaml.safe_dump({"path": str(work), "train": "images/train", "val": "images/val",
+                                    "names": dict(enumerate(model_names))}, sort_keys=False))
+    return spec, added, len(pictures)
+
+
+@contextlib.contextmanager
+def _offline_ultralytics(work: Path) -> Iterator[None]:
+    """Ultralytics with its settings in WORK and nothing fetched: no hub sync, no font, no AMP check."""
+    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE")}
+    os.environ["YOLO_CONFIG_DIR"] = str(work / "ultralytics-settings")
+    os.environ["YOLO_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _trainer_class() -> type:
+    from types import SimpleNamespace
+
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class NoValidation:
+        """Stands where Ultralytics' validator would: models/evaluation.py measures the export instead."""
+
+        def __init__(self) -> None:
+            self.metrics = SimpleNamespace(keys=[])
+            self.args = SimpleNamespace(plots=False, compile=False)
+            self.dataloader = None
+
+        def __call__(self, trainer: Any = None, model: Any = None) -> dict[str, float]:
+            return {}
+
+    class HazardTrainer(DetectionTrainer):
+        def get_validator(self) -> NoValidation:
+            self.loss_names = ("box_loss", "cls_loss", "dfl_loss")  # type: ignore[assignment]  # Ultralytics types it ()
+            return NoValidation()
+
+    return HazardTrainer
+
+
+def fit(checkpoint: Path, spec: Path, settings: TrainSettings, work: Path, progress: Progress) -> Path:
+    """Ultralytics' training from CHECKPOINT; the last weights."""
+    import torch
+    from ultralytics import YOLO
+
+    started = time.monotonic()
+    yolo = YOLO(str(checkpoint))
+
+    def epoch_done(trainer: Any) -> None:
+        parts = trainer.tloss if isinstance(trainer.tloss, dict) else {}
+        loss = float(sum(float(v) for v in parts.values())) if parts else float("nan")
+        progress(f"epoch {trainer.epoch + 1}/{trainer.epochs}: loss {loss:.3f}, {time.monotonic() - started:.0f} s")
+
+    yolo.add_callback("on_train_epoch_end", epoch_done)
+    yolo.train(trainer=_trainer_class(), data=str(spec), epochs=settings.epochs, imgsz=settings.imgsz,
+               batch=settings.batch, workers=0, device="0" if torch.cuda.is_available() else "cpu",
+               seed=settings.seed, deterministic=True, plots=False, amp=False, val=False, save=True,
+               project=str(work), name="run", exist_ok=True, freeze=settings.freeze, verbose=False,
+               optimizer="AdamW", lr0=0.002, warmup_epochs=1, close_mosaic=max(1, settings.epochs // 5),
+               patience=settings.epochs + 1, cache=False)
+    last = work / "run" / "weights" / "last.pt"
+    if not last.is_file():
+        raise TrainingError(f"Ultralytics wrote no weights under {last.parent}")
+    return last
+
+
+def export_onnx(weights: Path, target: Path, imgsz: int, description: str) -> Path:
+    """WEIGHTS as the edge's ONNX: Ultralytics' export with the head's constants folded into
+    initializers (what models/reanchor.py rewrites), no export date and DESCRIPTION instead of
+    the training folder's temporary path (same seed, same bytes)."""
+    import onnx
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, simplify=False, opset=17, dynamic=False,
+                                              verbose=False))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    folded = exported.with_name("folded.onnx")
+    options.optimized_model_filepath = str(folded)
+    ort.InferenceSession(str(exported), sess_options=options, providers=["CPUExecutionProvider"])
+    model = onnx.load(str(folded))
+    kept = [p for p in model.metadata_props if p.key != "date"]
+    for prop in kept:
+        if prop.key == "description":
+            prop.value = description
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, str(target))
+    return target
+
+
+def street_frames() -> list[np.ndarray]:
+    """STREET_FRAMES frames spread over the shared street clip (parked and passing cars)."""
+    import cv2
+
+    from models.registry import PROJECT_ROOT
+
+    clip = PROJECT_ROOT.parent / "shared" / "media" / STREET_CLIP
+    capture = cv2.VideoCapture(str(clip))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    for index in np.linspace(0, max(0, count - 1), STREET_FRAMES).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, frame = capture.read()
+        if ok:
+            frames.append(frame)
+    capture.release()
+    if not frames:
+        raise TrainingError(f"{clip}: no frames (the street check needs ../shared/media beside the project)")
+    return frames
+
+
+def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], conf: float) -> tuple[float, int]:
+    """Share of REFERENCE's sure vehicle boxes that CANDIDATE finds (IoU >= 0.5, any fire-lane label,
+    at the operating threshold): the fire lanes' regression check. (The street clip has no labels;
+    the base model's sure boxes are the reference, so the base scores 1.0 by construction.)"""
+    wanted_ref = set(ZONE_LABELS["fire_lane"])
+    wanted_new = set(labels_for_model(ZONE_LABELS["fire_lane"], tuple(getattr(candidate, "class_names", ()))))
+    found = total = 0
+    for frame in frames:
+        ref = np.array([d.box for d in reference.detect(frame) if d.label in wanted_ref and d.score >= REFERENCE_SCORE])
+        new = np.array([d.box for d in candidate.detect(frame) if d.label in wanted_new and d.score >= conf])
+        total += len(ref)
+        if len(ref) and len(new):
+            found += int((_iou(ref.reshape(-1, 4), new.reshape(-1, 4)).max(axis=1) >= 0.5).sum())
+    return (round(found / total, 3) if total else 1.0), total
+
+
+def measure(model: str, dataset: Dataset, held_out: list[int], conf: float, frames: list[np.ndarray],
+            reference: Any) -> dict[str, Any]:
+    """The figures the promotion gate compares: held-out hazard and class figures, vehicle agreement."""
+    from edge.detector import load_detector
+
+    detector = load_detector(model, score_threshold=LOW_SCORE, intra_op_threads=1)
+    part = Dataset(dataset.root, dataset.names, [dataset.images[i] for i in held_out])
+    ev = evaluate(detector, part, conf=conf)
+    agreement, reference_boxes = vehicle_agreement(detector, reference, frames, conf)
+    return {"model": model, "held_out": ev.to_json(), "vehicle_agreement": agreement,
+            "vehicle_reference_boxes": reference_boxes}
+
+
+def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
+    """Train, export, register and measure; the registered entry."""
+    from models import torch_base
+    from models.splits import grouped_split, manifest_groups, picture_groups
+
+    started = time.monotonic()
+    if any(m.name == settings.name for m in load_registry().models):
+        raise TrainingError(f"a model named {settings.name!r} is registered already; choose another --name")
+    dataset = load_dataset(settings.data)
+    if "ebike" not in dataset.names.values():
+        raise ConfigError(settings.data / "data.yaml", ["names: no ebike class (fix: label e-bikes as class ebike)"])
+    digest = manifest_hash(dataset)
+    paths = [i.path for i in dataset.images]
+    groups = manifest_groups(dataset.root, paths) or picture_groups(paths)
+    ebike_id = next(c for c, n in dataset.names.items() if n == "ebike")
+    wanted = [bool((item.classes == ebike_id).any()) for item in dataset.images]
+    try:
+        split = grouped_split(groups, held_out_share=settings.held_out_share, seed=settings.seed, wanted=wanted)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    progress(f"dataset {dataset.root}: {len(paths)} pictures in {len(groups)} scene groups; "
+             f"training on {len(split.train)}, holding out {len(split.held_out)} (seed {settings.seed})")
+
+    entry = base_entry(settings.base)
+    base_model, base_names = load_base(entry)
+    new_classes = tuple(n for _, n in sorted(dataset.names.items()) if n not in base_names)
+    model = torch_base.add_classes(base_model, entry.architecture, new_classes)
+    names = tuple(model.names[i] for i in range(len(model.names)))
+    progress(f"base {settings.base} ({len(base_names)} classes) + {', '.join(new_classes) or 'no new class'}")
+
+    from edge.detector import load_detector
+
+    out_dir = store_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sharpeyes-train-") as tmp, _offline_ultralytics(Path(tmp)):
+        work = Path(tmp)
+        checkpoint = torch_base.save_checkpoint(model, work / "base.pt", source=f"base {settings.base}")
+        labeller = load_detector(entry.rebuilt_from or settings.base, score_threshold=PSEUDO_SCORE,
+                                 intra_op_threads=1) if settings.pseudo_label else None
+        rehearsal = list(settings.rehearsal) if settings.rehearsal is not None else default_rehearsal()
+        spec, pseudo, rehearsed = prepare(dataset, split.train, split.held_out, names, work / "data",
+                                          labeller=labeller, rehearsal=rehearsal, progress=progress)
+        weights = fit(checkpoint, spec, settings, work, progress)
+        trained_seconds = round(time.monotonic() - started, 1)
+        onnx_file = export_onnx(weights, out_dir / f"{settings.name}.onnx", settings.imgsz,
+                                f"{settings.base} fine-tuned by sharpeyes models train on {dataset.root.name} "
+                                f"(manifest sha256 {digest[:16]}, seed {settings.seed})")
+    names_file = out_dir / f"{settings.name}.names"
+    names_file.write_text("\n".join(names) + "\n", encoding="utf-8")
+
+    record: dict[str, Any] = {
+        "base": settings.base, "base_verified": entry.verified, "dataset": str(dataset.root),
+        "dataset_manifest_sha256": digest, "settings": {**asdict(settings), "data": str(settings.data),
+                                                          "rehearsal": [str(p) for p in rehearsal]},
+        "split": {"train": [str(paths[i].name) for i in split.train],
+                  "held_out": [str(paths[i].name) for i in split.held_out],
+                  "groups": len(groups)},
+        "pseudo_labels": pseudo, "rehearsal_pictures": rehearsed, "training_seconds": trained_seconds,
+    }
+    new_entry = ModelEntry(name=settings.name, file=onnx_file.name, sha256=sha256_file(onnx_file),
+                           input_size=(settings.imgsz, settings.imgsz), decoder="yolov8", color="rgb",
+                           licence=f"derived from {settings.base} (AGPL-3.0, Ultralytics); trained on {dataset.root.name}",
+                           classes=names_file.name, providers="any", trained=record)
+    store = load_store()
+    store = LocalStore(models=[*store.models, new_entry],
+                       class_files={**store.class_files, names_file.name: sha256_file(names_file)})
+    save_store(store)
+    progress(f"registered {settings.name}: {onnx_file} (sha256 {new_entry.sha256[:12]}…) in {trained_seconds:.0f} s")
+    frames = street_frames()
+    reference = load_detector(entry.rebuilt_from or settings.base, score_threshold=LOW_SCORE, intra_op_threads=1)
+    record["figures"] = measure(settings.name, dataset, split.held_out, settings.conf, frames, reference)
+    record["base_figures"] = measure(entry.rebuilt_from or settings.base, dataset, split.held_out, settings.conf,
+                                     frames, reference)
+    record["total_seconds"] = round(time.monotonic() - started, 1)
+    final = new_entry.model_copy(update={"trained": record})
+    save_store(store.model_copy(update={"models": [*store.models[:-1], final]}))
+    return final
+
+
+def remove(name: str) -> None:
+    """Forget a trained model (its files and its store entry)."""
+    store = load_store()
+    entry = next((m for m in store.models if m.name == name), None)
+    if entry is None:
+        raise TrainingError(f"{name!r} is not a model trained here (models in the store: {[m.name for m in store.models]})")
+    for file in (entry.file, entry.classes):
+        (store_dir() / file).unlink(missing_ok=True)
+    save_store(LocalStore(models=[m for m in store.models if m.name != name],
+                          class_files={k: v for k, v in store.class_files.items() if k != entry.classes}))
