@@ -300,3 +300,51 @@ def retention_command(
                 typer.echo(f"deleted {done} blob(s); each deletion is in its incidents' audit records")
     finally:
         engine.dispose()
+
+
+dataset_app = typer.Typer(help="Training sets from the monitors' reviews.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("export")
+def dataset_export_command(
+    out: Path = typer.Option(..., "--out", help="folder to write the YOLO-layout set into"),
+    since: str = typer.Option(None, "--since", help="only pictures observed on or after this date (YYYY-MM-DD)"),
+    hazard: str = typer.Option(None, "--hazard", help="only this hazard (e.g. ebike_indoor)"),
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    evidence_store: str = typer.Option(None, "--evidence-store", help="instead of --evidence-dir: file:// or s3:// URL"),
+) -> None:
+    """Write the reviewed pictures (raw frames, the latest label of each incident) as a YOLO-layout
+    dataset with manifest.json and a camera-day split; the frames are held against the retention purge
+    (central/dataset_export.py). Train on it with `sharpeyes models train --data OUT`."""
+    import datetime as dt
+
+    from central.dataset_export import export
+    from central.db import default_database_url, make_engine, make_session_factory, var_dir
+    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+    from central.migrate import upgrade
+    from central.tables import utcnow
+
+    try:
+        start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC) if since else None
+    except ValueError:
+        typer.echo(f"--since {since!r}: not a date (fix: --since 2026-12-01)", err=True)
+        raise typer.Exit(2) from None
+    try:
+        store = open_evidence_store(evidence_store or evidence_dir or var_dir() / "evidence")
+    except EvidenceStoreURLError as exc:
+        typer.echo(f"--evidence-store: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(database_url or default_database_url())
+    try:
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            summary = export(session, store, out, since=start, hazard=hazard, now=utcnow())
+    finally:
+        engine.dispose()
+    typer.echo(f"{summary.pictures} pictures, {summary.boxes} boxes ({', '.join(summary.classes)}) in {out}; "
+               f"{summary.held_out} held out by camera and day")
+    if summary.missing:
+        typer.echo(f"{len(summary.missing)} reviewed frame(s) are no longer in the evidence store: "
+                   + ", ".join(s[:12] for s in summary.missing), err=True)

@@ -90,7 +90,8 @@ def eval_model(
 
 @app.command("train")
 def train_model(
-    data: Path = typer.Option(..., "--data", help="YOLO-layout dataset with an ebike class (data.yaml, images/, labels/)"),
+    data: list[Path] = typer.Option(..., "--data", help="YOLO-layout dataset with an ebike class (data.yaml, images/, "
+                                    "labels/); repeat to train on several (e.g. a starter set and exported reviews)"),
     base: str = typer.Option("yolov8n", "--base", help="a base under bases: in models/registry.yaml"),
     name: str = typer.Option(..., "--name", help="the new model's name (camera model:, --model flags, bench)"),
     epochs: int = typer.Option(TrainSettings.epochs, "--epochs", min=1),
@@ -103,6 +104,10 @@ def train_model(
     rehearsal: list[Path] = typer.Option(None, "--rehearsal", help="pictures or clips of other scenes the base labels, "
                                          "trained on alongside so that vehicles are not forgotten (default: the shared "
                                          "footage); repeat for several"),
+    keep_coco: bool = typer.Option(True, "--keep-coco/--no-keep-coco",
+                                   help="train only the new classes' head rows: the COCO classes stay the base's "
+                                   "exactly (--no-keep-coco: fine-tune neck and head, --freeze decides)"),
+    lr0: float = typer.Option(None, "--lr0", help="AdamW learning rate (default 0.02 with --keep-coco, else 0.002)"),
     freeze: int = typer.Option(TrainSettings.freeze, "--freeze", min=0, help="layers kept as the base has them"),
     conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold of the figures"),
     as_json: bool = typer.Option(False, "--json", help="print the registered entry as JSON at the end"),
@@ -114,9 +119,9 @@ def train_model(
     from broker.configbase import ConfigError
     from models.training import TrainingError, train
 
-    settings = TrainSettings(data=data, base=base, name=name, epochs=epochs, imgsz=imgsz, seed=seed,
+    settings = TrainSettings(data=tuple(data), base=base, name=name, epochs=epochs, imgsz=imgsz, seed=seed,
                              held_out_share=held_out, pseudo_label=pseudo_label, freeze=freeze, conf=conf,
-                             rehearsal=tuple(rehearsal) if rehearsal else None)
+                             rehearsal=tuple(rehearsal) if rehearsal else None, keep_coco=keep_coco, lr0=lr0)
     say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
     try:
         entry = train(settings, progress=say)
@@ -235,6 +240,37 @@ def rollback(camera: str = _CAMERA, zone_kind: str = _ZONE_KIND, central: str = 
              user: str = _USER, reason: str = typer.Option(None, "--reason")) -> None:
     """Give the camera(s) back the model they ran before their latest model change."""
     _central_call(central, "/models/rollback", {"camera": camera, "zone_kind": zone_kind, "reason": reason}, token, user)
+
+
+@app.command("vet-checkpoint")
+def vet_checkpoint(
+    file: Path = typer.Argument(..., help="a PyTorch checkpoint (.pt) from outside, e.g. Ultralytics' yolov8n.pt"),
+    copy: list[Path] = typer.Option(None, "--copy", help="the same file as found in another, unrelated place (x2 at least)"),
+    against: str = typer.Option("yolov8n", "--against", help="the registered export it must agree with"),
+) -> None:
+    """Accept a checkpoint only if 3 unrelated copies have its bytes, its pickle names only torch /
+    ultralytics / collections globals (read, never run), and, loaded, it gives the export's outputs on
+    ../shared/media. Prints what to record under bases: in models/registry.yaml (models/checkpoint.py)."""
+    from models.checkpoint import vet
+    from models.torch_base import MAX_DEVIATION, deviation_from_onnx
+
+    result = vet(file, copy or [])
+    console.print(f"{file}: sha256 {result.sha256}; {len(result.copies)} other copies; {result.globals_seen} globals")
+    if not result.accepted:
+        for problem in result.problems:
+            console.print(f"[red]refused[/red]: {problem}")
+        raise typer.Exit(1)
+    import torch
+
+    model = torch.load(file, map_location="cpu", weights_only=False)["model"].float()  # vetted above
+    deviation = deviation_from_onnx(model, resolve_model(against).path)
+    if deviation > MAX_DEVIATION:
+        console.print(f"[red]refused[/red]: its outputs differ from {against}'s by {deviation:.4g} (limit {MAX_DEVIATION})")
+        raise typer.Exit(1)
+    console.print(f"[green]accepted[/green]: outputs within {deviation:.4g} of {against} on ../shared/media. Record it:")
+    console.print(f"  - name: {file.stem}\n    architecture: {file.stem}\n    checkpoint: {file.name}\n"
+                  f"    checkpoint_sha256: {result.sha256}\n    verified: {1 + len(result.copies)} identical copies; "
+                  f"pickle globals torch/ultralytics/collections only; outputs within {deviation:.4g} of {against}.onnx")
 
 
 @app.command("verify")

@@ -98,16 +98,16 @@ def judge(candidate_name: str, current_name: str, *, fire_lanes: bool = True) ->
 
 def _measure_on_candidates_split(model: str, record: dict[str, Any]) -> dict[str, Any]:
     from edge.detector import load_detector
-    from models.evaluation import LOW_SCORE, load_dataset
-    from models.training import manifest_hash, measure, street_frames
+    from models.evaluation import LOW_SCORE
+    from models.training import load_sets, manifest_hash, measure, street_frames
 
-    root = Path(record["dataset"])
+    roots = [Path(p) for p in (record["dataset"] if isinstance(record["dataset"], list) else [record["dataset"]])]
     try:
-        dataset = load_dataset(root)
+        dataset, _ = load_sets(roots)
     except Exception as exc:  # noqa: BLE001 - any reason the set cannot be read is the same refusal
-        raise GateUnavailable(f"the candidate's dataset {root} cannot be read ({exc}); compare on it where it is") from None
+        raise GateUnavailable(f"the candidate's dataset {roots} cannot be read ({exc}); compare on it where it is") from None
     if manifest_hash(dataset) != record["dataset_manifest_sha256"]:
-        raise GateUnavailable(f"the candidate's dataset {root} changed since training (manifest hash differs)")
+        raise GateUnavailable(f"the candidate's dataset {roots} changed since training (manifest hash differs)")
     held = set(record["split"]["held_out"])
     indices = [i for i, item in enumerate(dataset.images) if item.path.name in held]
     reference = load_detector(record["base_figures"]["model"], score_threshold=LOW_SCORE, intra_op_threads=1)

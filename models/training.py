@@ -51,6 +51,9 @@ from models.registry import (
     store_dir,
 )
 
+LR_FULL = 0.002
+LR_KEEP_COCO = 0.02  # one row per new class learns: it can take larger steps
+HEAD_LAYER = 22  # YOLOv8's Detect head is layer 22: freezing 0-21 leaves the head alone to train
 PSEUDO_SCORE = 0.5  # base-model boxes at least this sure become labels of what the dataset leaves out
 PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the labeller saw that object)
 STREET_CLIP = "street_parked_cars_720p.mp4"
@@ -69,7 +72,7 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class TrainSettings:
-    data: Path
+    data: tuple[Path, ...]  # one YOLO-layout folder or several (merged by class name)
     base: str = "yolov8n"
     name: str = "ebike-v1"
     epochs: int = 60
@@ -79,7 +82,9 @@ class TrainSettings:
     held_out_share: float = 0.25
     pseudo_label: bool = True  # also switches rehearsal on: both are labels from the base model
     rehearsal: tuple[Path, ...] | None = None  # None: the shared footage (default_rehearsal)
-    freeze: int = 10  # the backbone's first layers (YOLOv8: 0-9 is the backbone)
+    keep_coco: bool = True  # only the new classes learn; the base's classes stay exactly (keep_old_classes)
+    lr0: float | None = None  # AdamW's learning rate (default: LR_KEEP_COCO, or LR_FULL without keep_coco)
+    freeze: int = 10  # without keep_coco: layers kept as the base has them (YOLOv8: 0-9 is the backbone)
     conf: float = 0.35  # the operating threshold the held-out figures are taken at
 
 
@@ -88,18 +93,36 @@ class TrainingError(ValueError):
 
 
 def manifest_hash(dataset: Dataset) -> str:
-    """sha256 over the class names and every picture's and label's bytes (in path order)."""
+    """sha256 over the class names and every picture's bytes and labelled boxes (in order)."""
     digest = hashlib.sha256(json.dumps(dataset.names, sort_keys=True).encode())
     for item in dataset.images:
-        label = _label_path(dataset, item)
-        digest.update(str(item.path.relative_to(dataset.root)).encode())
+        digest.update(item.path.name.encode())
         digest.update(sha256_file(item.path).encode())
-        digest.update(label.read_bytes() if label.is_file() else b"")
+        digest.update(np.round(item.boxes, 6).astype("<f8").tobytes() + item.classes.astype("<i8").tobytes())
     return digest.hexdigest()
 
 
-def _label_path(dataset: Dataset, item: LabelledImage) -> Path:
-    return dataset.root / "labels" / item.path.relative_to(dataset.root / "images").with_suffix(".txt")
+def load_sets(roots: list[Path]) -> tuple[Dataset, list[list[int]]]:
+    """One dataset from several YOLO-layout folders (a starter set and exported reviews), classes
+    merged by name, and its scene / camera-day groups (each folder grouped on its own)."""
+    from models.splits import manifest_groups, picture_groups
+
+    names: dict[int, str] = {}
+    images: list[LabelledImage] = []
+    groups: list[list[int]] = []
+    for root in roots:
+        part = load_dataset(root)
+        for name in part.names.values():
+            if name not in names.values():
+                names[len(names)] = name
+        to_merged = {old: next(k for k, v in names.items() if v == name) for old, name in part.names.items()}
+        offset = len(images)
+        for item in part.images:
+            images.append(LabelledImage(item.path, np.array([to_merged[int(c)] for c in item.classes], dtype=int),
+                                        item.boxes))
+        paths = [i.path for i in part.images]
+        groups += [[offset + i for i in g] for g in (manifest_groups(part.root, paths) or picture_groups(paths))]
+    return Dataset(roots[0], names, images), groups
 
 
 def base_entry(name: str) -> BaseEntry:
@@ -253,7 +276,28 @@ def _offline_ultralytics(work: Path) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _trainer_class() -> type:
+def keep_old_classes(model: Any, old_classes: int) -> int:
+    """Train only what the new classes need in MODEL's head: the box branch is frozen, and in the class
+    branch a gradient mask keeps every row of the old classes (and of their hidden channels) as the
+    base has them, so the COCO outputs (cars for the fire lanes, people) stay the base's exactly and
+    the e-bike row learns on the base's features. Returns the number of masked tensors."""
+    import torch
+
+    head = model.model[-1]
+    for parameter in head.cv2.parameters():
+        parameter.requires_grad_(False)
+    masked = 0
+    for branch in head.cv3:
+        for parameter in branch.parameters():
+            if parameter.requires_grad and parameter.shape[0] > old_classes:
+                mask = torch.zeros_like(parameter)
+                mask[old_classes:] = 1.0
+                parameter.register_hook(lambda grad, mask=mask: grad * mask)
+                masked += 1
+    return masked
+
+
+def _trainer_class(keep_coco: bool) -> type:
     from types import SimpleNamespace
 
     from ultralytics.models.yolo.detect import DetectionTrainer
@@ -274,10 +318,20 @@ def _trainer_class() -> type:
             self.loss_names = ("box_loss", "cls_loss", "dfl_loss")  # type: ignore[assignment]  # Ultralytics types it ()
             return NoValidation()
 
+        def _model_train(self) -> None:
+            import torch
+
+            super()._model_train()
+            if keep_coco:  # the head's norms keep the base's statistics: they serve the old classes too
+                model: Any = self.model
+                for module in model.model[-1].cv3.modules():
+                    if isinstance(module, torch.nn.BatchNorm2d):
+                        module.eval()
+
     return HazardTrainer
 
 
-def fit(checkpoint: Path, spec: Path, settings: TrainSettings, work: Path, progress: Progress) -> Path:
+def fit(checkpoint: Path, spec: Path, settings: TrainSettings, work: Path, progress: Progress, old_classes: int) -> Path:
     """Ultralytics' training from CHECKPOINT; the last weights."""
     import torch
     from ultralytics import YOLO
@@ -291,11 +345,18 @@ def fit(checkpoint: Path, spec: Path, settings: TrainSettings, work: Path, progr
         progress(f"epoch {trainer.epoch + 1}/{trainer.epochs}: loss {loss:.3f}, {time.monotonic() - started:.0f} s")
 
     yolo.add_callback("on_train_epoch_end", epoch_done)
-    yolo.train(trainer=_trainer_class(), data=str(spec), epochs=settings.epochs, imgsz=settings.imgsz,
+    if settings.keep_coco:
+        yolo.add_callback("on_pretrain_routine_end", lambda trainer: keep_old_classes(trainer.model, old_classes))
+    yolo.train(trainer=_trainer_class(settings.keep_coco), data=str(spec), epochs=settings.epochs, imgsz=settings.imgsz,
                batch=settings.batch, workers=0, device="0" if torch.cuda.is_available() else "cpu",
                seed=settings.seed, deterministic=True, plots=False, amp=False, val=False, save=True,
-               project=str(work), name="run", exist_ok=True, freeze=settings.freeze, verbose=False,
-               optimizer="AdamW", lr0=0.002, warmup_epochs=1, close_mosaic=max(1, settings.epochs // 5),
+               project=str(work), name="run", exist_ok=True, verbose=False,
+               # keep_coco: everything but the head is frozen, and no weight decay (it would shrink the
+               # old classes' rows, which get no gradient)
+               freeze=HEAD_LAYER if settings.keep_coco else settings.freeze,
+               weight_decay=0.0 if settings.keep_coco else 0.0005,
+               optimizer="AdamW", lr0=settings.lr0 or (LR_KEEP_COCO if settings.keep_coco else LR_FULL),
+               warmup_epochs=1, close_mosaic=max(1, settings.epochs // 5),
                patience=settings.epochs + 1, cache=False)
     last = work / "run" / "weights" / "last.pt"
     if not last.is_file():
@@ -382,24 +443,23 @@ def measure(model: str, dataset: Dataset, held_out: list[int], conf: float, fram
 def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     """Train, export, register and measure; the registered entry."""
     from models import torch_base
-    from models.splits import grouped_split, manifest_groups, picture_groups
+    from models.splits import grouped_split
 
     started = time.monotonic()
     if any(m.name == settings.name for m in load_registry().models):
         raise TrainingError(f"a model named {settings.name!r} is registered already; choose another --name")
-    dataset = load_dataset(settings.data)
+    dataset, groups = load_sets(list(settings.data))
     if "ebike" not in dataset.names.values():
-        raise ConfigError(settings.data / "data.yaml", ["names: no ebike class (fix: label e-bikes as class ebike)"])
+        raise ConfigError(settings.data[0] / "data.yaml", ["names: no ebike class (fix: label e-bikes as class ebike)"])
     digest = manifest_hash(dataset)
     paths = [i.path for i in dataset.images]
-    groups = manifest_groups(dataset.root, paths) or picture_groups(paths)
     ebike_id = next(c for c, n in dataset.names.items() if n == "ebike")
     wanted = [bool((item.classes == ebike_id).any()) for item in dataset.images]
     try:
         split = grouped_split(groups, held_out_share=settings.held_out_share, seed=settings.seed, wanted=wanted)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
-    progress(f"dataset {dataset.root}: {len(paths)} pictures in {len(groups)} scene groups; "
+    progress(f"dataset {', '.join(map(str, settings.data))}: {len(paths)} pictures in {len(groups)} scene groups; "
              f"training on {len(split.train)}, holding out {len(split.held_out)} (seed {settings.seed})")
 
     entry = base_entry(settings.base)
@@ -421,7 +481,7 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
         rehearsal = list(settings.rehearsal) if settings.rehearsal is not None else default_rehearsal()
         spec, pseudo, rehearsed = prepare(dataset, split.train, split.held_out, names, work / "data",
                                           labeller=labeller, rehearsal=rehearsal, progress=progress)
-        weights = fit(checkpoint, spec, settings, work, progress)
+        weights = fit(checkpoint, spec, settings, work, progress, len(base_names))
         trained_seconds = round(time.monotonic() - started, 1)
         onnx_file = export_onnx(weights, out_dir / f"{settings.name}.onnx", settings.imgsz,
                                 f"{settings.base} fine-tuned by sharpeyes models train on {dataset.root.name} "
@@ -430,8 +490,8 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     names_file.write_text("\n".join(names) + "\n", encoding="utf-8")
 
     record: dict[str, Any] = {
-        "base": settings.base, "base_verified": entry.verified, "dataset": str(dataset.root),
-        "dataset_manifest_sha256": digest, "settings": {**asdict(settings), "data": str(settings.data),
+        "base": settings.base, "base_verified": entry.verified, "dataset": [str(p) for p in settings.data],
+        "dataset_manifest_sha256": digest, "settings": {**asdict(settings), "data": [str(p) for p in settings.data],
                                                           "rehearsal": [str(p) for p in rehearsal]},
         "split": {"train": [str(paths[i].name) for i in split.train],
                   "held_out": [str(paths[i].name) for i in split.held_out],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import Select, false, func, or_, select
 
-from central import actuations, audit
+from central import actuations, audit, review_labels
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, refusal
 from central.api.schemas import (
     ActionIn,
@@ -21,6 +21,9 @@ from central.api.schemas import (
     IncidentDetail,
     IncidentList,
     IncidentOut,
+    LabelBox,
+    LabelOut,
+    LabelsIn,
 )
 from central.api.schemas_ops import VerifyOut
 from central.engine import ActionError, ActionInput
@@ -208,6 +211,9 @@ def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, sess
                       detail=f"incident {incident_id} is outside your grid")
     try:
         ctx.workflow().act(session, incident, action, actor, ActionInput(**body.model_dump()))
+        if action in ("confirm", "dismiss"):  # every review is a labelled picture (central/review_labels.py)
+            review_labels.record_verdict(session, incident, action, actor.username, body.reason,
+                                         ctx.workflow().clock.now())
     except IllegalTransition as exc:
         session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT,
@@ -221,6 +227,41 @@ def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, sess
     session.commit()
     ctx.changed()
     return detail(session, incident, actor)
+
+
+@router.get("/incidents/{incident_id}/labels", response_model=LabelOut)
+def get_labels(incident_id: int, actor: CurrentActor, session: DbSession) -> LabelOut:
+    """The incident's labelled picture: its raw frame and the boxes (as reviewed, else as detected)."""
+    incident = _load_visible(session, incident_id, actor)
+    found = review_labels.first_frame(session, incident)
+    if found is None:
+        raise HTTPException(404, detail=f"incident {incident_id} has no camera picture")
+    event, frame = found
+    row = review_labels.latest(session, incident_id)
+    if row is None:
+        detected = [{"label": o["label"], "box": o["box"]} for o in event.payload.get("objects", [])]
+        return LabelOut(frame_sha256=frame, verdict=None, boxes=[LabelBox(**b) for b in detected], reviewer=None, at=None)
+    return LabelOut(frame_sha256=frame, verdict=row.verdict, boxes=[LabelBox(**b) for b in row.boxes],
+                    reviewer=row.reviewer, at=row.at.isoformat())
+
+
+@router.put("/incidents/{incident_id}/labels", response_model=LabelOut)
+def put_labels(incident_id: int, body: LabelsIn, actor: CurrentActor, session: DbSession, ctx: Ctx) -> LabelOut:
+    """Replace the boxes of the incident's picture (move, resize, relabel, delete, add a missed object);
+    desk roles only (a worker or unit never labels); recorded in the incident's audit trail."""
+    incident = _load_visible(session, incident_id, actor)
+    if actor.role not in DESK_ROLES:
+        raise refusal(actor, f"labelling incident {incident_id}",
+                      detail="only monitors, supervisors, grid chiefs and admins label pictures")
+    try:
+        row = review_labels.record_edit(session, incident, [b.model_dump() for b in body.boxes], actor.username,
+                                        ctx.workflow().clock.now())
+    except LookupError as exc:
+        raise HTTPException(404, detail=str(exc)) from None
+    session.commit()
+    ctx.changed()
+    return LabelOut(frame_sha256=row.frame_sha256, verdict=row.verdict, boxes=body.boxes, reviewer=row.reviewer,
+                    at=row.at.isoformat())
 
 
 @router.get("/incidents/{incident_id}/history", response_model=list[AuditOut])

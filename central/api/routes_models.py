@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from broker.cameraconfig import CameraConfig
 from broker.siteconfig import SiteConfig
-from central.api.deps import Ctx, DbSession, require_roles
+from central.api.deps import DESK_ROLES, Ctx, DbSession, require_roles
 from central.api.routes_admin import _send_edge_config, _with_edge
-from central.tables import ModelChange
+from central.tables import Incident, ModelChange
 from central.workflow import Actor
 
 router = APIRouter()
@@ -194,3 +194,33 @@ def list_models(session: DbSession, ctx: Ctx, actor: Admin) -> ModelsOut:
                               history=history.get(c.id, []))
                for e in (ctx.site.edges if ctx.site else []) for c in e.cameras]
     return ModelsOut(models=models, cameras=cameras)
+
+
+class ModelReviewsOut(BaseModel):
+    model: str | None = Field(description="the model that raised the incidents (None: events without a model)")
+    reviewed: int
+    confirmed: int
+    dismissed: int
+    false_alarm_rate: float | None = Field(description="dismissed / (confirmed + dismissed)")
+
+
+@router.get("/stats/models", response_model=list[ModelReviewsOut])
+def false_alarms_by_model(session: DbSession, actor: Annotated[Actor, Depends(require_roles(*DESK_ROLES))]
+                          ) -> list[ModelReviewsOut]:
+    """Per detector model, what the monitors' reviews said of the incidents it raised (the latest label
+    of each incident the asker may see): how often a promoted model cries wolf."""
+    from central.api.routes_incidents import visible
+    from central.review_labels import current_labels
+
+    seen = set(session.scalars(visible(select(Incident.id), actor)))
+    counts: dict[str | None, list[int]] = {}
+    for row in current_labels(session, verdicts_only=True):
+        if row.incident_id not in seen:
+            continue
+        entry = counts.setdefault(row.model, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += row.verdict == "confirmed"
+        entry[2] += row.verdict == "dismissed"
+    return [ModelReviewsOut(model=model, reviewed=n, confirmed=c, dismissed=d,
+                            false_alarm_rate=round(d / (c + d), 3) if c + d else None)
+            for model, (n, c, d) in sorted(counts.items(), key=lambda kv: str(kv[0]))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TokenOut(BaseModel):
@@ -220,3 +220,30 @@ class HealthOut(BaseModel):
     database: bool
     mqtt_connected: bool | None
     demo: bool = False  # serve --demo: weak secrets accepted; the console says so on every page
+
+
+class LabelBox(BaseModel):
+    label: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_ -]+$")
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 normalised to 0..1")
+
+    @field_validator("box")
+    @classmethod
+    def _inside(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = box
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError("box must be x1 < x2 and y1 < y2 inside 0..1")
+        return box
+
+
+class LabelsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    boxes: list[LabelBox] = Field(max_length=200)
+
+
+class LabelOut(BaseModel):
+    frame_sha256: str
+    verdict: str | None
+    boxes: list[LabelBox]
+    reviewer: str | None
+    at: str | None

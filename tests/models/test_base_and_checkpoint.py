@@ -99,3 +99,25 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_never_run(tmp_path: Pat
     plain = tmp_path / "legacy.pt"
     plain.write_bytes(pickle.dumps({"a": 1}))
     assert "not a zip archive" in vet(plain, []).problems[-1]
+
+
+def test_vet_checkpoint_accepts_three_copies_of_the_base_and_refuses_one(base_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from models.torch_base import save_checkpoint
+    from tests.support import PROJECT_ROOT
+
+    model, _ = base_model
+    first = save_checkpoint(model, tmp_path / "yolov8n.pt", source="test")
+    copies = []
+    for place in ("mirror-a", "mirror-b"):
+        (tmp_path / place).mkdir()
+        copies += ["--copy", str(tmp_path / place / "yolov8n.pt")]
+        (tmp_path / place / "yolov8n.pt").write_bytes(first.read_bytes())
+    command = [sys.executable, "-m", "sharpeyes", "models", "vet-checkpoint", str(first)]
+    accepted = subprocess.run([*command, *copies], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "accepted" in accepted.stdout and "checkpoint_sha256:" in accepted.stdout
+    alone = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 1 and "at least 3" in alone.stdout

@@ -1,4 +1,5 @@
-"""model_changes: which detector each camera runs, who changed it, and the gate's verdict
+"""model_changes and review_labels: which detector each camera runs (who changed it, the gate's
+verdict), and the labelled pictures monitors' reviews make
 
 Revision ID: 0009
 Revises: 0008
@@ -35,7 +36,25 @@ def upgrade() -> None:
         sa.Column('command_id', sa.String(length=36), nullable=True),
     )
     op.create_index('ix_model_changes_camera_at', 'model_changes', ['site', 'camera', 'at'])
+    op.create_table(
+        'review_labels',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('incident_id', sa.Integer(), sa.ForeignKey('incidents.id', ondelete='CASCADE'), nullable=False),
+        sa.Column('frame_sha256', sa.String(length=64), nullable=False),
+        sa.Column('site', sa.String(length=64), nullable=False),
+        sa.Column('camera', sa.String(length=64), nullable=False),
+        sa.Column('hazard', sa.String(length=40), nullable=False),
+        sa.Column('model', sa.String(length=100), nullable=True),
+        sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('verdict', sa.String(length=10), nullable=False),
+        sa.Column('reason', sa.Text(), nullable=True),
+        sa.Column('boxes', sa.JSON(), nullable=False),
+        sa.Column('reviewer', sa.String(length=80), nullable=False),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index('ix_review_labels_incident_id', 'review_labels', ['incident_id'])
 
 
 def downgrade() -> None:
+    op.drop_table('review_labels')
     op.drop_table('model_changes')
