@@ -104,9 +104,9 @@ def train_model(
     rehearsal: list[Path] = typer.Option(None, "--rehearsal", help="pictures or clips of other scenes the base labels, "
                                          "trained on alongside so that vehicles are not forgotten (default: the shared "
                                          "footage); repeat for several"),
-    keep_coco: bool = typer.Option(True, "--keep-coco/--no-keep-coco",
-                                   help="train only the new classes' head rows: the COCO classes stay the base's "
-                                   "exactly (--no-keep-coco: fine-tune neck and head, --freeze decides)"),
+    keep_coco: bool = typer.Option(False, "--keep-coco/--no-keep-coco",
+                                   help="train only the new classes' head rows, so that the COCO classes stay the "
+                                   "base's exactly (default: fine-tune neck and head; --freeze decides)"),
     lr0: float = typer.Option(None, "--lr0", help="AdamW learning rate (default 0.02 with --keep-coco, else 0.002)"),
     freeze: int = typer.Option(TrainSettings.freeze, "--freeze", min=0, help="layers kept as the base has them"),
     conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold of the figures"),

@@ -75,14 +75,14 @@ class TrainSettings:
     data: tuple[Path, ...]  # one YOLO-layout folder or several (merged by class name)
     base: str = "yolov8n"
     name: str = "ebike-v1"
-    epochs: int = 60
+    epochs: int = 15
     imgsz: int = 640
     seed: int = 0
     batch: int = 8
     held_out_share: float = 0.25
     pseudo_label: bool = True  # also switches rehearsal on: both are labels from the base model
     rehearsal: tuple[Path, ...] | None = None  # None: the shared footage (default_rehearsal)
-    keep_coco: bool = True  # only the new classes learn; the base's classes stay exactly (keep_old_classes)
+    keep_coco: bool = False  # True: only the new classes learn, the base's classes stay exactly (keep_old_classes)
     lr0: float | None = None  # AdamW's learning rate (default: LR_KEEP_COCO, or LR_FULL without keep_coco)
     freeze: int = 10  # without keep_coco: layers kept as the base has them (YOLOv8: 0-9 is the backbone)
     conf: float = 0.35  # the operating threshold the held-out figures are taken at

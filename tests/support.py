@@ -150,14 +150,14 @@ def start_central(args: list[str], log: Path, *, attempts: int = 3, demo: bool =
 
 
 @contextmanager
-def central_and_edge(site: Any, edge_id: str, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+def central_and_edge(site: Any, edge_id: str, tmp_path: Path, workflow: Any = None) -> Iterator[tuple[Any, Any]]:
     """An in-process central ingesting from the site's broker and a real EdgeNode of EDGE_ID,
     both started; stopped (edge first) on leaving."""
     from central.server import build_central
     from edge.node import EdgeNode
 
     central = build_central(site, f"sqlite:///{tmp_path / 'central.db'}", tmp_path / "evidence", tmp_path / "var",
-                            client_id=f"{site.site}-{uuid.uuid4().hex[:8]}")
+                            client_id=f"{site.site}-{uuid.uuid4().hex[:8]}", workflow=workflow)
     central.start_ingest()
     assert central.ingest is not None and central.ingest.wait_connected(10)
     node = EdgeNode(site, edge_id, tmp_path / "edge" / "outbox.db")
