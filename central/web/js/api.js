@@ -114,6 +114,12 @@ export const suppressions = () => call("GET", "/suppressions");
 export const addSuppression = (body) => call("POST", "/suppressions", body);
 export const endSuppression = (id) => call("DELETE", `/suppressions/${id}`);
 export const pushZones = (camera, zones) => call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones });
+export const incidentLabels = (id) => call("GET", `/incidents/${id}/labels`);
+export const saveIncidentLabels = (id, boxes) => call("PUT", `/incidents/${id}/labels`, { boxes });
+export const models = () => call("GET", "/models");
+export const modelStats = () => call("GET", "/stats/models");
+export const promoteModel = (model, camera, reason) => call("POST", "/models/promote", { model, camera, reason });
+export const rollbackModel = (camera, reason) => call("POST", "/models/rollback", { camera, reason });
 
 export function upload(file) {
   const form = new FormData();

@@ -1,6 +1,7 @@
 // One incident: evidence gallery, facts, history from the audit trail, and the actions allowed now.
 
 import * as api from "../api.js";
+import { boxEditor } from "../boxes.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
 import {
@@ -9,6 +10,7 @@ import {
 } from "../widgets.js";
 
 const KIND_ORDER = { edge: 0, check: 1, photo: 2 };
+const LABELLERS = ["admin", "monitor", "supervisor", "grid_chief"];
 
 function gallery(detail, cameras) {
   const zone = zoneOf(cameras, detail);
@@ -101,8 +103,9 @@ export async function render(ctx) {
   const el = h("div", { class: "incident" });
 
   async function draw() {
-    const [detail, hist, reads] = await Promise.all([api.incident(id), api.history(id).catch(() => []),
-      api.incidentReads(id).catch(() => [])]);
+    const labeller = LABELLERS.includes(ctx.me.role);
+    const [detail, hist, reads, labels] = await Promise.all([api.incident(id), api.history(id).catch(() => []),
+      api.incidentReads(id).catch(() => []), labeller ? api.incidentLabels(id).catch(() => null) : null]);
     fill(el, 
       h("p", {}, h("a", { href: ctx.me.role === "grid_worker" || ctx.me.role === "unit" ? "#/tasks" : "#/monitor" }, `← ${t("back")}`)),
       h("h2", {}, `${hazardTitle(detail)} #${detail.id}`),
@@ -129,6 +132,7 @@ export async function render(ctx) {
       feedbackList(detail),
       checksList(detail),
       actuationsList(detail, () => draw()),
+      labels ? boxEditor(detail.id, labels) : null,
       h("section", { class: "card" }, h("h3", {}, t("history")), historyTable(hist.filter((r) => r.action !== "evidence_read"))),
       h("section", { class: "card", id: "who-looked" }, h("h3", {}, t("who_looked")), readsTable(reads)),
     );

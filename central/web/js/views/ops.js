@@ -88,15 +88,65 @@ function piplTable(rows) {
   ];
 }
 
+/** Which detector each camera runs, its history, promotion of a trained model through the gate, and rollback. */
+function modelsSection(data, reviews, redraw) {
+  const trained = data.models.filter((m) => m.trained);
+  const rate = new Map(reviews.map((r) => [r.model, r]));
+  async function run(call, what) {
+    try {
+      await call();
+      toast(what);
+      redraw();
+    } catch (err) {
+      toast(`${t("action_failed")}: ${err.message}`, "error");
+    }
+  }
+  const cameraRows = data.cameras.map((c) => {
+    const last = c.history[0];
+    return h("tr", { dataset: { camera: c.camera, model: c.model } },
+      h("th", { scope: "row" }, c.camera), h("td", {}, c.model),
+      h("td", { class: "small" }, last ? `${last.action}: ${last.from_model} → ${last.to_model} · ${last.actor} · ${fmtTime(last.at)}` : "—"),
+      h("td", {}, last && last.to_model === c.model
+        ? h("button", { type: "button", class: "danger", "data-rollback": c.camera,
+          onclick: () => run(() => api.rollbackModel(c.camera, "console"), `${t("rollback")}: ${c.camera} → ${last.from_model}`) }, t("rollback"))
+        : null));
+  });
+  const modelRows = data.models.map((m) => h("tr", { dataset: { model: m.name } },
+    h("th", { scope: "row" }, m.name), h("td", {}, m.base ?? "—"),
+    h("td", {}, m.held_out_ebike_recall ?? "—"), h("td", {}, m.false_boxes_per_image ?? "—"), h("td", {}, m.vehicle_agreement ?? "—"),
+    h("td", {}, rate.get(m.name)?.false_alarm_rate ?? "—")));
+  const form = h("form", { class: "inline-form", id: "promote-model" },
+    h("label", { for: "pm-model" }, t("model")), h("select", { id: "pm-model", name: "model" }, trained.map((m) => h("option", { value: m.name }, m.name))),
+    h("label", { for: "pm-camera" }, t("camera")), h("select", { id: "pm-camera", name: "camera" }, data.cameras.map((c) => h("option", { value: c.camera }, c.camera))),
+    h("button", { type: "submit", class: "primary", disabled: !trained.length }, t("promote")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = Object.fromEntries(new FormData(form));
+    run(() => api.promoteModel(body.model, body.camera, "console"), `${t("promote")}: ${body.model} → ${body.camera}`);
+  });
+  return [
+    h("table", { id: "camera-models" },
+      h("thead", {}, h("tr", {}, [t("camera"), t("model"), t("model_history"), ""].map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, cameraRows)),
+    h("table", { id: "registered-models" },
+      h("thead", {}, h("tr", {}, [t("model"), "base", t("held_out_recall"), "false boxes / image", "vehicle agreement", t("false_alarm_rate")]
+        .map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, modelRows)),
+    form,
+  ];
+}
+
 export async function render(ctx) {
   const el = h("div", { class: "ops" });
   async function draw() {
-    const [sites, nodes, users, register] = await Promise.all([api.sites(), api.grid().catch(() => []), api.users().catch(() => []),
-      api.piplRegister().catch(() => null)]);
+    const [sites, nodes, users, register, models, reviews] = await Promise.all([api.sites(), api.grid().catch(() => []),
+      api.users().catch(() => []), api.piplRegister().catch(() => null), api.models().catch(() => null),
+      api.modelStats().catch(() => [])]);
     fill(el, 
       h("h2", {}, t("ops_title")),
       h("section", { class: "card" }, h("h3", {}, t("sites")), sitesTable(sites)),
       h("section", { class: "card", id: "actuators-card" }, h("h3", {}, t("actuators")), actuatorsTable(sites, draw)),
+      models ? h("section", { class: "card", id: "models-card" }, h("h3", {}, t("models_title")), modelsSection(models, reviews, draw)) : null,
       h("section", { class: "card" }, h("h3", {}, t("grid_tree")), gridTable(nodes)),
       h("section", { class: "card" }, h("h3", {}, t("users")), usersSection(users, draw)),
       register ? h("section", { class: "card", id: "pipl-register" }, h("h3", {}, t("pipl_register")), piplTable(register)) : null,
