@@ -11,6 +11,7 @@ from broker.logsetup import setup_logging
 
 if TYPE_CHECKING:
     from broker.siteconfig import SiteConfig
+    from central.evidence_store import EvidenceBackend
     from central.workflow_config import WorkflowConfig
 
 app = typer.Typer(help="central commands.", no_args_is_help=True)
@@ -251,6 +252,18 @@ def audit_verify(
     typer.echo(f"audit chain intact: {count} record(s)")
 
 
+def _evidence_store_or_exit(url: str | None, folder: Path | None) -> EvidenceBackend:
+    """The evidence store named by --evidence-store or --evidence-dir (default var/evidence); exit 2 naming a bad URL."""
+    from central.db import var_dir
+    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+
+    try:
+        return open_evidence_store(url or folder or var_dir() / "evidence")
+    except EvidenceStoreURLError as exc:
+        typer.echo(f"--evidence-store: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("retention")
 def retention_command(
     workflow: Path = typer.Option(None, "--workflow", help="the workflow file whose retention: section applies"),
@@ -266,8 +279,7 @@ def retention_command(
 
     from broker.configbase import ConfigError
     from central import retention
-    from central.db import default_database_url, make_engine, make_session_factory, var_dir
-    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+    from central.db import default_database_url, make_engine, make_session_factory
     from central.migrate import upgrade
     from central.tables import utcnow
     from central.workflow_config import load_workflow_config
@@ -277,11 +289,7 @@ def retention_command(
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    try:
-        store = open_evidence_store(evidence_store or evidence_dir or var_dir() / "evidence")
-    except EvidenceStoreURLError as exc:
-        typer.echo(f"--evidence-store: {exc}", err=True)
-        raise typer.Exit(2) from None
+    store = _evidence_store_or_exit(evidence_store, evidence_dir)
     engine = make_engine(database_url or default_database_url())
     try:
         upgrade(engine)
@@ -321,8 +329,7 @@ def dataset_export_command(
     import datetime as dt
 
     from central.dataset_export import export
-    from central.db import default_database_url, make_engine, make_session_factory, var_dir
-    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+    from central.db import default_database_url, make_engine, make_session_factory
     from central.migrate import upgrade
     from central.tables import utcnow
 
@@ -331,11 +338,7 @@ def dataset_export_command(
     except ValueError:
         typer.echo(f"--since {since!r}: not a date (fix: --since 2026-12-01)", err=True)
         raise typer.Exit(2) from None
-    try:
-        store = open_evidence_store(evidence_store or evidence_dir or var_dir() / "evidence")
-    except EvidenceStoreURLError as exc:
-        typer.echo(f"--evidence-store: {exc}", err=True)
-        raise typer.Exit(2) from None
+    store = _evidence_store_or_exit(evidence_store, evidence_dir)
     engine = make_engine(database_url or default_database_url())
     try:
         upgrade(engine)

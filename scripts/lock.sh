@@ -3,8 +3,8 @@
 #
 #   requirements/edge.txt     .[edge]              the edge image and an edge-only install
 #   requirements/central.txt  .[central]           the central image and a central-only install
-#   requirements/dev.txt      .[dev] (edge+central+tests+lint)  `make setup`, `make test`, CI
-#   requirements/export.txt   .[dev,export]        `make bench-deps`: the benchmark's Ultralytics peer
+#   requirements/dev.txt      .[dev] (edge+central+tests+lint)  the base of the export lock
+#   requirements/export.txt   .[dev,export]        `make setup`, `make test`, CI: plus Ultralytics and CPU torch (models train, the bench peer)
 #   requirements/build.txt    setuptools           the build backend (the Dockerfile's wheel stage)
 #
 # Each file pins every package with its sha256 hashes and is installed with
