@@ -2,14 +2,16 @@
 
 The steps, each recorded in the registered model's ``trained`` record (docs/models.md):
 
-1. the dataset (YOLO layout) and its manifest hash: sha256 over every picture's and label's bytes;
+1. the dataset (YOLO layout, one folder or several) and its manifest hash: sha256 over every
+   picture's bytes and its labelled boxes;
 2. a split grouped by scene / camera-day (models/splits.py), seeded;
 3. the base network (models/torch_base.py) with the dataset's new classes added (``ebike``);
 4. labels in the model's class space; what the dataset does not label (cars, dogs, ...) is
-   pseudo-labelled by the base model where it is sure (``--pseudo-label``, default), so that the
-   fine-tuning does not teach the model that those objects are background;
-5. Ultralytics training (its own loop, augmentation and loss), seeded and deterministic; the
-   backbone frozen by default so that what COCO taught it (vehicles for the fire lanes) stays;
+   pseudo-labelled by the base model where it is sure, and rehearsal pictures of other scenes
+   labelled by the base are trained on alongside (``--pseudo-label``, default), so that the
+   fine-tuning does not teach the model that vehicles are background;
+5. Ultralytics training (its own loop, augmentation and loss), seeded and deterministic, the
+   backbone frozen (``--keep-coco``: everything but the new classes' head rows);
 6. ONNX export with the head's constants folded (onnxruntime's basic graph optimisation), so the
    edge's decoder, re-anchoring and fitted input take it like the published export;
 7. registration in the local model store with sha256, and the held-out figures of the new model
@@ -59,9 +61,9 @@ PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the la
 STREET_CLIP = "street_parked_cars_720p.mp4"
 # Rehearsal: pictures of other scenes labelled by the base model itself and trained on alongside the
 # dataset. Without them the class head learns from lift pictures alone that cars, buses and trucks
-# never occur, and the fire lanes lose their vehicles (measured: vehicle agreement 0.55 after 3
-# epochs, 0.0 after 30 with only the head trained). The shared footage other than the street
-# check's clip and the lift clips (whose e-bikes the base would call motorcycles).
+# never occur, and the fire lanes lose their vehicles (measured with the default settings and
+# --no-pseudo-label: vehicle agreement 0.08; docs/models.md). The shared footage other than the
+# street check's clip and the lift clips (whose e-bikes the base would call motorcycles).
 REHEARSAL_MEDIA = ("parking_lot_traffic.mp4", "lot_person_bicycle_car.mp4", "indoor_people_walking.mp4",
                    "city_street.png", "bus.jpg", "zidane.jpg")
 REHEARSAL_PER_CLIP = 8

@@ -169,6 +169,13 @@ def rollback(body: Target, session: DbSession, ctx: Ctx, actor: Admin) -> ModelC
             plan.append((edge_id, camera, latest.from_model))
     if not plan:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="no model change to roll back there")
+    from models.registry import ChecksumMismatch, ModelNotFound, resolve_model
+
+    try:
+        for _, _, previous in plan:
+            resolve_model(previous)
+    except (ModelNotFound, ChecksumMismatch) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the previous model cannot be loaded: {exc}") from None
     return ModelChangesOut(changes=_apply(session, ctx, actor, plan, "rollback", body.reason, {}))
 
 
