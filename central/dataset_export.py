@@ -19,8 +19,9 @@ import yaml
 from sqlalchemy.orm import Session
 
 from central.evidence_store import EvidenceBackend
+from central.learning_tables import ReviewLabel
 from central.review_labels import current_labels
-from central.tables import EvidenceHold, ReviewLabel
+from central.tables import EvidenceHold
 
 FIRST_CLASSES = ("ebike", "person")
 HELD_OUT_SHARE = 0.25

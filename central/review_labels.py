@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central import audit
-from central.tables import Event, Incident, ReviewLabel
+from central.learning_tables import ReviewLabel
+from central.tables import Event, Incident
 
 # The detector labels that ARE the hazard's object, and the dataset class they become when confirmed.
 HAZARD_OBJECTS: dict[str, tuple[frozenset[str], str]] = {

@@ -21,7 +21,8 @@ from broker.cameraconfig import CameraConfig
 from broker.siteconfig import SiteConfig
 from central.api.deps import DESK_ROLES, Ctx, DbSession, require_roles
 from central.api.routes_admin import _send_edge_config, _with_edge
-from central.tables import Incident, ModelChange
+from central.learning_tables import ModelChange
+from central.tables import Incident
 from central.workflow import Actor
 
 router = APIRouter()
