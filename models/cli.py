@@ -53,7 +53,12 @@ def _evaluate(model: str, data: Path, conf: float) -> Evaluation:
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    return evaluate(load_detector(model, score_threshold=LOW_SCORE, intra_op_threads=1), dataset, conf=conf)
+    try:
+        detector = load_detector(model, score_threshold=LOW_SCORE, intra_op_threads=1)
+    except (ModelNotFound, ChecksumMismatch) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    return evaluate(detector, dataset, conf=conf)
 
 
 def _print_evaluation(ev: Evaluation) -> None:
@@ -72,7 +77,7 @@ def _print_evaluation(ev: Evaluation) -> None:
 
 @app.command("eval")
 def eval_model(
-    model: str = typer.Option("yolov8n", "--model", help="a registered model"),
+    model: str = typer.Option("yolov8n", "--model", help="a registered model, or an Ultralytics ONNX export's path (.onnx)"),
     data: Path = typer.Option(..., "--data", help="YOLO-layout dataset: data.yaml (names), images/, labels/"),
     conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold (the zones' min_score)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the tables"),

@@ -189,7 +189,35 @@ class ResolvedModel:
     class_names: tuple[str, ...]
 
 
+def resolve_file(path: Path) -> ResolvedModel:
+    """An Ultralytics YOLOv8 ONNX export given as a file (``--model path/to/model.onnx``): its class
+    names and input size from the metadata Ultralytics embeds, its sha256 computed. For trying a model
+    before registering it; a camera's model should be a registered name (sha256-pinned)."""
+    import ast
+
+    import onnx
+
+    if not path.is_file():
+        raise ModelNotFound(f"{path}: no such file")
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        names = ast.literal_eval(meta["names"])
+        size = ast.literal_eval(meta["imgsz"])
+    except (KeyError, ValueError, SyntaxError) as exc:
+        raise ModelNotFound(f"{path}: not an Ultralytics ONNX export with names and imgsz metadata ({exc}); "
+                            "register it in models/registry.yaml with its classes file instead") from None
+    except Exception as exc:  # noqa: BLE001 - onnx raises its own decode errors for a file that is no model
+        raise ModelNotFound(f"{path}: not an ONNX model ({exc})") from None
+    entry = ModelEntry(name=path.stem, file=str(path), sha256=sha256_file(path), input_size=(int(size[1]), int(size[0])),
+                       decoder="yolov8", color="rgb", licence="unknown (a file given by path)", classes="(metadata)",
+                       providers="any")
+    return ResolvedModel(entry=entry, path=path, class_names=tuple(str(names[i]) for i in range(len(names))))
+
+
 def resolve_model(name: str) -> ResolvedModel:
+    """A registered model by name, or an Ultralytics ONNX export given as a path ending in .onnx."""
+    if name.endswith(".onnx"):
+        return resolve_file(Path(name))
     registry = load_registry()
     entry = registry.get(name)
     path = _resolve(entry.file, entry.sha256)

@@ -93,3 +93,18 @@ def test_a_set_that_is_not_yolo_layout_names_the_file_and_the_fix(tmp_path: Path
     with pytest.raises(ConfigError) as err:
         load_dataset(tmp_path / "set")
     assert err.value.path == str(label) and "line 1" in err.value.problems[0]
+
+
+def test_a_model_given_as_a_file_is_measured_like_the_registered_one(tmp_path: Path) -> None:
+    def run(model: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sharpeyes", "models", "eval", "--model", model, "--data", str(DATA),
+                               "--json"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+
+    by_name, by_file = run("yolov8n"), run(str(SHARED_DIR / "models" / "yolov8n.onnx"))
+    assert by_name.returncode == 0 and by_file.returncode == 0, by_file.stdout + by_file.stderr
+    named, filed = (json.loads(r.stdout.strip().splitlines()[-1]) for r in (by_name, by_file))
+    assert filed["model"] == "yolov8n" and filed["hazards"] == named["hazards"] and filed["classes"] == named["classes"]
+    not_a_model = tmp_path / "notes.onnx"
+    not_a_model.write_text("not a network")
+    refused = run(str(not_a_model))
+    assert refused.returncode == 2 and "not an ONNX model" in " ".join(refused.stdout.split())  # rich wraps lines
