@@ -22,6 +22,7 @@ from central.evidence_store import EvidenceBackend
 from central.learning_tables import ReviewLabel
 from central.review_labels import current_labels
 from central.tables import EvidenceHold
+from models.evaluation import yolo_line
 
 FIRST_CLASSES = ("ebike", "person")
 HELD_OUT_SHARE = 0.25
@@ -35,11 +36,6 @@ class ExportSummary:
     missing: list[str] = field(default_factory=list)  # frames the evidence store no longer has
     classes: list[str] = field(default_factory=list)
     held_out: int = 0
-
-
-def _line(class_id: int, box: list[float]) -> str:
-    x1, y1, x2, y2 = box
-    return f"{class_id} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
 
 
 def split_sides(rows: list[ReviewLabel]) -> list[str]:
@@ -80,7 +76,7 @@ def export(session: Session, evidence: EvidenceBackend, out: Path, *, since: dat
     for (row, data), side in zip(present, sides, strict=True):
         name = f"{row.camera}_{row.observed_at:%Y%m%dT%H%M%S}_{row.frame_sha256[:12]}"
         (out / "images" / f"{name}.jpg").write_bytes(data)
-        lines = [_line(class_id[b["label"]], b["box"]) for b in row.boxes]
+        lines = [yolo_line(class_id[b["label"]], b["box"]) for b in row.boxes]
         (out / "labels" / f"{name}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         summary.pictures += 1
         summary.boxes += len(lines)

@@ -56,6 +56,16 @@ def boxes_for(verdict: str, hazard: str, objects: list[dict[str, Any]]) -> list[
     return out
 
 
+def _add(session: Session, incident: Incident, event: Event, frame: str, verdict: str, reason: str | None,
+         boxes: list[dict[str, Any]], reviewer: str, now: datetime) -> ReviewLabel:
+    row = ReviewLabel(incident_id=incident.id, frame_sha256=frame, site=incident.site, camera=incident.camera or "",
+                      hazard=incident.hazard, model=(event.payload.get("model") or {}).get("name"),
+                      observed_at=event.observed_at, verdict=verdict, reason=reason, boxes=boxes, reviewer=reviewer,
+                      at=now)
+    session.add(row)
+    return row
+
+
 def record_verdict(session: Session, incident: Incident, action: str, reviewer: str, reason: str | None,
                    now: datetime) -> ReviewLabel | None:
     """The label a confirm or dismiss makes (None: the incident has no camera picture, e.g. Open311)."""
@@ -64,13 +74,8 @@ def record_verdict(session: Session, incident: Incident, action: str, reviewer: 
         return None
     event, frame = found
     verdict = "confirmed" if action == "confirm" else "dismissed"
-    row = ReviewLabel(incident_id=incident.id, frame_sha256=frame, site=incident.site, camera=incident.camera or "",
-                      hazard=incident.hazard, model=(event.payload.get("model") or {}).get("name"),
-                      observed_at=event.observed_at, verdict=verdict, reason=reason,
-                      boxes=boxes_for(verdict, incident.hazard, event.payload.get("objects", [])),
-                      reviewer=reviewer, at=now)
-    session.add(row)
-    return row
+    return _add(session, incident, event, frame, verdict, reason,
+                boxes_for(verdict, incident.hazard, event.payload.get("objects", [])), reviewer, now)
 
 
 def record_edit(session: Session, incident: Incident, boxes: list[dict[str, Any]], reviewer: str,
@@ -81,10 +86,7 @@ def record_edit(session: Session, incident: Incident, boxes: list[dict[str, Any]
         raise LookupError(f"incident {incident.id} has no camera picture to label")
     event, frame = found
     before = latest(session, incident.id)
-    row = ReviewLabel(incident_id=incident.id, frame_sha256=frame, site=incident.site, camera=incident.camera or "",
-                      hazard=incident.hazard, model=(event.payload.get("model") or {}).get("name"),
-                      observed_at=event.observed_at, verdict="edited", reason=None, boxes=boxes, reviewer=reviewer, at=now)
-    session.add(row)
+    row = _add(session, incident, event, frame, "edited", None, boxes, reviewer, now)
     audit.append(session, incident.id, now, reviewer, LABEL_ACTION, incident.state, incident.state, None,
                  {"frame": frame, "boxes": boxes, "before": before.boxes if before is not None else None})
     return row

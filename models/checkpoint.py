@@ -13,11 +13,12 @@ pickle names. So a checkpoint from outside is accepted only when (docs/models.md
 
 from __future__ import annotations
 
-import hashlib
 import pickletools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from models.registry import sha256_file
 
 ALLOWED_ROOTS = ("torch", "ultralytics", "collections")
 # Plain data constructors that every torch.save of a module writes (a module's set of hooks' names):
@@ -78,14 +79,6 @@ def refused_globals(names: list[str]) -> list[str]:
     return sorted({n for n in names if n.split(".", 1)[0] not in ALLOWED_ROOTS and n not in ALLOWED_DATA_TYPES})
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class Vetting:
     file: str
@@ -102,9 +95,9 @@ class Vetting:
 
 def vet(path: Path, copies: list[Path]) -> Vetting:
     """Checks 1 and 2 (no code of the file runs)."""
-    result = Vetting(file=str(path), sha256=sha256_of(path))
+    result = Vetting(file=str(path), sha256=sha256_file(path))
     for copy in dict.fromkeys(c.resolve() for c in copies if c.resolve() != path.resolve()):
-        result.copies[str(copy)] = sha256_of(copy)
+        result.copies[str(copy)] = sha256_file(copy)
     same = 1 + sum(1 for sha in result.copies.values() if sha == result.sha256)
     differing = [p for p, sha in result.copies.items() if sha != result.sha256]
     if differing:

@@ -16,6 +16,7 @@ at least one was found. CPU milliseconds per image beside it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,12 @@ def load_dataset(root: Path) -> Dataset:
     if not images:
         raise ConfigError(root / "images", ["no images (fix: put the pictures under images/ and their labels under labels/)"])
     return Dataset(root, names, images)
+
+
+def yolo_line(class_id: int, box: Iterable[float]) -> str:
+    """One label line of the layout load_dataset reads: ``class cx cy w h`` from x1, y1, x2, y2 (0..1)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return f"{class_id} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
 
 
 def _class_of(label: str, names: dict[int, str], standing_in: dict[str, tuple[str, ...]]) -> int | None:

@@ -40,7 +40,7 @@ import yaml
 
 from broker.configbase import ConfigError
 from broker.zoneconfig import EBIKE_STAND_INS, ZONE_LABELS, labels_for_model
-from models.evaluation import LOW_SCORE, Dataset, LabelledImage, evaluate, load_dataset
+from models.evaluation import LOW_SCORE, MATCH_IOU, Dataset, LabelledImage, evaluate, load_dataset, yolo_line
 from models.registry import (
     BaseEntry,
     LocalStore,
@@ -154,38 +154,39 @@ def load_base(entry: BaseEntry) -> tuple[Any, tuple[str, ...]]:
     return torch_base.rebuild(onnx.path, entry.architecture, onnx.class_names), onnx.class_names
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in A (n x 4) with every box in B (m x 4), x1 y1 x2 y2."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return np.asarray(inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9))
-
-
 def pseudo_labels(detections: list[Any], width: int, height: int, labelled: np.ndarray,
                   skip_labels: frozenset[str]) -> list[tuple[int, np.ndarray]]:
     """Boxes of the base model to add as labels: sure ones (PSEUDO_SCORE), of classes the dataset
     does not label and that do not stand in for one it does, away from every labelled box."""
+    from supervision import box_iou_batch
+
     scale = np.array([width, height, width, height], dtype=float)
     out: list[tuple[int, np.ndarray]] = []
     for d in detections:
         if d.score < PSEUDO_SCORE or d.label in skip_labels:
             continue
         box = np.asarray(d.box, dtype=float) / scale
-        if len(labelled) and _iou(box[None], labelled).max() >= PSEUDO_OVERLAP:
+        if len(labelled) and box_iou_batch(box[None], labelled).max() >= PSEUDO_OVERLAP:
             continue
         out.append((int(d.class_id), box.clip(0, 1)))
     return out
 
 
-def _yolo_line(class_id: int, box: np.ndarray) -> str:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return f"{class_id} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
+def spread_frames(clip: Path, count: int, *, ends: bool) -> list[tuple[int, np.ndarray]]:
+    """(index, BGR frame) for COUNT frames evenly spread over CLIP, first and last included if ENDS."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    spots = np.linspace(0, max(0, total - 1), count if ends else count + 2)
+    frames = []
+    for index in (spots if ends else spots[1:-1]).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, frame = capture.read()
+        if ok:
+            frames.append((int(index), frame))
+    capture.release()
+    return frames
 
 
 def rehearsal_pictures(sources: list[Path], per_clip: int = REHEARSAL_PER_CLIP) -> list[tuple[str, np.ndarray]]:
@@ -195,14 +196,7 @@ def rehearsal_pictures(sources: list[Path], per_clip: int = REHEARSAL_PER_CLIP) 
     pictures = []
     for source in sources:
         if source.suffix.lower() in (".mp4", ".mkv", ".avi", ".mov"):
-            capture = cv2.VideoCapture(str(source))
-            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            for index in np.linspace(0, max(0, count - 1), per_clip + 2)[1:-1].astype(int):
-                capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-                ok, frame = capture.read()
-                if ok:
-                    pictures.append((f"{source.stem}-{index}", frame))
-            capture.release()
+            pictures += [(f"{source.stem}-{index}", frame) for index, frame in spread_frames(source, per_clip, ends=False)]
         else:
             image = cv2.imread(str(source))
             if image is not None:
@@ -238,12 +232,12 @@ def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], mod
             target = work / "images" / part / item.path.name
             if not target.exists():
                 target.symlink_to(item.path.resolve())
-            lines = [_yolo_line(to_model[int(c)], b) for c, b in zip(item.classes, item.boxes, strict=True)]
+            lines = [yolo_line(to_model[int(c)], b) for c, b in zip(item.classes, item.boxes, strict=True)]
             image = cv2.imread(str(item.path)) if labeller is not None and part == "train" else None
             if labeller is not None and image is not None:
                 height, width = image.shape[:2]
                 extra = pseudo_labels(labeller.detect(image), width, height, item.boxes, skip)
-                lines += [_yolo_line(c, b) for c, b in extra]
+                lines += [yolo_line(c, b) for c, b in extra]
                 added += len(extra)
             (work / "labels" / part / item.path.with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
     pictures = rehearsal_pictures(rehearsal) if labeller is not None else []
@@ -252,7 +246,7 @@ def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], mod
         assert labeller is not None  # pictures are only taken with a labeller
         boxes = pseudo_labels(labeller.detect(image), width, height, np.zeros((0, 4)), frozenset())
         cv2.imwrite(str(work / "images" / "train" / f"rehearsal-{name}.jpg"), image)
-        (work / "labels" / "train" / f"rehearsal-{name}.txt").write_text("".join(_yolo_line(c, b) + "\n" for c, b in boxes))
+        (work / "labels" / "train" / f"rehearsal-{name}.txt").write_text("".join(yolo_line(c, b) + "\n" for c, b in boxes))
     if labeller is not None:
         progress(f"pseudo-labels: {added} boxes of unlabelled classes on {len(split_train)} training pictures; "
                  f"{len(pictures)} rehearsal pictures labelled by the base")
@@ -394,20 +388,10 @@ def export_onnx(weights: Path, target: Path, imgsz: int, description: str) -> Pa
 
 def street_frames() -> list[np.ndarray]:
     """STREET_FRAMES frames spread over the shared street clip (parked and passing cars)."""
-    import cv2
-
     from models.registry import PROJECT_ROOT
 
     clip = PROJECT_ROOT.parent / "shared" / "media" / STREET_CLIP
-    capture = cv2.VideoCapture(str(clip))
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = []
-    for index in np.linspace(0, max(0, count - 1), STREET_FRAMES).astype(int):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-        ok, frame = capture.read()
-        if ok:
-            frames.append(frame)
-    capture.release()
+    frames = [frame for _, frame in spread_frames(clip, STREET_FRAMES, ends=True)]
     if not frames:
         raise TrainingError(f"{clip}: no frames (the street check needs ../shared/media beside the project)")
     return frames
@@ -417,6 +401,8 @@ def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], 
     """Share of REFERENCE's sure vehicle boxes that CANDIDATE finds (IoU >= 0.5, any fire-lane label,
     at the operating threshold): the fire lanes' regression check. (The street clip has no labels;
     the base model's sure boxes are the reference, so the base scores 1.0 by construction.)"""
+    from supervision import box_iou_batch
+
     wanted_ref = set(ZONE_LABELS["fire_lane"])
     wanted_new = set(labels_for_model(ZONE_LABELS["fire_lane"], tuple(getattr(candidate, "class_names", ()))))
     found = total = 0
@@ -425,7 +411,7 @@ def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], 
         new = np.array([d.box for d in candidate.detect(frame) if d.label in wanted_new and d.score >= conf])
         total += len(ref)
         if len(ref) and len(new):
-            found += int((_iou(ref.reshape(-1, 4), new.reshape(-1, 4)).max(axis=1) >= 0.5).sum())
+            found += int((box_iou_batch(ref.reshape(-1, 4), new.reshape(-1, 4)).max(axis=1) >= MATCH_IOU).sum())
     return (round(found / total, 3) if total else 1.0), total
 
 
