@@ -33,6 +33,11 @@ def _load_configuration(config: Path, workflow: Path | None) -> tuple[SiteConfig
     return site, flow
 
 
+# `serve` and `ingest` share it.
+BATCH_WINDOW_OPTION: float = typer.Option(
+    10.0, "--batch-window-ms", min=0, help="group commit: store what arrived within this many ms of the oldest "
+    "message in one transaction (or 500 messages, whichever first); 0: commit what is queued at once")
+
 @app.command("serve")
 def serve(
     config: Path = typer.Option(..., "--config", help="site configuration YAML"),
@@ -57,6 +62,7 @@ def serve(
     shared_group: str = typer.Option(
         None, "--shared-group", help="ingest through $share/GROUP/... alongside `central ingest` workers"
     ),
+    batch_window_ms: float = BATCH_WINDOW_OPTION,
     demo: bool = typer.Option(
         False, "--demo", help="a demonstration on one machine: default passwords, a generated token key and "
         "anonymous Open311 are accepted, the API docs need no login, and every page says DEMO"
@@ -102,6 +108,7 @@ def serve(
             workflow=flow,
             shared_group=shared_group,
             demo=demo,
+            batch_window_s=batch_window_ms / 1000,
         )
     except TokenKeyError as exc:
         typer.echo(f"central serve: {exc}", err=True)
@@ -185,6 +192,7 @@ def ingest(
     evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
     workflow: Path = typer.Option(None, "--workflow", help="the same workflow file `serve` uses"),
     shared_group: str = typer.Option("central", "--shared-group", help="MQTT 5 shared subscription group"),
+    batch_window_ms: float = BATCH_WINDOW_OPTION,
     mqtt_client_id: str = typer.Option(
         ..., "--mqtt-client-id", help="unique and stable per worker, so the broker keeps its session"
     ),
@@ -211,7 +219,8 @@ def ingest(
         raise typer.Exit(2)
     root = var_dir()
     central = build_central(site, database_url or default_database_url(), evidence_dir or root / "evidence", root,
-                            ingest=True, client_id=mqtt_client_id, workflow=flow, shared_group=shared_group or None)
+                            ingest=True, client_id=mqtt_client_id, workflow=flow, shared_group=shared_group or None,
+                            batch_window_s=batch_window_ms / 1000)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

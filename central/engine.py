@@ -43,6 +43,7 @@ from central.workflow import (
     TRIAGE,
     Actor,
     check_action,
+    silenced_by,
 )
 from central.workflow_config import WorkflowConfig
 
@@ -113,8 +114,11 @@ class WorkflowEngine:
 
     # -- ingest: a new incident and repeated episodes ------------------------------------------
 
-    def on_created(self, session: Session, incident: Incident, actor: Actor) -> None:
-        """Decide what a freshly received incident becomes: suppressed, registered or triaged."""
+    def on_created(self, session: Session, incident: Incident, actor: Actor, score: float | None = None) -> None:
+        """Decide what a freshly received incident becomes: suppressed, registered or triaged.
+
+        ``score``: the score it was received with, when its row already holds later observations
+        (the ingest folds a whole batch before the workflow runs)."""
         now = self.clock.now()
         audit.start_chain(session, incident.id)
         audit.append(session, incident.id, now, actor.username, "receive", None, RECEIVED, None,
@@ -125,36 +129,39 @@ class WorkflowEngine:
             incident.close_reason = "suppressed"
             self.act(session, incident, "suppress", SYSTEM, ActionInput(reason=f"silenced: {silence.reason}"), now)
             return
-        self.maybe_register(session, incident, now)
+        self.maybe_register(session, incident, now, score)
 
-    def maybe_register(self, session: Session, incident: Incident, now: datetime | None = None) -> None:
+    def maybe_register(self, session: Session, incident: Incident, now: datetime | None = None,
+                       score: float | None = None) -> None:
+        """Triage a received incident, or register it when its score (``score``, else its row's best)
+        reaches the hazard's auto-register score."""
         now = now or self.clock.now()
         if incident.state not in (RECEIVED, TRIAGE):
             return
+        score = (incident.max_score or 0.0) if score is None else score
         threshold = self.config.rule(incident.hazard).auto_register_score
-        auto = threshold is not None and incident.source == "camera" and (incident.max_score or 0.0) >= threshold
+        auto = threshold is not None and incident.source == "camera" and score >= threshold
         if incident.state == RECEIVED and not auto:
             self.act(session, incident, "triage", SYSTEM, now=now)
         elif auto:
+            assert threshold is not None
             if incident.state == TRIAGE:
                 # A later, surer observation is as good as a monitor's confirmation.
                 before = incident.state
                 self._enter(incident, REGISTERED, now)
                 incident.registered_at = now
                 audit.append(session, incident.id, now, "system", "register", before, REGISTERED,
-                             f"score {incident.max_score:.2f} reached {threshold:.2f}", {})
+                             f"score {score:.2f} reached {threshold:.2f}", {})
                 self._auto_dispatch(session, incident, now)
             else:
-                self.act(session, incident, "register", SYSTEM,
-                         ActionInput(reason=f"score {incident.max_score:.2f} ≥ {threshold:.2f}"), now)
+                self.act(session, incident, "register", SYSTEM, ActionInput(reason=f"score {score:.2f} ≥ {threshold:.2f}"),
+                         now)
 
-    def on_episode(self, session: Session, incident: Incident, incident_key: str, observed_at: datetime) -> None:
-        incident.episode_count = (incident.episode_count or 1) + 1
-        if incident.ended_at is not None and observed_at > incident.ended_at:
-            incident.condition, incident.ended_at = "active", None
+    def record_episode(self, session: Session, incident: Incident, incident_key: str, episode_count: int) -> None:
+        """Audit a repeated episode merged into ``incident`` (``lifecycle.apply_episode`` counted it)."""
         audit.append(session, incident.id, self.clock.now(), "system", "episode", incident.state, incident.state,
                      f"repeated episode {incident_key} merged", {"incident_key": incident_key,
-                                                                 "episode_count": incident.episode_count})
+                                                                 "episode_count": episode_count})
 
     def silences(self, session: Session, now: datetime) -> list[Suppression]:
         """The silences in force; read once per transaction (a batch of new incidents asks many times)."""
@@ -165,15 +172,10 @@ class WorkflowEngine:
         return active
 
     def active_suppression(self, session: Session, incident: Incident, now: datetime) -> Suppression | None:
-        if incident.camera is None:
-            return None
-        for s in self.silences(session, now):
-            if s.camera != incident.camera or s.until <= now:
-                continue
-            if (s.site in (None, incident.site) and s.zone in (None, incident.zone)
-                    and s.hazard in (None, incident.hazard)):
-                return s
-        return None
+        found = silenced_by(self.silences(session, now), incident.site, incident.camera, incident.zone,
+                            incident.hazard, now)
+        assert found is None or isinstance(found, Suppression)
+        return found
 
     # -- handlers per action (return the audit payload) ---------------------------------------
 

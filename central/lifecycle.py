@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from broker.payloads import HazardEvent, Phase
 
 if TYPE_CHECKING:
+    from central.ingest_model import FoldedIncident
     from central.tables import Incident
 
 ACTIVE = "active"
@@ -20,7 +22,7 @@ def snapshot_of(event: HazardEvent) -> str | None:
     return None
 
 
-def apply_event(incident: Incident, event: HazardEvent) -> None:
+def apply_event(incident: Incident | FoldedIncident, event: HazardEvent) -> None:
     """Fold ``event`` into ``incident`` (any object with the Incident attributes).
 
     Events may arrive in any order (an edge's outbox replays after an outage), so every field is
@@ -47,3 +49,11 @@ def apply_event(incident: Incident, event: HazardEvent) -> None:
             incident.ended_at = event.observed_at
     elif incident.condition is None:
         incident.condition = ACTIVE
+
+
+def apply_episode(incident: Incident | FoldedIncident, observed_at: datetime) -> None:
+    """A repeated episode of the same hazard at the same place merged into ``incident``: counted,
+    and a cleared incident is active again when the new episode comes after its end."""
+    incident.episode_count = (incident.episode_count or 1) + 1
+    if incident.ended_at is not None and observed_at > incident.ended_at:
+        incident.condition, incident.ended_at = ACTIVE, None

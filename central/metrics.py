@@ -22,7 +22,7 @@ from sqlalchemy import select
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from central.ingest import Outcome
+    from central.ingest_model import Outcome
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

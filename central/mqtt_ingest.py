@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 DB_RETRY_S = 5.0
 # Messages stored per transaction at most; a burst is committed in batches, a trickle one by one.
 BATCH_MAX = 500
+# Group commit bounded by latency: the writer commits when BATCH_MAX messages are in hand or when
+# the oldest of them was received this long ago, whichever comes first. A few milliseconds turn a
+# steady trickle into batches of several messages (a commit each instead of one per message),
+# while a burst fills batches at once and never waits.
+BATCH_WINDOW_S = 0.01
 # How often the writer looks for tasks and commands not yet published.
 PENDING_SWEEP_S = 2.0
 # How long a notification waits for the receiving process to take it.
@@ -64,8 +69,10 @@ class IngestDeps:
 
 
 class MqttIngest:
-    def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str, shared_group: str | None = None) -> None:
+    def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str, shared_group: str | None = None,
+                 batch_window_s: float = BATCH_WINDOW_S) -> None:
         self.broker = broker
+        self.batch_window_s = batch_window_s
         # With a group, several central workers share the load: the broker gives each message
         # to one member of ``$share/<group>/...`` (MQTT 5 shared subscriptions).
         self.shared_group = shared_group
@@ -229,15 +236,9 @@ class MqttIngest:
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                batch = list(self._inbox.get(timeout=0.2))
-            except queue.Empty:
+            batch = self._next_batch()
+            if batch is None:
                 continue
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.extend(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
             generation = self._generation
             taken = len(batch)
             batch = [item for item in batch if item.generation == generation]
@@ -246,6 +247,23 @@ class MqttIngest:
                     break
             with self._backlog_lock:
                 self._backlog -= taken  # committed, or dropped with a connection that redelivers them
+
+    def _next_batch(self) -> list[Received] | None:
+        """The next batch to commit: full (BATCH_MAX), or whatever came until the oldest message had
+        waited ``batch_window_s`` since it was received (a backlog never waits)."""
+        try:
+            batch = list(self._inbox.get(timeout=0.2))
+        except queue.Empty:
+            return None
+        waited = (datetime.now(UTC) - batch[0].received_at).total_seconds()
+        deadline = time.monotonic() + self.batch_window_s - waited
+        while len(batch) < BATCH_MAX:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.extend(self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _store(self, batch: list[Received], generation: tuple[int, int] | None) -> bool:
         items = [(item.topic, item.payload, item.received_at) for item in batch]

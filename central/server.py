@@ -19,7 +19,7 @@ from central.db import make_engine, make_session_factory
 from central.engine import WorkflowEngine
 from central.evidence_store import open_evidence_store
 from central.migrate import upgrade
-from central.mqtt_ingest import IngestDeps, MqttIngest
+from central.mqtt_ingest import BATCH_WINDOW_S, IngestDeps, MqttIngest
 from central.routing import GridRouter
 from central.scheduler import DeadlineScheduler
 from central.tables import GridNode
@@ -91,6 +91,7 @@ def build_central(
     clock: Clock | None = None,
     shared_group: str | None = None,
     demo: bool = False,
+    batch_window_s: float | None = None,
 ) -> Central:
     """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app."""
     workflow = workflow or WorkflowConfig()
@@ -123,7 +124,8 @@ def build_central(
         deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf,
                           hello_edges=(site.site, tuple(edge.id for edge in site.edges)), metrics=ctx.metrics)
         mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}",
-                                 shared_group=shared_group)
+                                 shared_group=shared_group,
+                                 batch_window_s=BATCH_WINDOW_S if batch_window_s is None else batch_window_s)
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
         ctx.after_commit = mqtt_ingest.notify_pending
     scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed(),

@@ -7,8 +7,9 @@ back to in_progress). Escalation and 督办 (``supervise``) change no state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from central.vocabulary import Action, Role, State
@@ -211,3 +212,30 @@ def check_action(action: str, actor: Actor, incident: IncidentFacts, reason: str
     if t.needs_reason and not actor.system and not (reason and reason.strip()):
         raise MissingReason(f"{action} needs a reason")
     return t
+
+
+# -- silences: a camera, zone or hazard muted for a while (pure, for the workflow and the ingest) ---
+
+class Silence(Protocol):
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def camera(self) -> str | None: ...
+    @property
+    def zone(self) -> str | None: ...
+    @property
+    def hazard(self) -> str | None: ...
+    @property
+    def until(self) -> datetime: ...
+
+
+def silenced_by(silences: Sequence[Silence], site: str, camera: str | None, zone: str | None, hazard: str,
+                now: datetime) -> Silence | None:
+    """The silence in force for a hazard at this place, if any (the workflow's and the planner's rule)."""
+    if camera is None:
+        return None
+    for s in silences:
+        if s.camera == camera and s.until > now and s.site in (None, site) and s.zone in (None, zone) \
+                and s.hazard in (None, hazard):
+            return s
+    return None

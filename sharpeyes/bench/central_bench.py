@@ -22,6 +22,7 @@ so publish-to-commit latency is the consumer's clock at commit minus that stamp 
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -59,6 +60,7 @@ class BenchOptions:
     contestants: tuple[str, ...] = ("floor", "naive", "naive_wal", "central")
     mode: str = ""  # backlog or live; "" picks backlog at full speed and live with a rate
     broker_data: str = "memory"  # where the bench broker's persistence lives: memory or disk
+    batch_window_ms: float | None = None  # central's group-commit window; None: central's default
 
     def __post_init__(self) -> None:
         if not self.mode:
@@ -93,6 +95,7 @@ class BenchResult:
         c, f, n, w = (self.figures.get(k) for k in ("central", "floor", "naive", "naive_wal"))
         out: dict[str, Any] = {
             "events": self.options.events, "rate": self.options.rate or None, "mode": self.options.mode,
+            "batch_window_ms": self.options.batch_window_ms,
             "broker_data": self.options.broker_data,
             "evidence_every": self.options.evidence_every,
             "events_per_s": c.events_per_s if c else None, "p50_ms": c.p50_ms if c else None,
@@ -304,7 +307,8 @@ def _naive_with(journal: str | None) -> Callable[[int, _Tally, Path, str], Calla
     return start
 
 
-def _central(port: int, tally: _Tally, workdir: Path, client_id: str) -> Callable[[], dict[str, int]]:
+def _central(port: int, tally: _Tally, workdir: Path, client_id: str,
+             batch_window_ms: float | None = None) -> Callable[[], dict[str, int]]:
     from sqlalchemy import func, select
 
     from broker.siteconfig import SiteConfig
@@ -319,7 +323,8 @@ def _central(port: int, tally: _Tally, workdir: Path, client_id: str) -> Callabl
         "workers": [{"id": "w1", "name": "W"}],
     })
     central = build_central(site, f"sqlite:///{workdir / 'central.db'}", workdir / "evidence", workdir / "var",
-                            client_id=client_id)
+                            client_id=client_id,
+                            batch_window_s=None if batch_window_ms is None else batch_window_ms / 1000)
     assert central.ingest is not None
 
     def on_outcome(_topic: str, outcome: Any) -> None:
@@ -376,16 +381,19 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
     if not ready.wait(120):
         raise BenchError("the publisher process did not start")
     client_id = f"bench-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+    consumer = CONSUMERS[name]
+    if name == "central":
+        consumer = functools.partial(_central, batch_window_ms=opts.batch_window_ms)
     if opts.mode == "backlog":
         # Subscribe once (the session keeps its queue), go offline, let the broker take the whole mix.
-        CONSUMERS[name](port, _Tally(), workdir, client_id)()
+        consumer(port, _Tally(), workdir, client_id)()
         progress(f"{name}: publishing {opts.events} events while it is offline")
         go.set()
         if not done.wait(opts.timeout_s):
             raise BenchError("the publisher did not finish")
         progress(f"{name}: connecting to drain the backlog")
     tally = _Tally()
-    stop = CONSUMERS[name](port, tally, workdir, client_id)
+    stop = consumer(port, tally, workdir, client_id)
     if opts.mode == "live":
         progress(f"{name}: publishing {opts.events} events" + (f" at {opts.rate:g}/s" if opts.rate else ""))
     pids = [os.getpid(), *tally.helper_pids]

@@ -80,6 +80,8 @@ def central(
                              "live: consume while publishing (default with --rate)"),
     broker_data: str = typer.Option("memory", "--broker-data", help="where the bench broker keeps its persistence: "
                                     "memory (/dev/shm, as if on its own host) or disk (beside central's files)"),
+    batch_window_ms: float = typer.Option(None, "--batch-window-ms", min=0,
+                                          help="central's group-commit window (default: central's, 10 ms)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
     """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
@@ -95,7 +97,7 @@ def central(
         raise typer.Exit(2)
     try:
         opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names, mode=mode,
-                            broker_data=broker_data)
+                            broker_data=broker_data, batch_window_ms=batch_window_ms)
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)

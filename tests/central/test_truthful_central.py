@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from broker.topics import event_topic
 from central.api.routes_ops import READY_BACKLOG_MAX
-from central.ingest import DEAD_LETTER_PREFIX
+from central.ingest_apply import DEAD_LETTER_PREFIX
 from central.server import build_central
 from central.tables import DeadLetter, Incident
 from tests.central.conftest import Store
