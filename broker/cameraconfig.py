@@ -44,6 +44,9 @@ class PrivacyRecord(StrictModel):
 class CameraConfig(CameraRules):
     id: Id
     url: str = Field(description="rtsp://user:pass@host/path; ${VAR} is taken from the environment")
+    detect_url: str | None = Field(
+        None, description="the camera's lower-resolution sub-stream (e.g. 640x360), as NVRs use it: detection, the "
+        "scene gate and the tamper check decode it; evidence snapshots and clips still come from url")
     grid_cell: str | None = None
     gb28181_channel_id: Annotated[str, Field(pattern=r"^\d{20}$")] | None = None
     decode: Literal["auto", "all", "keyframes"] = Field(
@@ -62,11 +65,11 @@ class CameraConfig(CameraRules):
         slow = bool(self.zones) and all(z.kind == "fire_lane" for z in self.zones)
         return "keyframes" if slow else "all"
 
-    @field_validator("url")
+    @field_validator("url", "detect_url")
     @classmethod
-    def _rtsp_url(cls, url: str) -> str:
+    def _rtsp_url(cls, url: str | None) -> str | None:
         # A URL that is one whole ${VAR} reference is checked when the edge fills it in.
-        if not url.startswith("${") and not _STREAM_URL_RE.match(url):
+        if url is not None and not url.startswith("${") and not _STREAM_URL_RE.match(url):
             raise ValueError("camera url must start with rtsp:// (or file:// for a recorded clip)")
         return url
 
@@ -76,9 +79,16 @@ class CameraConfig(CameraRules):
         The site file keeps the references (credentials never travel in a configuration message);
         only the edge that opens the stream resolves them. ConfigError names the missing variable.
         """
-        url = expand_env(self.url, f"camera {self.id}", "url")
+        return self._expanded(self.url, "url")
+
+    def detect_stream_url(self) -> str | None:
+        """The detection sub-stream's URL, filled in as ``stream_url``; None without one."""
+        return None if self.detect_url is None else self._expanded(self.detect_url, "detect_url")
+
+    def _expanded(self, raw: str, key: str) -> str:
+        url = expand_env(raw, f"camera {self.id}", key)
         if not _STREAM_URL_RE.match(url):
-            raise ConfigError(f"camera {self.id}", ["url: must start with rtsp:// (or file:// for a recorded clip) "
+            raise ConfigError(f"camera {self.id}", [f"{key}: must start with rtsp:// (or file:// for a recorded clip) "
                                                     "once its variables are filled in"])
         return url
 
@@ -134,6 +144,7 @@ class EdgeConfig(StrictModel):
         for i, camera in enumerate(self.cameras):
             try:
                 camera.stream_url()
+                camera.detect_stream_url()
             except ConfigError as exc:
                 problems += [f"edges[{self.id}].cameras[{i}].{p}" for p in exc.problems]
         for i, actuator in enumerate(self.actuators):

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DecodeMode = Literal["all", "keyframes"]
+# none: demux only, into the packet ring (the evidence stream beside a detection sub-stream); its
+# newest keyframe is decoded when evidence asks for it (``keyframe_image``).
+DecodeMode = Literal["all", "keyframes", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,11 @@ class CameraReader:
         self.decode_seconds = 0.0
         self.reconnects = 0
         self.last_frame_monotonic: float | None = None
+        # Decode mode none: evidence threads decode the newest keyframe with the stream's decoder,
+        # which the reader must not close under them; the last one decoded is kept for the next ask.
+        self._decode_lock = threading.Lock()
+        self._decoder: Any = None
+        self._keyframe: tuple[float, np.ndarray] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,7 +209,7 @@ class CameraReader:
             if not container.streams.video:
                 raise UnsupportedCodec("the stream has no video track")
             stream = container.streams.video[0]
-            if self.decode == "keyframes":
+            if self.decode in ("keyframes", "none"):
                 # Fire lanes change over minutes: decoding keyframes only cuts decode CPU ~5x.
                 stream.codec_context.skip_frame = "NONKEY"
                 # One keyframe every few seconds gains nothing from frame threads, each of which
@@ -211,9 +218,13 @@ class CameraReader:
             with self._ring_lock:
                 self._ring.clear()
                 self._stream_template = stream
+            with self._decode_lock:
+                self._decoder, self._keyframe = stream.codec_context, None
             return self._demux(container, stream)
         finally:
-            container.close()
+            with self._decode_lock:
+                self._decoder = None
+                container.close()
 
     def _demux(self, container: av.container.InputContainer, stream: av.VideoStream) -> str:
         last_frame_at = time.monotonic()
@@ -225,6 +236,12 @@ class CameraReader:
                 continue
             self.frames_in += 1
             self._remember(now, packet)
+            if self.decode == "none":
+                if packet.is_keyframe:
+                    last_frame_at = self._keyframe_arrived(now)
+                elif now - last_frame_at > self.stall_timeout_s:
+                    return f"no keyframe for {now - last_frame_at:.1f} s (stalled)"
+                continue
             if self.decode == "keyframes" and not packet.is_keyframe:
                 if now - last_frame_at > self.stall_timeout_s:
                     return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
@@ -243,6 +260,38 @@ class CameraReader:
             if now - last_frame_at > self.stall_timeout_s:
                 return f"no decodable frame for {now - last_frame_at:.1f} s (stalled)"
         return "stream ended"
+
+    def _keyframe_arrived(self, now: float) -> float:
+        self.last_frame_monotonic = now
+        if self.state != "online":
+            self._set_state("online", None)
+            self.backoff.reset()
+        return now
+
+    def keyframe_image(self) -> np.ndarray | None:
+        """The newest keyframe of the packet ring, decoded (BGR), or None when there is none yet
+        or it does not decode. Decoded once per keyframe, however many evidence blobs ask."""
+        with self._ring_lock:
+            newest = next((item for item in reversed(self._ring) if item.keyframe), None)
+        if newest is None:
+            return None
+        with self._decode_lock:
+            if self._keyframe is not None and self._keyframe[0] == newest.monotonic:
+                return self._keyframe[1]
+            if self._decoder is None:
+                return None
+            started = time.perf_counter()
+            try:
+                images = [f.to_ndarray(format="bgr24") for f in self._decoder.decode(newest.packet)]
+            except Exception as exc:  # noqa: BLE001 - evidence falls back to the detection frame
+                log.warning("camera %s: keyframe for evidence did not decode: %s", self.camera_id, exc)
+                return None
+            self.decode_seconds += time.perf_counter() - started
+            if not images:
+                return None
+            self.frames_decoded += 1
+            self._keyframe = (newest.monotonic, images[-1])
+            return images[-1]
 
     def _remember(self, now: float, packet: av.Packet) -> None:
         with self._ring_lock:

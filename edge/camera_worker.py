@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -65,8 +66,16 @@ class CameraWorker:
         self.camera = camera
         self.detector = TimedDetector(detector)
         ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
+        detect_url = camera.detect_stream_url()
+        # The detection stream: what the pipeline, the scene gate and the health watch decode.
         self.reader = CameraReader(
-            camera.id, camera.stream_url(), decode=camera.decode_mode(), ring_seconds=ring_s, on_health=node.on_health,
+            camera.id, detect_url or camera.stream_url(), decode=camera.decode_mode(),
+            ring_seconds=0.0 if detect_url else ring_s, on_health=node.on_health, start_delay_s=start_delay_s,
+        )
+        # With a sub-stream for detection, the main stream is only demuxed (clips) and its newest
+        # keyframe decoded when an event needs its snapshots: full-resolution evidence, as NVRs keep it.
+        self.evidence_reader = self.reader if detect_url is None else CameraReader(
+            f"{camera.id} (evidence stream)", camera.stream_url(), decode="none", ring_seconds=ring_s,
             start_delay_s=start_delay_s,
         )
         self.started_monotonic = time.monotonic()
@@ -96,12 +105,30 @@ class CameraWorker:
 
     def start(self) -> None:
         self.reader.start()
+        if self.evidence_reader is not self.reader:
+            self.evidence_reader.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.reader.stop()
+        if self.evidence_reader is not self.reader:
+            self.evidence_reader.stop()
         self._thread.join(5)
+
+    @property
+    def decode_seconds(self) -> float:
+        """Both streams' decoding: the detection frames, and the evidence keyframes beside a sub-stream."""
+        extra = self.evidence_reader.decode_seconds if self.evidence_reader is not self.reader else 0.0
+        return self.reader.decode_seconds + extra
+
+    def evidence_image(self, frame: Frame) -> np.ndarray:
+        """The picture evidence is made of: the main stream's newest keyframe when detection runs on
+        a sub-stream (the detection frame when that stream has none yet), else the frame itself."""
+        if self.evidence_reader is self.reader:
+            return frame.image
+        image = self.evidence_reader.keyframe_image()
+        return frame.image if image is None else image
 
     def latest_frame(self, timeout: float = 5.0) -> Frame | None:
         """The newest frame, waiting up to ``timeout`` for one if none has arrived yet."""
@@ -133,7 +160,8 @@ class CameraWorker:
                     frame = newest
                     last = frame.number
                 emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall,
-                                                  after_detect=slot.release if slot else None, detect=detect)
+                                                  after_detect=slot.release if slot else None, detect=detect,
+                                                  evidence=functools.partial(self.evidence_image, frame))
             except Exception:  # one bad frame must not stop the camera
                 log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
                 continue
@@ -170,7 +198,7 @@ class CameraWorker:
         if event.phase == Phase.END:
             self.node.enqueue(event, blobs)
             return
-        raw = raw_frame(frame.image)
+        raw = raw_frame(self.evidence_image(frame))
         event = with_evidence(event, [raw])
         self.node.enqueue(event, [*blobs, raw])
         if self.camera.clips:
@@ -191,7 +219,7 @@ class CameraWorker:
             return
         self._clips = [c for c in self._clips if c.due > now]
         for pending in ready:
-            template, packets = self.reader.packets_between(pending.start, pending.end)
+            template, packets = self.evidence_reader.packets_between(pending.start, pending.end)
             try:
                 clip = EvidenceBlob.of(mux_mp4(template, packets), "video/mp4")
             except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
@@ -211,4 +239,4 @@ class CameraWorker:
 
     def snapshot_now(self) -> np.ndarray | None:
         frame = self.latest_frame(timeout=5.0)
-        return None if frame is None else frame.image
+        return None if frame is None else self.evidence_image(frame)

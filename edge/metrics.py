@@ -67,7 +67,7 @@ class EdgeCollector:
             detected.add_metric(cam, gate.counts.detected if gate is not None else worker.samples)
             gated.add_metric(cam, gate.counts.gated if gate is not None else 0)
             cadence.add_metric(cam, worker.samples / max(1e-6, now - worker.started_monotonic))
-            decode_s.add_metric(cam, reader.decode_seconds)
+            decode_s.add_metric(cam, worker.decode_seconds)
             infer_s.add_metric(cam, worker.detector.seconds)
             reconnects.add_metric(cam, reader.reconnects)
             current = self.node.health_state(worker.camera.id)

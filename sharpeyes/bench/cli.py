@@ -35,6 +35,8 @@ def edge(
     changing: float = typer.Option(0.25, "--changing", min=0, max=1,
                                    help="share of cameras streaming a changing scene (cars driving through a lot)"),
     changing_source: Path = typer.Option(None, "--changing-source", help="that footage (default ../shared/media/parking_lot_traffic.mp4)"),
+    substream: bool = typer.Option(True, "--substream/--no-substream",
+                                   help="cameras also offer a 640x360 5 fps sub-stream; the edge detects on it"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -55,7 +57,8 @@ def edge(
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
                         peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir,
-                        boost=boost, gate=gate, ungated=ungated, changing=changing, changing_source=changing_source)
+                        boost=boost, gate=gate, ungated=ungated, changing=changing, changing_source=changing_source,
+                        substream=substream)
     try:
         result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
     except BenchError as exc:

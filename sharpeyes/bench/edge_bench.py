@@ -69,6 +69,10 @@ class BenchOptions:
     # through a parking lot) instead of the parked-cars street, so the gate is measured honestly.
     changing: float = 0.25
     changing_source: Path | None = None
+    # Each camera also offers a 640x360 sub-stream (5 fps, a keyframe every 2 s, as NVR set-ups
+    # configure them); the edge detects on it and takes evidence from the main stream. The floor
+    # and the peer decode the main stream, as an edge without a sub-stream must.
+    substream: bool = True
 
 
 @dataclass
@@ -259,7 +263,10 @@ def machine_info() -> dict[str, Any]:
 
 # -- the parts ---------------------------------------------------------------------------------
 
-def site_config(cameras: list[tuple[str, str]], broker_port: int, fps: float, dwell_s: float, model: str,
+SUBSTREAM = CameraProfile(width=640, height=360, fps=5, gop=10, bitrate=384_000)
+
+
+def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
                 gate: bool = True) -> dict[str, Any]:
     return {
         "site": SITE,
@@ -270,13 +277,14 @@ def site_config(cameras: list[tuple[str, str]], broker_port: int, fps: float, dw
                 {
                     "id": camera_id,
                     "url": url,
+                    **({"detect_url": detect_url} if detect_url else {}),
                     "detect_fps": fps,
                     "model": model,
                     "scene_gate": {"enabled": gate},
                     "zones": [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
                                "clear_s": 30, "realarm_s": 3600}],
                 }
-                for camera_id, url in cameras
+                for camera_id, url, detect_url in cameras
             ],
         }],
     }
@@ -474,8 +482,22 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
     # cameras per server process gives the same independence. Their CPU is measured apart.
     groups = [names[i : i + CAMERAS_PER_SERVER] for i in range(0, len(names), CAMERAS_PER_SERVER)]
     changing_names = set(names[:: max(1, round(opts.cameras / n_changing))][:n_changing]) if n_changing else set()
-    servers = [FootageServer({f"{n}.mp4": changing_clip if n in changing_names and changing_clip else clip
-                              for n in group}, workdir=workdir / f"rtsp-{k + 1}")
+    sub_clip = changing_sub = None
+    if opts.substream:
+        progress(f"sub-stream: {SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop} beside each main stream")
+        sub_clip = camera_clip(source, SUBSTREAM)
+        changing_sub = camera_clip(opts.changing_source or default_changing_source(), SUBSTREAM) if changing_clip else None
+
+    def streams(n: str) -> dict[str, Path]:
+        changing_camera = n in changing_names and changing_clip is not None
+        files = {f"{n}.mp4": changing_clip if changing_camera and changing_clip else clip}
+        sub = changing_sub if changing_camera else sub_clip
+        if sub is not None:
+            files[f"{n}_sub.mp4"] = sub
+        return files
+
+    servers = [FootageServer({name: path for n in group for name, path in streams(n).items()},
+                             workdir=workdir / f"rtsp-{k + 1}")
                for k, group in enumerate(groups)]
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -484,12 +506,14 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             server.start()
         broker.start()
         urls = [server.url(f"{n}.mp4") for server, group in zip(servers, groups, strict=True) for n in group]
+        detect_urls = [server.url(f"{n}_sub.mp4") if opts.substream else None
+                       for server, group in zip(servers, groups, strict=True) for n in group]
         server_pids = [server.pid for server in servers if server.pid]
         if opts.boost:
             granted = all([boost(pid) for pid in [os.getpid(), *server_pids, *([broker.pid] if broker.pid else [])]])
             progress("priority: the bench's processes run first" if granted else
                      "priority: --boost needs root or CAP_SYS_NICE; measuring at normal priority")
-        cameras = list(zip(names, urls, strict=True))
+        cameras = list(zip(names, urls, detect_urls, strict=True))
         config_path = workdir / "site.yaml"
         config_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
                                                           gate=opts.gate), sort_keys=False))
@@ -512,7 +536,9 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             machine=machine_info(),
             stream={"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(clip),
                     "width": profile.width, "height": profile.height, "fps": profile.fps,
-                    "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile},
+                    "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile,
+                    "detection_substream": (f"{SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop}, "
+                                            f"{SUBSTREAM.bitrate // 1000} kbit/s" if opts.substream else None)},
             edge=edge,
             alert_latency_ms=sorted(clock.alert_ms),
             processing_latency_ms=sorted(clock.processing_ms),
