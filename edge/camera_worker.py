@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EVIDENCE_STREAM_DELAY_S = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class PendingClip:
@@ -76,7 +78,9 @@ class CameraWorker:
         # keyframe decoded when an event needs its snapshots: full-resolution evidence, as NVRs keep it.
         self.evidence_reader = self.reader if detect_url is None else CameraReader(
             f"{camera.id} (evidence stream)", camera.stream_url(), decode="none", ring_seconds=ring_s,
-            start_delay_s=start_delay_s,
+            # Opened after the detection stream: a box of 64 cameras opens 128 sessions, and the
+            # detection streams matter first.
+            start_delay_s=start_delay_s + EVIDENCE_STREAM_DELAY_S,
         )
         self.started_monotonic = time.monotonic()
         self.watch = CameraWatch(
@@ -221,7 +225,11 @@ class CameraWorker:
         for pending in ready:
             template, packets = self.evidence_reader.packets_between(pending.start, pending.end)
             try:
-                clip = EvidenceBlob.of(mux_mp4(template, packets), "video/mp4")
+                data = mux_mp4(template, packets) if packets else b""
+                if not data:
+                    # The stream reconnected meanwhile and its packet ring holds nothing of those seconds.
+                    raise ValueError("no video of those seconds in the packet ring")
+                clip = EvidenceBlob.of(data, "video/mp4")
             except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
                 log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
                 continue

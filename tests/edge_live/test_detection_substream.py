@@ -1,0 +1,88 @@
+"""A camera with a detection sub-stream, as NVRs use one: the edge detects on the 640x360 stream and
+takes its evidence (annotated snapshot, raw frame, clip) from the 1280x720 main stream. Both streams
+are served by a real RTSP server; the sub-stream is encoded from the shared street clip at test time."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from broker.configbase import ConfigError
+from broker.siteconfig import SiteConfig
+from edge.node import EdgeNode
+from sharpeyes.bench.media import CameraProfile, encode_camera_clip
+from sharpeyes.rtsp_server import FootageServer
+from tests.edge_live.support import Recorder, one_camera_site
+from tests.support import wait_until
+
+PARKED = {"id": "near-kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
+          "dwell_s": 2, "clear_s": 30, "realarm_s": 600}
+
+
+@pytest.fixture(scope="module")
+def streams(shared_media: Path, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("substream")
+    sub = workdir / "street_sub.mp4"
+    encode_camera_clip(shared_media / "street_parked_cars_720p.mp4", sub,
+                       CameraProfile(width=640, height=360, fps=5, gop=10, bitrate=384_000))
+    with FootageServer({"street.mp4": shared_media / "street_parked_cars_720p.mp4", "street_sub.mp4": sub},
+                       workdir=workdir / "rtsp") as server:
+        yield server
+
+
+def _blob(recorder: Recorder, sha: str) -> bytes:
+    return next(b for t, b in recorder.messages if t.endswith(f"/evidence/{sha}"))
+
+
+@pytest.mark.timeout(150)
+def test_detection_on_the_sub_stream_and_evidence_from_the_main_stream(fresh_mosquitto, streams, tmp_path):
+    site = one_camera_site(fresh_mosquitto.port, streams.url("street.mp4"), detect_url=streams.url("street_sub.mp4"),
+                           detect_fps=1, decode="all", zones=[PARKED], clip_pre_s=2, clip_post_s=2)
+    recorder = Recorder(fresh_mosquitto.port)
+    node = EdgeNode(site, "e1", tmp_path / "var" / "outbox.db")
+    node.start()
+    try:
+        start = wait_until(lambda: [e for e in recorder.events("fire_lane_blocked") if e["phase"] == "start"], 90,
+                           what="fire lane start")[0]
+        worker = node.workers[0]
+        detected_on = worker.reader.newest()
+        assert detected_on is not None and detected_on.image.shape == (360, 640, 3)
+        assert worker.evidence_reader is not worker.reader and worker.evidence_reader.decode == "none"
+        # Evidence is full resolution: both JPEGs (annotated and raw) are main-stream pictures.
+        assert [e["content_type"] for e in start["evidence"]] == ["image/jpeg", "image/jpeg"]
+        for ref in start["evidence"]:
+            data = wait_until(lambda ref=ref: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
+            assert hashlib.sha256(data).hexdigest() == ref["sha256"]
+            picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            assert picture.shape == (720, 1280, 3)
+        clip_update = wait_until(
+            lambda: [e for e in recorder.events("fire_lane_blocked")
+                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
+                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
+        clip = wait_until(lambda: _blob(recorder, clip_update["evidence"][0]["sha256"]), 10, what="clip blob")
+        path = tmp_path / "clip.mp4"
+        path.write_bytes(clip)
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (1280, 720)  # cut from the main stream's packet ring
+        # The main stream is demuxed, and only the keyframes evidence asked for were decoded.
+        assert worker.evidence_reader.frames_in > 0
+        assert 1 <= worker.evidence_reader.frames_decoded <= 3
+        assert worker.decode_seconds > worker.reader.decode_seconds
+    finally:
+        node.stop()
+        recorder.close()
+
+
+def test_a_detect_url_that_is_no_stream_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValueError, match="must start with rtsp://"):
+        SiteConfig.model_validate({"site": "t", "edges": [{"id": "e1", "cameras": [
+            {"id": "cam", "url": "rtsp://127.0.0.1/main", "detect_url": "http://127.0.0.1/sub"}]}]})
+    site = one_camera_site(1883, "rtsp://127.0.0.1/main", detect_url="${SUB_STREAM_URL_THAT_IS_NOT_SET}")
+    with pytest.raises(ConfigError, match="detect_url"):
+        site.edges[0].check_environment("site.yaml")
