@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from edge.detector import Detector
 
 log = logging.getLogger(__name__)
+
+GIL_SWITCH_INTERVAL_S = 0.001
 
 VERSION = "0.1.0"
 
@@ -207,6 +210,10 @@ class EdgeNode:
         return self._detectors[name]
 
     def start(self) -> None:
+        # Two threads per camera (more with a sub-stream) wait on one interpreter lock; at the default
+        # 5 ms hand-over a 64-camera box made samples seconds late while a core sat idle
+        # (docs/benchmarks.md: 11/64 cameras sustained at 5 ms, 64/64 at 1 ms).
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         for camera in self.edge.cameras:
             self._detector_for(camera)
         pending, size = self.outbox.depth()
