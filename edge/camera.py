@@ -268,29 +268,32 @@ class CameraReader:
             self.backoff.reset()
         return now
 
-    def keyframe_image(self) -> np.ndarray | None:
-        """The newest keyframe of the packet ring, decoded (BGR), or None when there is none yet
-        or it does not decode. Decoded once per keyframe, however many evidence blobs ask."""
+    def keyframe_image(self, at: float | None = None) -> np.ndarray | None:
+        """The keyframe of the packet ring nearest before ``at`` (monotonic; the newest without it),
+        decoded (BGR); None when the ring holds none or it does not decode. Decoded once however
+        many ask for it."""
         with self._ring_lock:
-            newest = next((item for item in reversed(self._ring) if item.keyframe), None)
-        if newest is None:
+            keyframes = [item for item in self._ring if item.keyframe]
+        if not keyframes:
             return None
+        before = [item for item in keyframes if at is None or item.monotonic <= at]
+        chosen = before[-1] if before else keyframes[0]
         with self._decode_lock:
-            if self._keyframe is not None and self._keyframe[0] == newest.monotonic:
+            if self._keyframe is not None and self._keyframe[0] == chosen.monotonic:
                 return self._keyframe[1]
             if self._decoder is None:
                 return None
             started = time.perf_counter()
             try:
-                images = [f.to_ndarray(format="bgr24") for f in self._decoder.decode(newest.packet)]
-            except Exception as exc:  # noqa: BLE001 - evidence falls back to the detection frame
+                images = [f.to_ndarray(format="bgr24") for f in self._decoder.decode(chosen.packet)]
+            except Exception as exc:  # noqa: BLE001 - the update goes without the picture
                 log.warning("camera %s: keyframe for evidence did not decode: %s", self.camera_id, exc)
                 return None
             self.decode_seconds += time.perf_counter() - started
             if not images:
                 return None
             self.frames_decoded += 1
-            self._keyframe = (newest.monotonic, images[-1])
+            self._keyframe = (chosen.monotonic, images[-1])
             return images[-1]
 
     def _remember(self, now: float, packet: av.Packet) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -35,9 +34,13 @@ EVIDENCE_STREAM_DELAY_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class PendingClip:
+    """What follows an alarm as an ``update``: its clip, and beside a detection sub-stream the
+    main stream's full-resolution picture of the moment ``at``."""
+
     due: float  # monotonic time when the "after" part of the clip has arrived
     start: float
     end: float
+    at: float
     event: HazardEvent
 
 
@@ -164,8 +167,7 @@ class CameraWorker:
                     frame = newest
                     last = frame.number
                 emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall,
-                                                  after_detect=slot.release if slot else None, detect=detect,
-                                                  evidence=functools.partial(self.evidence_image, frame))
+                                                  after_detect=slot.release if slot else None, detect=detect)
             except Exception:  # one bad frame must not stop the camera
                 log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
                 continue
@@ -202,36 +204,34 @@ class CameraWorker:
         if event.phase == Phase.END:
             self.node.enqueue(event, blobs)
             return
-        raw = raw_frame(self.evidence_image(frame))
+        # The alarm leaves at once with the detection frame's pictures; beside a sub-stream the
+        # full-resolution picture follows with the clip (decoding it here delayed a 64-camera
+        # alert burst by seconds: docs/benchmarks.md).
+        raw = raw_frame(frame.image)
         event = with_evidence(event, [raw])
         self.node.enqueue(event, [*blobs, raw])
-        if self.camera.clips:
+        if self.camera.clips or self.evidence_reader is not self.reader:
             self._clips.append(
                 PendingClip(
-                    due=frame.monotonic + self.camera.clip_post_s,
+                    due=frame.monotonic + (self.camera.clip_post_s if self.camera.clips else 0.0),
                     start=frame.monotonic - self.camera.clip_pre_s,
                     end=frame.monotonic + self.camera.clip_post_s,
+                    at=frame.monotonic,
                     event=event,
                 )
             )
 
     def _finish_due_clips(self) -> None:
-        """The clip needs the seconds after the event too, so it follows as an ``update`` of the episode."""
+        """The clip needs the seconds after the event too, so it follows as an ``update`` of the
+        episode, with the main stream's full-resolution picture when detection runs on a sub-stream."""
         now = time.monotonic()
         ready = [c for c in self._clips if c.due <= now]
         if not ready:
             return
         self._clips = [c for c in self._clips if c.due > now]
         for pending in ready:
-            template, packets = self.evidence_reader.packets_between(pending.start, pending.end)
-            try:
-                data = mux_mp4(template, packets) if packets else b""
-                if not data:
-                    # The stream reconnected meanwhile and its packet ring holds nothing of those seconds.
-                    raise ValueError("no video of those seconds in the packet ring")
-                clip = EvidenceBlob.of(data, "video/mp4")
-            except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
-                log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
+            blobs = [blob for blob in (self._clip(pending), self._full_picture(pending.at)) if blob is not None]
+            if not blobs:
                 continue
             wall = datetime.now(UTC)
             update = pending.event.model_copy(
@@ -240,10 +240,31 @@ class CameraWorker:
                     "phase": Phase.UPDATE,
                     "observed_at": max(wall, pending.event.observed_at),
                     "seq": self.node.next_seq(),
-                    "evidence": [EvidenceRef(sha256=clip.sha256, content_type="video/mp4", bytes=len(clip.data))],
+                    "evidence": [EvidenceRef(sha256=b.sha256, content_type=b.content_type, bytes=len(b.data))
+                                 for b in blobs],
                 }
             )
-            self.node.enqueue(update, [clip])
+            self.node.enqueue(update, blobs)
+
+    def _clip(self, pending: PendingClip) -> EvidenceBlob | None:
+        if not self.camera.clips:
+            return None
+        template, packets = self.evidence_reader.packets_between(pending.start, pending.end)
+        try:
+            data = mux_mp4(template, packets) if packets else b""
+            if not data:
+                # The stream reconnected meanwhile and its packet ring holds nothing of those seconds.
+                raise ValueError("no video of those seconds in the packet ring")
+            return EvidenceBlob.of(data, "video/mp4")
+        except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
+            log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
+            return None
+
+    def _full_picture(self, at: float) -> EvidenceBlob | None:
+        if self.evidence_reader is self.reader:
+            return None
+        image = self.evidence_reader.keyframe_image(at)
+        return None if image is None else raw_frame(image)
 
     def snapshot_now(self) -> np.ndarray | None:
         frame = self.latest_frame(timeout=5.0)

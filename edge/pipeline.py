@@ -97,15 +97,13 @@ class CameraPipeline:
         self._last_t = t
 
     def process(self, frame_bgr: np.ndarray, t: float, wall: datetime,
-                after_detect: Callable[[], None] | None = None, detect: bool | None = None,
-                evidence: Callable[[], np.ndarray] | None = None) -> list[Emission]:
+                after_detect: Callable[[], None] | None = None, detect: bool | None = None) -> list[Emission]:
         """Analyse one frame; returns the hazard events it raised (usually none).
 
         ``after_detect`` runs as soon as the detector is done (the edge hands its detection slot
         on there, so that tracking, rules and evidence snapshots do not hold it). ``detect``: run
         the detector (True) or let the rules see the last detections again (False); None asks
-        the scene gate (``needs_detection``). ``evidence``: the picture snapshots are drawn on, asked
-        only when an event needs one (the main stream beside a detection sub-stream); else the frame.
+        the scene gate (``needs_detection``).
         """
         if wall.tzinfo is None:
             raise ValueError("wall must be timezone-aware (UTC)")
@@ -130,20 +128,13 @@ class CameraPipeline:
         objects = to_zone_objects(self.tracker.update(t, detections), w, h)
         # Active hours are local wall time where the camera is, not the camera's clock.
         local_time = wall.astimezone(self._tz).time()
-        emissions: list[Emission] = []
-        picture: list[np.ndarray] = []  # boxes are normalised: any resolution of the same view takes them
-
-        def snapshot_image() -> np.ndarray:
-            if not picture:
-                picture.append(evidence() if evidence is not None else frame_bgr)
-            return picture[0]
-
+        emissions = []
         for rule in self._rules:
             for rule_event in rule.step(t, objects, local_time):
-                emissions.append(self._emit(rule_event, snapshot_image, wall))
+                emissions.append(self._emit(rule_event, frame_bgr, wall))
         return emissions
 
-    def _emit(self, ev: RuleEvent, snapshot_image: Callable[[], np.ndarray], wall: datetime) -> Emission:
+    def _emit(self, ev: RuleEvent, frame_bgr: np.ndarray, wall: datetime) -> Emission:
         wall = wall.astimezone(UTC)
         slot = (ev.zone, ev.episode)
         incident = self._open.get(slot)
@@ -163,7 +154,7 @@ class CameraPipeline:
             annotations = [Annotation(o.box, f"{o.label} {o.score:.2f}") for o in ev.objects]
             what = f"{zone.name} ({ev.hazard.value})" if zone.name else ev.hazard.value
             title = f"{what} {ev.phase.value} {self.camera_id}/{ev.zone} {wall:%Y-%m-%d %H:%M:%S}Z"
-            blobs.append(annotated_snapshot(snapshot_image(), zone.polygon, annotations, title=title))
+            blobs.append(annotated_snapshot(frame_bgr, zone.polygon, annotations, title=title))
 
         event = HazardEvent(
             event_id=uuid.uuid4(),

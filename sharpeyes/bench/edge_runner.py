@@ -22,12 +22,12 @@ def _probe(worker: Any, records: list[list[float]], infer: threading.local) -> N
     pipeline = worker.pipeline
     process = pipeline.process
 
-    def timed_process(frame_bgr, t, wall, after_detect=None, detect=None, evidence=None):
+    def timed_process(frame_bgr, t, wall, after_detect=None, detect=None):
         infer.seconds = 0.0
         infer.ran = False
         started = time.monotonic()
         try:
-            return process(frame_bgr, t, wall, after_detect=after_detect, detect=detect, evidence=evidence)
+            return process(frame_bgr, t, wall, after_detect=after_detect, detect=detect)
         finally:
             # The last field: 1 when the detector ran, 0 when the scene gate reused its detections.
             records.append([t, started, time.monotonic(), infer.seconds, 1.0 if infer.ran else 0.0])

@@ -1,6 +1,7 @@
-"""A camera with a detection sub-stream, as NVRs use one: the edge detects on the 640x360 stream and
-takes its evidence (annotated snapshot, raw frame, clip) from the 1280x720 main stream. Both streams
-are served by a real RTSP server; the sub-stream is encoded from the shared street clip at test time."""
+"""A camera with a detection sub-stream, as NVRs use one: the edge detects on the 640x360 stream, the
+alarm leaves at once with the pictures it detected on, and the 1280x720 main stream's picture of
+that moment follows with the clip. Both streams are served by a real RTSP server; the sub-stream is
+encoded from the shared street clip at test time."""
 
 from __future__ import annotations
 
@@ -39,8 +40,14 @@ def _blob(recorder: Recorder, sha: str) -> bytes:
     return next(b for t, b in recorder.messages if t.endswith(f"/evidence/{sha}"))
 
 
+def _picture(recorder: Recorder, ref: dict) -> np.ndarray:
+    data = wait_until(lambda: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
+    assert hashlib.sha256(data).hexdigest() == ref["sha256"]
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
 @pytest.mark.timeout(150)
-def test_detection_on_the_sub_stream_and_evidence_from_the_main_stream(fresh_mosquitto, streams, tmp_path):
+def test_detection_on_the_sub_stream_and_full_resolution_evidence_after_the_alarm(fresh_mosquitto, streams, tmp_path):
     site = one_camera_site(fresh_mosquitto.port, streams.url("street.mp4"), detect_url=streams.url("street_sub.mp4"),
                            detect_fps=1, decode="all", zones=[PARKED], clip_pre_s=2, clip_post_s=2)
     recorder = Recorder(fresh_mosquitto.port)
@@ -53,18 +60,18 @@ def test_detection_on_the_sub_stream_and_evidence_from_the_main_stream(fresh_mos
         detected_on = worker.reader.newest()
         assert detected_on is not None and detected_on.image.shape == (360, 640, 3)
         assert worker.evidence_reader is not worker.reader and worker.evidence_reader.decode == "none"
-        # Evidence is full resolution: both JPEGs (annotated and raw) are main-stream pictures.
+        # The alarm's pictures are the detection frame's (no full-resolution decode on its path).
         assert [e["content_type"] for e in start["evidence"]] == ["image/jpeg", "image/jpeg"]
         for ref in start["evidence"]:
-            data = wait_until(lambda ref=ref: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
-            assert hashlib.sha256(data).hexdigest() == ref["sha256"]
-            picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            assert picture.shape == (720, 1280, 3)
-        clip_update = wait_until(
+            assert _picture(recorder, ref).shape == (360, 640, 3)
+        follow_up = wait_until(
             lambda: [e for e in recorder.events("fire_lane_blocked")
                      if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
                      and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
-        clip = wait_until(lambda: _blob(recorder, clip_update["evidence"][0]["sha256"]), 10, what="clip blob")
+        clip_ref, picture_ref = follow_up["evidence"]
+        assert picture_ref["content_type"] == "image/jpeg"
+        assert _picture(recorder, picture_ref).shape == (720, 1280, 3)  # the main stream's keyframe
+        clip = wait_until(lambda: _blob(recorder, clip_ref["sha256"]), 10, what="clip blob")
         path = tmp_path / "clip.mp4"
         path.write_bytes(clip)
         with av.open(str(path)) as container:
