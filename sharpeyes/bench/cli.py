@@ -35,7 +35,7 @@ def edge(
     changing: float = typer.Option(0.25, "--changing", min=0, max=1,
                                    help="share of cameras streaming a changing scene (cars driving through a lot)"),
     changing_source: Path = typer.Option(None, "--changing-source", help="that footage (default ../shared/media/parking_lot_traffic.mp4)"),
-    substream: bool = typer.Option(False, "--substream/--no-substream",
+    substream: bool = typer.Option(True, "--substream/--no-substream",
                                    help="cameras also offer a 640x360 5 fps sub-stream; the edge detects on it"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.

@@ -70,10 +70,9 @@ class BenchOptions:
     changing: float = 0.25
     changing_source: Path | None = None
     # Each camera also offers a 640x360 sub-stream (5 fps, a keyframe every 2 s, as NVR set-ups
-    # configure them); the edge detects on it and takes evidence from the main stream. The floor
-    # and the peer decode the main stream, as an edge without a sub-stream must. Off by default:
-    # the sub-streams' sessions load the RTSP servers that share this box (docs/benchmarks.md).
-    substream: bool = False
+    # configure them); the edge detects on it, and its evidence comes from the main stream. The
+    # floor and the peer decode the main stream, as an edge without a sub-stream must.
+    substream: bool = True
 
 
 @dataclass
