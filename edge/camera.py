@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# none: demux only, into the packet ring (the evidence stream beside a detection sub-stream); its
-# newest keyframe is decoded when evidence asks for it (``keyframe_image``).
+# none: demux only, into the packet ring (the evidence stream beside a detection sub-stream); a
+# keyframe of the ring is decoded when evidence asks for one (``keyframe_image``).
 DecodeMode = Literal["all", "keyframes", "none"]
 
 
@@ -120,8 +120,8 @@ class CameraReader:
         self.decode_seconds = 0.0
         self.reconnects = 0
         self.last_frame_monotonic: float | None = None
-        # Decode mode none: evidence threads decode the newest keyframe with the stream's decoder,
-        # which the reader must not close under them; the last one decoded is kept for the next ask.
+        # Decode mode none: evidence threads decode a keyframe with the stream's decoder, which the
+        # reader must not close under them; the last one decoded is kept for the next ask.
         self._decode_lock = threading.Lock()
         self._decoder: Any = None
         self._keyframe: tuple[float, np.ndarray] | None = None

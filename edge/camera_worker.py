@@ -77,8 +77,8 @@ class CameraWorker:
             camera.id, detect_url or camera.stream_url(), decode=camera.decode_mode(),
             ring_seconds=0.0 if detect_url else ring_s, on_health=node.on_health, start_delay_s=start_delay_s,
         )
-        # With a sub-stream for detection, the main stream is only demuxed (clips) and its newest
-        # keyframe decoded when an event needs its snapshots: full-resolution evidence, as NVRs keep it.
+        # With a sub-stream for detection, the main stream is only demuxed (clips), and a keyframe
+        # of it decoded for the full-resolution picture that follows an alarm, or for a recheck.
         self.evidence_reader = self.reader if detect_url is None else CameraReader(
             f"{camera.id} (evidence stream)", camera.stream_url(), decode="none", ring_seconds=ring_s,
             # Opened after the detection stream: a box of 64 cameras opens 128 sessions, and the
@@ -130,8 +130,8 @@ class CameraWorker:
         return self.reader.decode_seconds + extra
 
     def evidence_image(self, frame: Frame) -> np.ndarray:
-        """The picture evidence is made of: the main stream's newest keyframe when detection runs on
-        a sub-stream (the detection frame when that stream has none yet), else the frame itself."""
+        """The picture a recheck answers with: the main stream's newest keyframe when detection runs
+        on a sub-stream (the detection frame when that stream has none yet), else the frame itself."""
         if self.evidence_reader is self.reader:
             return frame.image
         image = self.evidence_reader.keyframe_image()
