@@ -115,8 +115,7 @@ class IngestService:
 
     def _dead_letter(self, topic: str, payload: bytes | StoredBlob, reason: str, received_at: datetime) -> Outcome:
         log.warning("dead letter on %s: %s", topic, reason)
-        if isinstance(payload, StoredBlob):
-            payload = self.evidence.read(payload.sha256) or b""
-        self.session.execute(insert(table_of(DeadLetter)), [dead_letter_row(topic, payload, reason, received_at)])
+        self.session.execute(insert(table_of(DeadLetter)),
+                             [dead_letter_row(self.evidence, topic, payload, reason, received_at)])
         self.session.commit()
         return Outcome("dead_letter", reason=reason)

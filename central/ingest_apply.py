@@ -32,6 +32,7 @@ from central.ingest_model import (
     Recheck,
     Step,
 )
+from central.ingest_view import chunks
 from central.tables import (
     ActuationRow,
     AuditRecord,
@@ -91,7 +92,11 @@ def _number_new_rows(session: Session, _context: object, _instances: object) -> 
             _number(session, nexts, obj)
 
 
-def dead_letter_row(topic: str, payload: bytes, reason: str, received_at: Any) -> dict[str, Any]:
+def dead_letter_row(evidence: EvidenceBackend, topic: str, payload: bytes | StoredBlob, reason: str,
+                    received_at: Any) -> dict[str, Any]:
+    """A dead-letter row; a blob the receiving process stored is read back for it."""
+    if isinstance(payload, StoredBlob):
+        payload = evidence.read(payload.sha256) or b""
     # A bounded prefix, with the whole payload's sha256 and size: a 32 MB message must not become a
     # 32 MB row (the prefix is enough to see what went wrong).
     return dict(topic=topic, payload=payload[:DEAD_LETTER_PREFIX], reason=reason, received_at=received_at,
@@ -155,7 +160,7 @@ class Applier:
     def _rows_without_incidents(self, changes: ChangeSet) -> None:
         """What need not wait for new incidents' rows (and what the workflow's steps may read)."""
         session = self.session
-        changed = [i for i in changes.changed_incidents if not i.created]
+        changed = changes.changed_incidents  # incidents the store held (new ones are inserted whole)
         if changed:
             # The fold of incidents the store held, before the workflow loads any of them.
             session.execute(update(table_of(Incident)).where(table_of(Incident).c.id == bindparam("b_id"))
@@ -174,12 +179,9 @@ class Applier:
                             .values(values))
         if changes.dead_letters:
             rows = []
-            for message in changes.dead_letters:
-                payload = message.payload
-                if isinstance(payload, StoredBlob):
-                    payload = self.evidence.read(payload.sha256) or b""
-                assert message.refusal is not None
-                rows.append(dead_letter_row(message.topic, payload, message.refusal, message.received_at))
+            for m in changes.dead_letters:
+                assert m.refusal is not None
+                rows.append(dead_letter_row(self.evidence, m.topic, m.payload, m.refusal, m.received_at))
             session.execute(insert(table_of(DeadLetter)), rows)
 
     def _rows_with_incidents(self, changes: ChangeSet) -> None:
@@ -191,10 +193,9 @@ class Applier:
             session.execute(_event_insert(session), [dict(values, incident_id=i.id) for values, i in changes.events])
         if changes.refs:
             row_ids: dict[str, int] = {}
-            ids = list({event_id for event_id, *_ in changes.refs})
-            for start in range(0, len(ids), 500):
+            for part in chunks(event_id for event_id, *_ in changes.refs):
                 row_ids.update((event_id, row_id) for event_id, row_id in session.execute(
-                    select(Event.event_id, Event.id).where(Event.event_id.in_(ids[start:start + 500]))))
+                    select(Event.event_id, Event.id).where(Event.event_id.in_(part))))
             session.execute(insert(table_of(EvidenceRef)), [
                 dict(event_row_id=row_ids[event_id], incident_id=i.id, sha256=sha, content_type=content_type, size=size)
                 for event_id, i, sha, content_type, size in changes.refs])
@@ -206,16 +207,16 @@ class Applier:
     def _edges(self, changes: ChangeSet) -> None:
         """Edge status and camera health: one row per edge or camera, the newest news wins."""
         for (site, edge), values in changes.statuses.items():
-            status = self.session.get(EdgeStatusRow, (site, edge)) or EdgeStatusRow(site=site, edge=edge)
-            for column, value in values.items():
-                setattr(status, column, value)
-            self.session.add(status)
+            self._upsert(EdgeStatusRow, dict(site=site, edge=edge), values)
         for (site, edge, camera), values in changes.healths.items():
-            health = (self.session.get(CameraHealthRow, (site, edge, camera))
-                      or CameraHealthRow(site=site, edge=edge, camera=camera))
-            for column, value in values.items():
-                setattr(health, column, value)
-            self.session.add(health)
+            self._upsert(CameraHealthRow, dict(site=site, edge=edge, camera=camera), values)
+
+    def _upsert(self, table: type[EdgeStatusRow] | type[CameraHealthRow], key: dict[str, str],
+                values: dict[str, Any]) -> None:
+        row = self.session.get(table, tuple(key.values())) or table(**key)
+        for column, value in values.items():
+            setattr(row, column, value)
+        self.session.add(row)
 
     # -- workflow steps ----------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class Planner:
         self.view, self.rules = view, rules
         self.changes = ChangeSet()
         self._owners_checked: set[tuple[Any, ...]] = set()
-        self._blobs_in: dict[str, tuple[BlobIn, datetime, Outcome]] = {}
+        self._blobs_in: dict[str, tuple[BlobIn, datetime]] = {}  # new blobs of the batch
         self._blob_outcomes: list[tuple[str, Outcome]] = []
 
     def plan(self, messages: list[Message]) -> ChangeSet:
@@ -174,7 +174,7 @@ class Planner:
         if blob.sha256 in self.view.blobs or blob.sha256 in self._blobs_in:
             outcome.kind = "evidence_duplicate"
         else:
-            self._blobs_in[blob.sha256] = (blob, message.received_at, outcome)
+            self._blobs_in[blob.sha256] = (blob, message.received_at)
         self._blob_outcomes.append((blob.sha256, outcome))
         return outcome
 
@@ -194,7 +194,7 @@ class Planner:
         for sha, outcome in self._blob_outcomes:
             if sha in naming:
                 changes.incident_of.append((outcome, naming[sha][0]))
-        for sha, (blob, received_at, _outcome) in self._blobs_in.items():
+        for sha, (blob, received_at) in self._blobs_in.items():
             changes.blobs.append(dict(sha256=sha, content_type=declared.get(sha, blob.sniffed_type), size=blob.size,
                                       received_at=received_at))
         for sha, stored_type in view.blobs.items():

@@ -41,7 +41,7 @@ _FOLDED_COLUMNS = (Incident.incident_key, Incident.site, Incident.edge, Incident
                    Incident.episode_count, Incident.id)
 
 
-def _chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
+def chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
     ordered = sorted(set(values))  # type: ignore[type-var]
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start:start + CHUNK]
@@ -66,13 +66,13 @@ class _ViewReader:
 
     def by_keys(self, keys: set[str]) -> None:
         view = self.view
-        for part in _chunks(keys):
+        for part in chunks(keys):
             for incident in self.incidents(Incident.incident_key.in_(part)):
                 view.incidents[incident.incident_key] = incident
             aliases: dict[str, int] = {key: incident_id for key, incident_id in self.session.execute(
                 select(IncidentAlias.incident_key, IncidentAlias.incident_id).where(IncidentAlias.incident_key.in_(part)))}
             missing = {i for i in aliases.values() if i not in self._by_id}
-            for ids in _chunks(missing):
+            for ids in chunks(missing):
                 self.incidents(Incident.id.in_(ids))
             for key, incident_id in aliases.items():
                 if incident_id in self._by_id:
@@ -91,14 +91,14 @@ class _ViewReader:
         in_zones: ColumnElement[bool] = Incident.zone.in_(zones)
         if any(e.zone is None for e in fresh):
             in_zones = or_(in_zones, Incident.zone.is_(None))
-        for cameras in _chunks(e.camera for e in fresh):
+        for cameras in chunks(e.camera for e in fresh):
             for incident in self.incidents(Incident.camera.in_(cameras) & in_zones & Incident.state.in_(OPEN_STATES)
                                            & (Incident.last_observed_at >= oldest), order_newest_first=True):
                 open_at.setdefault(incident.place, []).append(incident)
 
     def evidence(self, shas: set[str]) -> None:
         view, session = self.view, self.session
-        for part in _chunks(shas):
+        for part in chunks(shas):
             view.blobs.update((sha, content_type) for sha, content_type in session.execute(
                 select(Evidence.sha256, Evidence.content_type).where(Evidence.sha256.in_(part))))
             for sha, incident_id, content_type in session.execute(
@@ -120,7 +120,7 @@ def read_view(session: Session, messages: Sequence[Message], merge_window_s: flo
     events = [b for b in bodies if isinstance(b, HazardEvent)]
     records = [b for b in bodies if isinstance(b, Actuation)]
     event_ids = [m.event_id for m in messages if m.refusal is None and isinstance(m.body, HazardEvent)]
-    for part in _chunks(event_ids):
+    for part in chunks(event_ids):
         view.known_events.update(session.scalars(select(Event.event_id).where(Event.event_id.in_(part))))
     keys = {e.incident_key for e in events} | {r.incident_key for r in records if r.incident_key is not None}
     reader.by_keys(keys)
@@ -136,10 +136,10 @@ def read_view(session: Session, messages: Sequence[Message], merge_window_s: flo
 
 def _read_small(session: Session, view: StoreView, bodies: list[Any], records: list[Actuation]) -> None:
     """Actuations, commands, edge statuses and camera health: rare messages, small queries."""
-    for part in _chunks(str(r.event_id) for r in records):
+    for part in chunks(str(r.event_id) for r in records):
         view.actuations.update(session.scalars(select(ActuationRow.event_id).where(ActuationRow.event_id.in_(part))))
     command_ids = {str(b.command_id) for b in bodies if isinstance(b, CommandReply)}
-    for part in _chunks(command_ids):
+    for part in chunks(command_ids):
         for row in session.execute(select(CommandRow.command_id, CommandRow.site, CommandRow.edge, CommandRow.name,
                                           CommandRow.status, CommandRow.incident_id)
                                    .where(CommandRow.command_id.in_(part))):

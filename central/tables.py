@@ -191,7 +191,7 @@ class DeadLetter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # at most ingest.DEAD_LETTER_PREFIX bytes
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # at most ingest_apply.DEAD_LETTER_PREFIX bytes
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     # The whole payload as received (rows from before 0005: NULL, their payload is whole).

@@ -112,27 +112,32 @@ class CameraWorker:
 
     def start(self) -> None:
         self.reader.start()
-        if self.evidence_reader is not self.reader:
+        if self.sub_stream:
             self.evidence_reader.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.reader.stop()
-        if self.evidence_reader is not self.reader:
+        if self.sub_stream:
             self.evidence_reader.stop()
         self._thread.join(5)
 
     @property
+    def sub_stream(self) -> bool:
+        """Detection runs on the camera's sub-stream, beside the evidence (main) stream."""
+        return self.evidence_reader is not self.reader
+
+    @property
     def decode_seconds(self) -> float:
         """Both streams' decoding: the detection frames, and the evidence keyframes beside a sub-stream."""
-        extra = self.evidence_reader.decode_seconds if self.evidence_reader is not self.reader else 0.0
+        extra = self.evidence_reader.decode_seconds if self.sub_stream else 0.0
         return self.reader.decode_seconds + extra
 
     def evidence_image(self, frame: Frame) -> np.ndarray:
         """The picture a recheck answers with: the main stream's newest keyframe when detection runs
         on a sub-stream (the detection frame when that stream has none yet), else the frame itself."""
-        if self.evidence_reader is self.reader:
+        if not self.sub_stream:
             return frame.image
         image = self.evidence_reader.keyframe_image()
         return frame.image if image is None else image
@@ -210,7 +215,7 @@ class CameraWorker:
         raw = raw_frame(frame.image)
         event = with_evidence(event, [raw])
         self.node.enqueue(event, [*blobs, raw])
-        if self.camera.clips or self.evidence_reader is not self.reader:
+        if self.camera.clips or self.sub_stream:
             self._clips.append(
                 PendingClip(
                     due=frame.monotonic + (self.camera.clip_post_s if self.camera.clips else 0.0),
@@ -261,7 +266,7 @@ class CameraWorker:
             return None
 
     def _full_picture(self, at: float) -> EvidenceBlob | None:
-        if self.evidence_reader is self.reader:
+        if not self.sub_stream:
             return None
         image = self.evidence_reader.keyframe_image(at)
         return None if image is None else raw_frame(image)
