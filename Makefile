@@ -9,16 +9,23 @@ BIN := $(VENV)/bin
 LOCK := requirements/export.txt
 # Re-install only when the lock or the project's metadata changes.
 STAMP := $(VENV)/.sharpeyes-installed
+# `make demo` needs neither torch nor Ultralytics: it installs only this lock (both roles, the footage
+# server and the embedded broker; the same pins as $(LOCK)), with its own stamp, and a later
+# `make setup` adds the rest.
+DEMO_LOCK := requirements/demo.txt
+DEMO_STAMP := $(VENV)/.sharpeyes-demo-installed
 PYTEST_ARGS ?= -q
 LINTED := edge central broker models sharpeyes
 
-.PHONY: setup face-model test lint demo smoke bench bench-deps lock clean distclean
+.PHONY: setup demo-deps face-model test lint demo smoke bench bench-deps lock clean distclean
 
 setup: $(STAMP) face-model
 
+demo-deps: $(DEMO_STAMP) face-model
+
 # The face detector for evidence redaction (scripts/fetch-face-model.sh; a no-op once it is in place).
 # Its own exit status decides: a failed fetch fails the set-up, even where an older file is in place.
-face-model: | $(STAMP)
+face-model: | $(BIN)/python
 	@scripts/fetch-face-model.sh $(BIN)/python
 
 $(BIN)/python:
@@ -27,15 +34,26 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		echo "'$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install -y python3-venv (Python >= 3.11)"; exit 1; }
 
-# pip's chatter goes to a log that is shown only when the install fails. --no-deps: the lock
-# already lists every package; it leaves out the GUI OpenCV build on purpose (scripts/lock.sh).
+# $(call install,LOCK): scripts/install-lock.sh runs pip install --require-hashes --no-deps -r LOCK
+# (the lock lists every package; it leaves out the GUI OpenCV build on purpose, scripts/lock.sh),
+# taking torch's CPU build from the machine's own package sources, or from PyTorch's CPU index where
+# they lack it; then sharpeyes itself from the checkout. pip's chatter goes to a log that is shown
+# only when the install fails.
+PIP_LOG := $(VENV)/pip-install.log
+install = : > $(PIP_LOG) && scripts/install-lock.sh $(BIN)/python $(1) $(PIP_LOG) \
+	&& { $(BIN)/python -m pip install --no-deps --no-build-isolation -e . >> $(PIP_LOG) 2>&1 \
+	|| { tail -n 40 $(PIP_LOG); echo "setup: pip could not install sharpeyes from the checkout (above; log: $(PIP_LOG))"; exit 1; }; }
+
 $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
-	@echo "installing $(LOCK) (pinned, hashed) and sharpeyes into $(VENV) (log: $(VENV)/pip-install.log)"
-	@{ $(BIN)/python -m pip install --require-hashes --no-deps -r $(LOCK) \
-		&& $(BIN)/python -m pip install --no-deps --no-build-isolation -e . ; } \
-		> $(VENV)/pip-install.log 2>&1 || { tail -n 40 $(VENV)/pip-install.log; \
-		echo "setup: the lock pins torch's CPU build (torch==2.13.0+cpu), which PyPI does not carry;"; \
-		echo "  fix: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup"; exit 1; }
+	@echo "installing $(LOCK) (pinned, hashed) and sharpeyes into $(VENV) (log: $(PIP_LOG))"
+	@$(call install,$(LOCK))
+	@touch $@ $(DEMO_STAMP)
+
+# Nothing to do where the full set-up is newer than the demo's lock (it holds the same pins).
+$(DEMO_STAMP): $(DEMO_LOCK) pyproject.toml | $(BIN)/python
+	@if [ $(STAMP) -nt $(DEMO_LOCK) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+		echo "installing $(DEMO_LOCK) (the demo's share of the lock: no torch, no Ultralytics) and sharpeyes into $(VENV) (log: $(PIP_LOG))" \
+		&& $(call install,$(DEMO_LOCK)); fi
 	@touch $@
 
 test: setup
@@ -47,10 +65,10 @@ lint: setup
 	$(BIN)/ruff check $(LINTED) tests
 	$(BIN)/mypy $(LINTED)
 
-demo: setup
+demo: demo-deps
 	$(BIN)/sharpeyes demo
 
-smoke: setup
+smoke: demo-deps
 	$(BIN)/sharpeyes demo --smoke
 
 # Kept for old instructions: the set-up installs the benchmark's Ultralytics peer now.
@@ -63,7 +81,7 @@ bench: bench-deps
 
 lock: setup
 	scripts/lock.sh
-	rm -f $(STAMP)
+	rm -f $(STAMP) $(DEMO_STAMP)
 	$(MAKE) --no-print-directory test
 
 clean:

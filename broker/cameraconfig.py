@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from broker.actuatorconfig import ActuatorConfig
 from broker.configbase import ConfigError, Id, StrictModel, expand_env, require_unique
-from broker.zoneconfig import CameraRules
+from broker.zoneconfig import CameraRules, keyframes_suffice
 
 _STREAM_URL_RE = re.compile(r"^(rtsp|rtsps|file)://")
 
@@ -62,8 +62,7 @@ class CameraConfig(CameraRules):
     def decode_mode(self) -> Literal["all", "keyframes"]:
         if self.decode != "auto":
             return self.decode
-        slow = bool(self.zones) and all(z.kind == "fire_lane" for z in self.zones)
-        return "keyframes" if slow else "all"
+        return "keyframes" if keyframes_suffice(self.zones) else "all"
 
     @field_validator("url", "detect_url")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -65,6 +65,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Message(_Strict):
+    """A whole message on the wire (not a part of one), in its three forms: ``to_wire()`` the bytes
+    published, ``to_json()`` the same as text, ``to_wire_dict()`` the same as a JSON-ready dict."""
+
+    # Actuation records have always left unset fields out and the other messages never have; a flag
+    # per message, rather than one rule for all, keeps the bytes already on the wire as they were.
+    wire_omits_none: ClassVar[bool] = False
+
+    def to_wire(self) -> bytes:
+        return self.to_json().encode()
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=self.wire_omits_none)
+
+    def to_wire_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=self.wire_omits_none)
+
+
 class DetectedObject(_Strict):
     label: str
     score: float = Field(ge=0.0, le=1.0)
@@ -93,7 +111,7 @@ class ModelRef(_Strict):
     sha256: Sha256
 
 
-class HazardEvent(_Strict):
+class HazardEvent(_Message):
     """One hazard event: the start, an update or the end of one hazard episode."""
 
     schema_: Literal["sharpeyes.event/1"] = Field(EVENT_SCHEMA, alias="schema")
@@ -122,12 +140,6 @@ class HazardEvent(_Strict):
             raise ValueError("observed_at is before started_at")
         return self
 
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
-
 
 class HealthState(StrEnum):
     ONLINE = "online"
@@ -135,7 +147,7 @@ class HealthState(StrEnum):
     TAMPERED = "tampered"
 
 
-class CameraHealth(_Strict):
+class CameraHealth(_Message):
     schema_: Literal["sharpeyes.camera-health/1"] = Field(HEALTH_SCHEMA, alias="schema")
     site: Id
     edge: Id
@@ -146,7 +158,7 @@ class CameraHealth(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class EdgeStatus(_Strict):
+class EdgeStatus(_Message):
     """Retained on the status topic. The last will carries state ``offline``."""
 
     schema_: Literal["sharpeyes.edge-status/1"] = Field(STATUS_SCHEMA, alias="schema")
@@ -203,7 +215,7 @@ class EdgeHeartbeat(_Strict):
 EdgeStatus.model_rebuild()
 
 
-class TaskNotification(_Strict):
+class TaskNotification(_Message):
     """Sent to a grid worker's device when a task is assigned to them."""
 
     schema_: Literal["sharpeyes.task/1"] = Field(TASK_SCHEMA, alias="schema")
@@ -221,7 +233,7 @@ class TaskNotification(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Command(_Strict):
+class Command(_Message):
     schema_: Literal["sharpeyes.command/1"] = Field(COMMAND_SCHEMA, alias="schema")
     command_id: UUID
     name: Id
@@ -230,7 +242,7 @@ class Command(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class CommandReply(_Strict):
+class CommandReply(_Message):
     schema_: Literal["sharpeyes.reply/1"] = Field(REPLY_SCHEMA, alias="schema")
     command_id: UUID
     ok: bool
@@ -297,11 +309,13 @@ class ReleaseReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
-class Actuation(_Strict):
+class Actuation(_Message):
     """One thing the edge did to an actuator for one zone's hazard (``.../actuation``, QoS 1, kept
     in the edge's outbox until central's receipt, like hazard events). ``ok`` false: the device did
     not acknowledge (``error`` says why). ``latency_ms``: from the arrival of the frame that
     started the hazard to the device's acknowledgement (holds only)."""
+
+    wire_omits_none: ClassVar[bool] = True
 
     schema_: Literal["sharpeyes.actuation/1"] = Field(ACTUATION_SCHEMA, alias="schema")
     event_id: UUID
@@ -328,11 +342,8 @@ class Actuation(_Strict):
             raise ValueError("reason is given with a release and only then")
         return self
 
-    def to_wire(self) -> bytes:
-        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
-
-class Receipt(_Strict):
+class Receipt(_Message):
     """Central to an edge, on ``cmd/receipt``, after a commit: central has these events and evidence
     blobs (stored, already stored, or kept as dead letters with the reason); the edge may forget them.
     One receipt per edge per commit; a lost receipt only makes the edge send again (central dedups)."""
@@ -345,7 +356,7 @@ class Receipt(_Strict):
     evidence: list[Sha256] = Field(default_factory=list, max_length=10_000)
 
 
-class CentralHello(_Strict):
+class CentralHello(_Message):
     """Central to each edge, retained on ``cmd/hello``: what central offers. An edge holds events
     for receipts only while ``receipts_until`` lies ahead; central renews it while it runs, so an
     older central (which sends no hello) or one taken away lets the edge fall back to the broker's

@@ -1,13 +1,11 @@
-"""Zones and the rules one camera is watched by: zone kinds and their defaults, hazard profiles
-(cadence, detector input), active hours, the scene gate, and ``CameraRules`` (the file given to
-``edge replay``)."""
+"""Zones and the rules one camera is watched by: the zone configuration (each kind's defaults,
+hazard and sampling come from its spec in ``broker.zonekinds``), active hours, the scene gate, and
+``CameraRules`` (the file given to ``edge replay``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -16,26 +14,8 @@ from shapely.validation import explain_validity
 
 from broker.configbase import Id, StrictModel, require_unique
 from broker.payloads import HazardKind
+from broker.zonekinds import KIND_ONLY_OPTIONS, ZONE_KINDS, ZoneKind, ZoneKindSpec, kinds_with_option
 
-ZoneKind = Literal["fire_lane", "indoor", "occupancy"]
-
-# The design's defaults per zone kind: (dwell_s, clear_s, realarm_s).
-ZONE_DEFAULTS: dict[str, tuple[float, float, float]] = {
-    "fire_lane": (120.0, 30.0, 300.0),
-    "indoor": (2.0, 10.0, 300.0),
-    "occupancy": (10.0, 10.0, 300.0),
-}
-ZONE_HAZARD: dict[str, HazardKind] = {
-    "fire_lane": HazardKind.FIRE_LANE_BLOCKED,
-    "indoor": HazardKind.EBIKE_INDOOR,
-    "occupancy": HazardKind.ZONE_OCCUPANCY,
-}
-# COCO labels each zone kind reacts to with the default model. Occupancy has none on purpose:
-# what it counts (people, vehicles, bicycles...) is the whole point of its configuration.
-ZONE_LABELS: dict[str, tuple[str, ...]] = {
-    "fire_lane": ("car", "truck", "bus", "motorcycle"),
-    "indoor": ("motorcycle", "bicycle"),
-}
 # COCO has no e-bike: its motorcycle and bicycle stand in for one. A model trained with an `ebike`
 # class (`sharpeyes models train`) tells e-bikes from other two-wheelers, so for such a model a zone
 # that lists both stand-ins (the e-bike zone) reacts to `ebike` instead: a pedal bicycle in the lift
@@ -53,54 +33,28 @@ def labels_for_model(labels: list[str] | tuple[str, ...], model_classes: tuple[s
     return tuple(dict.fromkeys([*kept, EBIKE]))
 
 
-@dataclass(frozen=True, slots=True)
-class HazardProfile:
-    """How a zone kind wants its camera sampled.
-
-    ``detect_fps`` is the cadence used when the camera config gives none; ``fps_range`` is
-    what the hazard was designed for (documentation and the benchmark's yardstick, not a
-    limit). A static hazard such as a parked car needs one look a second or less, which is
-    also what lets the reader decode keyframes only (``CameraConfig.decode_mode``); an
-    e-bike wheeled into an elevator is in view for a few seconds, so it needs 2-5 looks.
-
-    ``detect_width`` is the long side of the detector's input (Ultralytics exports are fitted
-    to it, see models/reanchor.py). A vehicle blocking a fire lane is one of the largest things
-    in view, and 480 px finds the parked cars of the shared street and parking-lot clips as
-    well as 640 does, for a third of the square 640 inference; people and e-bikes keep 640.
-    """
-
-    detect_fps: float
-    fps_range: tuple[float, float]
-    detect_width: int = 640
-
-
-HAZARD_PROFILES: dict[str, HazardProfile] = {
-    "fire_lane": HazardProfile(detect_fps=1.0, fps_range=(0.5, 1.0), detect_width=480),
-    "indoor": HazardProfile(detect_fps=2.0, fps_range=(2.0, 5.0)),
-    "occupancy": HazardProfile(detect_fps=1.0, fps_range=(1.0, 1.0)),
-}
 # An open episode is kept by the same object down to this share of min_score (hysteresis).
 KEEP_SCORE_RATIO = 0.6
 # A camera with no zones (health watch only) still samples now and then.
 IDLE_DETECT_FPS = 1.0
 IDLE_DETECT_WIDTH = 640
 
-# Options that only some kinds implement; setting them elsewhere would be silently ignored.
-_KIND_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
-    "min_count": ("indoor", "occupancy"),
-    "active_hours": ("indoor", "occupancy"),
-}
 _WINDOW_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
 def cadence_for(zones: list[ZoneConfig]) -> float:
     """The detect fps a camera needs for these zones: the fastest of their profiles."""
-    return max((HAZARD_PROFILES[z.kind].detect_fps for z in zones), default=IDLE_DETECT_FPS)
+    return max((z.spec.sampling.detect_fps for z in zones), default=IDLE_DETECT_FPS)
 
 
 def detect_width_for(zones: list[ZoneConfig]) -> int:
     """The detector input a camera needs for these zones: the widest of their profiles."""
-    return max((HAZARD_PROFILES[z.kind].detect_width for z in zones), default=IDLE_DETECT_WIDTH)
+    return max((z.spec.sampling.detect_width for z in zones), default=IDLE_DETECT_WIDTH)
+
+
+def keyframes_suffice(zones: list[ZoneConfig]) -> bool:
+    """Whether keyframes alone (about one a second) are enough for these zones: every kind says so."""
+    return bool(zones) and all(z.spec.sampling.keyframes_suffice for z in zones)
 
 
 def parse_time_window(text: str) -> tuple[dt.time, dt.time]:
@@ -184,36 +138,42 @@ class ZoneConfig(StrictModel):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> ZoneConfig:
-        for option, kinds in _KIND_ONLY_OPTIONS.items():
-            if getattr(self, option) is not None and self.kind not in kinds:
+        spec = self.spec
+        for option in KIND_ONLY_OPTIONS:
+            if getattr(self, option) is not None and option not in spec.options:
+                kinds = kinds_with_option(option)
                 raise ValueError(
                     f"{option} applies only to zones of kind {' or '.join(kinds)}, not {self.kind}; remove {option}"
                 )
-        if self.labels is None and self.kind not in ZONE_LABELS:
+        if self.labels is None and spec.labels is None:
             raise ValueError(
                 f"labels is required for kind {self.kind}: add e.g. labels: [person] (the detector's class names to count)"
             )
-        dwell, clear, realarm = ZONE_DEFAULTS[self.kind]
         if self.dwell_s is None:
-            self.dwell_s = dwell
+            self.dwell_s = spec.dwell_s
         if self.clear_s is None:
-            self.clear_s = clear
+            self.clear_s = spec.clear_s
         if self.realarm_s is None:
-            self.realarm_s = realarm
+            self.realarm_s = spec.realarm_s
         if self.labels is None:
-            self.labels = list(ZONE_LABELS[self.kind])
+            self.labels = list(spec.labels or ())
         if self.keep_score is None:
             self.keep_score = round(KEEP_SCORE_RATIO * self.min_score, 4)
         elif self.keep_score > self.min_score:
             raise ValueError(f"keep_score {self.keep_score} is above min_score {self.min_score}; it keeps an open "
                              "episode alive with weaker detections, so it must be at most min_score")
-        if self.min_count is None and self.kind in _KIND_ONLY_OPTIONS["min_count"]:
+        if self.min_count is None and "min_count" in spec.options:
             self.min_count = 1
         return self
 
     @property
+    def spec(self) -> ZoneKindSpec:
+        """What this zone's kind is: hazard, defaults, rule, sampling (broker.zonekinds)."""
+        return ZONE_KINDS[self.kind]
+
+    @property
     def hazard(self) -> HazardKind:
-        return ZONE_HAZARD[self.kind]
+        return self.spec.hazard
 
     def for_model(self, model_classes: tuple[str, ...]) -> ZoneConfig:
         """This zone as a camera running a model with MODEL_CLASSES applies it (labels_for_model)."""

@@ -11,8 +11,8 @@ from broker.logsetup import setup_logging
 
 if TYPE_CHECKING:
     from broker.siteconfig import SiteConfig
-    from central.evidence_store import EvidenceBackend
-    from central.workflow_config import WorkflowConfig
+    from central.evidence.store import EvidenceBackend
+    from central.workflow.config import WorkflowConfig
 
 app = typer.Typer(help="central commands.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ def _load_configuration(config: Path, workflow: Path | None) -> tuple[SiteConfig
     """The site file and the workflow file, checked against each other; exit 2 naming the problems."""
     from broker.configbase import ConfigError
     from broker.siteconfig import load_site_config
-    from central.workflow_config import load_workflow_config
+    from central.workflow.config import load_workflow_config
 
     try:
         site = load_site_config(config)
@@ -76,8 +76,8 @@ def serve(
 
     import uvicorn
 
-    from central.db import default_database_url, var_dir
     from central.server import build_central
+    from central.store.db import default_database_url, var_dir
 
     setup_logging(log_level, log_format)
     log = logging.getLogger("central")
@@ -87,7 +87,7 @@ def serve(
         typer.echo("give --evidence-dir or --evidence-store, not both", err=True)
         raise typer.Exit(2)
     if evidence_store is not None:
-        from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+        from central.evidence.store import EvidenceStoreURLError, open_evidence_store
 
         try:
             open_evidence_store(evidence_store)  # a bad URL fails here, before any migration runs
@@ -95,7 +95,7 @@ def serve(
             typer.echo(f"--evidence-store: {exc}", err=True)
             raise typer.Exit(2) from None
     root = var_dir()
-    from central.tokens import TokenKeyError
+    from central.auth.tokens import TokenKeyError
 
     try:
         central = build_central(
@@ -147,8 +147,8 @@ def _check_secrets(site: SiteConfig, flow: WorkflowConfig, demo: bool) -> None:
     """Exit 2 naming every weak secret, unless --demo (then say loudly that this is a demo)."""
     import logging
 
-    from central.secrets_policy import startup_problems
-    from central.tokens import TokenKeyError, configured_key
+    from central.auth.secrets_policy import startup_problems
+    from central.auth.tokens import TokenKeyError, configured_key
 
     try:
         key = configured_key()
@@ -173,8 +173,8 @@ def migrate(
     database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
 ) -> None:
     """Bring the database schema to the newest version."""
-    from central.db import default_database_url, make_engine
-    from central.migrate import upgrade
+    from central.store.db import default_database_url, make_engine
+    from central.store.migrate import upgrade
 
     url = database_url or default_database_url()
     engine = make_engine(url)
@@ -208,8 +208,8 @@ def ingest(
     import signal
     import threading
 
-    from central.db import default_database_url, var_dir
     from central.server import build_central
+    from central.store.db import default_database_url, var_dir
 
     setup_logging(log_level, log_format)
     log = logging.getLogger("central.ingest")
@@ -244,8 +244,8 @@ def audit_verify(
     incident: int = typer.Option(None, "--incident", help="only this incident's chain"),
 ) -> None:
     """Recompute every incident's hash chain; exit 1 and name each broken record when tampered."""
-    from central import audit
-    from central.db import default_database_url, make_engine, make_session_factory
+    from central.store.db import default_database_url, make_engine, make_session_factory
+    from central.workflow import audit
 
     engine = make_engine(database_url or default_database_url())
     try:
@@ -263,8 +263,8 @@ def audit_verify(
 
 def _evidence_store_or_exit(url: str | None, folder: Path | None) -> EvidenceBackend:
     """The evidence store named by --evidence-store or --evidence-dir (default var/evidence); exit 2 naming a bad URL."""
-    from central.db import var_dir
-    from central.evidence_store import EvidenceStoreURLError, open_evidence_store
+    from central.evidence.store import EvidenceStoreURLError, open_evidence_store
+    from central.store.db import var_dir
 
     try:
         return open_evidence_store(url or folder or var_dir() / "evidence")
@@ -287,11 +287,11 @@ def retention_command(
     from rich.table import Table
 
     from broker.configbase import ConfigError
-    from central import retention
-    from central.db import default_database_url, make_engine, make_session_factory
-    from central.migrate import upgrade
-    from central.tables import utcnow
-    from central.workflow_config import load_workflow_config
+    from central.evidence import retention
+    from central.store.db import default_database_url, make_engine, make_session_factory
+    from central.store.migrate import upgrade
+    from central.store.tables import utcnow
+    from central.workflow.config import load_workflow_config
 
     try:
         policy = load_workflow_config(workflow).retention
@@ -334,13 +334,13 @@ def dataset_export_command(
 ) -> None:
     """Write the reviewed pictures (raw frames, the latest label of each incident) as a YOLO-layout
     dataset with manifest.json and a camera-day split; the frames are held against the retention purge
-    (central/dataset_export.py). Train on it with `sharpeyes models train --data OUT`."""
+    (central/learning/dataset_export.py). Train on it with `sharpeyes models train --data OUT`."""
     import datetime as dt
 
-    from central.dataset_export import export
-    from central.db import default_database_url, make_engine, make_session_factory
-    from central.migrate import upgrade
-    from central.tables import utcnow
+    from central.learning.dataset_export import export
+    from central.store.db import default_database_url, make_engine, make_session_factory
+    from central.store.migrate import upgrade
+    from central.store.tables import utcnow
 
     try:
         start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC) if since else None

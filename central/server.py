@@ -13,20 +13,20 @@ from sqlalchemy.orm import Session
 from broker.siteconfig import SiteConfig
 from central.api.app import create_app
 from central.api.context import ApiContext
-from central.changes import ChangeFeed
-from central.clock import Clock
-from central.db import make_engine, make_session_factory
-from central.engine import WorkflowEngine
-from central.evidence_store import open_evidence_store
-from central.migrate import upgrade
-from central.mqtt_ingest import BATCH_WINDOW_S, IngestDeps, MqttIngest
-from central.routing import GridRouter
-from central.scheduler import DeadlineScheduler
-from central.tables import GridNode
-from central.tokens import TokenIssuer, load_secret
-from central.users import sync_users
-from central.webhooks import WebhookSender
-from central.workflow_config import WorkflowConfig
+from central.auth.tokens import TokenIssuer, load_secret
+from central.auth.users import sync_users
+from central.evidence.store import open_evidence_store
+from central.ingest.writer import BATCH_WINDOW_S, IngestDeps, MqttIngest
+from central.store.changes import ChangeFeed
+from central.store.clock import Clock
+from central.store.db import make_engine, make_session_factory
+from central.store.migrate import upgrade
+from central.store.tables import GridNode
+from central.workflow.config import WorkflowConfig
+from central.workflow.engine import WorkflowEngine
+from central.workflow.routing import GridRouter
+from central.workflow.scheduler import DeadlineScheduler
+from central.workflow.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Central:
     def start_background(self) -> None:
         """The deadline scheduler and the webhook sender.
 
-        Every ``serve`` starts both; a lease each in the database (``central.lease``) lets one
+        Every ``serve`` starts both; a lease each in the database (``central.store.lease``) lets one
         process at a time work, and another takes over when it stops or dies.
         """
         if self.scheduler is not None:
@@ -115,13 +115,13 @@ def build_central(
         demo=demo,
     )
     wf = WorkflowEngine(workflow, router.tree, clock)
-    ctx.engine = wf
+    ctx.workflow_engine = wf
     ctx.metrics.follow_edges(sessions)
     with sessions() as session:
         wf.grid = ctx.load_grid(session)
     mqtt_ingest = None
     if ingest:
-        deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, engine=wf,
+        deps = IngestDeps(sessions=sessions, evidence=evidence, router=router, feed=feed, workflow=wf,
                           hello_edges=(site.site, tuple(edge.id for edge in site.edges)), metrics=ctx.metrics)
         mqtt_ingest = MqttIngest(site.broker, deps, client_id or f"sharpeyes-central-{site.site}",
                                  shared_group=shared_group,

@@ -9,7 +9,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,12 +19,9 @@ from edge.camera_watch import CameraWatch
 from edge.clip import mux_mp4
 from edge.evidence import EvidenceBlob, raw_frame
 from edge.inference_gate import InferenceGate
-from edge.metrics import TimedDetector
-
-if TYPE_CHECKING:
-    from edge.detector import Detector
-    from edge.node import EdgeNode
-    from edge.pipeline import Emission
+from edge.pipeline import CameraPipeline, Emission
+from edge.worker_host import WorkerHost
+from models.detector import Detector, TimedDetector
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +60,8 @@ class _Slot:
 
 
 class CameraWorker:
-    def __init__(self, node: EdgeNode, camera: CameraConfig, detector: Detector, *, start_delay_s: float = 0.0) -> None:
-        from edge.pipeline import CameraPipeline
-
-        self.node = node
+    def __init__(self, host: WorkerHost, camera: CameraConfig, detector: Detector, *, start_delay_s: float = 0.0) -> None:
+        self.host = host
         self.camera = camera
         self.detector = TimedDetector(detector)
         ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
@@ -75,7 +69,7 @@ class CameraWorker:
         # The detection stream: what the pipeline, the scene gate and the health watch decode.
         self.reader = CameraReader(
             camera.id, detect_url or camera.stream_url(), decode=camera.decode_mode(),
-            ring_seconds=0.0 if detect_url else ring_s, on_health=node.on_health, start_delay_s=start_delay_s,
+            ring_seconds=0.0 if detect_url else ring_s, on_health=host.on_health, start_delay_s=start_delay_s,
         )
         # With a sub-stream for detection, the main stream is only demuxed (clips), and a keyframe
         # of it decoded for the full-resolution picture that follows an alarm, or for a recheck.
@@ -87,20 +81,20 @@ class CameraWorker:
         )
         self.started_monotonic = time.monotonic()
         self.watch = CameraWatch(
-            site=node.site.site,
-            edge=node.edge_id,
+            site=host.site.site,
+            edge=host.edge_id,
             camera=camera,
-            next_seq=node.next_seq,
-            reference_path=node.state_dir / "reference" / f"{camera.id}.png",
+            next_seq=host.next_seq,
+            reference_path=host.state_dir / "reference" / f"{camera.id}.png",
             started_at=self.started_monotonic,
         )
         self.pipeline = CameraPipeline(
-            site=node.site.site,
-            edge=node.edge_id,
+            site=host.site.site,
+            edge=host.edge_id,
             camera_id=camera.id,
             rules=camera,
             detector=self.detector,
-            next_seq=node.next_seq,
+            next_seq=host.next_seq,
             gb28181_channel_id=camera.gb28181_channel_id,
             early_share=0.25 if camera.decode_mode() == "keyframes" else 0.0,
         )
@@ -164,7 +158,7 @@ class CameraWorker:
             # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
             # The slot is held for the detection only; tracking, rules and the evidence JPEGs run
             # after it, so 32 cameras alarming at once do not queue the others' detections.
-            slot = _Slot(self.node.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
+            slot = _Slot(self.host.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
             try:
                 # While this camera waited for a slot, a newer frame may have arrived: use it.
                 newest = self.reader.newest() if detect else None
@@ -186,7 +180,7 @@ class CameraWorker:
     def _actuate(self, emissions: list[Emission], frame: Frame) -> None:
         """Doors and speakers first, before evidence is encoded and queued: a hand-off to the
         actuators' own threads, which never makes this camera wait."""
-        hub = self.node.actuators
+        hub = self.host.actuators
         if hub is None:
             return
         for emission in emissions:
@@ -201,20 +195,20 @@ class CameraWorker:
     def _watch_health(self, frame: Frame) -> None:
         was_tampered = self.watch.tamper.active
         for emission in self.watch.on_frame(frame.image, frame.monotonic, frame.wall):
-            self.node.enqueue(emission.event, emission.blobs)
+            self.host.enqueue(emission.event, emission.blobs)
         if self.watch.tamper.active != was_tampered:
-            self.node.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)
+            self.host.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)
 
     def _deliver(self, event: HazardEvent, blobs: list[EvidenceBlob], frame: Frame) -> None:
         if event.phase == Phase.END:
-            self.node.enqueue(event, blobs)
+            self.host.enqueue(event, blobs)
             return
         # The alarm leaves at once with the detection frame's pictures; beside a sub-stream the
         # full-resolution picture follows with the clip (decoding it here delayed a 64-camera
         # alert burst by seconds: docs/benchmarks.md).
         raw = raw_frame(frame.image)
         event = with_evidence(event, [raw])
-        self.node.enqueue(event, [*blobs, raw])
+        self.host.enqueue(event, [*blobs, raw])
         if self.camera.clips or self.sub_stream:
             self._clips.append(
                 PendingClip(
@@ -244,12 +238,12 @@ class CameraWorker:
                     "event_id": uuid.uuid4(),
                     "phase": Phase.UPDATE,
                     "observed_at": max(wall, pending.event.observed_at),
-                    "seq": self.node.next_seq(),
+                    "seq": self.host.next_seq(),
                     "evidence": [EvidenceRef(sha256=b.sha256, content_type=b.content_type, bytes=len(b.data))
                                  for b in blobs],
                 }
             )
-            self.node.enqueue(update, blobs)
+            self.host.enqueue(update, blobs)
 
     def _clip(self, pending: PendingClip) -> EvidenceBlob | None:
         if not self.camera.clips:

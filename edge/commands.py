@@ -18,24 +18,51 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from broker import topics
+from broker.cameraconfig import EdgeConfig
 from broker.configbase import ConfigError
 from broker.edgeconfig import parse_edge_config_message
 from broker.payloads import Command, CommandReply
-
-if TYPE_CHECKING:
-    from broker.cameraconfig import EdgeConfig
-    from edge.node import EdgeNode
+from broker.siteconfig import SiteConfig
+from edge.actuators.hub import ActuatorHub
+from edge.camera_worker import CameraWorker
+from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
+from edge.outbox import Outbox, OutboxMessage
+from edge.recheck import hazard_present
 
 log = logging.getLogger(__name__)
 
 
+class CommandHost(Protocol):
+    """What the commands need from the node that runs them (``EdgeNode``): written against this
+    rather than the node, so that the node imports the commands and not the other way round."""
+
+    @property
+    def site(self) -> SiteConfig: ...
+
+    @property
+    def edge_id(self) -> str: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def workers(self) -> list[CameraWorker]: ...
+
+    @property
+    def actuators(self) -> ActuatorHub | None: ...
+
+    def worker(self, camera_id: str) -> CameraWorker | None: ...
+
+    def apply_config(self, edge: EdgeConfig) -> str: ...
+
+
 class CommandHandler:
-    def __init__(self, node: EdgeNode) -> None:
+    def __init__(self, node: CommandHost) -> None:
         self.node = node
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -66,23 +93,20 @@ class CommandHandler:
             self._reply(name or command.name, command.command_id, ok=False, errors=[f"{type(exc).__name__}: {exc}"])
 
     def _reply(self, name: str, command_id: uuid.UUID, *, ok: bool, result: dict[str, Any] | None = None,
-               errors: list[str] | None = None, blobs: list | None = None) -> None:
+               errors: list[str] | None = None, blobs: list[EvidenceBlob] | None = None) -> None:
         reply = CommandReply(command_id=command_id, ok=ok, result=result or {}, errors=errors or [],
                              replied_at=datetime.now(UTC))
         node = self.node
-        messages: list[tuple[str, bytes, int, bool, str, str | None]] = [
-            (topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, 1, False, "snapshot", b.sha256)
+        messages = [
+            OutboxMessage(topics.evidence_topic(node.site.site, node.edge_id, b.sha256), b.data, kind="snapshot", key=b.sha256)
             for b in blobs or []
         ]
         # A reply has no key: central does not receipt it, the broker's PUBACK is enough.
-        messages.append((topics.reply_topic(node.site.site, node.edge_id, name),
-                         reply.model_dump_json(by_alias=True).encode(), 1, False, "event", None))
+        messages.append(OutboxMessage(topics.reply_topic(node.site.site, node.edge_id, name),
+                                      reply.to_wire(), kind="event", key=None))
         node.outbox.put_many(messages)
 
     def _recheck(self, command: Command) -> None:
-        from edge.evidence import Annotation, annotated_snapshot
-        from edge.recheck import hazard_present
-
         camera_id, zone_id = command.args.get("camera"), command.args.get("zone")
         worker = self.node.worker(str(camera_id))
         if worker is None:

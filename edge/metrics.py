@@ -6,41 +6,40 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 
-if TYPE_CHECKING:
-    from edge.actuators.hub import ActuatorHub
-    from edge.detector import Detector
-    from edge.node import EdgeNode
+from edge.actuators.hub import ActuatorHub
+from edge.camera_figures import CameraSnapshot
+from edge.outbox import Outbox
+from edge.publisher import OutboxPublisher
 
 HEALTH_STATES = ("online", "offline", "tampered")
 
 
-class TimedDetector:
-    """Wraps a detector to count inference time per camera."""
+class MetricsSource(Protocol):
+    """What /metrics reads from the node (``EdgeNode``) at each scrape; the node imports this
+    module, not the other way round."""
 
-    def __init__(self, detector: Detector) -> None:
-        self._detector = detector
-        self.model_name = detector.model_name
-        self.model_sha256 = detector.model_sha256
-        self.class_names = tuple(getattr(detector, "class_names", ()))
-        self.calls = 0
-        self.seconds = 0.0
+    @property
+    def outbox(self) -> Outbox: ...
 
-    def detect(self, frame_bgr, input_width=None):
-        started = time.perf_counter()
-        try:
-            return self._detector.detect(frame_bgr, input_width)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
+    @property
+    def publisher(self) -> OutboxPublisher: ...
+
+    @property
+    def event_counts(self) -> Counter[tuple[str, str]]: ...
+
+    @property
+    def actuators(self) -> ActuatorHub | None: ...
+
+    def camera_snapshots(self, now: float) -> list[CameraSnapshot]: ...
 
 
 class EdgeCollector:
-    def __init__(self, node: EdgeNode) -> None:
+    def __init__(self, node: MetricsSource) -> None:
         self.node = node
 
     def collect(self) -> Iterator[Metric]:
@@ -56,23 +55,19 @@ class EdgeCollector:
         infer_s = CounterMetricFamily("sharpeyes_edge_inference_seconds", "Time spent in the detector", labels=labels)
         reconnects = CounterMetricFamily("sharpeyes_edge_reconnects", "Stream reconnects", labels=labels)
         health = GaugeMetricFamily("sharpeyes_edge_camera_health", "1 for the camera's current state", labels=["camera", "state"])
-        now = time.monotonic()
-        for worker in self.node.workers:
-            cam = [worker.camera.id]
-            reader = worker.reader
-            frames_in.add_metric(cam, reader.frames_in)
-            decoded.add_metric(cam, reader.frames_decoded)
-            samples.add_metric(cam, worker.samples)
-            gate = worker.pipeline.gate
-            detected.add_metric(cam, gate.counts.detected if gate is not None else worker.samples)
-            gated.add_metric(cam, gate.counts.gated if gate is not None else 0)
-            cadence.add_metric(cam, worker.samples / max(1e-6, now - worker.started_monotonic))
-            decode_s.add_metric(cam, worker.decode_seconds)
-            infer_s.add_metric(cam, worker.detector.seconds)
-            reconnects.add_metric(cam, reader.reconnects)
-            current = self.node.health_state(worker.camera.id)
+        for snap in self.node.camera_snapshots(time.monotonic()):
+            cam = [snap.camera]
+            frames_in.add_metric(cam, snap.frames_in)
+            decoded.add_metric(cam, snap.frames_decoded)
+            samples.add_metric(cam, snap.samples)
+            detected.add_metric(cam, snap.detected)
+            gated.add_metric(cam, snap.gated)
+            cadence.add_metric(cam, snap.detect_fps)
+            decode_s.add_metric(cam, snap.decode_seconds)
+            infer_s.add_metric(cam, snap.inference_seconds)
+            reconnects.add_metric(cam, snap.reconnects)
             for state in HEALTH_STATES:
-                health.add_metric([worker.camera.id, state], 1.0 if state == current else 0.0)
+                health.add_metric([snap.camera, state], 1.0 if state == snap.state else 0.0)
         yield from (frames_in, decoded, samples, detected, gated, cadence, decode_s, infer_s, reconnects, health)
 
         messages, size = self.node.outbox.depth()
@@ -127,7 +122,7 @@ class EdgeCollector:
         yield from (holds, failures, held, durations)
 
 
-def serve_metrics(node: EdgeNode, host: str, port: int) -> int:
+def serve_metrics(node: MetricsSource, host: str, port: int) -> int:
     """Start the /metrics HTTP endpoint in a daemon thread; returns the bound port."""
     registry = CollectorRegistry()
     registry.register(EdgeCollector(node))

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from broker import topics
 from broker.cameraconfig import CameraConfig, EdgeConfig
@@ -20,25 +19,24 @@ from broker.edgeconfig import config_version
 from broker.payloads import (
     RECEIPTS_CAPABILITY,
     Actuation,
-    CameraFigures,
     CameraHealth,
     EdgeHeartbeat,
     EdgeStatus,
     HazardEvent,
     HealthState,
-    ModelRef,
 )
 from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
 from edge.camera import HealthChange
+from edge.camera_figures import CameraSnapshot
 from edge.camera_worker import CameraWorker
+from edge.commands import CommandHandler
 from edge.evidence import EvidenceBlob
 from edge.inference_gate import InferenceGate
-from edge.outbox import Outbox
+from edge.metrics import serve_metrics
+from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import OutboxPublisher
-
-if TYPE_CHECKING:
-    from edge.detector import Detector
+from models.detector import Detector, load_detector
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +97,7 @@ class EdgeNode:
             heartbeat=heartbeat,
             capabilities=[RECEIPTS_CAPABILITY],
         )
-        return status.model_dump_json(by_alias=True).encode()
+        return status.to_wire()
 
     def _retained_state(self) -> list[tuple[str, bytes]]:
         messages = [(topics.status_topic(self.site.site, self.edge_id), self._status("online"))]
@@ -108,7 +106,7 @@ class EdgeNode:
                 messages.append(
                     (
                         topics.camera_health_topic(self.site.site, self.edge_id, health.camera),
-                        health.model_dump_json(by_alias=True).encode(),
+                        health.to_wire(),
                     )
                 )
         return messages
@@ -133,30 +131,23 @@ class EdgeNode:
             self.actuators.camera_lost(change.camera)  # no eyes on the zone: no door held on its word
         self.publisher.publish_now(
             topics.camera_health_topic(self.site.site, self.edge_id, change.camera),
-            health.model_dump_json(by_alias=True).encode(),
+            health.to_wire(),
         )
 
     def on_tamper(self, camera_id: str, cause: str | None) -> None:
         """Tampering is a health state too: retained ``tampered`` while it lasts, ``online`` after."""
         self.on_health(HealthChange(camera_id, "tampered" if cause else "online", _now(), cause))
 
-    def heartbeat(self, interval_s: float) -> EdgeHeartbeat:
-        messages, size = self.outbox.depth()
-        now = time.monotonic()
-        cameras = {}
+    def camera_snapshots(self, now: float) -> list[CameraSnapshot]:
+        """Every camera's figures at ``now`` (monotonic), in configuration order: what the
+        heartbeat and /metrics both report."""
         with self._workers_lock:
             workers = list(self.workers)
-        for worker in workers:
-            cameras[worker.camera.id] = CameraFigures(
-                state=self.health_state(worker.camera.id),
-                frames_in=worker.reader.frames_in,
-                frames_decoded=worker.reader.frames_decoded,
-                samples=worker.samples,
-                detect_fps=round(worker.samples / max(1e-6, now - worker.started_monotonic), 3),
-                reconnects=worker.reader.reconnects,
-                seconds_since_frame=worker.reader.seconds_since_frame(now),
-                model=ModelRef(name=worker.detector.model_name, sha256=worker.detector.model_sha256),
-            )
+        return [CameraSnapshot.of(worker, self.health_state(worker.camera.id), now) for worker in workers]
+
+    def heartbeat(self, interval_s: float) -> EdgeHeartbeat:
+        messages, size = self.outbox.depth()
+        cameras = {snap.camera: snap.heartbeat_figures() for snap in self.camera_snapshots(time.monotonic())}
         return EdgeHeartbeat(
             interval_s=interval_s, outbox_messages=messages, outbox_bytes=size, dropped=dict(self.outbox.dropped),
             cameras=cameras, publish_refused=self.publisher.last_refusal, dead_letters=self.outbox.dead_letter_count(),
@@ -168,15 +159,14 @@ class EdgeNode:
     def enqueue(self, event: HazardEvent, blobs: list[EvidenceBlob]) -> None:
         """Blobs first, then the event that references them, in one atomic outbox write."""
         # Keyed by what central's receipt names: kept until central has them (edge.publisher).
-        messages: list[tuple[str, bytes, int, bool, str, str | None]] = []
-        for blob in blobs:
-            kind = "clip" if blob.content_type == "video/mp4" else "snapshot"
-            messages.append((topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data, 1, False, kind,
-                             blob.sha256))
+        messages = [
+            OutboxMessage(topics.evidence_topic(self.site.site, self.edge_id, blob.sha256), blob.data,
+                          kind="clip" if blob.content_type == "video/mp4" else "snapshot", key=blob.sha256)
+            for blob in blobs
+        ]
         # Updates are the outbox's kind "update": its policy drops them before any start or end.
-        kind = "update" if event.phase.value == "update" else "event"
-        messages.append((topics.event_topic(self.site.site, self.edge_id), event.to_json().encode(), 1, False, kind,
-                         str(event.event_id)))
+        messages.append(OutboxMessage(topics.event_topic(self.site.site, self.edge_id), event.to_wire(),
+                                      kind="update" if event.phase.value == "update" else "event", key=str(event.event_id)))
         self.outbox.put_many(messages)
         self.event_counts[(event.hazard.value, event.phase.value)] += 1
         log.info(
@@ -186,9 +176,8 @@ class EdgeNode:
 
     def enqueue_actuation(self, record: Actuation) -> None:
         """Kept until central's receipt, like a hazard event (its event_id is the key)."""
-        message: tuple[str, bytes, int, bool, str, str | None] = (
-            topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(), 1, False, "event", str(record.event_id))
-        self.outbox.put_many([message])
+        self.outbox.put_many([OutboxMessage(topics.actuation_topic(self.site.site, self.edge_id), record.to_wire(),
+                                            kind="event", key=str(record.event_id))])
 
     def _publish_online(self, beat: EdgeHeartbeat | None = None) -> None:
         self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
@@ -199,8 +188,6 @@ class EdgeNode:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _detector_for(self, camera: CameraConfig) -> Detector:
-        from edge.detector import load_detector
-
         name = self._model or camera.model
         if name not in self._detectors:
             cpu_only = self.edge.providers == ["CPUExecutionProvider"]
@@ -219,8 +206,6 @@ class EdgeNode:
         pending, size = self.outbox.depth()
         if pending:
             log.info("outbox holds %d messages (%d bytes) from before; delivering them first", pending, size)
-        from edge.commands import CommandHandler
-
         self.commands = CommandHandler(self)
         self.publisher.follow_central(self.site.site, self.edge_id, self.commands.on_message)
         self.publisher.start()
@@ -235,8 +220,6 @@ class EdgeNode:
                 worker.start()
         self._supervisor.start()
         if self.edge.metrics_port is not None:
-            from edge.metrics import serve_metrics
-
             self.metrics_port = serve_metrics(self, self.edge.metrics_host, self.edge.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.edge.metrics_host, self.metrics_port)
         log.info("edge %s/%s running %d cameras (config %s)", self.site.site, self.edge_id, len(self.workers), self.config_version)

@@ -13,9 +13,9 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -64,15 +64,28 @@ class DeadLetter:
     buried_at: float
 
 
+# A frozen slots dataclass rather than a tuple: building one costs about 0.7 µs more per message
+# (timeit, CPython 3.11), against some 400 µs for the synchronous SQLite write it goes into; the
+# messages never cross a process boundary, so pickling is no reason for a tuple either.
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    id: int
+    """A message for the outbox. ``kind`` decides what the policy drops first (``DROP_ORDER``);
+    ``key`` is what central's receipt names (an event id, an evidence sha256), or None for a
+    message that leaves on the broker's PUBACK (a command reply)."""
+
     topic: str
     payload: bytes
-    qos: int
-    retain: bool
     kind: str
-    key: str | None = None
+    key: str | None
+    qos: int = 1
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage(OutboxMessage):
+    """A message as the outbox holds it: ``id`` is its place in the sending order."""
+
+    id: int = field(kw_only=True)
 
 
 # The outbox's policy when it is over its byte or age bound: these kinds are dropped, oldest first,
@@ -128,17 +141,15 @@ class Outbox:
             if name not in columns:
                 self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
 
-    def put_many(self, messages: list[tuple[str, bytes, int, bool, str]] | list[tuple[str, bytes, int, bool, str, str | None]]
-                 ) -> None:
-        """Write several messages atomically: (topic, payload, qos, retain, kind[, key]); ``key`` is
-        what central's receipt names (an event id, an evidence sha256)."""
+    def put_many(self, messages: Sequence[OutboxMessage]) -> None:
+        """Write several messages atomically, in this order."""
         now = time.time()
-        rows = [(m[0], m[1], m[2], int(m[3]), m[4], now, m[5] if len(m) > 5 else None) for m in messages]
+        pending = list(messages)
         with self._lock:
             full = False
-            while rows:
+            while pending:
                 try:
-                    self._insert(rows, now)
+                    self._insert(pending, now)
                     break
                 except sqlite3.OperationalError as exc:
                     if not _is_disk_full(exc):
@@ -146,7 +157,7 @@ class Outbox:
                     if not full:
                         self.disk_full_writes += 1
                     full = True
-                    rows = self._make_room(rows)
+                    pending = self._make_room(pending)
             if self.disk_full and not full:
                 log.warning("outbox %s: the disk has room again", self.path)
             self.disk_full = full  # this write found the disk full (and made room by the policy)
@@ -164,15 +175,15 @@ class Outbox:
                 self._db.execute("ROLLBACK")
             raise
 
-    def _insert(self, rows: list[tuple], now: float) -> None:
+    def _insert(self, messages: list[OutboxMessage], now: float) -> None:
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO outbox (topic, payload, qos, retain, kind, created_at, key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                [(m.topic, m.payload, m.qos, int(m.retain), m.kind, now, m.key) for m in messages],
             )
             self._enforce_bounds(now)
 
-    def _make_room(self, rows: list[tuple]) -> list[tuple]:
+    def _make_room(self, messages: list[OutboxMessage]) -> list[OutboxMessage]:
         """The disk is full: drop what the policy drops first (a quarter of the oldest of the first
         kind present), else this write's evidence, else the oldest events; the new event goes in."""
         if not self.disk_full:
@@ -180,16 +191,16 @@ class Outbox:
                       "the newest events (free space on the box)", self.path)
         for kind in DROP_ORDER:
             if self._drop_oldest_quarter(kind):
-                return rows
-        droppable = [r for r in rows if r[4] in DROP_ORDER]
+                return messages
+        droppable = [m for m in messages if m.kind in DROP_ORDER]
         if droppable:  # this write's own evidence and updates go before any stored start or end
-            for r in droppable:
-                self._count_drop(r[4], 1, "the disk is full")
-            return [r for r in rows if r[4] not in DROP_ORDER]
+            for m in droppable:
+                self._count_drop(m.kind, 1, "the disk is full")
+            return [m for m in messages if m.kind not in DROP_ORDER]
         if self._drop_oldest_quarter(LAST_RESORT):
-            return rows
-        for r in rows:
-            self._count_drop(r[4], 1, "the disk is full and the outbox is empty: this write is lost")
+            return messages
+        for m in messages:
+            self._count_drop(m.kind, 1, "the disk is full and the outbox is empty: this write is lost")
         return []
 
     def _drop_oldest_quarter(self, kind: str) -> bool:
@@ -239,7 +250,7 @@ class Outbox:
         level = logging.ERROR if kind == LAST_RESORT else logging.WARNING
         log.log(level, "outbox %s: dropped %d %s message(s), oldest first: %s", self.path, count, kind, why)
 
-    def peek(self, limit: int, after_id: int = 0) -> list[OutboxMessage]:
+    def peek(self, limit: int, after_id: int = 0) -> list[StoredMessage]:
         """The next messages to send: not yet sent (or due again), in order."""
         with self._lock:
             rows = self._db.execute(
@@ -247,7 +258,8 @@ class Outbox:
                 "ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
-        return [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
+        return [StoredMessage(topic=r[1], payload=bytes(r[2]), qos=r[3], retain=bool(r[4]), kind=r[5], key=r[6], id=r[0])
+                for r in rows]
 
     def wait_for_messages(self, after_id: int, timeout: float) -> None:
         with self._lock:

@@ -15,13 +15,13 @@ import numpy as np
 
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, ModelRef, Phase
 from broker.zoneconfig import CameraRules, ZoneConfig, cadence_for
-from edge.detector import Detection, Detector
 from edge.episodes import episode_start, incident_key
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
 from edge.geometry import normalise_box
 from edge.rules import Rule, RuleEvent, ZoneObject, rule_for_zone
 from edge.scene_gate import SceneGate
 from edge.tracking import Tracker
+from models.detector import Detection, Detector
 
 
 @dataclass(frozen=True)

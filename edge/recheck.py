@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker.zoneconfig import ZoneConfig
-from edge.detector import Detection
 from edge.geometry import footprint, normalise_box, point_in_polygon
+from models.detector import Detection
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.zoneconfig import CameraRules
-from edge.detector import Detector, load_detector
 from edge.evidence import EvidenceBlob
 from edge.pipeline import CameraPipeline
+from models.detector import Detector, load_detector
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def replay(
             for emission in pipeline.process(frame, t, base + timedelta(seconds=t)):
                 if evidence_dir is not None:
                     _save(evidence_dir, emission.blobs)
-                yield emission.event.to_wire() | {"t": round(emission.t, 3)}
+                yield emission.event.to_wire_dict() | {"t": round(emission.t, 3)}
     finally:
         capture.release()
         log.info("%s: %d frames read, %d analysed at %.3g fps", video, frames, analysed, pipeline.detect_fps)

@@ -26,14 +26,13 @@ from broker.zoneconfig import SceneGateConfig, ZoneConfig
 
 THUMB_WIDTH = 96
 BLOCK = 8
-# Full detections at least this often, by zone kind: a parked car matters after minutes, an
-# e-bike wheeled into a lift within seconds.
-MAX_SKIP_S = {"fire_lane": 30.0, "indoor": 3.0, "occupancy": 5.0}
 NO_ZONES_MAX_SKIP_S = 30.0
 
 
 def max_skip_for(zones: list[ZoneConfig]) -> float:
-    return min((MAX_SKIP_S[z.kind] for z in zones), default=NO_ZONES_MAX_SKIP_S)
+    # Full detections at least this often, by zone kind (broker/zonekinds.py): a parked car matters
+    # after minutes, an e-bike wheeled into a lift within seconds.
+    return min((z.spec.sampling.max_skip_s for z in zones), default=NO_ZONES_MAX_SKIP_S)
 
 
 def zones_area(zones: list[ZoneConfig], margin: float = 0.05) -> tuple[float, float, float, float]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.detector import Detection
+from models.detector import Detection
 
 # ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _BYTETRACK_REFERENCE_FPS = 30.0

@@ -45,7 +45,7 @@ def list_models(
 
 def _evaluate(model: str, data: Path, conf: float) -> Evaluation:
     from broker.configbase import ConfigError
-    from edge.detector import load_detector
+    from models.detector import load_detector
     from models.evaluation import LOW_SCORE, evaluate, load_dataset
 
     try:

@@ -25,20 +25,21 @@ import numpy as np
 import yaml
 
 from broker.configbase import ConfigError
-from broker.zoneconfig import ZONE_LABELS, labels_for_model
-from edge.detector import Detector  # models/ tools run the edge's own detector
+from broker.zoneconfig import labels_for_model
+from broker.zonekinds import ZONE_KINDS, ZoneKind
+from models.detector import Detector  # the very detector the edge runs
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MATCH_IOU = 0.5
 LOW_SCORE = 0.05  # detections kept for the AP curves (the operating threshold decides P, R and hazards)
 # Dataset class -> the zone kind whose labels stand for it at the edge (for the model evaluated:
 # broker.zoneconfig.labels_for_model).
-HAZARD_ZONES = {"ebike": "indoor"}
+HAZARD_ZONES: dict[str, ZoneKind] = {"ebike": "indoor"}
 
 
 def hazard_labels(hazard_class: str, model_classes: tuple[str, ...]) -> tuple[str, ...]:
     """The model labels that count as HAZARD_CLASS, as the edge's zone for it reads them."""
-    return labels_for_model(ZONE_LABELS[HAZARD_ZONES[hazard_class]], model_classes)
+    return labels_for_model(ZONE_KINDS[HAZARD_ZONES[hazard_class]].labels or (), model_classes)
 
 
 @dataclass

@@ -97,7 +97,7 @@ def judge(candidate_name: str, current_name: str, *, fire_lanes: bool = True) ->
 
 
 def _measure_on_candidates_split(model: str, record: dict[str, Any]) -> dict[str, Any]:
-    from edge.detector import load_detector
+    from models.detector import load_detector
     from models.evaluation import LOW_SCORE
     from models.training import load_sets, manifest_hash, measure, street_frames
 

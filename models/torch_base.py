@@ -143,7 +143,7 @@ def footage_tensors(limit: int = 4) -> list[np.ndarray]:
     """Real pictures from ../shared/media, letterboxed as the edge does (RGB, 0..1, 640x640)."""
     import cv2
 
-    from edge.letterbox import letterbox
+    from models.letterbox import letterbox
     from models.registry import PROJECT_ROOT
 
     media = PROJECT_ROOT.parent / "shared" / "media"

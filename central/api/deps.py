@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.api.context import ApiContext
-from central.grid import scope_for
-from central.tables import User
-from central.tokens import Principal, TokenError
-from central.workflow import Actor
+from central.auth.tokens import Principal, TokenError
+from central.store.tables import User
+from central.workflow.grid import scope_for
+from central.workflow.rules import Actor
 
 access_log = logging.getLogger("central.access")
 
@@ -32,7 +32,7 @@ def get_session(ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Iterator[Sessio
         yield session
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -47,17 +47,17 @@ COOKIE_PATHS = ("/api/v1/evidence/", "/api/v1/stream", "/api/v1/pipl-register", 
 
 def _principal(token: str | None, ctx: ApiContext, session: Session) -> Principal:
     if not token:
-        raise _unauthorized("not authenticated: log in at " + TOKEN_URL)
+        raise unauthorized("not authenticated: log in at " + TOKEN_URL)
     try:
         claimed = ctx.tokens.verify(token)
     except TokenError as exc:
-        raise _unauthorized(f"invalid token: {exc}") from None
+        raise unauthorized(f"invalid token: {exc}") from None
     # Role and worker come from the database, so a changed or removed user takes effect at once.
     user = session.scalar(select(User).where(User.username == claimed.username))
     if user is None or not user.active:
-        raise _unauthorized("user no longer exists or is disabled")
+        raise unauthorized("user no longer exists or is disabled")
     if claimed.version != user.token_version:
-        raise _unauthorized("token revoked: the user's password, role or scope changed since it was issued; log in again")
+        raise unauthorized("token revoked: the user's password, role or scope changed since it was issued; log in again")
     return Principal(user.username, user.role, user.worker_id, user.token_version)
 
 

@@ -9,12 +9,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from central import actuations, audit
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, overlaps, refusal, require_roles
+from central.api.errors import responses
+from central.api.params import IncidentId
 from central.api.routes_incidents import _load_visible, may_release
 from central.api.schemas import ReleaseIn, ReleaseOut
-from central.tables import CommandRow
-from central.workflow import Actor
+from central.fleet import actuations
+from central.store.tables import CommandRow
+from central.workflow import audit
+from central.workflow.rules import Actor
 
 router = APIRouter()
 
@@ -28,11 +31,12 @@ def _release_command(session: DbSession, ctx: Ctx, site: str, edge: str, args: d
     return row
 
 
-@router.post("/incidents/{incident_id}/release-hold", status_code=202, response_model=ReleaseOut)
-def release_incident_hold(incident_id: int, body: ReleaseIn, actor: CurrentActor, session: DbSession,
+@router.post("/incidents/{incident_id}/release-hold", status_code=202, response_model=ReleaseOut,
+             responses=responses(401, 403, 404, 409))
+def release_incident_hold(incident_id: IncidentId, body: ReleaseIn, actor: CurrentActor, session: DbSession,
                           ctx: Ctx) -> ReleaseOut:
     """Tell the incident's edge to let go of the holds its zone keeps (a false door hold)."""
-    incident = _load_visible(session, incident_id, actor)
+    incident = _load_visible(session, incident_id, actor, "release of the hold")
     if not may_release(actor, incident):
         raise refusal(actor, f"release of the hold of incident {incident_id}",
                       detail="only desk roles and the property unit assigned to the incident may release a hold")
@@ -48,7 +52,8 @@ def release_incident_hold(incident_id: int, body: ReleaseIn, actor: CurrentActor
     return ReleaseOut(command_id=row.command_id, edge=incident.edge, args=args)
 
 
-@router.post("/edges/{edge}/actuators/{actuator}/release", status_code=202, response_model=ReleaseOut)
+@router.post("/edges/{edge}/actuators/{actuator}/release", status_code=202, response_model=ReleaseOut,
+             responses=responses(401, 403, 404))
 def release_actuator(edge: str, actuator: str, body: ReleaseIn, session: DbSession, ctx: Ctx,
                      actor: Annotated[Actor, Depends(require_roles(*DESK_ROLES))]) -> ReleaseOut:
     """Tell the edge to let go of every hold on one actuator."""

@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func, select
 
-from broker.configbase import ConfigError
-from broker.edgeconfig import edge_config_message
-from broker.siteconfig import SiteConfig, parse_site_config
-from central import actuations, stats_sql
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, DeskActor, overlaps, refusal, require_roles
+from central.api.errors import invalid, responses
 from central.api.routes_workflow import _month_bounds
 from central.api.schemas_ops import (
     CommandOut,
-    CommandQueued,
     GridNodeOut,
     GridNodeSaved,
     SiteOut,
     UnitOut,
     UserOut,
 )
-from central.grid import GridTree, scope_for
-from central.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
-from central.users import MAX_PASSWORD_BYTES, bump_token_version, hash_password
-from central.workflow import OPEN_STATES, Actor, can_see
-from central.workflow_config import WorkflowConfig
+from central.auth.users import Password, bump_token_version, hash_password
+from central.fleet import actuations
+from central.reporting import stats_sql
+from central.store.tables import CameraHealthRow, CommandRow, EdgeStatusRow, GridNode, Incident, User
+from central.workflow.config import WorkflowConfig
+from central.workflow.grid import GridTree, scope_for
+from central.workflow.rules import OPEN_STATES, Actor, can_see
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -43,7 +39,7 @@ router = APIRouter()
 Role = Literal["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"]
 
 
-@router.get("/grid", response_model=list[GridNodeOut])
+@router.get("/grid", response_model=list[GridNodeOut], responses=responses(401))
 def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     tree = ctx.load_grid(session)
     start, end, month = _month_bounds(None, ctx.workflow().clock.now())
@@ -67,19 +63,23 @@ def grid(actor: CurrentActor, session: DbSession, ctx: Ctx) -> list[dict[str, ob
 
 
 class GridNodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
-    level: str = "grid"
-    parent: str | None = None
-    workers: list[str] = Field(default_factory=list)
+    level: str = Field("grid", min_length=1, max_length=32)
+    parent: str | None = Field(None, max_length=64)
+    workers: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=100)
 
 
-@router.put("/grid/{code}", response_model=GridNodeSaved)
-def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
+GridCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+@router.put("/grid/{code}", response_model=GridNodeSaved, responses=responses(401, 403))
+def put_grid(code: GridCode, body: GridNodeIn, session: DbSession, ctx: Ctx,
              _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     if body.parent is not None and (body.parent == code or session.get(GridNode, body.parent) is None):
-        raise HTTPException(422, detail=f"parent {body.parent!r} is not another grid node")
+        raise invalid(("body", "parent"), f"parent {body.parent!r} is not another grid node; name an existing one "
+                                          "(GET /api/v1/grid) or none")
     row = session.get(GridNode, code) or GridNode(code=code)
     row.name, row.level, row.parent, row.workers = body.name, body.level, body.parent, list(body.workers)
     session.add(row)
@@ -89,7 +89,7 @@ def put_grid(code: str, body: GridNodeIn, session: DbSession, ctx: Ctx,
     return {"code": code, **body.model_dump()}
 
 
-@router.get("/units", response_model=list[UnitOut])
+@router.get("/units", response_model=list[UnitOut], responses=responses(401, 403))
 def units(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     """The units serving some part of the caller's scope (whom they may dispatch to)."""
     tree = ctx.load_grid(session)
@@ -110,7 +110,7 @@ def _user_area(tree: GridTree, config: WorkflowConfig, user: User) -> frozenset[
     return area
 
 
-@router.get("/users", response_model=list[UserOut])
+@router.get("/users", response_model=list[UserOut], responses=responses(401, 403))
 def users(session: DbSession, ctx: Ctx,
           actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> list[dict[str, object]]:
     """Everyone for site-wide callers; a supervisor of a subtree sees the users working in it."""
@@ -120,37 +120,37 @@ def users(session: DbSession, ctx: Ctx,
 
 
 class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
     role: Role
-    password: str = Field(min_length=12, max_length=MAX_PASSWORD_BYTES)
-    worker: str | None = None
-    unit: str | None = None
-    grid: list[str] = Field(default_factory=list)
+    password: Password
+    worker: str | None = Field(None, max_length=64)
+    unit: str | None = Field(None, max_length=64)
+    grid: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
 
 
 class UserPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Role | None = None
-    password: str | None = Field(None, min_length=12, max_length=MAX_PASSWORD_BYTES)
-    worker: str | None = None
-    unit: str | None = None
-    grid: list[str] | None = None
+    password: Password | None = None
+    worker: str | None = Field(None, max_length=64)
+    unit: str | None = Field(None, max_length=64)
+    grid: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=100)
     active: bool | None = None
 
 
 def _check_refs(session: Session, ctx: ApiContext, grid: list[str] | None, unit: str | None) -> None:
     tree = ctx.load_grid(session)
-    for code in grid or []:
+    for i, code in enumerate(grid or []):
         if code not in tree.nodes:
-            raise HTTPException(422, detail=f"grid node {code!r} does not exist")
+            raise invalid(("body", "grid", i), f"grid node {code!r} does not exist; name one from GET /api/v1/grid")
     if unit is not None and ctx.workflow().config.unit(unit) is None:
-        raise HTTPException(422, detail=f"unit {unit!r} is not configured")
+        raise invalid(("body", "unit"), f"unit {unit!r} is not configured; name one from GET /api/v1/units")
 
 
-@router.post("/users", status_code=201, response_model=UserOut)
+@router.post("/users", status_code=201, response_model=UserOut, responses=responses(401, 403, 409))
 def add_user(body: UserIn, session: DbSession, ctx: Ctx,
              _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     if session.scalar(select(User).where(User.username == body.username)) is not None:
@@ -164,8 +164,8 @@ def add_user(body: UserIn, session: DbSession, ctx: Ctx,
     return _user_out(user)
 
 
-@router.patch("/users/{username}", response_model=UserOut)
-def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
+@router.patch("/users/{username}", response_model=UserOut, responses=responses(401, 403, 404, 409))
+def patch_user(username: Annotated[str, Path(max_length=64)], body: UserPatch, session: DbSession, ctx: Ctx,
                _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -190,7 +190,7 @@ def patch_user(username: str, body: UserPatch, session: DbSession, ctx: Ctx,
     return _user_out(user)
 
 
-@router.get("/sites", response_model=list[SiteOut])
+@router.get("/sites", response_model=list[SiteOut], responses=responses(401, 403))
 def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, object]]:
     """Edges and cameras in the caller's scope (an edge shows when one of its cameras does)."""
     status_rows = {(r.site, r.edge): r for r in session.scalars(select(EdgeStatusRow))}
@@ -226,7 +226,10 @@ def sites(actor: DeskActor, session: DbSession, ctx: Ctx) -> list[dict[str, obje
     return [{"site": site.site, "name": site.name, "edges": edges}]
 
 
-@router.get("/cameras/{camera}/snapshot")
+@router.get("/cameras/{camera}/snapshot", status_code=307, response_class=RedirectResponse, responses={
+    307: {"description": "to the newest snapshot's evidence URL", "headers": {
+        "Location": {"description": "/api/v1/evidence/{sha256}", "schema": {"type": "string"}}}},
+    **responses(401, 403, 404)})
 def camera_snapshot(camera: str, session: DbSession, ctx: Ctx, actor: DeskActor) -> RedirectResponse:
     """The camera's newest snapshot, for callers whose scope covers its grid cell (404 for others)."""
     latest = session.execute(select(Incident.latest_snapshot_sha256, Incident.grid_cell)
@@ -241,91 +244,10 @@ def camera_snapshot(camera: str, session: DbSession, ctx: Ctx, actor: DeskActor)
     return RedirectResponse(f"/api/v1/evidence/{latest.latest_snapshot_sha256}", status_code=307)
 
 
-class ConfigPush(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    edge: dict[str, object] = Field(description="the edge's whole configuration, as under edges: in the site file")
-
-
 def _command_out(c: CommandRow) -> dict[str, object]:
     return {"command_id": c.command_id, "name": c.name, "edge": c.edge, "incident_id": c.incident_id,
             "sent_at": c.sent_at, "published": c.published, "status": c.status, "result": c.result,
             "errors": c.errors, "replied_at": c.replied_at}
-
-
-def _send_edge_config(session: Session, ctx: ApiContext, site: SiteConfig, edge_id: str, actor: Actor) -> CommandRow:
-    """Adopt SITE as central's copy and queue the edge's own configuration message for it: that
-    edge's cameras and zones only, camera credentials as ${VAR} references (broker.edgeconfig)."""
-    ctx.site = site
-    message = edge_config_message(site, edge_id)
-    row = CommandRow(command_id=str(uuid.uuid4()), site=site.site, edge=edge_id, name="config",
-                     args={"edge_config": message.model_dump(mode="json")}, actor=actor.username,
-                     sent_at=ctx.workflow().clock.now(), status="pending", published=False)
-    session.add(row)
-    session.commit()
-    ctx.changed()
-    return row
-
-
-def _with_edge(site: SiteConfig, edge_id: str, change: Callable[[dict[str, Any]], None], source: str) -> SiteConfig:
-    """SITE with one edge's data changed, validated like the site file (422 naming each bad key)."""
-    data = site.model_dump(mode="json")
-    for edge_data in data["edges"]:
-        if edge_data["id"] == edge_id:
-            change(edge_data)
-    try:
-        return parse_site_config(data, source=source)
-    except ConfigError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.problems) from None
-
-
-@router.post("/edges/{edge}/config", status_code=202, response_model=CommandQueued)
-def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx,
-                actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
-    """Replace one edge's configuration (cameras, zones, settings) and send it to that edge."""
-    if ctx.site is None or all(e.id != edge for e in ctx.site.edges):
-        raise HTTPException(404, detail=f"edge {edge} is not in this site's configuration")
-    if body.edge.get("id", edge) != edge:
-        raise HTTPException(422, detail=[f"edge.id: {body.edge.get('id')!r} is not {edge!r} (fix: push it to its own edge)"])
-
-    def replace(edge_data: dict[str, Any]) -> None:
-        edge_data.clear()
-        edge_data.update({**body.edge, "id": edge})
-
-    site = _with_edge(ctx.site, edge, replace, f"configuration of edge {edge}")
-    row = _send_edge_config(session, ctx, site, edge, actor)
-    return {"command_id": row.command_id, "edge": edge}
-
-
-class ZonesPush(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    zones: list[dict[str, object]]
-
-
-@router.put("/cameras/{camera}/zones", status_code=202, response_model=CommandQueued)
-def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx,
-               actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
-    """Replace one camera's zones: validated like the site file, kept in central's copy of the site
-    configuration, and sent to the camera's edge as a ``config`` command carrying that edge's own
-    configuration only (its reply: GET /commands/{id}).
-
-    Central's copy lives in memory: the site file stays the source of truth at the next start, so an
-    operator who wants the zones kept copies them into it (the console shows the YAML)."""
-    site = ctx.site
-    found = site.camera(camera) if site is not None else None
-    if site is None or found is None:
-        raise HTTPException(404, detail=f"camera {camera} is not in this site's configuration")
-    edge, _ = found
-
-    def set_zones(edge_data: dict[str, Any]) -> None:
-        for camera_data in edge_data["cameras"]:
-            if camera_data["id"] == camera:
-                camera_data["zones"] = body.zones
-
-    site = _with_edge(site, edge.id, set_zones, f"zones of camera {camera}")
-    row = _send_edge_config(session, ctx, site, edge.id, actor)
-    return {"command_id": row.command_id, "edge": edge.id}
 
 
 def _command_in_scope(row: CommandRow, actor: Actor, session: Session, ctx: ApiContext) -> bool:
@@ -339,7 +261,7 @@ def _command_in_scope(row: CommandRow, actor: Actor, session: Session, ctx: ApiC
     return actor.role in DESK_ROLES and overlaps(actor, cells)
 
 
-@router.get("/commands/{command_id}", response_model=CommandOut)
+@router.get("/commands/{command_id}", response_model=CommandOut, responses=responses(401, 404))
 def get_command(command_id: str, session: DbSession, ctx: Ctx, actor: CurrentActor) -> dict[str, object]:
     row = session.get(CommandRow, command_id)
     missing = f"no command {command_id}"

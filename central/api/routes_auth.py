@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from central import login_guard
 from central.api.deps import SESSION_COOKIE, Ctx, CurrentActor, DbSession
+from central.api.errors import responses
 from central.api.schemas import MeOut, TokenOut
-from central.tables import User, utcnow
-from central.tokens import Principal
-from central.users import authenticate
+from central.auth import login_guard
+from central.auth.tokens import Principal
+from central.auth.users import authenticate
+from central.store.tables import User, utcnow
 
 public = APIRouter()
 private = APIRouter()
@@ -25,7 +26,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-@public.post("/auth/token", response_model=TokenOut)
+@public.post("/auth/token", response_model=TokenOut, responses=responses(401, 429))
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, response: Response, ctx: Ctx,
           session: DbSession) -> TokenOut:
     address, now = client_address(request), utcnow()
@@ -55,7 +56,7 @@ def logout(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
-@private.get("/me", response_model=MeOut)
+@private.get("/me", response_model=MeOut, responses=responses(401))
 def me(actor: CurrentActor, session: DbSession, ctx: Ctx) -> MeOut:
     row = session.scalar(select(User).where(User.username == actor.username))
     return MeOut(username=actor.username, role=actor.role, worker=actor.worker, unit=actor.unit,

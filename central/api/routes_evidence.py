@@ -4,7 +4,6 @@ original), every read on record, the access log, and the holds that keep evidenc
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, UploadFile, status
@@ -12,16 +11,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from central import audit, evidence_access, pipl
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, current_actor_or_cookie, refusal, require_roles
+from central.api.errors import csv_answer, responses
+from central.api.params import MAX_ID, IncidentId, Since, Until
 from central.api.routes_auth import client_address
-from central.api.routes_incidents import _aware, _load_visible, evidence_url, visible
+from central.api.routes_incidents import _load_visible, evidence_url, visible
 from central.api.schemas import UploadOut
-from central.api.schemas_ops import EvidenceHoldsOut, LegalHoldOut, ReadOut
-from central.evidence_store import sha256_hex, sniff_content_type
-from central.redaction import VEHICLE_LABELS
-from central.tables import Event, Evidence, EvidenceHold, EvidenceRef, Incident, IncidentEvidence, utcnow
-from central.workflow import Actor
+from central.api.schemas_ops import EvidenceHoldsOut, LegalHoldOut, PiplRowOut, ReadOut
+from central.evidence import access as evidence_access
+from central.evidence import pipl
+from central.evidence.redaction import VEHICLE_LABELS
+from central.evidence.store import sha256_hex, sniff_content_type
+from central.store.tables import Event, Evidence, EvidenceHold, EvidenceRef, Incident, IncidentEvidence, utcnow
+from central.workflow import audit
+from central.workflow.rules import Actor
 
 router = APIRouter()
 
@@ -35,15 +38,13 @@ SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 NO_STORE = {"Cache-Control": "private, no-store", "Pragma": "no-cache"}
 
 
-@router.post("/uploads", response_model=UploadOut, status_code=201)
+@router.post("/uploads", response_model=UploadOut, status_code=201, responses=responses(400, 401, 403, 409, 413, 415))
 async def upload(file: UploadFile, actor: Annotated[Actor, Depends(require_roles(*FEEDBACK_ROLES))],
                  session: DbSession, ctx: Ctx) -> UploadOut:
     # The body was limited (and the token checked) before it was read: central.api.limits.
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, detail=f"photos up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    if not data:
-        raise HTTPException(422, detail="empty file")
     content_type = sniff_content_type(data)
     if content_type not in UPLOAD_TYPES:
         raise HTTPException(415, detail="upload a JPEG or PNG photo (its bytes, not its name, decide)")
@@ -79,7 +80,13 @@ def _vehicles(session: DbSession, sha: str) -> list[tuple[float, float, float, f
     return boxes
 
 
-@router.get("/evidence/{sha256}", response_class=Response)
+IMAGE_ANSWER: dict[int | str, dict[str, object]] = {
+    200: {"description": "the image (redacted unless the original was asked for), or a video clip's original",
+          "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in (*IMAGE_TYPES, "video/mp4")}},
+}
+
+
+@router.get("/evidence/{sha256}", response_class=Response, responses=IMAGE_ANSWER | responses(400, 401, 403, 404, 410))
 def get_evidence(
     sha256: str,
     request: Request,
@@ -141,17 +148,15 @@ def get_evidence(
 AuditReaders = Annotated[Actor, Depends(require_roles("admin", "supervisor"))]
 
 
-@router.get("/access-log")
+@router.get("/access-log", response_model=list[ReadOut], responses=responses(401, 403) | csv_answer("the reads"))
 def access_log(actor: AuditReaders, session: DbSession,
-               incident: int | None = Query(None, ge=1, le=2**31 - 1),
-               since: datetime | None = Query(None, description="read at or after (RFC 3339)"),
-               until: datetime | None = Query(None, description="read before (RFC 3339)"),
+               incident: int | None = Query(None, ge=1, le=MAX_ID),
+               since: Since = None, until: Until = None,
                format: str = Query("json", pattern="^(json|csv)$"),
                limit: int = Query(1000, ge=1, le=100_000)) -> Response:
     """Who read which evidence, when, from where, original or redacted and why (admin: everything;
     a supervisor: the incidents in their grid). ``format=csv`` for the review."""
-    query = evidence_access.reads_query(incident, _aware(since, "since") if since else None,
-                                        _aware(until, "until") if until else None)
+    query = evidence_access.reads_query(incident, since, until)
     if actor.role != "admin":
         query = query.where(evidence_access.AuditRecord.incident_id.in_(visible(select(Incident.id), actor)))
     rows = [evidence_access.read_row(r) for r in session.scalars(query.limit(limit))]
@@ -161,14 +166,15 @@ def access_log(actor: AuditReaders, session: DbSession,
     return JSONResponse(rows, headers=NO_STORE)
 
 
-@router.get("/incidents/{incident_id}/reads", response_model=list[ReadOut])
-def incident_reads(incident_id: int, actor: CurrentActor, session: DbSession) -> list[dict[str, object]]:
+@router.get("/incidents/{incident_id}/reads", response_model=list[ReadOut], responses=responses(401, 404))
+def incident_reads(incident_id: IncidentId, actor: CurrentActor, session: DbSession) -> list[dict[str, object]]:
     """Who looked at this incident's evidence (the incident page's "who looked")."""
     _load_visible(session, incident_id, actor)
     return [evidence_access.read_row(r) for r in session.scalars(evidence_access.reads_query(incident_id).limit(500))]
 
 
-@router.get("/pipl-register")
+@router.get("/pipl-register", response_model=list[PiplRowOut],
+            responses=responses(401, 403) | csv_answer("one row per camera"))
 def pipl_register(actor: AuditReaders, ctx: Ctx, format: str = Query("json", pattern="^(json|csv)$")) -> Response:
     """Per camera: purpose, legal basis, signage, impact assessment, retention, and what is missing."""
     rows = pipl.register(ctx.site, ctx.workflow().config.retention) if ctx.site is not None else []
@@ -180,17 +186,17 @@ def pipl_register(actor: AuditReaders, ctx: Ctx, format: str = Query("json", pat
 
 
 class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     hold: bool
     reason: str = Field(min_length=4, max_length=500)
 
 
-@router.put("/incidents/{incident_id}/legal-hold", response_model=LegalHoldOut)
-def legal_hold(incident_id: int, body: HoldIn, session: DbSession,
+@router.put("/incidents/{incident_id}/legal-hold", response_model=LegalHoldOut, responses=responses(401, 403, 404))
+def legal_hold(incident_id: IncidentId, body: HoldIn, session: DbSession,
                actor: Annotated[Actor, Depends(require_roles("admin", "supervisor"))]) -> dict[str, object]:
     """Keep (or stop keeping) an incident's evidence past its retention period; recorded in its audit."""
-    incident = _load_visible(session, incident_id, actor)
+    incident = _load_visible(session, incident_id, actor, "legal hold")
     incident.legal_hold = body.hold
     audit.append(session, incident.id, utcnow(), actor.username, "legal_hold" if body.hold else "legal_hold_released",
                  incident.state, incident.state, body.reason, {})
@@ -200,13 +206,13 @@ def legal_hold(incident_id: int, body: HoldIn, session: DbSession,
 
 
 class EvidenceHoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     holder: str = Field(min_length=1, max_length=100, description="e.g. dataset:ebike-2026-12")
     reason: str | None = Field(None, max_length=500)
 
 
-@router.put("/evidence/{sha256}/holds", response_model=EvidenceHoldsOut)
+@router.put("/evidence/{sha256}/holds", response_model=EvidenceHoldsOut, responses=responses(401, 403, 404))
 def hold_evidence(sha256: str, body: EvidenceHoldIn, session: DbSession,
                   _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     """Keep a blob while something outside the incident store (a training dataset) uses it."""
@@ -220,7 +226,8 @@ def hold_evidence(sha256: str, body: EvidenceHoldIn, session: DbSession,
     return {"sha256": sha, "holders": holders}
 
 
-@router.delete("/evidence/{sha256}/holds/{holder}", response_model=EvidenceHoldsOut)
+@router.delete("/evidence/{sha256}/holds/{holder}", response_model=EvidenceHoldsOut,
+               responses=responses(401, 403, 404))
 def release_evidence(sha256: str, holder: str, session: DbSession,
                      _actor: Annotated[Actor, Depends(require_roles("admin"))]) -> dict[str, object]:
     sha = sha256.lower()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import Select, false, func, or_, select
 
-from central import actuations, audit, review_labels
 from central.api.deps import DESK_ROLES, Ctx, CurrentActor, DbSession, refusal
+from central.api.errors import invalid, responses
+from central.api.params import IncidentId, Offset, Since, Until
 from central.api.schemas import (
     ActionIn,
     ActuationOut,
@@ -26,9 +26,9 @@ from central.api.schemas import (
     LabelsIn,
 )
 from central.api.schemas_ops import VerifyOut
-from central.engine import ActionError, ActionInput
-from central.labels import incident_title
-from central.tables import (
+from central.fleet import actuations
+from central.learning import review_labels
+from central.store.tables import (
     AuditRecord,
     CommandRow,
     Event,
@@ -38,7 +38,10 @@ from central.tables import (
     Incident,
     IncidentEvidence,
 )
-from central.workflow import (
+from central.workflow import audit
+from central.workflow.engine import ActionError, ActionInput
+from central.workflow.labels import incident_title
+from central.workflow.rules import (
     Actor,
     Forbidden,
     IllegalTransition,
@@ -93,10 +96,10 @@ def list_incidents(
     source: str | None = None,
     supervised: bool | None = None,
     color: Annotated[str | None, Query(description="green, yellow or red")] = None,
-    since: Annotated[datetime | None, Query(description="started at or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="started before (RFC 3339)")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentList:
     query = visible(select(Incident), actor)
     for value, column in ((state, Incident.state), (hazard, Incident.hazard), (camera, Incident.camera),
@@ -108,9 +111,9 @@ def list_incidents(
     if grid is not None:
         query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
     if since is not None:
-        query = query.where(Incident.started_at >= _aware(since, "since"))
+        query = query.where(Incident.started_at >= since)
     if until is not None:
-        query = query.where(Incident.started_at < _aware(until, "until"))
+        query = query.where(Incident.started_at < until)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Incident.started_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
@@ -118,20 +121,27 @@ def list_incidents(
     return IncidentList(total=total, items=[incident_out(r, actor) for r in rows])
 
 
-def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise HTTPException(422, detail=f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z")
-    return value
-
-
-def _load_visible(session: Session, incident_id: int, actor: Actor) -> Incident:
+def _load_visible(session: Session, incident_id: int, actor: Actor, doing: str = "read") -> Incident:
+    """The incident, or 404 alike when it does not exist and when it lies outside the actor's
+    scope: no answer may tell another grid's incidents exist (the refusal is logged all the same)."""
     incident = session.get(Incident, incident_id)
     missing = f"no incident {incident_id}"
     if incident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=missing)
     if not can_see(actor, incident):
-        raise refusal(actor, f"incident {incident_id} is outside their grid", status.HTTP_404_NOT_FOUND, missing)
+        raise refusal(actor, f"{doing} of incident {incident_id} outside their grid", status.HTTP_404_NOT_FOUND,
+                      missing)
     return incident
+
+
+# Which key of an action's body a workflow refusal is about, by the words it uses.
+_ACTION_KEYS = (("target_id", "target_id"), ("merge", "target_id"), ("close_reason", "close_reason"),
+                ("photo", "photos"), ("note", "note"), ("mode", "mode"), ("automatic", "mode"), ("unit", "unit"),
+                ("worker", "worker"), ("reason", "reason"))
+
+
+def _action_key(message: str) -> list[str]:
+    return ["body", next((key for word, key in _ACTION_KEYS if word in message), "reason")]
 
 
 def detail(session: Session, incident: Incident, actor: Actor) -> IncidentDetail:
@@ -195,23 +205,22 @@ def may_release(actor: Actor, incident: Incident) -> bool:
                                         and incident.assigned_unit == actor.unit)
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: int, actor: CurrentActor, session: DbSession) -> IncidentDetail:
+READ = responses(401, 404)
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail, responses=READ)
+def get_incident(incident_id: IncidentId, actor: CurrentActor, session: DbSession) -> IncidentDetail:
     return detail(session, _load_visible(session, incident_id, actor), actor)
 
 
-@router.post("/incidents/{incident_id}/actions/{action}", response_model=IncidentDetail)
-def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, session: DbSession,
-        ctx: Ctx) -> IncidentDetail:
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no incident {incident_id}")
-    if not can_see(actor, incident):
-        raise refusal(actor, f"{action} on incident {incident_id} outside their grid",
-                      detail=f"incident {incident_id} is outside your grid")
+@router.post("/incidents/{incident_id}/actions/{action}", response_model=IncidentDetail,
+             responses=responses(401, 403, 404, 409))
+def act(incident_id: IncidentId, action: Annotated[str, Path(max_length=40)], body: ActionIn, actor: CurrentActor,
+        session: DbSession, ctx: Ctx) -> IncidentDetail:
+    incident = _load_visible(session, incident_id, actor, action)
     try:
         ctx.workflow().act(session, incident, action, actor, ActionInput(**body.model_dump()))
-        if action in ("confirm", "dismiss"):  # every review is a labelled picture (central/review_labels.py)
+        if action in ("confirm", "dismiss"):  # every review is a labelled picture (central/learning/review_labels.py)
             review_labels.record_verdict(session, incident, action, actor.username, body.reason,
                                          ctx.workflow().clock.now())
     except IllegalTransition as exc:
@@ -223,14 +232,14 @@ def act(incident_id: int, action: str, body: ActionIn, actor: CurrentActor, sess
         raise refusal(actor, str(exc)) from None
     except (MissingReason, ActionError) as exc:
         session.rollback()
-        raise HTTPException(422, detail=str(exc)) from None
+        raise invalid(_action_key(str(exc)), str(exc)) from None
     session.commit()
     ctx.changed()
     return detail(session, incident, actor)
 
 
-@router.get("/incidents/{incident_id}/labels", response_model=LabelOut)
-def get_labels(incident_id: int, actor: CurrentActor, session: DbSession) -> LabelOut:
+@router.get("/incidents/{incident_id}/labels", response_model=LabelOut, responses=READ)
+def get_labels(incident_id: IncidentId, actor: CurrentActor, session: DbSession) -> LabelOut:
     """The incident's labelled picture: its raw frame and the boxes (as reviewed, else as detected)."""
     incident = _load_visible(session, incident_id, actor)
     found = review_labels.first_frame(session, incident)
@@ -245,11 +254,11 @@ def get_labels(incident_id: int, actor: CurrentActor, session: DbSession) -> Lab
                     reviewer=row.reviewer, at=row.at.isoformat())
 
 
-@router.put("/incidents/{incident_id}/labels", response_model=LabelOut)
-def put_labels(incident_id: int, body: LabelsIn, actor: CurrentActor, session: DbSession, ctx: Ctx) -> LabelOut:
+@router.put("/incidents/{incident_id}/labels", response_model=LabelOut, responses=responses(401, 403, 404))
+def put_labels(incident_id: IncidentId, body: LabelsIn, actor: CurrentActor, session: DbSession, ctx: Ctx) -> LabelOut:
     """Replace the boxes of the incident's picture (move, resize, relabel, delete, add a missed object);
     desk roles only (a worker or unit never labels); recorded in the incident's audit trail."""
-    incident = _load_visible(session, incident_id, actor)
+    incident = _load_visible(session, incident_id, actor, "labelling")
     if actor.role not in DESK_ROLES:
         raise refusal(actor, f"labelling incident {incident_id}",
                       detail="only monitors, supervisors, grid chiefs and admins label pictures")
@@ -264,16 +273,16 @@ def put_labels(incident_id: int, body: LabelsIn, actor: CurrentActor, session: D
                     at=row.at.isoformat())
 
 
-@router.get("/incidents/{incident_id}/history", response_model=list[AuditOut])
-def history(incident_id: int, actor: CurrentActor, session: DbSession) -> list[AuditOut]:
+@router.get("/incidents/{incident_id}/history", response_model=list[AuditOut], responses=READ)
+def history(incident_id: IncidentId, actor: CurrentActor, session: DbSession) -> list[AuditOut]:
     _load_visible(session, incident_id, actor)
     rows = session.scalars(select(AuditRecord).where(AuditRecord.incident_id == incident_id)
                            .order_by(AuditRecord.seq))
     return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/incidents/{incident_id}/history/verify", response_model=VerifyOut)
-def verify_history(incident_id: int, actor: CurrentActor, session: DbSession) -> dict[str, object]:
+@router.get("/incidents/{incident_id}/history/verify", response_model=VerifyOut, responses=READ)
+def verify_history(incident_id: IncidentId, actor: CurrentActor, session: DbSession) -> dict[str, object]:
     _load_visible(session, incident_id, actor)
     count, breaks = audit.verify(session, incident_id)
     return {"records": count, "ok": not breaks, "breaks": [b.problem for b in breaks]}

@@ -20,26 +20,27 @@ from sqlalchemy import select
 from broker.cameraconfig import CameraConfig
 from broker.siteconfig import SiteConfig
 from central.api.deps import DESK_ROLES, Ctx, DbSession, require_roles
-from central.api.routes_admin import _send_edge_config, _with_edge
-from central.learning_tables import ModelChange
-from central.tables import Incident
-from central.workflow import Actor
+from central.api.errors import invalid, responses
+from central.api.routes_config import send_edge_config, with_edge
+from central.store.learning_tables import ModelChange
+from central.store.tables import Incident
+from central.workflow.rules import Actor
 
 router = APIRouter()
 Admin = Annotated[Actor, Depends(require_roles("admin"))]
 
 
 class Target(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    camera: str | None = Field(None, description="one camera")
+    camera: str | None = Field(None, max_length=64, description="one camera (or zone_kind)")
     zone_kind: Literal["fire_lane", "indoor", "occupancy"] | None = Field(
         None, description="every camera with a zone of this kind")
     reason: str | None = Field(None, max_length=500)
 
 
 class PromoteIn(Target):
-    model: str = Field(description="a registered model trained here (sharpeyes models train)")
+    model: str = Field(max_length=100, description="a registered model trained here (sharpeyes models train)")
 
 
 class ModelChangeOut(BaseModel):
@@ -92,7 +93,7 @@ def _out(row: ModelChange) -> ModelChangeOut:
 def _targets(site: SiteConfig | None, body: Target) -> list[tuple[str, CameraConfig]]:
     """(edge id, camera) for each camera the request names; 404/422 when it names none."""
     if (body.camera is None) == (body.zone_kind is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="name either camera or zone_kind")
+        raise invalid(("body", "camera"), "name either camera or zone_kind, not both and not neither")
     found = [(edge.id, camera) for edge in (site.edges if site else []) for camera in edge.cameras
              if camera.id == body.camera or any(z.kind == body.zone_kind for z in camera.zones)]
     if not found:
@@ -118,14 +119,15 @@ def _apply(session: DbSession, ctx: Ctx, actor: Actor, plan: list[tuple[str, Cam
                 if camera_data["id"] in mine:
                     camera_data["model"] = mine[camera_data["id"]]
 
-        site = _with_edge(site, edge_id, set_models, f"models of edge {edge_id}")
+        site = with_edge(site, edge_id, set_models, f"models of edge {edge_id}")
         edge_rows = [ModelChange(at=now, actor=actor.username, site=site.site, edge=edge_id, camera=camera.id,
                                  action=action, from_model=camera.model, to_model=model,
                                  to_sha256=resolve_model(model).entry.sha256, reason=reason,
                                  gate=gate.get(camera.model))
                      for e, camera, model in plan if e == edge_id]
         session.add_all(edge_rows)
-        command = _send_edge_config(session, ctx, site, edge_id, actor)  # commits the rows with it
+        # Commits the rows with the configuration version (a model change removes nothing).
+        command, _ = send_edge_config(session, ctx, site, edge_id, actor, action="models", reason=reason)
         for row in edge_rows:
             row.command_id = command.command_id
         session.commit()
@@ -133,7 +135,7 @@ def _apply(session: DbSession, ctx: Ctx, actor: Actor, plan: list[tuple[str, Cam
     return [_out(r) for r in rows]
 
 
-@router.post("/models/promote", response_model=ModelChangesOut)
+@router.post("/models/promote", response_model=ModelChangesOut, responses=responses(401, 403, 404, 409))
 def promote(body: PromoteIn, session: DbSession, ctx: Ctx, actor: Admin) -> ModelChangesOut:
     """Put a trained model on a camera (or every camera with a zone of a kind) if the gate passes
     (vehicle agreement counts where one of the cameras watches a fire lane); 409 naming each
@@ -159,7 +161,7 @@ def promote(body: PromoteIn, session: DbSession, ctx: Ctx, actor: Admin) -> Mode
     return ModelChangesOut(changes=changes, gate=list(gate.values()))
 
 
-@router.post("/models/rollback", response_model=ModelChangesOut)
+@router.post("/models/rollback", response_model=ModelChangesOut, responses=responses(401, 403, 404, 409))
 def rollback(body: Target, session: DbSession, ctx: Ctx, actor: Admin) -> ModelChangesOut:
     """Give each camera named back the model it ran before its latest change (no gate: it ran it)."""
     plan = []
@@ -180,7 +182,7 @@ def rollback(body: Target, session: DbSession, ctx: Ctx, actor: Admin) -> ModelC
     return ModelChangesOut(changes=_apply(session, ctx, actor, plan, "rollback", body.reason, {}))
 
 
-@router.get("/models", response_model=ModelsOut)
+@router.get("/models", response_model=ModelsOut, responses=responses(401, 403))
 def list_models(session: DbSession, ctx: Ctx, actor: Admin) -> ModelsOut:
     """The registered models (with their held-out figures) and the model of every camera, with its history."""
     from models.promotion import figures_of
@@ -212,13 +214,13 @@ class ModelReviewsOut(BaseModel):
     false_alarm_rate: float | None = Field(description="dismissed / (confirmed + dismissed)")
 
 
-@router.get("/stats/models", response_model=list[ModelReviewsOut])
+@router.get("/stats/models", response_model=list[ModelReviewsOut], responses=responses(401, 403))
 def false_alarms_by_model(session: DbSession, actor: Annotated[Actor, Depends(require_roles(*DESK_ROLES))]
                           ) -> list[ModelReviewsOut]:
     """Per detector model, what the monitors' reviews said of the incidents it raised (the latest label
     of each incident the asker may see): how often a promoted model cries wolf."""
     from central.api.routes_incidents import visible
-    from central.review_labels import current_labels
+    from central.learning.review_labels import current_labels
 
     seen = set(session.scalars(visible(select(Incident.id), actor)))
     counts: dict[str | None, list[int]] = {}

@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import func, select, text
 
 from central.api.deps import Ctx, DbSession, current_user_or_cookie, require_roles
+from central.api.errors import responses
+from central.api.params import Offset
 from central.api.schemas import DeadLetterList, DeadLetterOut, HealthOut, ReadyOut
-from central.metrics import CONTENT_TYPE
-from central.tables import DeadLetter
-from central.tokens import Principal
+from central.auth.tokens import Principal
+from central.reporting.metrics import CONTENT_TYPE
+from central.store.tables import DeadLetter
 
 health = APIRouter()
 router = APIRouter()
@@ -28,7 +30,7 @@ METRICS_TOKEN_ENV = "SHARPEYES_METRICS_TOKEN"
 READY_BACKLOG_MAX = 20_000
 
 
-@health.get("/healthz", response_model=HealthOut)
+@health.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "the database is unreachable"}})
 def healthz(ctx: Ctx) -> JSONResponse:
     try:
         with ctx.sessions() as session:
@@ -43,7 +45,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
 
 @health.get("/metrics", include_in_schema=False)
 def metrics(ctx: Ctx, request: Request) -> Response:
-    """Prometheus exposition (central/metrics.py): counts and timings only, no ids of people. With
+    """Prometheus exposition (central/reporting/metrics.py): counts and timings only, no ids of people. With
     SHARPEYES_METRICS_TOKEN set, the scraper must send it as a bearer token."""
     token = os.environ.get(METRICS_TOKEN_ENV)
     if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
@@ -52,7 +54,7 @@ def metrics(ctx: Ctx, request: Request) -> Response:
     return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
-@health.get("/readyz", response_model=ReadyOut)
+@health.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "not ready; problems says why"}})
 def readyz(ctx: Ctx) -> JSONResponse:
     """Ready = the database takes writes, the broker is connected (where this process ingests) and
     the ingest keeps up. /healthz only says the process is alive; load balancers and operators ask
@@ -80,11 +82,12 @@ def readyz(ctx: Ctx) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if not problems else 503)
 
 
-@router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_roles("admin"))])
+@router.get("/dead-letters", response_model=DeadLetterList, dependencies=[Depends(require_roles("admin"))],
+            responses=responses(401, 403))
 def dead_letters(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DeadLetterList:
     total = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
     rows = session.scalars(
@@ -108,7 +111,14 @@ def dead_letters(
     )
 
 
-@router.get("/stream")
+SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"enum": ["hello", "incidents"]},
+    "data": {"type": "string", "pattern": r"^\d+$", "description": "the change feed's version"}}}
+
+
+@router.get("/stream", response_class=StreamingResponse, responses={
+    200: {"description": "server-sent events: hello, then incidents whenever stored incidents change",
+          "content": {"text/event-stream": {"schema": SSE_EVENT}}}, **responses(401)})
 async def stream(
     request: Request,
     ctx: Ctx,

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 
-from central import stats, stats_sql
 from central.api.deps import Ctx, CurrentActor, DbSession, DeskActor, refusal, require_roles
+from central.api.errors import csv_answer, invalid, responses
+from central.api.params import Moment, Since, SuppressionId, Until
 from central.api.routes_incidents import incident_out, visible
 from central.api.schemas_ops import DeliveryOut, IndexRowOut, StatsOut, SupervisionOut, SuppressionOut
-from central.tables import Incident, Suppression, WebhookDelivery
-from central.workflow import OPEN_STATES, Actor
+from central.reporting import stats, stats_sql
+from central.store.tables import Incident, Suppression, WebhookDelivery
+from central.workflow.rules import OPEN_STATES, Actor
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 
-@router.get("/supervision", response_model=SupervisionOut)
+@router.get("/supervision", response_model=SupervisionOut, responses=responses(401))
 def supervision(actor: CurrentActor, session: DbSession, ctx: Ctx) -> dict[str, object]:
     rows = session.scalars(visible(select(Incident), actor).where(Incident.state.in_(OPEN_STATES))
                            .order_by(Incident.stage_deadline_at)).all()
@@ -50,13 +52,13 @@ def supervision(actor: CurrentActor, session: DbSession, ctx: Ctx) -> dict[str, 
 
 
 class SuppressionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    camera: str
-    zone: str | None = None
-    hazard: str | None = None
-    duration_s: float | None = Field(None, gt=0, le=90 * 86400)
-    until: datetime | None = None
+    camera: str = Field(max_length=64, description="a camera of this site, in the caller's grid")
+    zone: str | None = Field(None, max_length=64)
+    hazard: str | None = Field(None, max_length=40)
+    duration_s: float | None = Field(None, gt=0, le=90 * 86400, description="give this or until")
+    until: Moment | None = Field(None, description="give this or duration_s")
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -65,13 +67,19 @@ def _suppression_out(s: Suppression) -> dict[str, object]:
             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at}
 
 
-def _check_camera_in_scope(actor: Actor, ctx: ApiContext, camera: str) -> None:
-    """A silence acts on one camera: only within the grid scope that covers the camera's cell (403)."""
-    if not actor.in_scope(ctx.camera_cell(camera)):
-        raise refusal(actor, f"camera {camera} is outside their grid")
+def _check_camera(actor: Actor, ctx: ApiContext, camera: str) -> None:
+    """A silence acts on one camera of this site, within the grid scope that covers the camera's
+    cell. A camera outside the scope gets the answer of one that does not exist (422), so that a
+    silence cannot probe which cameras other grids have."""
+    found = ctx.site.camera(camera) if ctx.site is not None else None
+    if found is None or not actor.in_scope(found[1].grid_cell):
+        if found is not None:
+            refusal(actor, f"silence of camera {camera} outside their grid")  # logged; answered as unknown
+        raise invalid(("body", "camera"), f"camera {camera!r} is not a camera of this site in your grid; "
+                                          "name one from GET /api/v1/sites")
 
 
-@router.get("/suppressions", response_model=list[SuppressionOut])
+@router.get("/suppressions", response_model=list[SuppressionOut], responses=responses(401, 403))
 def list_suppressions(actor: DeskActor, session: DbSession, ctx: Ctx, all: bool = False) -> list[dict[str, object]]:
     query = select(Suppression).order_by(Suppression.id.desc())
     if not all:
@@ -79,16 +87,14 @@ def list_suppressions(actor: DeskActor, session: DbSession, ctx: Ctx, all: bool 
     return [_suppression_out(s) for s in session.scalars(query) if actor.in_scope(ctx.camera_cell(s.camera))]
 
 
-@router.post("/suppressions", status_code=201, response_model=SuppressionOut)
+@router.post("/suppressions", status_code=201, response_model=SuppressionOut, responses=responses(401, 403))
 def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
                     actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> dict[str, object]:
-    _check_camera_in_scope(actor, ctx, body.camera)
+    _check_camera(actor, ctx, body.camera)
     now = ctx.workflow().clock.now()
     if (body.duration_s is None) == (body.until is None):
-        raise HTTPException(422, detail="give either duration_s or until")
+        raise invalid(("body", "duration_s"), "give either duration_s or until, not both and not neither")
     until = body.until or now + timedelta(seconds=body.duration_s or 0)
-    if until.tzinfo is None:
-        raise HTTPException(422, detail="until needs a timezone")
     site = ctx.site.site if ctx.site else None
     row = Suppression(site=site, camera=body.camera, zone=body.zone, hazard=body.hazard, until=until,
                       reason=body.reason, created_by=actor.username, created_at=now)
@@ -97,19 +103,24 @@ def add_suppression(body: SuppressionIn, session: DbSession, ctx: Ctx,
     return _suppression_out(row)
 
 
-@router.delete("/suppressions/{suppression_id}", status_code=204)
-def end_suppression(suppression_id: int, session: DbSession, ctx: Ctx,
+@router.delete("/suppressions/{suppression_id}", status_code=204, responses=responses(401, 403, 404))
+def end_suppression(suppression_id: SuppressionId, session: DbSession, ctx: Ctx,
                     actor: Annotated[Actor, Depends(require_roles("monitor", "admin"))]) -> Response:
     row = session.get(Suppression, suppression_id)
+    missing = HTTPException(404, detail=f"no suppression {suppression_id}")
     if row is None:
-        raise HTTPException(404, detail=f"no suppression {suppression_id}")
-    _check_camera_in_scope(actor, ctx, row.camera)
+        raise missing
+    if not actor.in_scope(ctx.camera_cell(row.camera)):
+        refusal(actor, f"ending silence {suppression_id} of camera {row.camera} outside their grid")
+        raise missing  # as if there were none: a silence's id must not tell another grid's exist
     row.until = min(row.until, ctx.workflow().clock.now())
     session.commit()
     return Response(status_code=204)
 
 
 STATS_MAX_AGE_S = 30.0
+MONTH_PATTERN = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
+Format = Annotated[str, Query(pattern="^(json|csv)$", description="csv: text/csv for a spreadsheet")]
 
 
 def _selection(session: Session, actor: Actor, ctx: ApiContext, grid: str | None, hazard: str | None,
@@ -119,9 +130,6 @@ def _selection(session: Session, actor: Actor, ctx: ApiContext, grid: str | None
         query = query.where(Incident.grid_cell.in_(sorted(ctx.load_grid(session).subtree([grid]))))
     if hazard is not None:
         query = query.where(Incident.hazard == hazard)
-    for value, name in ((since, "since"), (until, "until")):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, detail=f"{name} needs a timezone, e.g. 2026-01-01T00:00:00Z")
     if since is not None:
         query = query.where(Incident.started_at >= since)
     if until is not None:
@@ -136,11 +144,10 @@ def _cached(ctx: ApiContext, actor: Actor, key: tuple[Any, ...], compute: Callab
     return ctx.stats_cache.get((ctx.feed.version, epoch, actor.username, actor.role, actor.scope, *key), compute)
 
 
-@router.get("/stats", response_model=StatsOut)
+@router.get("/stats", response_model=StatsOut, responses=responses(401) | csv_answer("the figures as rows"))
 def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | None = None, hazard: str | None = None,
-              since: datetime | None = None, until: datetime | None = None,
-              format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
-    """The centre's figures aggregated in the database over any period (central/stats_sql.py)."""
+              since: Since = None, until: Until = None, format: Format = "json") -> object:
+    """The centre's figures aggregated in the database over any period (central/reporting/stats_sql.py)."""
     selection = _selection(session, actor, ctx, grid, hazard, since, until)
     result = _cached(ctx, actor, ("stats", grid, hazard, since, until),
                      lambda: stats_sql.summary(session, selection, ctx.load_grid(session)))
@@ -156,14 +163,16 @@ def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime,
     try:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
-        raise HTTPException(422, detail="month is YYYY-MM, e.g. 2026-11") from None
+        raise invalid(("query", "month"), "month is YYYY-MM, e.g. 2026-11") from None
     end = (start + timedelta(days=32)).replace(day=1)
     return start, end, month
 
 
-@router.get("/stats/index", response_model=list[IndexRowOut])
-def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | None = None,
-              format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> object:
+@router.get("/stats/index", response_model=list[IndexRowOut],
+            responses=responses(401) | csv_answer("one row per grid node"))
+def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx,
+              month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM, 1970-2999")] = None,
+              format: Format = "json") -> object:
     start, end, month = _month_bounds(month, ctx.workflow().clock.now())
     selection = _selection(session, actor, ctx, None, None, start, end)
     table = [dict(row) for row in _cached(ctx, actor, ("index", month), lambda: stats_sql.grid_index(
@@ -178,7 +187,7 @@ def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx, month: str | No
     return table
 
 
-@router.get("/webhooks/deliveries", response_model=list[DeliveryOut])
+@router.get("/webhooks/deliveries", response_model=list[DeliveryOut], responses=responses(401, 403))
 def deliveries(session: DbSession, _actor: Annotated[Actor, Depends(require_roles("admin"))],
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, object]]:
     rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit))

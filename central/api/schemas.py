@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from central.api.params import MAX_ID
 
 
 class TokenOut(BaseModel):
@@ -141,7 +143,7 @@ class IncidentDetail(IncidentOut):
 
 
 class ReleaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str = Field(min_length=3, max_length=500, description="why the hold is released, e.g. false alarm: a pram")
 
@@ -153,16 +155,17 @@ class ReleaseOut(BaseModel):
 
 
 class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str | None = Field(None, max_length=2000)
     note: str | None = Field(None, max_length=4000)
-    photos: list[str] = Field(default_factory=list, max_length=20)
-    worker: str | None = None
-    unit: str | None = None
-    mode: str = "person"
-    target_id: int | None = None
-    close_reason: str | None = None
+    photos: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
+    # Bounded like the columns they end up in (PostgreSQL refuses longer strings, SQLite larger ints).
+    worker: str | None = Field(None, max_length=64)
+    unit: str | None = Field(None, max_length=64)
+    mode: str = Field("person", max_length=20)
+    target_id: int | None = Field(None, ge=1, le=MAX_ID)
+    close_reason: str | None = Field(None, max_length=20)
 
 
 class AuditOut(BaseModel):
@@ -222,9 +225,12 @@ class HealthOut(BaseModel):
     demo: bool = False  # serve --demo: weak secrets accepted; the console says so on every page
 
 
+Unit = Annotated[float, Field(ge=0, le=1)]
+
+
 class LabelBox(BaseModel):
     label: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_ -]+$")
-    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 normalised to 0..1")
+    box: tuple[Unit, Unit, Unit, Unit] = Field(description="x1, y1, x2, y2 normalised to 0..1, x1 < x2, y1 < y2")
 
     @field_validator("box")
     @classmethod

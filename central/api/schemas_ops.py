@@ -240,3 +240,19 @@ class LegalHoldOut(BaseModel):
 class EvidenceHoldsOut(BaseModel):
     sha256: str
     holders: list[str]
+
+
+class PiplRowOut(BaseModel):
+    """One camera of the PIPL register (central/evidence/pipl.py)."""
+
+    site: str
+    edge: str
+    camera: str
+    grid_cell: str | None
+    hazards: str
+    purpose: str | None
+    legal_basis: str | None
+    signage: bool | None
+    assessed: str | None
+    retention: str
+    gaps: str

@@ -76,7 +76,7 @@ def _site(cameras: list[tuple[str, str]], broker_port: int, relay_port: int, gat
 def _detection_ms(clip: Path) -> float:
     import av
 
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     with av.open(str(clip)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")

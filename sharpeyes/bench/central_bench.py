@@ -154,7 +154,7 @@ def build_mix(events: int, evidence_every: int) -> list[tuple[str, bytes, bool]]
             objects=[DetectedObject(label="car", score=0.8, box=(0.1, 0.6, 0.4, 0.9), track_id=step)],
             evidence=evidence, model=ModelRef(name="yolov8n", sha256="0" * 64),
         )
-        wire = ev.to_wire()
+        wire = ev.to_wire_dict()
         wire["observed_at"] = PLACEHOLDER
         out.append((event_topic(SITE, EDGE), json.dumps(wire, separators=(",", ":")).encode(), True))
     return out
@@ -313,7 +313,7 @@ def _central(port: int, tally: _Tally, workdir: Path, client_id: str,
 
     from broker.siteconfig import SiteConfig
     from central.server import build_central
-    from central.tables import Event
+    from central.store.tables import Event
 
     site = SiteConfig.model_validate({
         "site": SITE, "broker": {"host": "127.0.0.1", "port": port},
@@ -341,7 +341,7 @@ def _central(port: int, tally: _Tally, workdir: Path, client_id: str,
 
     def stop() -> dict[str, int]:
         central.close()
-        from central.db import make_engine
+        from central.store.db import make_engine
 
         engine = make_engine(f"sqlite:///{workdir / 'central.db'}")
         with engine.connect() as conn:

@@ -156,7 +156,7 @@ def redaction(
     from rich.console import Console
     from rich.table import Table
 
-    from central.redaction import FaceDetector
+    from central.evidence.redaction import FaceDetector
     from models.registry import PROJECT_ROOT, resolve_weight
     from sharpeyes.bench.redaction_bench import dataset_items, measure
 
@@ -227,7 +227,7 @@ def gate(
     from rich.console import Console
     from rich.table import Table
 
-    from edge.detector import load_detector
+    from models.detector import load_detector
     from models.registry import PROJECT_ROOT
     from sharpeyes.bench.gate_bench import measure
 

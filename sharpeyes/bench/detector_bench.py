@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from edge.detector import Detection
+    from models.detector import Detection
 
 VEHICLES = {"car", "truck", "bus", "motorcycle"}
 # The near kerb of configs/cameras/street-parked.yaml, as fractions of the frame.
@@ -51,7 +51,7 @@ def _kerb_vehicles(detections: list[Detection], width: int, height: int) -> int:
 
 def run_detector_bench(source: Path, model: str = "yolov8n", widths: tuple[int, ...] = (640, 512, 480, 416),
                        rounds: int = 5, calls: int = 6) -> list[SizeFigures]:
-    from edge.detector import OnnxDetector
+    from models.detector import OnnxDetector
 
     frame = first_frame(source)
     height, width = frame.shape[:2]

@@ -599,12 +599,12 @@ def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) ->
     detect width in memory (models/reanchor.py); the floor and the peer get the same graph as a
     file, so all three do the same inference work.
     """
-    from broker.zoneconfig import HAZARD_PROFILES
-    from edge.detector import OnnxDetector
+    from broker.zonekinds import ZONE_KINDS
+    from models.detector import OnnxDetector
     from models.reanchor import reanchor_yolov8
 
     detector = OnnxDetector(model, intra_op_threads=1)
-    size = detector.input_size_for(frame_w, frame_h, HAZARD_PROFILES["fire_lane"].detect_width)
+    size = detector.input_size_for(frame_w, frame_h, ZONE_KINDS["fire_lane"].sampling.detect_width)
     path, exported = published_model(model)
     if size == exported:
         return path, size

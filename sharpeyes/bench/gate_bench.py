@@ -12,8 +12,8 @@ import numpy as np
 
 from broker.siteconfig import load_camera_rules
 from broker.zoneconfig import SceneGateConfig
-from edge.detector import Detection, Detector
 from edge.replay import replay
+from models.detector import Detection, Detector
 
 # (clip in ../shared/media, camera configuration in configs/cameras): what each clip shows.
 CASES = (

@@ -1,4 +1,4 @@
-"""How well and how fast evidence is redacted (central/redaction.py), on real pictures.
+"""How well and how fast evidence is redacted (central/evidence/redaction.py), on real pictures.
 
 Recall is measured per labelled person: a person counts as covered when a detected face lies in
 the upper part of their box, where a head is. The shared e-bike set labels persons (class 1), not
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from central.redaction import FaceDetector
+from central.evidence.redaction import FaceDetector
 
 PERSON_CLASS = 1
 HEAD_SHARE = 0.35  # the upper share of a person's box where their head is

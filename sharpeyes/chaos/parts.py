@@ -30,7 +30,7 @@ from broker.mosquitto import MosquittoProcess
 from broker.netutil import free_port
 from broker.payloads import DetectedObject, EvidenceRef, HazardEvent, HazardKind, ModelRef, Phase
 from broker.topics import event_topic, evidence_topic
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 
 SITE, EDGE, CAMERA = "chaos", "edge-1", "gate"
 T = TypeVar("T")
@@ -74,9 +74,9 @@ def site_file(folder: Path, broker_port: int) -> Path:
     return path
 
 
-def make_events(n: int, *, snapshot_bytes: int = 0, tag: str = "") -> list[tuple[str, bytes, int, bool, str, str | None]]:
+def make_events(n: int, *, snapshot_bytes: int = 0, tag: str = "") -> list[OutboxMessage]:
     """Outbox rows for ``n`` start events of ``n`` incidents (each with a snapshot if asked)."""
-    rows: list[tuple[str, bytes, int, bool, str, str | None]] = []
+    rows: list[OutboxMessage] = []
     now = datetime.now(UTC)
     for i in range(n):
         evidence = []
@@ -84,14 +84,14 @@ def make_events(n: int, *, snapshot_bytes: int = 0, tag: str = "") -> list[tuple
             blob = b"\xff\xd8\xff\xe0" + f"{tag}{i}".encode() + os.urandom(snapshot_bytes)
             sha = hashlib.sha256(blob).hexdigest()
             evidence.append(EvidenceRef(sha256=sha, content_type="image/jpeg", bytes=len(blob)))
-            rows.append((evidence_topic(SITE, EDGE, sha), blob, 1, False, "snapshot", sha))
+            rows.append(OutboxMessage(evidence_topic(SITE, EDGE, sha), blob, "snapshot", sha))
         event = HazardEvent(
             event_id=uuid.uuid4(), incident_key=f"chaos-{tag}{i}-{uuid.uuid4().hex[:8]}", hazard=HazardKind.FIRE_LANE_BLOCKED,
             phase=Phase.START, site=SITE, edge=EDGE, camera=CAMERA, zone=None, started_at=now, observed_at=now,
             seq=i, score=0.9, objects=[DetectedObject(label="car", score=0.9, box=(0.1, 0.5, 0.3, 0.9))],
             evidence=evidence, model=ModelRef(name="yolov8n", sha256="0" * 64),
         )
-        rows.append((event_topic(SITE, EDGE), event.to_json().encode(), 1, False, "event", str(event.event_id)))
+        rows.append(OutboxMessage(event_topic(SITE, EDGE), event.to_wire(), "event", str(event.event_id)))
     return rows
 
 

@@ -11,7 +11,16 @@ import yaml
 
 from broker import topics
 from broker.configbase import ConfigError
-from broker.payloads import ContractError, HazardEvent, json_schemas, parse_event
+from broker.payloads import (
+    Actuation,
+    ActuationAction,
+    ContractError,
+    HazardEvent,
+    Receipt,
+    json_schemas,
+    parse_actuation,
+    parse_event,
+)
 from broker.siteconfig import load_camera_rules, load_site_config
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -34,8 +43,24 @@ def test_event_round_trips_through_json():
     event = parse_event(json.dumps(_event()))
     assert isinstance(event, HazardEvent)
     assert parse_event(event.to_json()) == event
-    assert event.to_wire()["schema"] == "sharpeyes.event/1"
-    assert event.to_wire()["started_at"] == "2026-11-23T08:00:00Z"
+    assert event.to_wire_dict()["schema"] == "sharpeyes.event/1"
+    assert event.to_wire_dict()["started_at"] == "2026-11-23T08:00:00Z"
+    assert parse_event(event.to_wire()) == event
+
+
+def test_every_message_has_the_same_three_wire_forms():
+    # to_wire() is always the bytes published; to_json() the same text; to_wire_dict() the same as a dict.
+    event = parse_event(json.dumps(_event(zone=None)))
+    hold = Actuation(event_id=uuid.uuid4(), site="s", edge="e", camera="c", zone="z", actuator="door",
+                     kind="modbus_tcp", action=ActuationAction.HOLD, ok=True, at=NOW)
+    receipt = Receipt(site="s", edge="e", at=NOW)
+    for message in (event, hold, receipt):
+        wire = message.to_wire()
+        assert isinstance(wire, bytes) and wire.decode() == message.to_json()
+        assert json.loads(wire) == message.to_wire_dict()
+    assert b'"zone":null' in event.to_wire()  # events send unset fields as null, as they always have
+    assert b"null" not in hold.to_wire() and "reason" not in hold.to_wire_dict()  # actuation leaves them out
+    assert parse_actuation(hold.to_wire()) == hold
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from central.db import make_engine, make_session_factory
-from central.evidence_store import EvidenceStore
-from central.ingest import IngestService
-from central.migrate import upgrade
-from central.routing import GridRouter
+from central.evidence.store import EvidenceStore
+from central.ingest.service import IngestService
+from central.store.db import make_engine, make_session_factory
+from central.store.migrate import upgrade
+from central.workflow.routing import GridRouter
 from tests.central.factories import site_config
 
 
@@ -43,7 +43,7 @@ def _fast_bcrypt() -> Iterator[None]:
     """Cheap bcrypt rounds in tests: logins are exercised, their cost is not what is tested."""
     import bcrypt
 
-    import central.users as users
+    import central.auth.users as users
 
     original = users.hash_password
     users.hash_password = lambda password: bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -70,7 +70,7 @@ class Workflow:
         return self._tokens[username]
 
     def ingest(self, topic: str, payload: bytes):  # type: ignore[no-untyped-def]
-        from central.routing import GridRouter
+        from central.workflow.routing import GridRouter
         from tests.central.factories import workflow_site
 
         c = self.central
@@ -92,8 +92,8 @@ class Workflow:
 def make_workflow(database_url: str, tmp_path: Path, **config_overrides: object) -> Iterator[Workflow]:
     from fastapi.testclient import TestClient
 
-    from central.clock import ManualClock
     from central.server import build_central
+    from central.store.clock import ManualClock
     from tests.central.factories import T0, workflow_config, workflow_site
 
     clock = ManualClock(T0)

@@ -165,7 +165,7 @@ def workflow_site(broker_port: int = 1883) -> SiteConfig:
 
 
 def workflow_config(**overrides: object):  # type: ignore[no-untyped-def]
-    from central.workflow_config import WorkflowConfig
+    from central.workflow.config import WorkflowConfig
 
     data: dict[str, object] = {
         "defaults": {"auto_register_score": None,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 
 from central.api.routes_incidents import visible
-from central.tables import Incident
-from central.vocabulary import Role
-from central.workflow import Actor, can_see
+from central.store.tables import Incident
+from central.workflow.rules import Actor, can_see
+from central.workflow.vocabulary import Role
 from tests.central.conftest import Store
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from broker.payloads import Actuation, ActuationAction, HazardKind, ReleaseReason
 from broker.topics import actuation_topic, event_topic
-from central import actuations
-from central.ingest import IngestService
-from central.receipts import receipts_for
-from central.tables import ActuationRow, AuditRecord, DeadLetter, Incident, Task
+from central.fleet import actuations
+from central.ingest.receipts import receipts_for
+from central.ingest.service import IngestService
+from central.store.tables import ActuationRow, AuditRecord, DeadLetter, Incident, Task
 from tests.central.conftest import Store
 from tests.central.factories import EDGE, SITE, T0, event, wire
 
@@ -107,7 +107,7 @@ def test_a_batch_stores_event_and_actuations_and_receipts_name_both(store: Store
 
 
 def test_release_from_the_incident_by_desk_and_assigned_unit_only(wf) -> None:  # noqa: ANN001 - tests.central.conftest.Workflow
-    from central.tables import CommandRow
+    from central.store.tables import CommandRow
 
     wf.ingest(event_topic(SITE, EDGE), wire(event("k-speaker", score=0.9)))  # a fire lane: triage, then the property unit
     speaker = Actuation(event_id=uuid.uuid4(), site=SITE, edge=EDGE, camera="street-north", zone="kerb-lane",

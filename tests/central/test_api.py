@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from broker.payloads import Phase
 from broker.topics import event_topic, evidence_topic
+from central.auth.tokens import Principal, TokenIssuer
 from central.server import Central, build_central
-from central.tables import Base
-from central.tokens import Principal, TokenIssuer
+from central.store.tables import Base
 from tests.central.conftest import Store
 from tests.central.factories import EDGE, SITE, T0, event, jpeg_bytes, sha, site_config, wire
 
@@ -37,7 +37,7 @@ def client(central: Central) -> Iterator[TestClient]:
 
 
 def _store(central: Central) -> Store:
-    from central.routing import GridRouter
+    from central.workflow.routing import GridRouter
 
     return Store(central.engine, central.ctx.sessions, central.ctx.evidence, GridRouter(site_config()))
 
@@ -76,7 +76,7 @@ def test_token_flow(client: TestClient) -> None:
 def test_jwt_secret_is_generated_once_and_private(central: Central, tmp_path: Path) -> None:
     secret_file = tmp_path / "var" / "jwt_secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
-    from central.tokens import load_secret
+    from central.auth.tokens import load_secret
 
     assert load_secret(tmp_path / "var").value == secret_file.read_text().strip()
 

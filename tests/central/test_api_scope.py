@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from broker.topics import event_topic, evidence_topic
-from central.tables import CommandRow, Incident
+from central.store.tables import CommandRow, Incident
 from tests.central.conftest import Workflow
 from tests.central.factories import EDGE, SITE, T0, WF_PASSWORD, event, jpeg_bytes, sha, wire
 

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from broker.payloads import Phase
 from broker.topics import event_topic, evidence_topic
-from central.ingest import IngestService
-from central.tables import DeadLetter, Event, Incident, IncidentEvidence, utcnow
+from central.ingest.service import IngestService
+from central.store.tables import DeadLetter, Event, Incident, IncidentEvidence, utcnow
 from tests.central.conftest import Store
 from tests.central.factories import EDGE, SITE, event, jpeg_bytes, sha, wire
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from broker.payloads import HazardKind
 from broker.topics import event_topic
-from central.scheduler import DeadlineScheduler, deadline_color
-from central.tables import Incident, Task, WebhookDelivery
+from central.store.tables import Incident, Task, WebhookDelivery
+from central.workflow.scheduler import DeadlineScheduler, deadline_color
 from tests.central.conftest import make_workflow
 from tests.central.factories import EDGE, SITE, T0, event, wire
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from broker.netutil import free_port, wait_for_port
-from central.evidence_store import (
+from central.evidence.store import (
     EvidenceBackend,
     EvidenceIntegrityError,
     EvidenceStore,

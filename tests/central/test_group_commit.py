@@ -10,11 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from broker.connectionconfig import BrokerConfig
-from central.changes import ChangeFeed
-from central.evidence_store import EvidenceStore
-from central.mqtt_ingest import BATCH_MAX, IngestDeps, MqttIngest
-from central.mqtt_receiver import Received
-from central.routing import GridRouter
+from central.evidence.store import EvidenceStore
+from central.ingest.pipe import Received
+from central.ingest.writer import BATCH_MAX, IngestDeps, MqttIngest
+from central.store.changes import ChangeFeed
+from central.workflow.routing import GridRouter
 
 
 def _writer(tmp_path, window_s: float) -> MqttIngest:  # noqa: ANN001

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from broker.payloads import CameraHealth, EdgeStatus, HealthState, Phase
 from broker.topics import camera_health_topic, event_topic, evidence_topic, status_topic
-from central.tables import (
+from central.store.tables import (
     CameraHealthRow,
     DeadLetter,
     EdgeStatusRow,

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 from broker.payloads import EdgeStatus, Phase
 from broker.topics import event_topic, evidence_topic, status_topic
-from central.evidence_store import StoredBlob, sniff_content_type
-from central.ingest_model import Created, Episode, FoldedIncident, MaybeRegister, StoreView
-from central.ingest_parse import Message, parse_message
-from central.ingest_plan import Rules, plan_batch
-from central.routing import GridRouter
+from central.evidence.store import StoredBlob, sniff_content_type
+from central.ingest.model import Created, Episode, FoldedIncident, MaybeRegister, StoreView
+from central.ingest.parse import Message, parse_message
+from central.ingest.plan import Rules, plan_batch
+from central.workflow.routing import GridRouter
 from tests.central.factories import EDGE, SITE, T0, event, jpeg_bytes, sha, wire
 
 ROUTER = GridRouter(None)

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 
 from broker.payloads import Actuation, ActuationAction, HazardKind, Phase
 from broker.topics import actuation_topic, event_topic, evidence_topic
-from central.ingest import IngestService
-from central.tables import ActuationRow, AuditRecord, Base, Event, Incident, IncidentEvidence, utcnow
+from central.ingest.service import IngestService
+from central.store.tables import ActuationRow, AuditRecord, Base, Event, Incident, IncidentEvidence, utcnow
 from tests.central.conftest import Store
 from tests.central.factories import EDGE, SITE, T0, event, jpeg_bytes, sha, wire
 

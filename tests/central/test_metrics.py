@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from broker.payloads import EdgeStatus
 from broker.topics import event_topic, status_topic
-from central.metrics import reason_class
+from central.reporting.metrics import reason_class
 from central.server import build_central
 from tests.central.factories import EDGE, SITE, event, site_config, wire
 from tests.central.test_mqtt_ingest import Device
@@ -77,7 +77,7 @@ def test_the_grafana_dashboard_asks_only_for_metrics_that_exist(tmp_path: Path) 
     import json
     import re
 
-    from central.metrics import CentralMetrics
+    from central.reporting.metrics import CentralMetrics
     from tests.support import PROJECT_ROOT
 
     dashboard = json.loads((PROJECT_ROOT / "deploy/grafana/sharpeyes.json").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central.mqtt_burst import READ_BURST, BurstReadingClient, ReadAheadSocket, available, client_class
+from central.ingest.burst import READ_BURST, BurstReadingClient, ReadAheadSocket, available, client_class
 from tests.support import wait_until
 
 

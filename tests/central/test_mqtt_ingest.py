@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from broker.payloads import TaskNotification
 from broker.topics import event_topic, evidence_topic, worker_task_topic
 from central.server import Central, build_central
+from central.workflow.outgoing import Outgoing
 from tests.central.factories import EDGE, SITE, event, jpeg_bytes, sha, site_config, wire
 from tests.support import wait_until
 
@@ -162,7 +163,7 @@ def test_message_is_redelivered_when_the_database_failed_before_commit(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from central.ingest import IngestService
+    from central.ingest.service import IngestService
 
     real_store = IngestService.handle_batch
     failures = {"left": 1}
@@ -201,9 +202,9 @@ def test_task_created_while_the_broker_is_down_is_notified_after_it_returns(
     from paho.mqtt.properties import Properties
     from sqlalchemy import select
 
-    from central.ingest import IngestService
-    from central.routing import GridRouter
-    from central.tables import Task
+    from central.ingest.service import IngestService
+    from central.store.tables import Task
+    from central.workflow.routing import GridRouter
 
     # The worker's phone keeps a persistent session, as a phone that sleeps would.
     props = Properties(PacketTypes.CONNECT)
@@ -278,7 +279,7 @@ def test_blobs_are_checked_and_written_by_the_receiver_and_a_mismatch_is_dead_le
 ) -> None:
     from sqlalchemy import select
 
-    from central.tables import DeadLetter, Evidence
+    from central.store.tables import DeadLetter, Evidence
 
     central = _central(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, mosquitto.port)
     edge = Device(mosquitto.port)
@@ -308,7 +309,7 @@ def test_an_event_is_stored_as_the_edge_sent_it(database_url: str, tmp_path: Pat
 
     from sqlalchemy import select
 
-    from central.tables import Event
+    from central.store.tables import Event
 
     central = _central(database_url, tmp_path, mosquitto.port)
     edge = Device(mosquitto.port)
@@ -336,7 +337,7 @@ def test_publish_many_answers_one_result_per_message(tmp_path: Path, mosquitto) 
     central = _central(f"sqlite:///{tmp_path / 'central.db'}", tmp_path, mosquitto.port)
     try:
         assert central.ingest is not None
-        messages = [(worker_task_topic(SITE, f"w{i}"), b"{}", 1) for i in range(3)]
+        messages = [Outgoing(worker_task_topic(SITE, f"w{i}"), b"{}", 1) for i in range(3)]
         assert central.ingest.publish_many(messages) == [True, True, True]
         assert central.ingest.publish_many([]) == []
     finally:

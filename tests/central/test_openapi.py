@@ -8,9 +8,9 @@ from pathlib import Path
 
 from central.api.app import create_app
 from central.api.context import ApiContext
-from central.changes import ChangeFeed
-from central.evidence_store import EvidenceStore
-from central.tokens import TokenIssuer, TokenKey
+from central.auth.tokens import TokenIssuer, TokenKey
+from central.evidence.store import EvidenceStore
+from central.store.changes import ChangeFeed
 from tests.support import PROJECT_ROOT
 
 CLIENT = PROJECT_ROOT / "central" / "web" / "js" / "api.js"

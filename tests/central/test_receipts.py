@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from broker.payloads import RECEIPTS_CAPABILITY, CentralHello, Receipt
 from broker.topics import event_topic, evidence_topic, hello_topic, receipt_topic, status_topic
-from central import receipts
-from central.evidence_store import StoredBlob
+from central.evidence.store import StoredBlob
+from central.ingest import receipts
 from tests.central.factories import EDGE, SITE, event, jpeg_bytes, sha, wire
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

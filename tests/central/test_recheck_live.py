@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from broker.payloads import HazardKind
 from broker.siteconfig import SiteConfig
 from broker.topics import event_topic
-from central.ingest import IngestService
+from central.ingest.service import IngestService
 from central.server import Central
 from tests.central.factories import event, wire
 from tests.support import central_and_edge, wait_until

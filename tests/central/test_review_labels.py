@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from broker.payloads import DetectedObject, HazardKind
 from broker.topics import event_topic, evidence_topic
-from central.tables import EvidenceHold
+from central.store.tables import EvidenceHold
 from tests.central.conftest import Workflow
 from tests.central.factories import EDGE, SITE, event, jpeg_bytes, sha, wire
 from tests.central.test_workflow_api import incident_of, ok

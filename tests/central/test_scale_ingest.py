@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 
 from broker.payloads import Phase
 from broker.topics import event_topic
-from central.db import make_engine
 from central.server import build_central
-from central.tables import Event, Incident
+from central.store.db import make_engine
+from central.store.tables import Event, Incident
 from tests.central.factories import EDGE, SITE, event, site_config, wire
 from tests.support import PostgresUnavailable, fresh_postgres_database, wait_until
 
@@ -154,7 +154,7 @@ def _start_worker(config: Path, url: str, client_id: str, tmp_path: Path) -> sub
 @pytest.mark.timeout(180)
 def test_kill_9_during_a_burst_loses_nothing_and_files_nothing_twice(database_url: str, tmp_path: Path,
                                                                      mosquitto) -> None:  # type: ignore[no-untyped-def]
-    from central.migrate import upgrade
+    from central.store.migrate import upgrade
 
     config = tmp_path / "site.yaml"
     _write_site(config, mosquitto.port)

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-import central.scheduler as scheduler_module
+import central.workflow.scheduler as scheduler_module
 from broker.payloads import HazardKind
 from broker.topics import event_topic
-from central import audit
-from central.db import make_engine, make_session_factory
-from central.lease import LeaderLease
-from central.migrate import upgrade
-from central.scheduler import DeadlineScheduler, TickResult
 from central.server import Central, build_central
-from central.tables import AuditRecord, Task, WebhookDelivery
+from central.store.db import make_engine, make_session_factory
+from central.store.lease import LeaderLease
+from central.store.migrate import upgrade
+from central.store.tables import AuditRecord, Task, WebhookDelivery
+from central.workflow import audit
+from central.workflow.scheduler import DeadlineScheduler, TickResult
 from tests.central.conftest import Workflow, make_workflow
 from tests.central.factories import EDGE, SITE, T0, event, wire, workflow_config, workflow_site
 
@@ -105,7 +105,7 @@ def test_two_schedulers_escalate_an_overdue_incident_once(pair: Pair) -> None:
 
 
 def test_the_follower_takes_over_when_the_leader_stops(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="central.lease")
+    caplog.set_level(logging.INFO, logger="central.store.lease")
     a, b = _schedulers(pair)
     iid = pair.overdue_soon("k-handover")
     assert a.tick().leader and not b.tick().leader
@@ -121,7 +121,7 @@ def test_the_follower_takes_over_when_the_leader_stops(pair: Pair, caplog: pytes
 
 def test_an_expired_lease_is_taken_over_and_the_old_leader_stands_by(pair: Pair,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="central.lease")
+    caplog.set_level(logging.INFO, logger="central.store.lease")
     a, b = _schedulers(pair)
     # Renewed each tick, the lease stays with A far beyond one TTL.
     for _ in range(8):
@@ -203,7 +203,7 @@ def test_two_webhook_senders_post_each_delivery_once(pair: Pair) -> None:
 def test_racing_holders_get_one_winner_per_round(database_url: str) -> None:
     """Four would-be holders, each with its own engine (as separate processes), race for a missing
     lease (the INSERT) and then, round after round, for an expired one (the conditional UPDATE)."""
-    from central.clock import ManualClock
+    from central.store.clock import ManualClock
 
     clock = ManualClock(T0)
     engines = [make_engine(database_url) for _ in range(4)]

@@ -20,8 +20,8 @@ from PIL import Image
 
 from broker.payloads import HazardKind
 from broker.topics import event_topic, evidence_topic
-from central import audit
-from central.tables import Evidence, EvidenceHold, Incident, LoginAttempt
+from central.store.tables import Evidence, EvidenceHold, Incident, LoginAttempt
+from central.workflow import audit
 from tests.central.conftest import Workflow, make_workflow
 from tests.central.factories import WF_PASSWORD, event, jpeg_bytes, sha, wire
 from tests.support import PROJECT_ROOT, SHARPEYES_CLI, start_central, stop_process
@@ -152,16 +152,16 @@ def test_a_token_dies_when_its_users_password_or_role_changes(wf: Workflow) -> N
 
 
 def test_the_site_file_revokes_tokens_of_users_it_changes(database_url: str, tmp_path: Path) -> None:
+    from central.auth.tokens import Principal
+    from central.auth.users import sync_users
     from central.server import build_central
-    from central.tokens import Principal
-    from central.users import sync_users
     from tests.central.factories import workflow_site
 
     built = build_central(workflow_site(), database_url, tmp_path / "ev", tmp_path / "var", ingest=False)
     try:
         from sqlalchemy import select
 
-        from central.tables import User
+        from central.store.tables import User
 
         with built.ctx.sessions() as session:
             before = session.scalar(select(User).where(User.username == "wang"))
@@ -230,7 +230,7 @@ def test_a_worker_can_neither_attach_nor_read_another_grids_evidence(wf: Workflo
 
 
 def test_faces_are_blurred_outside_the_desk_and_every_read_is_on_the_audit_chain(wf: Workflow, shared_media: Path) -> None:
-    from central.redaction import FaceDetector
+    from central.evidence.redaction import FaceDetector
     from models.registry import resolve_weight
 
     photo = _jpeg(shared_media / "zidane.jpg")  # two faces, as a camera snapshot would show them
@@ -272,7 +272,7 @@ def test_faces_are_blurred_outside_the_desk_and_every_read_is_on_the_audit_chain
 
 
 def test_redaction_fails_closed(tmp_path: Path) -> None:
-    from central.redaction import Redactor
+    from central.evidence.redaction import Redactor
 
     broken = tmp_path / "centerface.onnx"
     broken.write_bytes(b"not a network")
@@ -290,7 +290,7 @@ def retention_wf(database_url: str, tmp_path: Path) -> Iterator[Workflow]:
 
 
 def test_the_purge_deletes_exactly_what_the_policy_says(retention_wf: Workflow, tmp_path: Path) -> None:
-    from central import retention
+    from central.evidence import retention
 
     wf = retention_wf
     blobs = {name: jpeg_bytes(f"ret-{name}") for name in ("dismissed", "fixed", "held", "dataset", "open")}

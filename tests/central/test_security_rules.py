@@ -8,10 +8,10 @@ import pytest
 from broker.redact import redact
 from broker.siteconfig import UserConfig
 from central.api.limits import limit_for
-from central.rate_limit import RateLimiter
-from central.secrets_policy import open311_problems, password_problems, token_key_problems
-from central.tokens import TokenIssuer, TokenKey, TokenKeyError
-from central.workflow_config import WorkflowConfig
+from central.auth.rate_limit import RateLimiter
+from central.auth.secrets_policy import open311_problems, password_problems, token_key_problems
+from central.auth.tokens import TokenIssuer, TokenKey, TokenKeyError
+from central.workflow.config import WorkflowConfig
 
 
 def test_passwords_that_are_defaults_short_or_written_in_the_file_are_named(monkeypatch: pytest.MonkeyPatch) -> None:

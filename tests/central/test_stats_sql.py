@@ -1,4 +1,4 @@
-"""Statistics in the database (central/stats_sql.py) against their pure definition (central/stats.py)
+"""Statistics in the database (central/reporting/stats_sql.py) against their pure definition (central/reporting/stats.py)
 on 5,000 incidents with audit trails, on SQLite and PostgreSQL; and /stats through the API beyond
 the 500 incidents the console used to count in the browser."""
 
@@ -11,10 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from central import stats, stats_sql
-from central.routing import GridRouter
-from central.tables import AuditRecord, Incident
-from central.workflow_config import IndexFormula
+from central.reporting import stats, stats_sql
+from central.store.tables import AuditRecord, Incident
+from central.workflow.config import IndexFormula
+from central.workflow.routing import GridRouter
 from tests.central.conftest import Store, Workflow
 from tests.central.factories import T0, site_config
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from broker.siteconfig import parse_site_config
-from central.db import make_engine
-from central.migrate import upgrade
-from central.routing import GridRouter, Route
-from central.tables import User
-from central.users import authenticate, sync_users
+from central.auth.users import authenticate, sync_users
+from central.store.db import make_engine
+from central.store.migrate import upgrade
+from central.store.tables import User
+from central.workflow.routing import GridRouter, Route
 from tests.central.conftest import Store
 from tests.central.factories import site_config
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import sessionmaker
 
 from broker.topics import event_topic
 from central.api.routes_ops import READY_BACKLOG_MAX
-from central.ingest_apply import DEAD_LETTER_PREFIX
+from central.ingest.apply import DEAD_LETTER_PREFIX
 from central.server import build_central
-from central.tables import DeadLetter, Incident
+from central.store.tables import DeadLetter, Incident
 from tests.central.conftest import Store
 from tests.central.factories import EDGE, SITE, event, site_config, wire
 
@@ -103,8 +103,8 @@ def test_an_edges_heartbeat_problems_are_stored_and_listed(store: Store) -> None
 
     from broker.payloads import EdgeHeartbeat, EdgeStatus
     from broker.topics import status_topic
-    from central.edge_health import edge_problems
-    from central.tables import EdgeStatusRow
+    from central.fleet.edge_health import edge_problems
+    from central.store.tables import EdgeStatusRow
 
     beat = EdgeHeartbeat(interval_s=60, outbox_messages=5, outbox_bytes=100, dropped={"clip": 3, "snapshot": 0},
                          publish_refused="not authorized (0x87): check the ACL for edge-1", dead_letters=2,

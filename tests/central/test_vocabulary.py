@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from central import vocabulary
-from central.tables import Incident, User
+from central.store.tables import Incident, User
+from central.workflow import vocabulary
 from tests.central.conftest import Store
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
 
 def test_the_migration_enforces_exactly_the_vocabulary() -> None:
-    migration = importlib.import_module("central.migrations.versions.0008_vocabulary_checks")
+    migration = importlib.import_module("central.store.migrations.versions.0008_vocabulary_checks")
     assert {(t, c): tuple(w) for t, c, w, _ in vocabulary.CONSTRAINED} == {
         key: tuple(words) for key, words in migration.WORDS.items()}
 
@@ -56,8 +56,8 @@ def test_the_site_file_and_the_workflow_speak_the_same_words() -> None:
     from typing import get_args
 
     from broker.siteconfig import UserConfig
-    from central.engine import CLOSE_REASONS
-    from central.workflow import ACTIONS, STATES, SYSTEM_STEPS
+    from central.workflow.handlers import CLOSE_REASONS
+    from central.workflow.rules import ACTIONS, STATES, SYSTEM_STEPS
 
     assert set(get_args(UserConfig.model_fields["role"].annotation)) == set(vocabulary.Role)
     assert set(STATES) == set(vocabulary.State) and set(CLOSE_REASONS) == set(vocabulary.CloseReason)

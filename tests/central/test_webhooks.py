@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from broker.payloads import HazardKind
 from broker.topics import event_topic
-from central.tables import WebhookDelivery
+from central.store.tables import WebhookDelivery
 from tests.central.conftest import make_workflow
 from tests.central.factories import EDGE, SITE, event, wire
 

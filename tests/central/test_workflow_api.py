@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from broker.payloads import HazardKind, Phase
 from broker.topics import event_topic, evidence_topic
-from central.tables import Incident, Task
+from central.store.tables import Incident, Task
 from tests.central.conftest import Workflow
 from tests.central.factories import EDGE, G3_AREA, SITE, event, jpeg_bytes, sha, wire
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from central.grid import GridTree, Node, point_in_polygon, scope_for
-from central.workflow import (
+from central.workflow.grid import GridTree, Node, point_in_polygon, scope_for
+from central.workflow.rules import (
     ACTIONS,
     STATES,
     Actor,
@@ -131,7 +131,7 @@ def test_point_in_polygon() -> None:
 
 def test_workflow_file_errors_name_the_file_the_key_and_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from broker.configbase import ConfigError
-    from central.workflow_config import load_workflow_config, parse_duration
+    from central.workflow.config import load_workflow_config, parse_duration
     from tests.central.factories import workflow_site
 
     bad = tmp_path / "workflow.yaml"

@@ -14,7 +14,7 @@ CAMERA_CONFIGS = PROJECT_ROOT / "configs" / "cameras"
 
 @pytest.fixture(scope="session")
 def yolov8n(shared_models: Path):
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     return load_detector("yolov8n", intra_op_threads=2)
 

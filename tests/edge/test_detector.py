@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from edge.detector import Detection, choose_providers, load_detector
+from models.detector import Detection, choose_providers, load_detector
 
 
 def _labels(detections: list[Detection], label: str, min_score: float = 0.25) -> list[Detection]:
@@ -83,7 +83,7 @@ def test_yolox_nano_finds_the_bus_with_its_own_preprocessing(read_image) -> None
 
 
 def test_missing_provider_falls_back_to_cpu_with_one_warning(caplog, read_image) -> None:
-    with caplog.at_level(logging.WARNING, logger="edge.detector"):
+    with caplog.at_level(logging.WARNING, logger="models.detector"):
         detector = load_detector("yolox_nano", providers=["NoSuchExecutionProvider", "CPUExecutionProvider"])
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "NoSuchExecutionProvider" in warnings[0].getMessage()

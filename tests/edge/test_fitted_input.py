@@ -38,7 +38,7 @@ def test_anchor_grid_matches_the_constants_ultralytics_exported(shared_models) -
 
 
 def test_fitted_detector_finds_the_parked_cars_the_square_one_finds(street_frame, yolov8n) -> None:
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     square = load_detector("yolov8n", intra_op_threads=2, fit_input=False)
     assert yolov8n.input_size_for(1280, 720) == (640, 384)
@@ -76,14 +76,14 @@ def test_reanchored_graph_declares_its_new_input_for_other_runtimes(shared_model
 
 def test_fire_lane_width_finds_the_parked_row_as_the_full_width_does(street_frame, yolov8n) -> None:
     """The fire-lane profile's 480-px input (a third of the square's work) keeps the parked row."""
-    from broker.zoneconfig import HAZARD_PROFILES
+    from broker.zonekinds import ZONE_KINDS
 
     def kerb_cars(width: int) -> int:
         # The near kerb of configs/cameras/street-parked.yaml: y 0.74..0.90 of the 720-px frame.
         found = yolov8n.detect(street_frame, width)
         return sum(1 for d in found if d.label == "car" and d.score >= 0.35 and 0.70 * 720 <= (d.box[1] + d.box[3]) / 2 <= 0.92 * 720)
 
-    width = HAZARD_PROFILES["fire_lane"].detect_width
+    width = ZONE_KINDS["fire_lane"].sampling.detect_width
     assert yolov8n.input_size_for(1280, 720, width) == (480, 288)
     assert kerb_cars(640) >= 3
     assert kerb_cars(width) >= kerb_cars(640) - 1

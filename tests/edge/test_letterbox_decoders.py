@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.decoders import decode_yolov8, decode_yolox
-from edge.letterbox import PAD_VALUE, letterbox
+from models.decoders import decode_yolov8, decode_yolox
+from models.letterbox import PAD_VALUE, letterbox
 
 
 def test_centred_letterbox_pads_evenly_and_maps_boxes_back() -> None:

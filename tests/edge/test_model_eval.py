@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from broker.configbase import ConfigError
-from edge.detector import Detection
+from models.detector import Detection
 from models.evaluation import evaluate, load_dataset
 from tests.support import PROJECT_ROOT, SHARED_DIR
 

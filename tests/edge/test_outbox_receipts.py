@@ -6,13 +6,13 @@ import sqlite3
 import time
 from pathlib import Path
 
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 
 EVENT = "sharpeyes/v1/s/e/event"
 
 
 def _fill(outbox: Outbox, n: int) -> list[int]:
-    outbox.put_many([(EVENT, f"e{i}".encode(), 1, False, "event", f"key-{i}") for i in range(n)])
+    outbox.put_many([OutboxMessage(EVENT, f"e{i}".encode(), "event", f"key-{i}") for i in range(n)])
     return [m.id for m in outbox.peek(100)]
 
 
@@ -77,5 +77,5 @@ def test_an_outbox_from_before_receipts_is_upgraded_in_place(tmp_path: Path) -> 
     outbox = Outbox(path)
     [old] = outbox.peek(10)
     assert old.key is None and old.payload == b"\x01"  # no key: it leaves on the broker's PUBACK, as before
-    outbox.put_many([(EVENT, b"new", 1, False, "event", "key-new")])
+    outbox.put_many([OutboxMessage(EVENT, b"new", "event", "key-new")])
     assert [m.key for m in outbox.peek(10)] == [None, "key-new"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from broker.payloads import HazardKind, Phase
 from broker.zoneconfig import ZoneConfig
-from edge.rules import FireLaneRule, PresenceRule, RuleEvent, ZoneObject, rule_for_zone
+from broker.zonekinds import ZONE_KINDS, RuleName
+from edge.rules import RULES, FireLaneRule, PresenceRule, RuleEvent, ZoneObject, rule_for_zone
 
 LANE = ZoneConfig(
     id="lane", kind="fire_lane", polygon=[(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)],
@@ -181,6 +182,15 @@ def test_ebike_realarms_while_it_stays() -> None:
 def test_rule_for_zone_picks_by_kind() -> None:
     assert isinstance(rule_for_zone(LANE), FireLaneRule)
     assert isinstance(rule_for_zone(ELEVATOR), PresenceRule)
+
+
+def test_every_zone_kind_has_a_registered_rule() -> None:
+    assert set(RULES) == set(RuleName)
+    assert {spec.rule for spec in ZONE_KINDS.values()} <= set(RULES)
+    assert RULES == {RuleName.FIRE_LANE: FireLaneRule, RuleName.PRESENCE: PresenceRule}
+    for kind in ZONE_KINDS:
+        zone = ZoneConfig(id="z", kind=kind, polygon=LANE.polygon, labels=["person"])
+        assert isinstance(rule_for_zone(zone), RULES[zone.spec.rule])  # type: ignore[arg-type]
 
 
 def test_a_vehicle_driving_towards_the_camera_is_not_standing() -> None:

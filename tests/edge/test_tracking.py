@@ -7,10 +7,10 @@ frame, one list per sample at the camera's detect cadence (1 fps, as for fire la
 from __future__ import annotations
 
 from broker.zoneconfig import ZoneConfig
-from edge.detector import Detection
 from edge.pipeline import to_zone_objects
 from edge.rules import FireLaneRule, RuleEvent, ZoneObject
 from edge.tracking import Tracker
+from models.detector import Detection
 
 W, H = 1280, 720
 LANE = ZoneConfig(

@@ -10,7 +10,7 @@ import yaml
 from broker.cameraconfig import CameraConfig
 from broker.configbase import ConfigError
 from broker.siteconfig import load_camera_rules, load_site_config
-from broker.zoneconfig import HAZARD_PROFILES
+from broker.zonekinds import ZONE_KINDS
 from tests.edge.conftest import CAMERA_CONFIGS
 from tests.support import PROJECT_ROOT
 
@@ -84,11 +84,12 @@ def test_unknown_time_zone_is_named(tmp_path: Path) -> None:
 
 
 def test_each_hazard_declares_its_cadence() -> None:
-    assert {k: p.detect_fps for k, p in HAZARD_PROFILES.items()} == {"fire_lane": 1.0, "indoor": 2.0, "occupancy": 1.0}
-    for profile in HAZARD_PROFILES.values():
+    profiles = {kind: spec.sampling for kind, spec in ZONE_KINDS.items()}
+    assert {k: p.detect_fps for k, p in profiles.items()} == {"fire_lane": 1.0, "indoor": 2.0, "occupancy": 1.0}
+    for profile in profiles.values():
         low, high = profile.fps_range
         assert low <= profile.detect_fps <= high
-    assert HAZARD_PROFILES["fire_lane"].fps_range == (0.5, 1.0) and HAZARD_PROFILES["indoor"].fps_range == (2.0, 5.0)
+    assert profiles["fire_lane"].fps_range == (0.5, 1.0) and profiles["indoor"].fps_range == (2.0, 5.0)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from edge.backoff import Backoff
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 
 
 def test_backoff_grows_to_its_cap_with_jitter_and_resets():
@@ -22,7 +22,7 @@ def test_backoff_grows_to_its_cap_with_jitter_and_resets():
 def test_outbox_survives_reopen_in_order_and_removes_only_acknowledged(tmp_path):
     path = tmp_path / "outbox.db"
     box = Outbox(path)
-    box.put_many([(f"t/{i}", f"m{i}".encode(), 1, False, "event") for i in range(5)])
+    box.put_many([OutboxMessage(f"t/{i}", f"m{i}".encode(), "event", None) for i in range(5)])
     first = box.peek(10)
     box.remove(first[0].id)
     box.close()
@@ -46,15 +46,15 @@ def test_sequence_counter_is_monotonic_across_restarts(tmp_path):
 
 def test_full_outbox_drops_clips_then_snapshots_never_events(tmp_path):
     box = Outbox(tmp_path / "outbox.db", max_bytes=10_000)
-    box.put_many([("e/0", b"e" * 1000, 1, False, "event"), ("s/0", b"s" * 3000, 1, False, "snapshot"),
-                  ("c/0", b"c" * 4000, 1, False, "clip")])
+    box.put_many([OutboxMessage("e/0", b"e" * 1000, "event", None), OutboxMessage("s/0", b"s" * 3000, "snapshot", None),
+                  OutboxMessage("c/0", b"c" * 4000, "clip", None)])
     assert box.depth() == (3, 8000)
     # 5 kB more: the clip goes first.
-    box.put_many([("e/1", b"e" * 1000, 1, False, "event"), ("s/1", b"s" * 4000, 1, False, "snapshot")])
+    box.put_many([OutboxMessage("e/1", b"e" * 1000, "event", None), OutboxMessage("s/1", b"s" * 4000, "snapshot", None)])
     assert [m.topic for m in box.peek(10)] == ["e/0", "s/0", "e/1", "s/1"]
     assert box.dropped == {"clip": 1, "snapshot": 0, "update": 0, "event": 0}
     # Events alone past the bound: the oldest snapshots go, every event stays.
-    box.put_many([(f"e/{i}", b"e" * 1000, 1, False, "event") for i in range(2, 9)])
+    box.put_many([OutboxMessage(f"e/{i}", b"e" * 1000, "event", None) for i in range(2, 9)])
     topics = [m.topic for m in box.peek(20)]
     assert [t for t in topics if t.startswith("e/")] == [f"e/{i}" for i in range(9)]
     assert box.dropped["snapshot"] == 2 and not any(t.startswith("s/") for t in topics)

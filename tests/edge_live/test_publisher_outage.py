@@ -8,7 +8,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from broker.connectionconfig import BrokerConfig
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import OutboxPublisher
 
 
@@ -62,11 +62,11 @@ def test_broker_outage_loses_nothing_and_keeps_order(fresh_mosquitto, tmp_path):
     try:
         # Every fifth message is snapshot-sized: large payloads once exposed a lock-order deadlock.
         expected = [f"event-{i}-".encode() + (b"x" * 250_000 if i % 5 == 0 else b"") for i in range(60)]
-        outbox.put_many([("sharpeyes/v1/t/e/event", m, 1, False, "event") for m in expected[:20]])
+        outbox.put_many([OutboxMessage("sharpeyes/v1/t/e/event", m, "event", None) for m in expected[:20]])
         assert publisher.wait_until_drained(10), "first batch was not acknowledged"
 
         fresh_mosquitto.stop()
-        outbox.put_many([("sharpeyes/v1/t/e/event", m, 1, False, "event") for m in expected[20:]])
+        outbox.put_many([OutboxMessage("sharpeyes/v1/t/e/event", m, "event", None) for m in expected[20:]])
         time.sleep(1.0)
         assert outbox.depth()[0] == 40, "messages must wait in the outbox while the broker is down"
 

@@ -17,7 +17,7 @@ import pytest
 
 from broker.connectionconfig import BrokerConfig
 from broker.mosquitto import MosquittoProcess
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import OutboxPublisher
 from tests.support import wait_until
 
@@ -52,7 +52,7 @@ def test_refused_publishes_are_kept_reported_and_delivered_after_the_fix(tmp_pat
                                 username="edge-1", max_refusals=3, refusal_backoff_s=0.2)
     watcher, received = _subscriber(broker)
     try:
-        outbox.put_many([(TOPIC, f"event {i}".encode(), 1, False, "event") for i in range(MESSAGES)])
+        outbox.put_many([OutboxMessage(TOPIC, f"event {i}".encode(), "event", None) for i in range(MESSAGES)])
         publisher.start()
         # Refused, reported with the fix, and nothing deleted: each message is pending or buried.
         wait_until(lambda: publisher.last_refusal, 20, what="the refusal to be reported")
@@ -95,7 +95,7 @@ def test_without_a_hello_from_central_the_brokers_puback_is_enough(tmp_path: Pat
     publisher = OutboxPublisher(BrokerConfig(host=mosquitto.host, port=mosquitto.port), "sharpeyes-edge-old-central",
                                 outbox, username="edge-1")
     try:
-        outbox.put_many([(TOPIC, b"e", 1, False, "event", "key-1")])
+        outbox.put_many([OutboxMessage(TOPIC, b"e", "event", "key-1")])
         publisher.start()
         wait_until(lambda: outbox.depth()[0] == 0, 20, what="the PUBACK to remove the event")
         assert not publisher.receipts_active and publisher.published == 1
@@ -107,7 +107,7 @@ def test_without_a_hello_from_central_the_brokers_puback_is_enough(tmp_path: Pat
 @pytest.mark.timeout(60)
 def test_a_lapsed_promise_of_receipts_falls_back_to_the_puback(tmp_path: Path, mosquitto) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
-    outbox.put_many([(TOPIC, b"sent before", 1, False, "event", "key-old")])
+    outbox.put_many([OutboxMessage(TOPIC, b"sent before", "event", "key-old")])
     [old] = outbox.peek(1)
     outbox.mark_sent(old.id)  # the broker had it; central's receipt never came
     outbox.set_setting("receipts_until", int(time.time()) - 1)  # central's last hello ran out a second ago

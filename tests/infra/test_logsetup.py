@@ -58,5 +58,5 @@ def test_a_real_process_logs_json_lines_when_asked(shared_media: Path) -> None:
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert records and {"edge.detector", "edge.replay"} <= {r["logger"] for r in records}
+    assert records and {"models.detector", "edge.replay"} <= {r["logger"] for r in records}
     assert json.loads(result.stdout.splitlines()[0])["hazard"] == "ebike_indoor"  # events stay on stdout

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.siteconfig import SiteConfig
 from broker.topics import command_topic
-from central.tables import CommandRow
+from central.store.tables import CommandRow
 from tests.support import central_and_edge, wait_until
 
 LANE = {"id": "kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],

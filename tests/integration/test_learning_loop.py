@@ -56,7 +56,7 @@ def test_reviews_train_a_model_that_is_promoted_to_the_camera_and_rolled_back(  
     spy.subscribe([(status_topic("loop", "e1"), 1), (event_topic("loop", "e1"), 1)])
     spy.loop_start()
     try:
-        from central.workflow_config import WorkflowConfig
+        from central.workflow.config import WorkflowConfig
 
         triage = WorkflowConfig.model_validate({"hazards": {"ebike_indoor": {"auto_register_score": None}}})
         with central_and_edge(site, "e1", tmp_path, triage) as (central, _node), TestClient(central.app) as client:

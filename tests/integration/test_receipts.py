@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from broker.connectionconfig import BrokerConfig
 from broker.topics import event_topic
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import OutboxPublisher
 from tests.central.factories import EDGE, SITE, event, wire
 from tests.central.test_mqtt_ingest import _central
@@ -56,7 +56,7 @@ def test_broker_kill9_while_central_is_down_loses_nothing(tmp_path: Path, fresh_
         central.close()  # central's persistent session stays on the broker, collecting for it
 
         events = [event(f"k-receipt-{i}") for i in range(EVENTS)]
-        outbox.put_many([(event_topic(SITE, EDGE), wire(e), 1, False, "event", str(e.event_id)) for e in events])
+        outbox.put_many([OutboxMessage(event_topic(SITE, EDGE), wire(e), "event", str(e.event_id)) for e in events])
         wait_until(lambda: outbox.awaiting_receipt() == EVENTS, 60, what="the broker to acknowledge every event")
         assert outbox.depth()[0] == EVENTS  # acknowledged by the broker, still kept: no receipt yet
 

@@ -78,7 +78,7 @@ def test_training_registers_an_onnx_model_with_its_provenance(store: Path, train
 
 
 def test_the_trained_model_runs_by_name_in_the_edge(store: Path, trained: dict) -> None:
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     detector = load_detector("lift-ebike", score_threshold=0.05, intra_op_threads=1)
     assert detector.class_names[-1] == "ebike" and detector.model_sha256 == trained["sha256"]
@@ -116,7 +116,7 @@ def test_the_same_seed_trains_the_same_model(store: Path, trained: dict) -> None
 def test_keep_coco_trains_the_ebike_row_and_leaves_every_coco_output_alone(store: Path, trained: dict) -> None:
     import numpy as np
 
-    from edge.detector import load_detector
+    from models.detector import load_detector
 
     result = _train(store, "lift-ebike-keep", "--keep-coco", "--epochs", "1", "--imgsz", "640")  # the base's input size
     assert result.returncode == 0, result.stderr[-3000:]

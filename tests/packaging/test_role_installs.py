@@ -31,11 +31,11 @@ SOURCES = ("pyproject.toml", "README.md", "broker", "edge", "central", "models",
 # Every module of these packages must import in the role's environment.
 ROLE_PACKAGES = {"edge": ("edge", "models", "broker"), "central": ("central", "broker")}
 # And the other role's heavy libraries must not be there (the images stay small).
-# (Central runs onnxruntime too, for the face detector that redacts evidence: central/redaction.py.)
+# (Central runs onnxruntime too, for the face detector that redacts evidence: central/evidence/redaction.py.)
 FOREIGN = {"edge": ("fastapi", "sqlalchemy", "uvicorn"), "central": ("cv2", "av", "torch")}
 
 # Scripts that a tool runs in its own context, never imported: Alembic's env reads alembic.context.config.
-RUN_BY_TOOLS = ("central.migrations.env",)
+RUN_BY_TOOLS = ("central.store.migrations.env",)
 
 IMPORT_ALL = textwrap.dedent("""
     import importlib, importlib.util, json, pkgutil, sys

@@ -1,5 +1,7 @@
 // Central's REST API: the only way this console reads or changes anything. Every path lives here.
 
+import { DESK_ROLES } from "./roles.js";
+
 const TOKEN_KEY = "sharpeyes.token";
 const V1 = "/api/v1";
 
@@ -78,7 +80,6 @@ export function evidenceUrl(sha256, reason = null) {
   return reason ? `${base}${query({ original: "true", reason })}` : base;
 }
 
-const DESK_ROLES = ["admin", "monitor", "supervisor", "grid_chief"];
 let deskUser = false;
 
 /** Whether the logged-in user may ask for originals (and video clips). */

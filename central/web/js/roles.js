@@ -1,18 +1,24 @@
 // Which pages each role gets. The API enforces every permission; this only hides what a role cannot use.
 
+// The desk watches the whole queue, reviews and labels pictures and may ask for originals; the same
+// four as DESK_ROLES in central/api/deps.py. The field works the tasks dispatched to it.
+export const DESK_ROLES = Object.freeze(["admin", "monitor", "supervisor", "grid_chief"]);
+export const FIELD_ROLES = Object.freeze(["grid_worker", "unit"]);
+export const ROLES = Object.freeze([...DESK_ROLES, ...FIELD_ROLES]);
+
 export const PAGES = {
-  monitor: { nav: "nav_monitor", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
-  board: { nav: "nav_board", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
-  dashboard: { nav: "nav_dashboard", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
-  tasks: { nav: "nav_tasks", roles: ["grid_worker", "unit"] },
-  silences: { nav: "nav_silences", roles: ["admin", "monitor", "supervisor", "grid_chief"] },
+  monitor: { nav: "nav_monitor", roles: DESK_ROLES },
+  board: { nav: "nav_board", roles: DESK_ROLES },
+  dashboard: { nav: "nav_dashboard", roles: DESK_ROLES },
+  tasks: { nav: "nav_tasks", roles: FIELD_ROLES },
+  silences: { nav: "nav_silences", roles: DESK_ROLES },
   ops: { nav: "nav_ops", roles: ["admin"] },
 };
 
 // Pages reached from others, not listed in the navigation.
 const INNER = {
-  incident: ["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"],
-  task: ["admin", "grid_worker", "unit"],
+  incident: ROLES,
+  task: ["admin", ...FIELD_ROLES],
   zones: ["admin"],
 };
 
@@ -25,5 +31,5 @@ export function navFor(role) {
 }
 
 export function homeFor(role) {
-  return role === "grid_worker" || role === "unit" ? "tasks" : "monitor";
+  return FIELD_ROLES.includes(role) ? "tasks" : "monitor";
 }

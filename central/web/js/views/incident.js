@@ -4,13 +4,13 @@ import * as api from "../api.js";
 import { boxEditor } from "../boxes.js";
 import { fill, h } from "../dom.js";
 import { t, label, fmtTime, fmtDuration } from "../i18n.js";
+import { DESK_ROLES } from "../roles.js";
 import {
   actionButtons, camerasById, deadlineBadge, hazardTitle, dispatchChoices, lastedSeconds, latestBoxes, originalRequest,
   releaseForm, snapshotFigure, stateBadge, zoneOf,
 } from "../widgets.js";
 
 const KIND_ORDER = { edge: 0, check: 1, photo: 2 };
-const LABELLERS = ["admin", "monitor", "supervisor", "grid_chief"];
 
 function gallery(detail, cameras) {
   const zone = zoneOf(cameras, detail);
@@ -103,7 +103,7 @@ export async function render(ctx) {
   const el = h("div", { class: "incident" });
 
   async function draw() {
-    const labeller = LABELLERS.includes(ctx.me.role);
+    const labeller = DESK_ROLES.includes(ctx.me.role);
     const [detail, hist, reads, labels] = await Promise.all([api.incident(id), api.history(id).catch(() => []),
       api.incidentReads(id).catch(() => []), labeller ? api.incidentLabels(id).catch(() => null) : null]);
     fill(el, 

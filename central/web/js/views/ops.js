@@ -3,9 +3,8 @@
 import * as api from "../api.js";
 import { fill, h, toast } from "../dom.js";
 import { t, label, fmtTime } from "../i18n.js";
+import { ROLES } from "../roles.js";
 import { actuatorsTable } from "../widgets.js";
-
-const ROLES = ["admin", "monitor", "supervisor", "grid_chief", "grid_worker", "unit"];
 
 function sitesTable(sites) {
   const rows = [];

@@ -1,0 +1,1 @@
+"""What central knows of its edges' own state: heartbeat health and actuator records."""

@@ -1,0 +1,1 @@
+"""The learning loop: reviews become labelled frames, exported as a training set."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the incident store (run by central.migrate)."""

@@ -1,0 +1,1 @@
+"""What central reports about the work: statistics and the monthly index, Prometheus metrics."""

@@ -1,0 +1,20 @@
+"""One message central publishes over MQTT (a worker's task, an edge command, a receipt, a hello).
+
+Kept apart from ``notify.py`` and free of imports: the ingest's receiving process unpickles these
+from its pipe, and unpickling imports the defining module, so it must not pull in the database layer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Outgoing(NamedTuple):
+    """A NamedTuple, not a dataclass: it crosses the ingest's pipe in bursts of task notifications.
+    Pickling 10,000 of them there and back measured 20 ms as plain tuples, 50 ms as this NamedTuple
+    and 115 ms as a frozen, slotted dataclass (CPython 3.11; central/ingest/pipe.py has the method)."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
