@@ -15,6 +15,7 @@ from central.api.app import create_app
 from central.api.context import ApiContext
 from central.auth.tokens import TokenIssuer, load_secret
 from central.auth.users import sync_users
+from central.evidence.retention import retention_purge
 from central.evidence.store import open_evidence_store
 from central.ingest.writer import BATCH_WINDOW_S, IngestDeps, MqttIngest
 from central.store.changes import ChangeFeed
@@ -129,7 +130,7 @@ def build_central(
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
         ctx.after_commit = mqtt_ingest.notify_pending
     scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed(),
-                                  retention=(workflow.retention, evidence))
+                                  purge=retention_purge(workflow.retention, evidence))
     webhooks = WebhookSender(sessions, workflow.webhooks, clock)
     scheduler.on_tick = ctx.metrics.scheduler_tick
     webhooks.on_attempt = ctx.metrics.webhook_attempt

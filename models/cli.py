@@ -122,6 +122,7 @@ def train_model(
     import json
 
     from broker.configbase import ConfigError
+    from models.promotion import GateUnavailable
     from models.training import TrainingError, train
 
     settings = TrainSettings(data=tuple(data), base=base, name=name, epochs=epochs, imgsz=imgsz, seed=seed,
@@ -130,7 +131,7 @@ def train_model(
     say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
     try:
         entry = train(settings, progress=say)
-    except (ConfigError, TrainingError) as exc:
+    except (ConfigError, TrainingError, GateUnavailable) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     if as_json:
@@ -160,14 +161,19 @@ def gate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The promotion gate alone: NAME against the model it would replace, on NAME's held-out pictures and
-    the street clip; exit 1 naming each figure that fails (models/promotion.py)."""
+    the street clip; exit 1 naming each figure that fails (models/promotion.py). Where AGAINST's figures
+    are not in NAME's record yet (registered after NAME was trained), they are measured here and stored
+    there, so that central's promotion, which only reads them, can judge (models/gate_figures.py)."""
     import json
 
+    from models.gate_figures import prepare_gate
     from models.promotion import GateUnavailable, judge
 
+    say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
     try:
+        prepare_gate(name, against, progress=say)
         verdict = judge(name, against, fire_lanes=fire_lanes)
-    except GateUnavailable as exc:
+    except (GateUnavailable, ModelNotFound, ChecksumMismatch) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     if as_json:

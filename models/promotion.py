@@ -7,9 +7,10 @@ Compared on the candidate's own held-out pictures (never trained on) and the str
 - vehicle agreement on the street clip: at most VEHICLE_TOLERANCE below, where the model is to
   watch a fire lane (a lift camera has no use for cars, and is not held back by them).
 
-The current model's figures come from the candidate's record when it is the candidate's base, and
-are measured on the same held-out pictures otherwise (the dataset must still be where it was, with
-the same manifest hash, or the gate refuses to guess).
+The current model's figures come from the candidate's record only: its base and every model registered
+when it was trained are measured then, and a later one by `sharpeyes models gate CANDIDATE --against
+CURRENT` (models/gate_figures.py). Nothing here loads a detector, since central judges inside an API
+request; a figure not stored is GateUnavailable naming that command.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from models.registry import ModelEntry, load_registry, sha256_file
 
 FALSE_BOXES_TOLERANCE = 0.05  # false e-bike boxes per image
 VEHICLE_TOLERANCE = 0.02  # vehicle agreement (the issue's "within 2 points")
@@ -74,10 +77,29 @@ def compare(candidate: GateFigures, current: GateFigures, *, fire_lanes: bool = 
     return failures
 
 
-def judge(candidate_name: str, current_name: str, *, fire_lanes: bool = True) -> GateVerdict:
-    """The gate for putting CANDIDATE_NAME where CURRENT_NAME runs now (on cameras watching fire lanes or not)."""
-    from models.registry import load_registry
+def current_sha256(current: str, models: dict[str, ModelEntry]) -> str:
+    """The sha256 of the model CURRENT names (a registered name, or an ONNX file's path), without loading it."""
+    if current in models:
+        return models[current].sha256
+    if current.endswith(".onnx") and Path(current).is_file():
+        return sha256_file(Path(current))
+    raise GateUnavailable(f"model {current!r} is not registered (known: {', '.join(models)})")
 
+
+def stored_figures(record: dict[str, Any], current: str, sha256: str) -> dict[str, Any] | None:
+    """CURRENT's figures on the candidate's held-out part as RECORD holds them, if measured for SHA256
+    (a model replaced under the same name is measured again)."""
+    for measured in (record.get("base_figures"), record.get("other_figures", {}).get(current)):
+        # Records written before sha256 was stored hold only the base, a published (sha256-pinned) model.
+        if measured and measured["model"] == current and measured.get("sha256", sha256) == sha256:
+            return measured
+    return None
+
+
+def judge(candidate_name: str, current_name: str, *, fire_lanes: bool = True) -> GateVerdict:
+    """The gate for putting CANDIDATE_NAME where CURRENT_NAME runs now (on cameras watching fire lanes or
+    not), from the figures stored with the candidate: central calls it inside a request, so it never
+    runs a detector (models/gate_figures.py measures, at training time or on `models gate --against`)."""
     models = {m.name: m for m in load_registry().models}
     candidate = models.get(candidate_name)
     if candidate is None:
@@ -88,27 +110,14 @@ def judge(candidate_name: str, current_name: str, *, fire_lanes: bool = True) ->
                               "(`sharpeyes models train`) can be promoted through the gate")
     if current_name == candidate_name:
         raise GateUnavailable(f"{candidate_name} is already the model there")
-    if current_name == record["base_figures"]["model"]:
-        current = figures_of(record["base_figures"])
-    else:
-        current = figures_of(_measure_on_candidates_split(current_name, record))
+    measured = stored_figures(record, current_name, current_sha256(current_name, models))
+    if measured is None:
+        why = record.get("unmeasured", {}).get(current_name)
+        why = f"it would not load when {candidate_name} was trained: {why}" if why else \
+            f"it was registered or changed after {candidate_name} was trained"
+        raise GateUnavailable(f"{current_name}'s figures on {candidate_name}'s held-out pictures are not stored "
+                              f"({why}): run "
+                              f"`sharpeyes models gate {candidate_name} --against {current_name}` to measure it")
+    current = figures_of(measured)
     candidate_figures = figures_of(record["figures"])
     return GateVerdict(candidate_figures, current, compare(candidate_figures, current, fire_lanes=fire_lanes), fire_lanes)
-
-
-def _measure_on_candidates_split(model: str, record: dict[str, Any]) -> dict[str, Any]:
-    from models.detector import load_detector
-    from models.evaluation import LOW_SCORE
-    from models.training import load_sets, manifest_hash, measure, street_frames
-
-    roots = [Path(p) for p in (record["dataset"] if isinstance(record["dataset"], list) else [record["dataset"]])]
-    try:
-        dataset, _ = load_sets(roots)
-    except Exception as exc:  # noqa: BLE001 - any reason the set cannot be read is the same refusal
-        raise GateUnavailable(f"the candidate's dataset {roots} cannot be read ({exc}); compare on it where it is") from None
-    if manifest_hash(dataset) != record["dataset_manifest_sha256"]:
-        raise GateUnavailable(f"the candidate's dataset {roots} changed since training (manifest hash differs)")
-    held = set(record["split"]["held_out"])
-    indices = [i for i, item in enumerate(dataset.images) if item.path.name in held]
-    reference = load_detector(record["base_figures"]["model"], score_threshold=LOW_SCORE, intra_op_threads=1)
-    return measure(model, dataset, indices, float(record["settings"]["conf"]), street_frames(), reference)

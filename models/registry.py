@@ -120,16 +120,30 @@ def save_store(store: LocalStore) -> Path:
     return path
 
 
+def save_trained_record(name: str, record: dict[str, Any]) -> ModelEntry:
+    """Replace the ``trained`` record of NAME, a model in the local store (the published models have
+    none); the store is read again first, so an entry registered meanwhile is kept."""
+    store = load_store()
+    entry = next((m for m in store.models if m.name == name), None)
+    if entry is None:
+        raise ModelNotFound(f"{name!r} is not a model trained here (models in the store: {[m.name for m in store.models]})")
+    updated = entry.model_copy(update={"trained": record})
+    save_store(store.model_copy(update={"models": [updated if m.name == name else m for m in store.models]}))
+    return updated
+
+
 def load_registry() -> Registry:
     """The published models (registry.yaml) and the ones trained on this machine (the store). A
     long-running edge sees a model registered after it started, since the store is read again
     whenever it changed."""
     store = store_dir() / STORE_FILE
-    return _registry(store, store.stat().st_mtime_ns if store.is_file() else 0)
+    stat = store.stat() if store.is_file() else None
+    # The size too: two writes within one tick of the file system's clock share a modification time.
+    return _registry(store, stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
 
 
 @lru_cache(maxsize=4)
-def _registry(store_path: Path, store_mtime_ns: int) -> Registry:
+def _registry(store_path: Path, store_mtime_ns: int, store_size: int) -> Registry:
     published = Registry.model_validate(yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")))
     local = load_store()
     taken = {m.name for m in published.models}

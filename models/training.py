@@ -14,8 +14,9 @@ The steps, each recorded in the registered model's ``trained`` record (docs/mode
    backbone frozen (``--keep-coco``: everything but the new classes' head rows);
 6. ONNX export with the head's constants folded (onnxruntime's basic graph optimisation), so the
    edge's decoder, re-anchoring and fitted input take it like the published export;
-7. registration in the local model store with sha256, and the held-out figures of the new model
-   and of its base (models/evaluation.py), plus vehicle agreement on the street clip.
+7. registration in the local model store with sha256, and the held-out figures of the new model,
+   of its base and of every other registered model (models/gate_figures.py), plus vehicle agreement
+   on the street clip: what the promotion gate compares, so that central never runs a detector.
 
 Ultralytics' validator is not used: the product's own evaluation of the exported ONNX, run the
 way the edge runs it, is what the promotion gate reads. (It also keeps torchvision, whose PyPI
@@ -25,8 +26,6 @@ build needs CUDA libraries that a CPU machine lacks, out of the training path.)
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import tempfile
 import time
@@ -39,9 +38,9 @@ import numpy as np
 import yaml
 
 from broker.configbase import ConfigError
-from broker.zoneconfig import EBIKE_STAND_INS, labels_for_model
-from broker.zonekinds import ZONE_KINDS
-from models.evaluation import LOW_SCORE, MATCH_IOU, Dataset, LabelledImage, evaluate, load_dataset, yolo_line
+from broker.zoneconfig import EBIKE_STAND_INS
+from models.evaluation import LOW_SCORE, Dataset, yolo_line
+from models.gate_figures import load_sets, manifest_hash, measure, measure_others, spread_frames, street_frames
 from models.registry import (
     BaseEntry,
     LocalStore,
@@ -50,6 +49,7 @@ from models.registry import (
     load_store,
     resolve_model,
     save_store,
+    save_trained_record,
     sha256_file,
     store_dir,
 )
@@ -59,7 +59,6 @@ LR_KEEP_COCO = 0.02  # one row per new class learns: it can take larger steps
 HEAD_LAYER = 22  # YOLOv8's Detect head is layer 22: freezing 0-21 leaves the head alone to train
 PSEUDO_SCORE = 0.5  # base-model boxes at least this sure become labels of what the dataset leaves out
 PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the labeller saw that object)
-STREET_CLIP = "street_parked_cars_720p.mp4"
 # Rehearsal: pictures of other scenes labelled by the base model itself and trained on alongside the
 # dataset. Without them the class head learns from lift pictures alone that cars, buses and trucks
 # never occur, and the fire lanes lose their vehicles (measured with the default settings and
@@ -68,8 +67,6 @@ STREET_CLIP = "street_parked_cars_720p.mp4"
 REHEARSAL_MEDIA = ("parking_lot_traffic.mp4", "lot_person_bicycle_car.mp4", "indoor_people_walking.mp4",
                    "city_street.png", "bus.jpg", "zidane.jpg")
 REHEARSAL_PER_CLIP = 8
-STREET_FRAMES = 8
-REFERENCE_SCORE = 0.5  # the base's vehicle boxes this sure are the street check's reference
 Progress = Callable[[str], None]
 
 
@@ -93,39 +90,6 @@ class TrainSettings:
 
 class TrainingError(ValueError):
     pass
-
-
-def manifest_hash(dataset: Dataset) -> str:
-    """sha256 over the class names and every picture's bytes and labelled boxes (in order)."""
-    digest = hashlib.sha256(json.dumps(dataset.names, sort_keys=True).encode())
-    for item in dataset.images:
-        digest.update(item.path.name.encode())
-        digest.update(sha256_file(item.path).encode())
-        digest.update(np.round(item.boxes, 6).astype("<f8").tobytes() + item.classes.astype("<i8").tobytes())
-    return digest.hexdigest()
-
-
-def load_sets(roots: list[Path]) -> tuple[Dataset, list[list[int]]]:
-    """One dataset from several YOLO-layout folders (a starter set and exported reviews), classes
-    merged by name, and its scene / camera-day groups (each folder grouped on its own)."""
-    from models.splits import manifest_groups, picture_groups
-
-    names: dict[int, str] = {}
-    images: list[LabelledImage] = []
-    groups: list[list[int]] = []
-    for root in roots:
-        part = load_dataset(root)
-        for name in part.names.values():
-            if name not in names.values():
-                names[len(names)] = name
-        to_merged = {old: next(k for k, v in names.items() if v == name) for old, name in part.names.items()}
-        offset = len(images)
-        for item in part.images:
-            images.append(LabelledImage(item.path, np.array([to_merged[int(c)] for c in item.classes], dtype=int),
-                                        item.boxes))
-        paths = [i.path for i in part.images]
-        groups += [[offset + i for i in g] for g in (manifest_groups(part.root, paths) or picture_groups(paths))]
-    return Dataset(roots[0], names, images), groups
 
 
 def base_entry(name: str) -> BaseEntry:
@@ -171,23 +135,6 @@ def pseudo_labels(detections: list[Any], width: int, height: int, labelled: np.n
             continue
         out.append((int(d.class_id), box.clip(0, 1)))
     return out
-
-
-def spread_frames(clip: Path, count: int, *, ends: bool) -> list[tuple[int, np.ndarray]]:
-    """(index, BGR frame) for COUNT frames evenly spread over CLIP, first and last included if ENDS."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(clip))
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    spots = np.linspace(0, max(0, total - 1), count if ends else count + 2)
-    frames = []
-    for index in (spots if ends else spots[1:-1]).astype(int):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-        ok, frame = capture.read()
-        if ok:
-            frames.append((int(index), frame))
-    capture.release()
-    return frames
 
 
 def rehearsal_pictures(sources: list[Path], per_clip: int = REHEARSAL_PER_CLIP) -> list[tuple[str, np.ndarray]]:
@@ -387,49 +334,6 @@ def export_onnx(weights: Path, target: Path, imgsz: int, description: str) -> Pa
     return target
 
 
-def street_frames() -> list[np.ndarray]:
-    """STREET_FRAMES frames spread over the shared street clip (parked and passing cars)."""
-    from models.registry import PROJECT_ROOT
-
-    clip = PROJECT_ROOT.parent / "shared" / "media" / STREET_CLIP
-    frames = [frame for _, frame in spread_frames(clip, STREET_FRAMES, ends=True)]
-    if not frames:
-        raise TrainingError(f"{clip}: no frames (the street check needs ../shared/media beside the project)")
-    return frames
-
-
-def vehicle_agreement(candidate: Any, reference: Any, frames: list[np.ndarray], conf: float) -> tuple[float, int]:
-    """Share of REFERENCE's sure vehicle boxes that CANDIDATE finds (IoU >= 0.5, any fire-lane label,
-    at the operating threshold): the fire lanes' regression check. (The street clip has no labels;
-    the base model's sure boxes are the reference, so the base scores 1.0 by construction.)"""
-    from supervision import box_iou_batch
-
-    lane_labels = ZONE_KINDS["fire_lane"].labels or ()
-    wanted_ref = set(lane_labels)
-    wanted_new = set(labels_for_model(lane_labels, tuple(getattr(candidate, "class_names", ()))))
-    found = total = 0
-    for frame in frames:
-        ref = np.array([d.box for d in reference.detect(frame) if d.label in wanted_ref and d.score >= REFERENCE_SCORE])
-        new = np.array([d.box for d in candidate.detect(frame) if d.label in wanted_new and d.score >= conf])
-        total += len(ref)
-        if len(ref) and len(new):
-            found += int((box_iou_batch(ref.reshape(-1, 4), new.reshape(-1, 4)).max(axis=1) >= MATCH_IOU).sum())
-    return (round(found / total, 3) if total else 1.0), total
-
-
-def measure(model: str, dataset: Dataset, held_out: list[int], conf: float, frames: list[np.ndarray],
-            reference: Any) -> dict[str, Any]:
-    """The figures the promotion gate compares: held-out hazard and class figures, vehicle agreement."""
-    from models.detector import load_detector
-
-    detector = load_detector(model, score_threshold=LOW_SCORE, intra_op_threads=1)
-    part = Dataset(dataset.root, dataset.names, [dataset.images[i] for i in held_out])
-    ev = evaluate(detector, part, conf=conf)
-    agreement, reference_boxes = vehicle_agreement(detector, reference, frames, conf)
-    return {"model": model, "held_out": ev.to_json(), "vehicle_agreement": agreement,
-            "vehicle_reference_boxes": reference_boxes}
-
-
 def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     """Train, export, register and measure; the registered entry."""
     from models import torch_base
@@ -500,12 +404,13 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     frames = street_frames()
     reference = load_detector(entry.rebuilt_from or settings.base, score_threshold=LOW_SCORE, intra_op_threads=1)
     record["figures"] = measure(settings.name, dataset, split.held_out, settings.conf, frames, reference)
-    record["base_figures"] = measure(entry.rebuilt_from or settings.base, dataset, split.held_out, settings.conf,
-                                     frames, reference)
+    base_name = entry.rebuilt_from or settings.base
+    record["base_figures"] = measure(base_name, dataset, split.held_out, settings.conf, frames, reference)
+    # Now, while the held-out part is at hand, so that central's gate never measures (gate_figures.py).
+    record["other_figures"], record["unmeasured"] = measure_others(
+        {settings.name, base_name}, dataset, split.held_out, settings.conf, frames, reference, progress)
     record["total_seconds"] = round(time.monotonic() - started, 1)
-    final = new_entry.model_copy(update={"trained": record})
-    save_store(store.model_copy(update={"models": [*store.models[:-1], final]}))
-    return final
+    return save_trained_record(settings.name, record)
 
 
 def remove(name: str) -> None:

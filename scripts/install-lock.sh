@@ -26,7 +26,7 @@ fail() {  # fail MESSAGE-LINES...
     tail -n 40 "$log" >&2
     printf 'setup: %s\n' "$1" >&2
     shift
-    printf '  %s\n' "$@" >&2
+    [ $# -eq 0 ] || printf '  %s\n' "$@" >&2
     echo "  (the whole pip log: $log)" >&2
     exit 1
 }

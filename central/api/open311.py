@@ -112,7 +112,7 @@ _REPORT = {
               {"required": ["address_string"], "properties": {"address_string": {"minLength": 1}},
                "not": {"anyOf": [{"required": ["lat"]}, {"required": ["long"]}]}}],
 }
-REPORT_FIELDS = frozenset(_REPORT["properties"])  # type: ignore[arg-type]
+REPORT_FIELDS = frozenset(_REPORT["properties"])
 REPORT_BODY = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _REPORT}, "application/json": {"schema": _REPORT}}}}
 
@@ -205,7 +205,7 @@ async def create_request(request: Request, ctx: Ctx, session: DbSession) -> JSON
         return _error(400, "lat and long must be numbers")
     if (lat is None) != (lon is None) or (lat is None and not p.get("address_string")):
         return _error(400, "give lat and long, or address_string")
-    for key, most in (("address_string", 1000), ("description", 4000), ("media_url", 1000), ("service_code", 40)):
+    for key, most in (("address_string", 1000), ("description", 4000), ("media_url", 1000), ("api_key", 200)):
         if len(p.get(key, "")) > most:
             return _error(400, f"{key} is at most {most} characters")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):

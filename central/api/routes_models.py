@@ -139,7 +139,9 @@ def _apply(session: DbSession, ctx: Ctx, actor: Actor, plan: list[tuple[str, Cam
 def promote(body: PromoteIn, session: DbSession, ctx: Ctx, actor: Admin) -> ModelChangesOut:
     """Put a trained model on a camera (or every camera with a zone of a kind) if the gate passes
     (vehicle agreement counts where one of the cameras watches a fire lane); 409 naming each
-    figure that failed otherwise."""
+    figure that failed otherwise. The gate only reads the figures stored with the model (no detector
+    runs in this request): 409 naming `sharpeyes models gate MODEL --against CURRENT` where a current
+    model's are missing."""
     from models.promotion import GateUnavailable, judge
     from models.registry import ChecksumMismatch, ModelNotFound, resolve_model
 

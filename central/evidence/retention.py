@@ -26,11 +26,13 @@ from central.store.tables import Evidence, EvidenceHold, EvidenceRef, Incident, 
 from central.workflow import audit
 from central.workflow.config import RetentionConfig
 from central.workflow.rules import CLOSED
+from central.workflow.scheduler import PeriodicPurge
+from central.workflow.vocabulary import CloseReason
 
 log = logging.getLogger(__name__)
 
 PURGE_ACTION = "evidence_purged"
-DISMISSED_OUTCOMES = frozenset({"false_alarm", "suppressed", "duplicate"})
+DISMISSED_OUTCOMES = frozenset({CloseReason.FALSE_ALARM, CloseReason.SUPPRESSED, CloseReason.DUPLICATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +111,15 @@ def apply(session: Session, evidence: EvidenceBackend, purge: PurgePlan, now: da
     if done:
         log.info("retention: deleted %d evidence blob(s), %d bytes", done, purge.bytes)
     return done
+
+
+def retention_purge(policy: RetentionConfig, evidence: EvidenceBackend) -> PeriodicPurge | None:
+    """The purge as the deadline scheduler runs it (on its lease, every ``policy.interval_s``);
+    None when the policy is off."""
+    if not policy.enabled:
+        return None
+    return PeriodicPurge(policy.interval_s, lambda session, now: _purge(session, evidence, policy, now))
+
+
+def _purge(session: Session, evidence: EvidenceBackend, policy: RetentionConfig, now: datetime) -> None:
+    apply(session, evidence, plan(session, policy, now), now)

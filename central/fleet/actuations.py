@@ -18,6 +18,7 @@ from broker.payloads import Actuation, ActuationAction, ReleaseReason
 from central.store.tables import ActuationRow, Incident, IncidentAlias
 from central.workflow.engine import ActionInput, WorkflowEngine, edge_actor
 from central.workflow.rules import OPEN_STATES
+from central.workflow.vocabulary import Action
 
 # Record-only audit actions of this module (statistics leave them out).
 RELEASE_REQUESTED = "release_hold"
@@ -52,7 +53,7 @@ def escalate_if_capped(session: Session, workflow: WorkflowEngine, record: Actua
         return False
     held = (record.at - record.held_since).total_seconds() if record.held_since else None
     how_long = f" after {held:.0f} s" if held is not None else ""
-    workflow.act(session, incident, "escalate", edge_actor(record.edge), ActionInput(
+    workflow.act(session, incident, Action.ESCALATE, edge_actor(record.edge), ActionInput(
         reason=f"{record.actuator} released at its cap{how_long}: the hazard is still there, a person must act"))
     return True
 

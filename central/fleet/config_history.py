@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from broker.siteconfig import SiteConfig
@@ -49,9 +49,9 @@ def diff(old: EdgeData | None, new: EdgeData) -> dict[str, list[str]]:
         if canonical(before[camera]) != canonical(after[camera]):
             changed.append(camera)
     settings = sorted(k for k in {*(old or {}), *new} - {"cameras"} if (old or {}).get(k) != new.get(k))
-    return {"cameras_added": [c for c in after if c not in before], "cameras_removed": [c for c in before if c not in after],
-            "cameras_changed": changed, "zones_added": zones_added, "zones_removed": zones_removed,
-            "settings_changed": settings}
+    return {"cameras_added": sorted(c for c in after if c not in before),
+            "cameras_removed": sorted(c for c in before if c not in after), "cameras_changed": sorted(changed),
+            "zones_added": sorted(zones_added), "zones_removed": sorted(zones_removed), "settings_changed": settings}
 
 
 def removals(summary: dict[str, list[str]]) -> list[str]:
@@ -65,7 +65,7 @@ def affected(session: Session, site: SiteConfig, retention: RetentionConfig, nam
     past retention (legal holds, dataset holds) and the PIPL register entries of those cameras."""
     cameras = [n for n in names if "/" not in n]
     zones = [tuple(n.split("/", 1)) for n in names if "/" in n]
-    terms = [Incident.camera.in_(cameras)] if cameras else []
+    terms: list[ColumnElement[bool]] = [Incident.camera.in_(cameras)] if cameras else []
     terms += [and_(Incident.camera == c, Incident.zone == z) for c, z in zones]
     if not terms:
         return {"open_incidents": [], "held_evidence": [], "pipl_register": []}

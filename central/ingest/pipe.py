@@ -1,6 +1,6 @@
 """What the writer (``writer.py``) and its receiving process (``receiver.py``) say over their pipe.
 
-One type per kind of message; the receiver matches on the type. A generation names one MQTT
+One type per kind of message; each side matches on the type. A generation names one MQTT
 connection, ``(epoch, connection)``: packet ids of an older one are never acknowledged on a newer.
 
 Receiver to writer: ``Forwarded`` (messages in arrival order), ``ConnectionState`` (on connect, on
@@ -8,15 +8,20 @@ subscribe, on disconnect), ``Published`` (the answer to a ``Publish``). Writer t
 ``Ack`` (the committed messages, then the receipts to publish for them), ``Publish``,
 ``Reconnect``, ``Stop``.
 
-Pickling cost, the reason ``Received`` is a NamedTuple and the envelopes are dataclasses: the pipe
-carries thousands of messages a second, each pickled by one process and unpickled by the other. For
-10,000 messages (4 in 5 a 541-byte hazard event, 1 in 5 an evidence blob the receiver stored), in
-batches of 500, pickled and unpickled, on CPython 3.11 (a shared 2-core box, best of 7):
-- plain tuples without the generation, rebuilt into ``Received`` by the writer (before): 29-31 ms;
-- ``Received`` NamedTuples sent as they are: 34-37 ms (the rebuild it saves pays for most of it);
-- the same fields as a frozen, slotted dataclass: 52-66 ms (its ``__setstate__`` sets each
-  field through ``object.__setattr__``), so not for the per-message type.
-An envelope is pickled once per batch: a dataclass there costs nothing measurable.
+Pickling cost, the reason ``Received`` and ``Outgoing`` are NamedTuples and only the envelopes are
+dataclasses: the pipe carries thousands of messages a second, each pickled by one process and
+unpickled by the other. Measured with ``timeit`` on CPython 3.11 (a shared 2-core box, so ranges
+over three runs, best of 7 each): 10,000 messages, 4 in 5 a 541-byte hazard event and 1 in 5 an
+evidence blob the receiver stored, distinct objects as paho delivers them, in batches of 500,
+pickled and unpickled:
+- plain tuples without the generation, rebuilt into ``Received`` by the writer (before): 25-31 ms;
+- ``Received`` NamedTuples sent as they are: 29-37 ms (+0.5 us a message; the rebuild it saves
+  pays for part of it);
+- the same fields as a frozen, slotted dataclass: 52-101 ms, two to three times the tuples (its
+  generated ``__setstate__`` sets each field through ``object.__setattr__``).
+10,000 ``Outgoing`` task notifications: 6-20 ms as tuples, 18-50 ms as NamedTuples, 41-115 ms as
+frozen, slotted dataclasses. An envelope is pickled once per batch: a dataclass there costs nothing
+measurable.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 
 from broker.payloads import Actuation, CameraHealth, CommandReply, EdgeStatus, HazardEvent, ReleaseReason
 from central.fleet.edge_health import edge_problems
+from central.ingest import lifecycle
 from central.ingest.model import (
     ChangeSet,
     Created,
@@ -31,7 +32,6 @@ from central.ingest.model import (
     StoreView,
 )
 from central.ingest.parse import BlobIn, Message
-from central.workflow import lifecycle
 from central.workflow.routing import Route
 from central.workflow.rules import silenced_by
 from central.workflow.vocabulary import State

@@ -23,6 +23,7 @@ from typing import Any
 
 from central.workflow.config import IndexFormula
 from central.workflow.grid import GridTree
+from central.workflow.vocabulary import CloseReason
 
 # State entered → the stage whose time runs until the next state change.
 STAGE_BY_ENTERED = {"triage": "triage", "registered": "dispatch", "returned": "dispatch", "dispatched": "accept",
@@ -74,9 +75,9 @@ def stage_times(steps: Iterable[Step]) -> dict[str, float | None]:
 
 
 def summary(incidents: list[IncidentFacts], steps: list[Step], tree: GridTree) -> dict[str, Any]:
-    counted = [i for i in incidents if i.close_reason != "suppressed"]
+    counted = [i for i in incidents if i.close_reason != CloseReason.SUPPRESSED]
     closed = [i for i in counted if i.state == "closed"]
-    checked = [i for i in counted if i.rework_count > 0 or i.close_reason == "fixed"]
+    checked = [i for i in counted if i.rework_count > 0 or i.close_reason == CloseReason.FIXED]
     low = 0
     for i in closed:
         node = tree.nodes.get(i.escalated_to or i.grid_cell or "")
@@ -89,7 +90,7 @@ def summary(incidents: list[IncidentFacts], steps: list[Step], tree: GridTree) -
             continue
         cams[i.camera]["incidents"] += 1
         zones[(i.camera, i.zone)]["incidents"] += 1
-        if i.close_reason == "false_alarm":
+        if i.close_reason == CloseReason.FALSE_ALARM:
             cams[i.camera]["false_alarms"] += 1
             zones[(i.camera, i.zone)]["false_alarms"] += 1
     return {

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from central.reporting.stats import LOW_LEVELS, STAGE_BY_ENTERED, _rate
 from central.store.tables import AuditRecord, Incident
 from central.workflow.grid import GridTree
+from central.workflow.vocabulary import CloseReason
 
 STAGES = ("triage", "dispatch", "accept", "handle", "check")
 CACHE_ENTRIES = 64
@@ -68,12 +69,12 @@ def _rate_counts(inc: Any) -> tuple[ColumnElement[bool], ColumnElement[bool], li
     """What the closure, on-time and rework rates count (``central.reporting.stats.summary`` defines them):
     the conditions "counted" (not suppressed) and "closed", and five counts: incidents, closed,
     closed on time, reworked, checked."""
-    counted = or_(inc.c.close_reason.is_(None), inc.c.close_reason != "suppressed")
+    counted = or_(inc.c.close_reason.is_(None), inc.c.close_reason != CloseReason.SUPPRESSED)
     closed = and_(counted, inc.c.state == "closed")
     reworked = func.coalesce(inc.c.rework_count, 0) > 0
     return counted, closed, [
         _count(counted), _count(closed), _count(and_(closed, inc.c.ever_overdue.is_not(True))),
-        _count(and_(counted, reworked)), _count(and_(counted, or_(reworked, inc.c.close_reason == "fixed"))),
+        _count(and_(counted, reworked)), _count(and_(counted, or_(reworked, inc.c.close_reason == CloseReason.FIXED))),
     ]
 
 
@@ -89,12 +90,12 @@ def summary(session: Session, selected: Select[Any], tree: GridTree) -> dict[str
     low = or_(inc.c.escalated_to.is_(None), inc.c.escalated_to.in_(low_codes) if low_codes else false())
     head = session.execute(select(
         *rate_counts, _count(and_(closed, low)), _count(and_(counted, inc.c.state != "closed", inc.c.deadline_color == "red")),
-        _count(inc.c.close_reason == "suppressed"),
+        _count(inc.c.close_reason == CloseReason.SUPPRESSED),
     ).select_from(inc)).one()
     total, n_closed, on_time, n_reworked, checked, n_low, overdue, suppressed = (int(v) for v in head)
 
     def grouped(*keys: Any, where: ColumnElement[bool] = counted) -> list[Any]:
-        false_alarms = _count(inc.c.close_reason == "false_alarm")
+        false_alarms = _count(inc.c.close_reason == CloseReason.FALSE_ALARM)
         return list(session.execute(select(*keys, func.count(), false_alarms).select_from(inc).where(where)
                                     .group_by(*keys).order_by(*keys)))
 

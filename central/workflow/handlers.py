@@ -176,10 +176,9 @@ def _merge(s: Step) -> Payload:
     if data.target_id is None or data.target_id == incident.id:
         raise ActionError("merge needs target_id, another open incident")
     target = s.session.get(Incident, data.target_id)
-    if target is None or target.state not in OPEN_STATES:
-        raise ActionError(f"incident {data.target_id} is not an open incident")
-    if not actor.system and not actor.in_scope(target.grid_cell):
-        raise ActionError(f"incident {data.target_id} is outside your grid")
+    # A target outside the actor's grid is answered like a missing one: no probing other grids.
+    if target is None or target.state not in OPEN_STATES or (not actor.system and not actor.in_scope(target.grid_cell)):
+        raise ActionError(f"incident {data.target_id} is not an open incident in your grid")
     target.episode_count = (target.episode_count or 1) + (incident.episode_count or 1)
     target.event_count = (target.event_count or 0) + (incident.event_count or 0)
     incident.merged_into, incident.close_reason = target.id, CloseReason.DUPLICATE

@@ -25,11 +25,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from central.evidence import retention
-from central.evidence.store import EvidenceBackend
 from central.store.lease import LeaderLease
 from central.store.tables import Incident
-from central.workflow.config import RetentionConfig
 from central.workflow.engine import ActionInput, WorkflowEngine
 from central.workflow.rules import OPEN_STATES, SYSTEM
 from central.workflow.vocabulary import Action
@@ -62,11 +59,20 @@ class TickResult:
         return bool(self.yellow or self.red)
 
 
+@dataclass(frozen=True)
+class PeriodicPurge:
+    """A job that rides on the deadline lease, at most every ``interval_s`` (the evidence retention
+    purge). The server hands it in, so that the workflow does not import the evidence layer above it."""
+
+    interval_s: float
+    run: Callable[[Session, datetime], None]
+
+
 class DeadlineScheduler:
     def __init__(self, sessions: sessionmaker[Session], workflow: WorkflowEngine, interval_s: float = 15.0,
                  after_change: Callable[[TickResult], None] | None = None,
                  lease: LeaderLease | None = None,
-                 retention: tuple[RetentionConfig, EvidenceBackend] | None = None) -> None:
+                 purge: PeriodicPurge | None = None) -> None:
         self.sessions = sessions
         self.workflow = workflow
         self.interval_s = interval_s
@@ -77,7 +83,7 @@ class DeadlineScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # The retention purge rides on the same lease: one process deletes at a time.
-        self.retention = retention
+        self.purge = purge
         self._last_purge: datetime | None = None
 
     def tick(self, now: datetime | None = None) -> TickResult:
@@ -118,14 +124,13 @@ class DeadlineScheduler:
         return result
 
     def _purge_when_due(self, now: datetime) -> None:
-        if self.retention is None or not self.retention[0].enabled:
+        if self.purge is None:
             return
-        policy, evidence = self.retention
-        if self._last_purge is not None and (now - self._last_purge).total_seconds() < policy.interval_s:
+        if self._last_purge is not None and (now - self._last_purge).total_seconds() < self.purge.interval_s:
             return
         self._last_purge = now
         with self.sessions() as session:
-            retention.apply(session, evidence, retention.plan(session, policy, now), now)
+            self.purge.run(session, now)
 
     @staticmethod
     def _claim_overdue(session: Session, incident: Incident) -> bool:

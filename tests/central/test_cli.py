@@ -35,7 +35,7 @@ def test_migrate_command_brings_an_empty_database_to_head(database_url: str) -> 
     assert "is up to date" in done.stdout
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
         assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 0
     engine.dispose()
 

@@ -21,7 +21,7 @@ from tests.central.fuzz_central import fuzz_central
 pytest.importorskip("schemathesis", reason="schemathesis is in the dev extra (pyproject.toml)")
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-EXAMPLES = int(os.environ.get("SHARPEYES_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SHARPEYES_FUZZ_EXAMPLES", "6"))
 SEED = os.environ.get("SHARPEYES_FUZZ_SEED", "29")
 # Anonymous and workers first: the admin's run changes the site (users, grid, zones, silences).
 RUNS = (("anonymous", None), ("worker-g3", "worker-g3"), ("worker-g1", "worker-g1"), ("admin", "admin"))

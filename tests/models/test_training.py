@@ -54,7 +54,8 @@ def trained(store: Path) -> dict:
 
 
 def test_training_registers_an_onnx_model_with_its_provenance(store: Path, trained: dict) -> None:
-    from models.training import manifest_hash
+    from models.gate_figures import manifest_hash
+    from models.registry import load_registry
 
     onnx = store / trained["file"]
     assert trained["sha256"] == sha256_file(onnx) and trained["decoder"] == "yolov8"
@@ -75,6 +76,11 @@ def test_training_registers_an_onnx_model_with_its_provenance(store: Path, train
     assert record["base_figures"]["model"] == "yolov8n" and record["base_figures"]["vehicle_agreement"] == 1.0
     # The model's own e-bike class is what counts for it (a motorcycle box is no e-bike any more).
     assert record["figures"]["held_out"]["hazards"][0]["model_labels"] == ["ebike"]
+    # Every other registered model is measured on the same pictures now, so central's gate only reads.
+    others = record["other_figures"]
+    assert set(others) == {"yolov8n_int8", "yolox_nano"} and record["unmeasured"] == {}
+    for name, figures in others.items():
+        assert figures["sha256"] == load_registry().get(name).sha256 and figures["vehicle_reference_boxes"] > 20
 
 
 def test_the_trained_model_runs_by_name_in_the_edge(store: Path, trained: dict) -> None:
@@ -110,7 +116,10 @@ def test_replay_with_the_trained_model_named_in_the_camera_config(store: Path, t
 def test_the_same_seed_trains_the_same_model(store: Path, trained: dict) -> None:
     again = _train(store, "lift-ebike-again")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads(again.stdout.strip().splitlines()[-1])["sha256"] == trained["sha256"]
+    entry = json.loads(again.stdout.strip().splitlines()[-1])
+    assert entry["sha256"] == trained["sha256"]
+    # A model trained here before is one of the models it may replace: measured too.
+    assert entry["trained"]["other_figures"]["lift-ebike"]["sha256"] == trained["sha256"]
 
 
 def test_keep_coco_trains_the_ebike_row_and_leaves_every_coco_output_alone(store: Path, trained: dict) -> None:

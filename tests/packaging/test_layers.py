@@ -172,3 +172,31 @@ def test_the_circle_check_sees_a_circle_hidden_by_type_checking_and_functions(tm
     assert _circles(_import_graph(package)) == [["pkg.commands", "pkg.metrics", "pkg.node", "pkg.commands"]]
     (package / "metrics.py").write_text("")
     assert _circles(_import_graph(package)) == []
+
+
+# -- central's subpackages, in layers ---------------------------------------------------------------
+
+# Lowest first (central/README.md's module table, top to bottom): each may import only those before
+# it. The ingest and the API are two entrances to one workflow, so neither knows the other.
+CENTRAL_LAYERS = ("store", "workflow", "evidence", "auth", "fleet", "learning", "reporting", "ingest", "api")
+CENTRAL_TOP = ("server", "cli")  # the wiring: may import every layer
+
+
+def _central_layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "central" and len(parts) > 1 else None
+
+
+def test_central_subpackages_import_only_the_layers_below() -> None:
+    wrong = []
+    for path in sorted((PROJECT_ROOT / "central").rglob("*.py")):
+        own = _central_layer(_module_name(path, PROJECT_ROOT))
+        if own is None or own in CENTRAL_TOP or own == "web":
+            continue
+        assert own in CENTRAL_LAYERS, f"{path.relative_to(PROJECT_ROOT)} is in no layer: add its subpackage to CENTRAL_LAYERS"
+        allowed = CENTRAL_LAYERS[: CENTRAL_LAYERS.index(own) + 1]
+        for line, module in _imports(path):
+            layer = _central_layer(module)
+            if layer is not None and layer not in allowed:
+                wrong.append(f"{path.relative_to(PROJECT_ROOT)}:{line} ({own}) imports {module} ({layer})")
+    assert wrong == [], "\n".join(wrong)
