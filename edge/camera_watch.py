@@ -18,13 +18,18 @@ from broker.payloads import EvidenceRef, HazardEvent, HazardKind, Phase
 from edge.episodes import episode_start, incident_key
 from edge.evidence import EvidenceBlob, annotated_snapshot
 from edge.health import ConditionRule, HealthEvent, OfflineRule
-from edge.tamper import measure, small_grey, tamper_cause
+from edge.tamper import measure, median_view, small_grey, tamper_cause
 
 log = logging.getLogger(__name__)
 
 # A reference view must itself look normal: enough contrast, and taken once the stream settled.
 _REFERENCE_MIN_STD = 15.0
 _REFERENCE_SETTLE_S = 3.0
+# The reference is the median of several views this far apart: a car that passes through one or
+# two of them is not in it (a reference of a passing car made the empty lot look "defocused" and
+# "turned away"). Spread over ~8 s: a car crosses a camera's view in 2-4 s.
+_REFERENCE_VIEWS = 5
+_REFERENCE_SPACING_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class CameraWatch:
         self._reference_path = Path(camera.tamper.reference_image) if camera.tamper.reference_image else reference_path
         self._reference: np.ndarray | None = self._load_reference()
         self._first_frame_t: float | None = None
+        self._candidates: list[tuple[float, np.ndarray]] = []
         self._last_tamper_check: float | None = None
         self._open: dict[HazardKind, tuple[str, datetime]] = {}
 
@@ -86,9 +92,16 @@ class CameraWatch:
         grey = small_grey(frame_bgr)
         if t - self._first_frame_t < _REFERENCE_SETTLE_S or grey.std() < _REFERENCE_MIN_STD:
             return
-        self._reference = grey
+        if self._candidates and t - self._candidates[-1][0] < _REFERENCE_SPACING_S:
+            return
+        self._candidates.append((t, grey))
+        if len(self._candidates) < _REFERENCE_VIEWS:
+            return
+        self._reference = median_view([view for _, view in self._candidates])
+        self._candidates = []
+        # Kept as compared (small, grey): a restart reuses exactly this view.
         self._reference_path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(self._reference_path), frame_bgr)
+        cv2.imwrite(str(self._reference_path), self._reference)
         log.info("camera %s: captured reference view %s", self.camera.id, self._reference_path)
 
     def _emit(self, ev: HealthEvent, wall: datetime, frame_bgr: np.ndarray | None) -> CameraEmission:

@@ -47,13 +47,21 @@ class OfflineRule:
 
 
 class ConditionRule:
-    """A condition seen on sampled frames: start after it held ``dwell_s``, end after ``clear_s`` without it."""
+    """A condition seen on sampled frames: start once it held on every sample for ``dwell_s`` and on
+    at least ``min_samples`` of them in a row; end after ``clear_s`` without it.
 
-    def __init__(self, hazard: HazardKind, dwell_s: float, clear_s: float) -> None:
+    One normal sample restarts the dwell. Counting the dwell from the first sighting alone let two
+    cars passing a parking-lot camera 10 s apart, with a clear view between them, add up to a
+    10 s tamper. ``min_samples`` is for a loaded edge that sees a frame every 10 s or more: two
+    unlucky samples that far apart say nothing about the seconds between them."""
+
+    def __init__(self, hazard: HazardKind, dwell_s: float, clear_s: float, min_samples: int = 3) -> None:
         self.hazard = hazard
         self.dwell_s = dwell_s
         self.clear_s = clear_s
+        self.min_samples = min_samples
         self._seen_since: float | None = None
+        self._seen_count = 0
         self._last_seen: float | None = None
         self._active_since: float | None = None
 
@@ -64,15 +72,19 @@ class ConditionRule:
     def step(self, t: float, cause: str | None) -> list[HealthEvent]:
         if cause is not None:
             if self._seen_since is None:
-                self._seen_since = t
+                self._seen_since, self._seen_count = t, 0
+            self._seen_count += 1
             self._last_seen = t
-            if self._active_since is None and t - self._seen_since >= self.dwell_s:
+            if (self._active_since is None and t - self._seen_since >= self.dwell_s
+                    and self._seen_count >= self.min_samples):
                 self._active_since = self._seen_since
                 return [HealthEvent(self.hazard, Phase.START, t, self._seen_since, cause)]
             return []
+        if self._active_since is None:
+            self._seen_since, self._seen_count, self._last_seen = None, 0, None
+            return []
         if self._last_seen is not None and t - self._last_seen >= self.clear_s:
-            self._seen_since = self._last_seen = None
-            if self._active_since is not None:
-                started, self._active_since = self._active_since, None
-                return [HealthEvent(self.hazard, Phase.END, t, started, "view restored")]
+            self._seen_since, self._seen_count, self._last_seen = None, 0, None
+            started, self._active_since = self._active_since, None
+            return [HealthEvent(self.hazard, Phase.END, t, started, "view restored")]
         return []

@@ -25,12 +25,9 @@ build needs CUDA libraries that a CPU machine lacks, out of the training path.)
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +50,9 @@ from models.registry import (
     sha256_file,
     store_dir,
 )
+from models.train_settings import Progress, TrainingError, TrainSettings
+from models.ultralytics_fit import export_onnx, fit, offline_ultralytics
 
-LR_FULL = 0.002
-LR_KEEP_COCO = 0.02  # one row per new class learns: it can take larger steps
-HEAD_LAYER = 22  # YOLOv8's Detect head is layer 22: freezing 0-21 leaves the head alone to train
 PSEUDO_SCORE = 0.5  # base-model boxes at least this sure become labels of what the dataset leaves out
 PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the labeller saw that object)
 # Rehearsal: pictures of other scenes labelled by the base model itself and trained on alongside the
@@ -67,30 +63,6 @@ PSEUDO_OVERLAP = 0.3  # ... unless they overlap a labelled box this much (the la
 REHEARSAL_MEDIA = ("parking_lot_traffic.mp4", "lot_person_bicycle_car.mp4", "indoor_people_walking.mp4",
                    "city_street.png", "bus.jpg", "zidane.jpg")
 REHEARSAL_PER_CLIP = 8
-Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    data: tuple[Path, ...]  # one YOLO-layout folder or several (merged by class name)
-    base: str = "yolov8n"
-    name: str = "ebike-v1"
-    epochs: int = 15
-    imgsz: int = 640
-    seed: int = 0
-    batch: int = 8
-    held_out_share: float = 0.25
-    pseudo_label: bool = True  # also switches rehearsal on: both are labels from the base model
-    rehearsal: tuple[Path, ...] | None = None  # None: the shared footage (default_rehearsal)
-    keep_coco: bool = False  # True: only the new classes learn, the base's classes stay exactly (keep_old_classes)
-    lr0: float | None = None  # AdamW's learning rate (default: LR_KEEP_COCO, or LR_FULL without keep_coco)
-    freeze: int = 10  # without keep_coco: layers kept as the base has them (YOLOv8: 0-9 is the backbone)
-    conf: float = 0.35  # the operating threshold the held-out figures are taken at
-
-
-class TrainingError(ValueError):
-    pass
-
 
 def base_entry(name: str) -> BaseEntry:
     for entry in load_registry().bases:
@@ -204,136 +176,6 @@ def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], mod
     return spec, added, len(pictures)
 
 
-@contextlib.contextmanager
-def _offline_ultralytics(work: Path) -> Iterator[None]:
-    """Ultralytics with its settings in WORK and nothing fetched: no hub sync, no font, no AMP check."""
-    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE")}
-    os.environ["YOLO_CONFIG_DIR"] = str(work / "ultralytics-settings")
-    os.environ["YOLO_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def keep_old_classes(model: Any, old_classes: int) -> int:
-    """Train only what the new classes need in MODEL's head: the box branch is frozen, and in the class
-    branch a gradient mask keeps every row of the old classes (and of their hidden channels) as the
-    base has them, so the COCO outputs (cars for the fire lanes, people) stay the base's exactly and
-    the e-bike row learns on the base's features. Returns the number of masked tensors."""
-    import torch
-
-    head = model.model[-1]
-    for parameter in head.cv2.parameters():
-        parameter.requires_grad_(False)
-    masked = 0
-    for branch in head.cv3:
-        for parameter in branch.parameters():
-            if parameter.requires_grad and parameter.shape[0] > old_classes:
-                mask = torch.zeros_like(parameter)
-                mask[old_classes:] = 1.0
-                parameter.register_hook(lambda grad, mask=mask: grad * mask)
-                masked += 1
-    return masked
-
-
-def _trainer_class(keep_coco: bool) -> type:
-    from types import SimpleNamespace
-
-    from ultralytics.models.yolo.detect import DetectionTrainer
-
-    class NoValidation:
-        """Stands where Ultralytics' validator would: models/evaluation.py measures the export instead."""
-
-        def __init__(self) -> None:
-            self.metrics = SimpleNamespace(keys=[])
-            self.args = SimpleNamespace(plots=False, compile=False)
-            self.dataloader = None
-
-        def __call__(self, trainer: Any = None, model: Any = None) -> dict[str, float]:
-            return {}
-
-    class HazardTrainer(DetectionTrainer):
-        def get_validator(self) -> NoValidation:
-            self.loss_names = ("box_loss", "cls_loss", "dfl_loss")  # type: ignore[assignment]  # Ultralytics types it ()
-            return NoValidation()
-
-        def _model_train(self) -> None:
-            import torch
-
-            super()._model_train()
-            if keep_coco:  # the head's norms keep the base's statistics: they serve the old classes too
-                model: Any = self.model
-                for module in model.model[-1].cv3.modules():
-                    if isinstance(module, torch.nn.BatchNorm2d):
-                        module.eval()
-
-    return HazardTrainer
-
-
-def fit(checkpoint: Path, spec: Path, settings: TrainSettings, work: Path, progress: Progress, old_classes: int) -> Path:
-    """Ultralytics' training from CHECKPOINT; the last weights."""
-    import torch
-    from ultralytics import YOLO
-
-    started = time.monotonic()
-    yolo = YOLO(str(checkpoint))
-
-    def epoch_done(trainer: Any) -> None:
-        parts = trainer.tloss if isinstance(trainer.tloss, dict) else {}
-        loss = float(sum(float(v) for v in parts.values())) if parts else float("nan")
-        progress(f"epoch {trainer.epoch + 1}/{trainer.epochs}: loss {loss:.3f}, {time.monotonic() - started:.0f} s")
-
-    yolo.add_callback("on_train_epoch_end", epoch_done)
-    if settings.keep_coco:
-        yolo.add_callback("on_pretrain_routine_end", lambda trainer: keep_old_classes(trainer.model, old_classes))
-    yolo.train(trainer=_trainer_class(settings.keep_coco), data=str(spec), epochs=settings.epochs, imgsz=settings.imgsz,
-               batch=settings.batch, workers=0, device="0" if torch.cuda.is_available() else "cpu",
-               seed=settings.seed, deterministic=True, plots=False, amp=False, val=False, save=True,
-               project=str(work), name="run", exist_ok=True, verbose=False,
-               # keep_coco: everything but the head is frozen, and no weight decay (it would shrink the
-               # old classes' rows, which get no gradient)
-               freeze=HEAD_LAYER if settings.keep_coco else settings.freeze,
-               weight_decay=0.0 if settings.keep_coco else 0.0005,
-               optimizer="AdamW", lr0=settings.lr0 or (LR_KEEP_COCO if settings.keep_coco else LR_FULL),
-               warmup_epochs=1, close_mosaic=max(1, settings.epochs // 5),
-               patience=settings.epochs + 1, cache=False)
-    last = work / "run" / "weights" / "last.pt"
-    if not last.is_file():
-        raise TrainingError(f"Ultralytics wrote no weights under {last.parent}")
-    return last
-
-
-def export_onnx(weights: Path, target: Path, imgsz: int, description: str) -> Path:
-    """WEIGHTS as the edge's ONNX: Ultralytics' export with the head's constants folded into
-    initializers (what models/reanchor.py rewrites), no export date and DESCRIPTION instead of
-    the training folder's temporary path (same seed, same bytes)."""
-    import onnx
-    import onnxruntime as ort
-    from ultralytics import YOLO
-
-    exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, simplify=False, opset=17, dynamic=False,
-                                              verbose=False))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    folded = exported.with_name("folded.onnx")
-    options.optimized_model_filepath = str(folded)
-    ort.InferenceSession(str(exported), sess_options=options, providers=["CPUExecutionProvider"])
-    model = onnx.load(str(folded))
-    kept = [p for p in model.metadata_props if p.key != "date"]
-    for prop in kept:
-        if prop.key == "description":
-            prop.value = description
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    onnx.save(model, str(target))
-    return target
-
-
 def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
     """Train, export, register and measure; the registered entry."""
     from models import torch_base
@@ -367,7 +209,7 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
 
     out_dir = store_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sharpeyes-train-") as tmp, _offline_ultralytics(Path(tmp)):
+    with tempfile.TemporaryDirectory(prefix="sharpeyes-train-") as tmp, offline_ultralytics(Path(tmp)):
         work = Path(tmp)
         checkpoint = torch_base.save_checkpoint(model, work / "base.pt", source=f"base {settings.base}")
         labeller = load_detector(entry.rebuilt_from or settings.base, score_threshold=PSEUDO_SCORE,

@@ -47,7 +47,8 @@ def edge(
     import logging
     import sys
 
-    from sharpeyes.bench.edge_bench import BenchError, BenchOptions, run_bench
+    from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions
+    from sharpeyes.bench.edge_bench.run import run_bench
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
     from sharpeyes.bench.report import print_table
 
@@ -91,7 +92,9 @@ def central(
     import logging
     import sys
 
-    from sharpeyes.bench.central_bench import BenchError, BenchOptions, markdown, run_bench
+    from sharpeyes.bench.central_bench.options import BenchError, BenchOptions
+    from sharpeyes.bench.central_bench.result import markdown
+    from sharpeyes.bench.central_bench.run import run_bench
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     names = tuple(n.strip() for n in only.split(",") if n.strip())
@@ -126,7 +129,7 @@ def detector(
     from rich.table import Table
 
     from sharpeyes.bench.detector_bench import as_dicts, run_detector_bench
-    from sharpeyes.bench.edge_bench import default_source
+    from sharpeyes.bench.edge_bench.options import default_source
 
     sizes = tuple(int(w) for w in widths.split(",") if w.strip())
     figures = run_detector_bench(source or default_source(), model, sizes, rounds)

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from sharpeyes.bench import edge_bench, stats
+from sharpeyes.bench import stats
+from sharpeyes.bench.edge_bench.baselines import measure_peer
+from sharpeyes.bench.edge_bench.options import BenchOptions
+from sharpeyes.bench.edge_bench.result import targets
 from sharpeyes.bench.procstat import CLOCK_TICKS, parse_stat, parse_status_kb
 
 
@@ -57,17 +60,17 @@ def test_proc_stat_parsing_survives_spaces_in_the_command_name() -> None:
 def test_targets_follow_the_issue() -> None:
     summary = {"cameras": 64, "cameras_sustained": 64, "edge_vs_peer": 0.12, "edge_vs_floor": 0.5, "rss_mb": 1500.0,
                "alert_latency_ms_p95": 2900.0}
-    assert all(edge_bench.targets(summary).values())
+    assert all(targets(summary).values())
     summary.update(cameras_sustained=63, edge_vs_peer=0.13, edge_vs_floor=0.51, rss_mb=1600.0, alert_latency_ms_p95=3100.0)
-    assert not any(edge_bench.targets(summary).values())
+    assert not any(targets(summary).values())
 
 
 def test_without_ultralytics_the_peer_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from sharpeyes.bench import peer
 
     monkeypatch.setattr(peer, "peer_available", lambda: False)
-    result = edge_bench._measure_peer(edge_bench.BenchOptions(cameras=4, peer_cameras=2), ["rtsp://x/a"] * 4,
-                                      tmp_path / "m.onnx", (480, 288), tmp_path, lambda text: None)
+    result = measure_peer(BenchOptions(cameras=4, peer_cameras=2), ["rtsp://x/a"] * 4,
+                          tmp_path / "m.onnx", (480, 288), tmp_path, lambda text: None)
     assert result.cpu_per_camera_s is None
     assert "make bench-deps" in (result.note or "") and "requirements/export.txt" in (result.note or "")
     assert "--no-peer" in (result.note or "")

@@ -1,0 +1,191 @@
+"""The stand-in cameras: the encoded clips, the RTSP servers that serve them under N camera names,
+the site configuration the edge reads them from, and the clock that times the edge's alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source
+from sharpeyes.bench.media import CameraProfile, camera_clip
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+    from sharpeyes.rtsp_server import FootageServer
+
+SITE, EDGE = "bench", "bench"
+CAMERAS_PER_SERVER = 4
+# The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
+KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
+SUBSTREAM = CameraProfile(width=640, height=360, fps=5, gop=10, bitrate=384_000)
+
+
+def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
+                gate: bool = True) -> dict[str, Any]:
+    return {
+        "site": SITE,
+        "broker": {"host": "127.0.0.1", "port": broker_port},
+        "edges": [{
+            "id": EDGE,
+            "cameras": [
+                {
+                    "id": camera_id,
+                    "url": url,
+                    **({"detect_url": detect_url} if detect_url else {}),
+                    "detect_fps": fps,
+                    "model": model,
+                    "scene_gate": {"enabled": gate},
+                    "zones": [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
+                               "clear_s": 30, "realarm_s": 3600}],
+                }
+                for camera_id, url, detect_url in cameras
+            ],
+        }],
+    }
+
+
+class AlertClock:
+    """Subscribes to the edge's events and times each fire-lane start against its dwell threshold."""
+
+    def __init__(self, port: int, dwell_s: float) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.dwell_s = dwell_s
+        self.alert_ms: list[float] = []
+        self.processing_ms: list[float] = []
+        self.cameras: set[str] = set()
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sharpeyes-bench-{os.getpid()}",
+                                   protocol=mqtt.MQTTv5)
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *args: self._subscribed.set()
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe(f"sharpeyes/v1/{SITE}/{EDGE}/event", qos=1)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise BenchError("could not subscribe to the benchmark broker")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received = datetime.now(UTC)
+        try:
+            event = json.loads(message.payload)
+        except ValueError:
+            return
+        if event.get("hazard") != "fire_lane_blocked" or event.get("phase") != "start":
+            return
+        started = datetime.fromisoformat(event["started_at"])
+        observed = datetime.fromisoformat(event["observed_at"])
+        threshold = started.timestamp() + self.dwell_s
+        with self._lock:
+            self.alert_ms.append((received.timestamp() - threshold) * 1000)
+            self.processing_ms.append((received - observed).total_seconds() * 1000)
+            self.cameras.add(event.get("camera", ""))
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+
+@dataclass
+class CameraFootage:
+    """The clips the stand-in cameras stream: the parked-cars street on most, a changing scene on some."""
+
+    source: Path
+    profile: CameraProfile
+    clip: Path
+    changing_cameras: int = 0
+    changing_clip: Path | None = None
+    sub_clip: Path | None = None
+    changing_sub: Path | None = None
+
+    def add_substreams(self, opts: BenchOptions, progress: Callable[[str], None]) -> None:
+        progress(f"sub-stream: {SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop} beside each main stream")
+        self.sub_clip = camera_clip(self.source, SUBSTREAM)
+        self.changing_sub = (camera_clip(opts.changing_source or default_changing_source(), SUBSTREAM)
+                             if self.changing_clip else None)
+
+    def describe(self, input_size: tuple[int, int], substream: bool) -> dict[str, Any]:
+        profile = self.profile
+        return {"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(self.clip),
+                "width": profile.width, "height": profile.height, "fps": profile.fps,
+                "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile,
+                "detection_substream": (f"{SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop}, "
+                                        f"{SUBSTREAM.bitrate // 1000} kbit/s" if substream else None)}
+
+
+def encode_footage(opts: BenchOptions, source: Path, progress: Callable[[str], None]) -> CameraFootage:
+    """The main-stream clips, built once and then cached (sharpeyes.bench.media)."""
+    profile = CameraProfile(gop=opts.gop)
+    progress(f"camera stream: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop} (built once, then cached)")
+    footage = CameraFootage(source=source, profile=profile, clip=camera_clip(source, profile))
+    n_changing = round(opts.cameras * opts.changing) if opts.changing > 0 else 0
+    if n_changing:
+        changing_source = opts.changing_source or default_changing_source()
+        if not changing_source.is_file():
+            raise BenchError(f"changing footage not found: {changing_source} (pass --changing-source, or --changing 0)")
+        progress(f"scene mix: {n_changing} of {opts.cameras} cameras stream {changing_source.name} (cars moving through)")
+        footage.changing_cameras = n_changing
+        footage.changing_clip = camera_clip(changing_source, profile)
+    return footage
+
+
+class StandInCameras:
+    """N camera names served by a few RTSP server processes: a main stream each, and a sub-stream."""
+
+    def __init__(self, names: list[str], footage: CameraFootage, workdir: Path, substream: bool) -> None:
+        from sharpeyes.rtsp_server import FootageServer
+
+        self.names = names
+        self.substream = substream
+        self._footage = footage
+        # aio-rtsp-toolkit starts each session by reading the file's sample table on its event loop
+        # (~0.3 s, more on a busy machine), so one server brings 32 cameras up over 10+ s and the
+        # later ones hit the edge's 5 s open timeout. Real cameras are independent devices: a few
+        # cameras per server process gives the same independence. Their CPU is measured apart.
+        # With a sub-stream each camera is two sessions: half as many cameras per server keeps each
+        # server's sessions (and its session start-up work) as without.
+        per_server = max(1, CAMERAS_PER_SERVER // 2) if substream else CAMERAS_PER_SERVER
+        self.groups = [names[i : i + per_server] for i in range(0, len(names), per_server)]
+        n_changing = footage.changing_cameras
+        self._changing_names = (set(names[:: max(1, round(len(names) / n_changing))][:n_changing])
+                                if n_changing else set())
+        self.servers: list[FootageServer] = [
+            FootageServer({name: path for n in group for name, path in self._streams(n).items()},
+                          workdir=workdir / f"rtsp-{k + 1}")
+            for k, group in enumerate(self.groups)]
+
+    def _streams(self, n: str) -> dict[str, Path]:
+        footage = self._footage
+        changing_camera = n in self._changing_names and footage.changing_clip is not None
+        files = {f"{n}.mp4": footage.changing_clip if changing_camera and footage.changing_clip else footage.clip}
+        sub = footage.changing_sub if changing_camera else footage.sub_clip
+        if sub is not None:
+            files[f"{n}_sub.mp4"] = sub
+        return files
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def urls(self) -> list[str]:
+        return [server.url(f"{n}.mp4") for server, group in zip(self.servers, self.groups, strict=True) for n in group]
+
+    def detect_urls(self) -> list[str | None]:
+        return [server.url(f"{n}_sub.mp4") if self.substream else None
+                for server, group in zip(self.servers, self.groups, strict=True) for n in group]
+
+    def pids(self) -> list[int]:
+        return [server.pid for server in self.servers if server.pid]

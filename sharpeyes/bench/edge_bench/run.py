@@ -1,0 +1,115 @@
+"""A whole edge benchmark run: stand-in cameras and a broker up, then each contestant in turn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from sharpeyes.bench.edge_bench.baselines import measure_floor, measure_peer, published_model, same_model_as_edge
+from sharpeyes.bench.edge_bench.cameras import EDGE, AlertClock, StandInCameras, encode_footage, site_config
+from sharpeyes.bench.edge_bench.measure import measure, summarise
+from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source, default_source
+from sharpeyes.bench.edge_bench.result import BenchResult, machine_info
+from sharpeyes.bench.procstat import boost
+
+
+def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text: None) -> BenchResult:
+    from broker.mosquitto import MosquittoProcess
+
+    if opts.cameras < 1:
+        raise BenchError("--cameras must be at least 1")
+    source = opts.source or default_source()
+    if not source.is_file():
+        raise BenchError(f"camera footage not found: {source} (the clip lives in ../shared/media; pass --source)")
+    footage = encode_footage(opts, source, progress)
+    n_changing = footage.changing_cameras
+    workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_path, input_size = same_model_as_edge(opts.model, footage.profile.width, footage.profile.height, workdir)
+    names = [f"cam-{i + 1:03d}" for i in range(opts.cameras)]
+    if opts.substream:
+        footage.add_substreams(opts, progress)
+    stand_ins = StandInCameras(names, footage, workdir, opts.substream)
+    broker = MosquittoProcess(data_dir=workdir / "mosquitto")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        stand_ins.start()
+        broker.start()
+        urls = stand_ins.urls()
+        server_pids = stand_ins.pids()
+        if opts.boost:
+            granted = all([boost(pid) for pid in [os.getpid(), *server_pids, *([broker.pid] if broker.pid else [])]])
+            progress("priority: the bench's processes run first" if granted else
+                     "priority: --boost needs root or CAP_SYS_NICE; measuring at normal priority")
+        cameras = list(zip(names, urls, stand_ins.detect_urls(), strict=True))
+        config_path = workdir / "site.yaml"
+        config_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
+                                                          gate=opts.gate), sort_keys=False))
+        clock = AlertClock(broker.port, opts.dwell_s)
+        try:
+            progress(f"edge: {opts.cameras} cameras, fire lanes at {opts.fps} fps, {opts.seconds:.0f} s measured")
+            edge, records, window = measure(
+                "edge", "sharpeyes.bench.edge_runner",
+                ["--config", str(config_path), "--edge", EDGE, "--outbox", str(workdir / "edge" / "outbox.db")],
+                cameras=opts.cameras, opts=opts, workdir=workdir, server_pids=server_pids)
+            summarise(edge, records, window, opts.fps)
+            # Give the last events a moment to arrive before the subscriber closes.
+            time.sleep(1.0)
+        finally:
+            clock.close()
+        result = BenchResult(
+            options={**asdict(opts), "source": str(source), "workdir": str(workdir), "changing_cameras": n_changing,
+                     "changing_source": str(opts.changing_source or default_changing_source()) if n_changing else None},
+            started_at=started_at,
+            machine=machine_info(),
+            stream=footage.describe(input_size, opts.substream),
+            edge=edge,
+            alert_latency_ms=sorted(clock.alert_ms),
+            processing_latency_ms=sorted(clock.processing_ms),
+            # The changing cameras (cars driving through a lot) have no parked car in their kerb lane.
+            alerts_expected=opts.cameras - n_changing,
+        )
+        if opts.ungated and opts.gate:
+            progress(f"edge without the scene gate: {opts.cameras} cameras")
+            ungated_path = workdir / "site-ungated.yaml"
+            ungated_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
+                                                               gate=False), sort_keys=False))
+            ungated, records, window = measure(
+                "edge_ungated", "sharpeyes.bench.edge_runner",
+                ["--config", str(ungated_path), "--edge", EDGE, "--outbox", str(workdir / "edge-ungated" / "outbox.db")],
+                cameras=opts.cameras, opts=opts, workdir=workdir, server_pids=server_pids)
+            result.edge_ungated = summarise(ungated, records, window, opts.fps)
+        else:
+            result.skipped["ungated"] = "the edge without its gate not measured: " + (
+                "--no-gate (the edge itself ran without it)" if not opts.gate else "--no-ungated")
+        if not opts.floor:
+            result.skipped["floor"] = "floor not measured: --no-floor"
+        if not opts.peer:
+            result.skipped["peer"] = result.skipped["peer_fitted"] = "peer not measured: --no-peer"
+        if opts.floor:
+            result.floor = measure_floor(opts, urls, model_path, workdir, progress, server_pids)
+        if opts.peer:
+            # The peer a user reaches for loads the published file, square input and all (the
+            # issue's "YOLO(<the same onnx>)"); the edge fits that file to its cameras in memory.
+            # Measured a second time on the edge's fitted graph, so both comparisons are on record.
+            stock = published_model(opts.model)
+            result.peer = measure_peer(opts, urls, stock[0], stock[1], workdir, progress, server_pids)
+            if (model_path, input_size) != stock:
+                result.peer_fitted = measure_peer(opts, urls, model_path, input_size, workdir, progress, server_pids,
+                                                  name="peer_fitted")
+            else:
+                result.skipped["peer_fitted"] = "the edge runs the published graph unchanged: peer_fitted is the peer"
+        return result
+    finally:
+        stand_ins.stop()
+        broker.stop()
+        if not opts.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
