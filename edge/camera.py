@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # none: demux only, into the packet ring (the evidence stream beside a detection sub-stream); a
 # keyframe of the ring is decoded when evidence asks for one (``keyframe_image``).
 DecodeMode = Literal["all", "keyframes", "none"]
+_KEYFRAME_SLACK_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class CameraReader:
         read_timeout_s: float = 5.0,
         stall_timeout_s: float = 10.0,
         ring_seconds: float = 15.0,
+        hold_max_s: float = 30.0,
         backoff: Backoff | None = None,
         on_health: Callable[[HealthChange], None] | None = None,
         start_delay_s: float = 0.0,
@@ -103,6 +105,9 @@ class CameraReader:
         self.read_timeout_s = read_timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.ring_seconds = ring_seconds
+        self.hold_max_s = hold_max_s
+        # Clips not cut yet: key -> the earliest second each needs (``hold``).
+        self._holds: dict[object, float] = {}
         self.backoff = backoff or Backoff(initial_s=0.5, cap_s=30.0)
         self._on_health = on_health
         self._cond = threading.Condition()
@@ -171,6 +176,23 @@ class CameraReader:
         while first < len(ring) and not ring[first].keyframe:
             first += 1
         return template, [item.packet for item in ring[first:] if item.monotonic <= end]
+
+    def hold(self, key: object, since: float) -> None:
+        """Keep the ring's packets from ``since`` (monotonic) on until ``release(key)``, at most
+        ``hold_max_s`` beyond the ring's own length. On a loaded box a clip is cut long after its
+        alarm (the worker waits its turn for the detector), and by then a ring of
+        clip_pre_s + clip_post_s + 3 s had already dropped the alarm's seconds."""
+        with self._ring_lock:
+            self._holds[key] = since
+
+    def release(self, key: object) -> None:
+        with self._ring_lock:
+            self._holds.pop(key, None)
+
+    def ring_span(self) -> tuple[float, float] | None:
+        """(oldest, newest) arrival time of the packets in the ring; None when it is empty."""
+        with self._ring_lock:
+            return (self._ring[0].monotonic, self._ring[-1].monotonic) if self._ring else None
 
     # -- reader thread -------------------------------------------------------------------------
     def _set_state(self, state: str, cause: str | None) -> None:
@@ -300,6 +322,10 @@ class CameraReader:
         with self._ring_lock:
             self._ring.append(BufferedPacket(now, packet, bool(packet.is_keyframe)))
             horizon = now - self.ring_seconds
+            if self._holds:
+                # A keyframe interval of slack: the clip starts at the keyframe before ``since``.
+                held = min(self._holds.values()) - _KEYFRAME_SLACK_S
+                horizon = max(min(horizon, held), now - self.ring_seconds - self.hold_max_s)
             while self._ring and self._ring[0].monotonic < horizon:
                 self._ring.popleft()
 

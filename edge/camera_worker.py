@@ -158,6 +158,9 @@ class CameraWorker:
             # Due by the time the camera's next sample is: the gate serves the nearest deadline first.
             # The slot is held for the detection only; tracking, rules and the evidence JPEGs run
             # after it, so 32 cameras alarming at once do not queue the others' detections.
+            # The alarm's clip starts clip_pre_s before this frame: keep those seconds in the ring
+            # while this camera waits its turn for the detector (seconds on a loaded box).
+            self.evidence_reader.hold(self, frame.monotonic - self.camera.clip_pre_s)
             slot = _Slot(self.host.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
             try:
                 # While this camera waited for a slot, a newer frame may have arrived: use it.
@@ -173,6 +176,7 @@ class CameraWorker:
             finally:
                 if slot is not None:
                     slot.release()
+                self.evidence_reader.release(self)
             self._actuate(emissions, frame)
             for emission in emissions:
                 self._deliver(emission.event, emission.blobs, frame)
@@ -210,15 +214,15 @@ class CameraWorker:
         event = with_evidence(event, [raw])
         self.host.enqueue(event, [*blobs, raw])
         if self.camera.clips or self.sub_stream:
-            self._clips.append(
-                PendingClip(
-                    due=frame.monotonic + (self.camera.clip_post_s if self.camera.clips else 0.0),
-                    start=frame.monotonic - self.camera.clip_pre_s,
-                    end=frame.monotonic + self.camera.clip_post_s,
-                    at=frame.monotonic,
-                    event=event,
-                )
+            pending = PendingClip(
+                due=frame.monotonic + (self.camera.clip_post_s if self.camera.clips else 0.0),
+                start=frame.monotonic - self.camera.clip_pre_s,
+                end=frame.monotonic + self.camera.clip_post_s,
+                at=frame.monotonic,
+                event=event,
             )
+            self._clips.append(pending)
+            self.evidence_reader.hold(pending, min(pending.start, pending.at))
 
     def _finish_due_clips(self) -> None:
         """The clip needs the seconds after the event too, so it follows as an ``update`` of the
@@ -229,7 +233,10 @@ class CameraWorker:
             return
         self._clips = [c for c in self._clips if c.due > now]
         for pending in ready:
-            blobs = [blob for blob in (self._clip(pending), self._full_picture(pending.at)) if blob is not None]
+            try:
+                blobs = [blob for blob in (self._clip(pending), self._full_picture(pending.at)) if blob is not None]
+            finally:
+                self.evidence_reader.release(pending)
             if not blobs:
                 continue
             wall = datetime.now(UTC)
@@ -252,12 +259,23 @@ class CameraWorker:
         try:
             data = mux_mp4(template, packets) if packets else b""
             if not data:
-                # The stream reconnected meanwhile and its packet ring holds nothing of those seconds.
-                raise ValueError("no video of those seconds in the packet ring")
+                raise ValueError(self._why_no_video(pending))
             return EvidenceBlob.of(data, "video/mp4")
         except Exception as exc:  # noqa: BLE001 - a failed clip must not stop the camera
             log.warning("camera %s: no clip for %s: %s", self.camera.id, pending.event.incident_key, exc)
             return None
+
+    def _why_no_video(self, pending: PendingClip) -> str:
+        """What the ring held instead of the clip's seconds: the log says which failure it was."""
+        span = self.evidence_reader.ring_span()
+        late = time.monotonic() - pending.due
+        if span is None:
+            return "the packet ring is empty (the stream reconnected or sends nothing)"
+        if span[0] > pending.end:
+            return (f"no video of those seconds in the packet ring: cut {late:.0f} s after they ended, and the ring "
+                    f"keeps {span[1] - span[0]:.0f} s (the box is behind; hold_max_s bounds how long it waits)")
+        return (f"no keyframe-led video of those seconds in the packet ring (it holds {span[0] - pending.start:+.0f} s "
+                f"to {span[1] - pending.start:+.0f} s from the clip's start; the stream may have reconnected)")
 
     def _full_picture(self, at: float) -> EvidenceBlob | None:
         if not self.sub_stream:

@@ -17,7 +17,7 @@ def demo(
     deadline: float = typer.Option(180.0, "--deadline", help="--smoke: seconds to wait for both hazards"),
 ) -> None:
     """Run the whole product on one machine: broker, RTSP footage, central and one edge."""
-    from sharpeyes.demo import run_demo
+    from sharpeyes.demo.processes import run_demo
 
     if broker not in ("auto", "mosquitto", "embedded"):
         typer.echo(f"--broker must be auto, mosquitto or embedded, not {broker!r}", err=True)

@@ -27,14 +27,21 @@ class ChildRun:
     def mark_ready(self) -> None:
         self.ready_path.write_text(str(time.monotonic()))
 
-    def run_until_stopped(self, ready: Callable[[], bool], counters: Callable[[], dict[str, Any]]) -> None:
-        """Log ``counters`` once a second (the parent picks the entries at its window's ends)."""
+    def run_until_stopped(self, ready: Callable[[], bool], counters: Callable[[], dict[str, Any]],
+                          partial: Callable[[], dict[str, Any]] | None = None, partial_every_s: float = 10.0) -> None:
+        """Log ``counters`` once a second (the parent picks the entries at its window's ends), and
+        every ``partial_every_s`` dump ``partial()``: a child that dies or is killed mid-run (a
+        64-camera edge that does not stop within the parent's grace) still leaves its records."""
         announced = False
+        last_dump = time.monotonic()
         while not self.stopping.wait(1.0):
             self.counter_log.append({"t": time.monotonic(), **counters()})
             if not announced and ready():
                 self.mark_ready()
                 announced = True
+            if partial is not None and time.monotonic() - last_dump >= partial_every_s:
+                self.dump({**partial(), "partial": True})
+                last_dump = time.monotonic()
         self.counter_log.append({"t": time.monotonic(), **counters()})
 
     def dump(self, payload: dict[str, Any]) -> None:

@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         }
 
     try:
-        child.run_until_stopped(lambda: all(len(r) >= 2 for r in records.values()), counters)
+        child.run_until_stopped(lambda: all(len(r) >= 2 for r in records.values()), counters,
+                                partial=lambda: {"samples": {k: list(v) for k, v in records.items()}})
     finally:
         # Records first: stopping 32 cameras one after another may take longer than the parent waits.
         child.dump({"samples": records})

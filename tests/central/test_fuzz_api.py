@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import schemathesis  # noqa: F401 - pinned in the dev lock: a missing one fails here, it never skips
 
 from tests.central.fuzz_central import fuzz_central
-
-pytest.importorskip("schemathesis", reason="schemathesis is in the dev extra (pyproject.toml)")
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("SHARPEYES_FUZZ_EXAMPLES", "6"))
@@ -39,7 +37,6 @@ def _schemathesis(base: str, token: str | None, workdir: Path) -> subprocess.Com
 
 @pytest.mark.timeout(330)
 def test_schemathesis_finds_nothing_as_anyone(tmp_path: Path) -> None:
-    started = time.monotonic()
     failed = []
     with fuzz_central(tmp_path) as central:
         assert set(central.incidents) == {"g1", "g3"}  # two grids with incidents, one worker each
@@ -48,4 +45,3 @@ def test_schemathesis_finds_nothing_as_anyone(tmp_path: Path) -> None:
             if done.returncode != 0:
                 failed.append(f"--- as {name} (exit {done.returncode}) ---\n{done.stdout[-12000:]}\n{done.stderr[-2000:]}")
     assert not failed, "\n".join(failed)
-    assert time.monotonic() - started < 300

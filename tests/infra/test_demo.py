@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from broker.netutil import free_port, port_accepts, wait_for_http
-from sharpeyes.demo import (
+from sharpeyes.demo.layout import (
     DEMO_FILES,
     LIFT_CLIP,
     PROJECT_ROOT,
@@ -25,9 +25,8 @@ from sharpeyes.demo import (
     child_env,
     demo_credentials,
     edge_argv,
-    incident_items,
-    missing_hazards,
 )
+from sharpeyes.demo.smoke import incident_items, missing_hazards
 
 LAYOUT = DemoLayout(root=PROJECT_ROOT, media_dir=Path("/media"))
 PORTS = DemoPorts(mqtt=11883, rtsp=18554, http=18080, protocol="3.1.1", relay=11502)

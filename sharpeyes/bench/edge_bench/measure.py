@@ -92,16 +92,35 @@ def measure(name: str, module: str, args: list[str], *, cameras: int, opts: Benc
         contestant.rss_mb = rss.peak_mb or rss.last_mb
     finally:
         rss.stop()
+        # Why the child ended: the parent's stop, its own crash, or a kill after it would not stop.
+        exit_reason = _exit_reason(proc.poll())
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(20)
+                exit_reason = _exit_reason(proc.returncode, "after SIGTERM")
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                exit_reason = "did not stop within 20 s of SIGTERM and was killed"
     if not out.is_file():
-        raise BenchError(f"{name} wrote no results:\n{_tail(log_path)}")
-    return contestant, json.loads(out.read_text()), (t0, t1)
+        raise BenchError(f"{name} wrote no results: it {exit_reason}:\n{_tail(log_path)}")
+    records = json.loads(out.read_text())
+    if records.get("partial"):
+        # Its last periodic dump: the records up to at most 10 s before it ended.
+        contestant.note = f"{contestant.note + '; ' if contestant.note else ''}partial records: it {exit_reason}"
+    return contestant, records, (t0, t1)
+
+
+def _exit_reason(returncode: int | None, when: str = "during the run") -> str:
+    if returncode is None:
+        return "was still running"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name} {when}"
+        except ValueError:
+            return f"was killed by signal {-returncode} {when}"
+    return f"exited with {returncode} {when}"
 
 
 def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[float, float], fps: float) -> Contestant:
