@@ -45,8 +45,17 @@ class PrivacyRecord(StrictModel):
     notes: str = Field("", max_length=500)
 
 
+class CameraLocation(StrictModel):
+    """Where the camera stands (WGS84), as a city video platform's catalogue gives it."""
+
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees east")
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees north")
+
+
 class CameraConfig(CameraRules):
     id: Id
+    name: str | None = Field(None, min_length=1, max_length=200, description="what the operators call it, e.g. 3号楼东门")
+    location: CameraLocation | None = Field(None, description="lon/lat (WGS84) from the city platform's catalogue")
     url: str = Field(description="rtsp://user:pass@host/path; ${VAR} is taken from the environment")
     detect_url: str | None = Field(
         None, description="the camera's lower-resolution sub-stream (e.g. 640x360), as NVRs use it: detection, the "

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from broker.cameraconfig import CameraConfig, EdgeConfig
+from broker.centrallink import CentralLink
 from broker.configbase import ConfigError, Id, StrictModel, describe_errors, expand_env, read_yaml, require_unique
 from broker.connectionconfig import BrokerConfig
 from broker.zoneconfig import CameraRules
@@ -59,6 +60,7 @@ class SiteConfig(StrictModel):
     site: Id
     name: str = ""
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    central: CentralLink | None = Field(None, description="central over HTTP(S): where edges fetch their models")
     edges: list[EdgeConfig] = Field(default_factory=list)
     grid: list[GridCellConfig] = Field(default_factory=list)
     workers: list[WorkerConfig] = Field(default_factory=list)

@@ -360,3 +360,48 @@ def dataset_export_command(
     if summary.missing:
         typer.echo(f"{len(summary.missing)} reviewed frame(s) are no longer in the evidence store: "
                    + ", ".join(s[:12] for s in summary.missing), err=True)
+
+
+@app.command("edge-token")
+def edge_token_command(
+    edge: str = typer.Argument(..., help="the edge's id in the site file"),
+    config: Path = typer.Option(..., "--config", help="site configuration YAML (the edge must be in it)"),
+    database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    keep_previous: bool = typer.Option(False, "--keep-previous", help="the edge's earlier tokens keep working "
+                                       "(while it is switched over); by default they stop now"),
+    revoke_only: bool = typer.Option(False, "--revoke", help="only revoke the edge's tokens; mint none"),
+) -> None:
+    """Mint the token an edge fetches its models from central with (printed once, on stdout: put it in
+    the variable the site file's `central: token_env` names, on that edge's machine). Central keeps
+    only its sha256 (central/auth/edge_tokens.py)."""
+    from broker.configbase import ConfigError
+    from broker.siteconfig import load_site_config
+    from central.auth import edge_tokens
+    from central.store.db import default_database_url, make_engine, make_session_factory
+    from central.store.migrate import upgrade
+    from central.store.tables import utcnow
+
+    try:
+        site = load_site_config(config)
+        site.edge(edge)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        typer.echo(f"{config}: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(database_url or default_database_url())
+    try:
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            if revoke_only:
+                count = edge_tokens.revoke(session, site.site, edge, at=utcnow())
+                session.commit()
+                typer.echo(f"revoked {count} token(s) of edge {site.site}/{edge}", err=True)
+                return
+            token = edge_tokens.mint(session, site.site, edge, actor="cli", at=utcnow(), revoke_others=not keep_previous)
+    finally:
+        engine.dispose()
+    typer.echo(token)
+    typer.echo(f"token of edge {site.site}/{edge} (shown once; central keeps only its sha256"
+               + ("" if keep_previous else "; its earlier tokens no longer work") + ")", err=True)

@@ -5,8 +5,9 @@
 - ``release`` {camera?, zone?, actuator?, by, reason?}: let go of the matching actuator holds now
   (a false door hold released from the console); replies with what was released.
 - ``config`` {edge_config: {...}}: this edge's own configuration (``broker.edgeconfig``); validated,
-  its camera URLs' ``${VAR}`` references checked against this edge's environment, and applied
-  without a restart; replies with the applied version or the validation errors.
+  its camera URLs' ``${VAR}`` references checked against this edge's environment, models it lacks
+  fetched from central (edge/model_fetch.py), and applied without a restart; replies with the
+  applied version or the validation errors.
 
 A command that cannot be parsed is answered with ok=false and the reason, never ignored silently
 (when it carries no command_id to answer, it is logged)."""
@@ -31,6 +32,7 @@ from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
 from edge.camera_worker import CameraWorker
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
+from edge.model_fetch import bring_models
 from edge.outbox import Outbox, OutboxMessage
 from edge.recheck import hazard_present
 
@@ -179,7 +181,9 @@ class CommandHandler:
         except ConfigError as exc:
             self._reply("config", command.command_id, ok=False, errors=exc.problems)
             return
-        if missing := _unloadable_models(message.edge):
+        # A model not in this edge's store comes from central first (edge/model_fetch.py); what still
+        # cannot be loaded refuses the whole configuration.
+        if missing := bring_models(node.site, message.edge) or _unloadable_models(message.edge):
             self._reply("config", command.command_id, ok=False, errors=missing)
             return
         version = node.apply_config(message.edge)

@@ -41,7 +41,13 @@ def run(
 
     from broker.client import BrokerClientError
     from edge.captions import CaptionFontError, caption_font
+    from edge.model_fetch import bring_models
     from edge.node import EdgeNode
+
+    # An edge with an empty model store (another machine) gets its cameras' models from central first.
+    if problems := bring_models(site, site.edge(edge), override=model):
+        typer.echo(f"{config}: models this edge cannot load:\n" + "\n".join(f"  - {p}" for p in problems), err=True)
+        raise typer.Exit(2)
 
     try:
         caption_font()  # found (or refused) now, not at the first alarm
@@ -64,6 +70,8 @@ def run(
         try:
             reloaded = load_site_config(config).edge(edge)
             reloaded.check_environment(config)
+            if problems := bring_models(node.site, reloaded, override=model):
+                raise ConfigError(config, problems)
             node.apply_config(reloaded)
         except (ConfigError, KeyError) as exc:
             logging.getLogger("edge").error("reload of %s refused; keeping the running configuration:\n%s", config, exc)

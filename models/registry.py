@@ -144,7 +144,7 @@ def load_registry() -> Registry:
 
 @lru_cache(maxsize=4)
 def _registry(store_path: Path, store_mtime_ns: int, store_size: int) -> Registry:
-    published = Registry.model_validate(yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")))
+    published = load_published()
     local = load_store()
     taken = {m.name for m in published.models}
     clashes = [m.name for m in local.models if m.name in taken]
@@ -154,13 +154,37 @@ def _registry(store_path: Path, store_mtime_ns: int, store_size: int) -> Registr
                                         "class_files": {**published.class_files, **local.class_files}})
 
 
+# The development and CI folder of the published weights; set empty, an edge searches no such folder
+# (what an edge on another machine is like: its models come from its own store or from central).
+SHARED_MODELS_ENV = "SHARPEYES_SHARED_MODEL_DIR"
+
+
 def search_dirs() -> list[Path]:
     """Where weights are looked for, in order: the project's model directory, then ../shared/models."""
     dirs = [store_dir()]
     if store_dir() != PACKAGE_DIR / "weights":
         dirs.append(PACKAGE_DIR / "weights")
-    dirs.append(PROJECT_ROOT.parent / "shared" / "models")
+    shared = os.environ.get(SHARED_MODELS_ENV)
+    if shared is None:
+        dirs.append(PROJECT_ROOT.parent / "shared" / "models")
+    elif shared:
+        dirs.append(Path(shared))
     return dirs
+
+
+def load_published() -> Registry:
+    """registry.yaml alone: the models every edge knows by name and sha256 without a store entry."""
+    return Registry.model_validate(yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")))
+
+
+def register_in_store(entry: ModelEntry, classes_sha256: str) -> Path:
+    """Add ENTRY (a model brought here, e.g. from central) to the local store, replacing an entry of
+    the same name; the store is read again first, so an entry registered meanwhile is kept. Its
+    files must already be in the store directory under ``entry.file`` and ``entry.classes``."""
+    store = load_store()
+    models = [m for m in store.models if m.name != entry.name]
+    return save_store(store.model_copy(update={"models": [*models, entry],
+                                               "class_files": {**store.class_files, entry.classes: classes_sha256}}))
 
 
 @lru_cache(maxsize=64)
@@ -238,6 +262,12 @@ def resolve_model(name: str) -> ResolvedModel:
     names_path = _resolve(entry.classes, registry.class_files[entry.classes])
     names = tuple(line.strip() for line in names_path.read_text(encoding="utf-8").splitlines() if line.strip())
     return ResolvedModel(entry=entry, path=path, class_names=names)
+
+
+def resolve_class_file(entry: ModelEntry) -> tuple[Path, str]:
+    """The checked class-names file of a registered model, and its sha256."""
+    expected = load_registry().class_files[entry.classes]
+    return _resolve(entry.classes, expected), expected
 
 
 def resolve_weight(name: str) -> Path:

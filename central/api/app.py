@@ -19,6 +19,7 @@ from central.api import (
     routes_config,
     routes_evidence,
     routes_incidents,
+    routes_model_files,
     routes_models,
     routes_ops,
     routes_workflow,
@@ -53,6 +54,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_models.router, tags=["models"])
     private.include_router(routes_config.router, tags=["edge configuration"])
 
+    api.include_router(routes_model_files.router, tags=["edge models"])  # edges, by their own tokens
     api.include_router(private)
 
     @api.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

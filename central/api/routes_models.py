@@ -22,6 +22,7 @@ from broker.siteconfig import SiteConfig
 from central.api.deps import DESK_ROLES, Ctx, DbSession, require_roles
 from central.api.errors import invalid, responses
 from central.api.routes_config import send_edge_config, with_edge
+from central.fleet.model_artifacts import register_artifacts
 from central.store.learning_tables import ModelChange
 from central.store.tables import Incident
 from central.workflow.rules import Actor
@@ -126,6 +127,8 @@ def _apply(session: DbSession, ctx: Ctx, actor: Actor, plan: list[tuple[str, Cam
                                  gate=gate.get(camera.model))
                      for e, camera, model in plan if e == edge_id]
         session.add_all(edge_rows)
+        # The files go to central's store now, so that any replica serves them to the edge (edge/model_fetch.py).
+        register_artifacts(session, ctx.evidence, {model for _, _, model in plan}, actor=actor.username, at=now)
         # Commits the rows with the configuration version (a model change removes nothing).
         command, _ = send_edge_config(session, ctx, site, edge_id, actor, action="models", reason=reason)
         for row in edge_rows:

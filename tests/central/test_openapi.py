@@ -17,7 +17,7 @@ CLIENT = PROJECT_ROOT / "central" / "web" / "js" / "api.js"
 # Routes that answer something other than one JSON shape: files, streams, CSV-or-JSON exports, Open311's own
 # format, redirects and the metrics exposition.
 NOT_JSON = {"/api/v1/evidence/{sha256}", "/api/v1/stream", "/api/v1/access-log", "/api/v1/pipl-register",
-            "/api/v1/cameras/{camera}/snapshot", "/api/v1/auth/logout"}
+            "/api/v1/cameras/{camera}/snapshot", "/api/v1/auth/logout", "/api/v1/edge/models/{sha256}"}
 
 
 def _openapi(tmp_path: Path) -> dict:

@@ -114,7 +114,12 @@ export const releaseActuator = (edge, actuator, reason) =>
 export const suppressions = () => call("GET", "/suppressions");
 export const addSuppression = (body) => call("POST", "/suppressions", body);
 export const endSuppression = (id) => call("DELETE", `/suppressions/${id}`);
-export const pushZones = (camera, zones) => call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones });
+// Guarded changes: `extra` carries `reason` and `confirm_removal` (see removal.js).
+export const pushZones = (camera, zones, extra = {}) =>
+  call("PUT", `/cameras/${encodeURIComponent(camera)}/zones`, { zones, ...extra });
+export const configVersions = (edge) => call("GET", `/edges/${encodeURIComponent(edge)}/config/versions`);
+export const restoreConfig = (edge, version, extra = {}) =>
+  call("POST", `/edges/${encodeURIComponent(edge)}/config/versions/${version}/restore`, extra);
 export const incidentLabels = (id) => call("GET", `/incidents/${id}/labels`);
 export const saveIncidentLabels = (id, boxes) => call("PUT", `/incidents/${id}/labels`, { boxes });
 export const models = () => call("GET", "/models");

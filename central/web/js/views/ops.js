@@ -1,10 +1,12 @@
-// Operators: sites, edges and cameras (with the zone editor), the grid, users and roles.
+// Operators: sites, edges and cameras (with the zone editor), each edge's configuration history (with
+// restore), the grid, users and roles.
 
 import * as api from "../api.js";
-import { fill, h, toast } from "../dom.js";
+import { announce, fill, h, toast } from "../dom.js";
 import { t, label, fmtTime } from "../i18n.js";
 import { ROLES } from "../roles.js";
 import { actuatorsTable } from "../widgets.js";
+import { guardedChange } from "../removal.js";
 
 function sitesTable(sites) {
   const rows = [];
@@ -23,6 +25,76 @@ function sitesTable(sites) {
   return h("table", { id: "sites" },
     h("thead", {}, h("tr", {}, ["", t("edge"), t("camera"), t("grid_cell"), t("state"), t("zone"), ""].map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows));
+}
+
+const SUMMARY_KEYS = ["cameras_added", "cameras_removed", "cameras_changed", "zones_added", "zones_removed", "settings_changed"];
+
+/** A version's diff against the one before, one line per kind of change. */
+function summaryText(summary) {
+  const lines = SUMMARY_KEYS.filter((key) => summary?.[key]?.length)
+    .map((key) => h("div", { dataset: { change: key } }, `${t(`sum_${key}`)}: ${summary[key].join(", ")}`));
+  return lines.length ? lines : h("span", { class: "muted" }, t("no_change"));
+}
+
+/** Whether the chain's breaks (central's sentences, "version N: …" or "version N follows …") name VERSION. */
+function breaksAt(breaks, version) {
+  return breaks.some((b) => b.startsWith(`version ${version}:`) || b.startsWith(`version ${version} follows`));
+}
+
+async function restoreVersion(edge, version, redraw) {
+  try {
+    const done = await guardedChange({
+      send: (extra) => api.restoreConfig(edge, version, extra),
+      verb: "verb_restore",
+      intro: {
+        children: [h("h3", { id: "ccd-title" }, t("restore_title").replace("{edge}", edge).replace("{version}", version)),
+          h("p", { class: "small" }, t("restore_help"))],
+        submit: t("restore"),
+      },
+    });
+    if (!done) return;
+    const text = `${edge}: ${t("restored_as")} ${done.version}`;
+    toast(text);
+    announce(text);
+    redraw();
+  } catch (err) {
+    toast(`${t("action_failed")}: ${err.message}`, "error");
+  }
+}
+
+/**
+ * One edge's configuration versions, newest first: who changed what, why, and whether the hash
+ * chain still holds; every older version can be restored (as a new version, guarded like any change).
+ */
+function historyTable(edge, history, redraw) {
+  if (!history) return h("p", { class: "error" }, `${edge}: ${t("action_failed")}`);
+  const chain = history.chain_ok
+    ? h("span", { class: "badge health-online", dataset: { chain: "ok" } }, `✓ ${t("chain_ok")}`)
+    : h("span", { class: "badge health-offline", dataset: { chain: "broken" } }, `✗ ${t("chain_broken")}`);
+  const head = h("h4", {}, `${t("edge")} ${edge} `, history.versions.length ? chain : null);
+  if (!history.versions.length) return h("div", { class: "config-history", dataset: { edge } }, head, h("p", { class: "muted" }, t("config_none")));
+  const newest = history.versions[history.versions.length - 1].version;
+  const rows = [...history.versions].reverse().map((v) => {
+    const broken = breaksAt(history.breaks, v.version);
+    return h("tr", { dataset: { version: v.version, action: v.action } },
+      h("th", { scope: "row" }, `v${v.version}`), h("td", { class: "small" }, fmtTime(v.at)), h("td", {}, v.actor),
+      h("td", {}, label("config_action", v.action), v.restored_from ? h("div", { class: "small" }, `${t("restored_from")} ${v.restored_from}`) : null),
+      h("td", { class: "small" }, v.reason ?? "—"),
+      // The first version has nothing before it: its "diff" would list the whole configuration.
+      h("td", { class: "small" }, v.version === 1 ? h("span", { class: "muted" }, t("first_version")) : summaryText(v.summary)),
+      h("td", { class: broken ? "error" : "ok", title: broken ? history.breaks.join("\n") : null }, broken ? `✗ ${t("chain_broken")}` : "✓"),
+      h("td", {}, v.version === newest
+        ? h("span", { class: "muted small" }, t("newest"))
+        : h("button", { type: "button", dataset: { restore: v.version }, "aria-label": `${t("restore")} ${edge} v${v.version}`,
+          onclick: () => restoreVersion(edge, v.version, redraw) }, t("restore"))));
+  });
+  return h("div", { class: "config-history", dataset: { edge } },
+    head,
+    history.breaks.length ? h("ul", { class: "error small" }, history.breaks.map((b) => h("li", {}, b))) : null,
+    h("table", { class: "config-versions", id: `config-versions-${edge}` },
+      h("thead", {}, h("tr", {}, [t("version"), t("at"), t("by"), t("config_action"), t("reason"), t("config_changes"), t("chain"), ""]
+        .map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows)));
 }
 
 function gridTable(nodes) {
@@ -141,9 +213,13 @@ export async function render(ctx) {
     const [sites, nodes, users, register, models, reviews] = await Promise.all([api.sites(), api.grid().catch(() => []),
       api.users().catch(() => []), api.piplRegister().catch(() => null), api.models().catch(() => null),
       api.modelStats().catch(() => [])]);
+    const edges = sites.flatMap((site) => site.edges.map((e) => e.id));
+    const histories = await Promise.all(edges.map((edge) => api.configVersions(edge).catch(() => null)));
     fill(el, 
       h("h2", {}, t("ops_title")),
       h("section", { class: "card" }, h("h3", {}, t("sites")), sitesTable(sites)),
+      h("section", { class: "card", id: "config-history" }, h("h3", {}, t("config_history")),
+        edges.length ? edges.map((edge, i) => historyTable(edge, histories[i], draw)) : h("p", { class: "muted" }, t("none"))),
       h("section", { class: "card", id: "actuators-card" }, h("h3", {}, t("actuators")), actuatorsTable(sites, draw)),
       models ? h("section", { class: "card", id: "models-card" }, h("h3", {}, t("models_title")), modelsSection(models, reviews, draw)) : null,
       h("section", { class: "card" }, h("h3", {}, t("grid_tree")), gridTable(nodes)),

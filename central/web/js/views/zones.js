@@ -1,11 +1,13 @@
 // The zone editor: draw and edit polygons over the camera's latest snapshot, then push them to its edge
-// and show the version the edge applied or the errors it gave.
+// and show the version the edge applied or the errors it gave. A push that removes zones is confirmed
+// first, against central's own list of what it removes and touches (removal.js).
 
 import * as api from "../api.js";
 import { fill, h, s, toast, announce } from "../dom.js";
 import { t, label } from "../i18n.js";
 import { camerasById, forgetCameras } from "../widgets.js";
 import { clamp01, fromText, problems, round4, toText } from "../polygon.js";
+import { guardedChange } from "../removal.js";
 
 const KINDS = ["fire_lane", "indoor", "occupancy"];
 const NUMBER_FIELDS = ["dwell_s", "clear_s", "realarm_s", "min_score"];
@@ -31,6 +33,8 @@ export async function render(ctx) {
   let vertex = -1; // selected vertex of the current zone
   let drawing = false; // the current zone is still open (adding vertices)
   let dirty = false;
+  // The zone ids central has for this camera: a push without one of them removes it.
+  let savedIds = zones.map((z) => z.id);
   let size = [1280, 720];
 
   const svg = s("svg", { class: "editor-svg", viewBox: `0 0 ${size[0]} ${size[1]}`, role: "application", "aria-label": t("zone_editor"), tabindex: "0", id: "zone-canvas" });
@@ -44,6 +48,7 @@ export async function render(ctx) {
   const status = h("div", { id: "push-status", role: "status", "aria-live": "polite" });
   const pushButton = h("button", { type: "button", class: "primary", id: "push-zones", onclick: push }, t("push_to_edge"));
   const dirtyNote = h("span", { class: "muted small", id: "dirty" });
+  const removalNote = h("p", { class: "error small", id: "pending-removals" });
 
   const el = h("div", { class: "zones" },
     h("p", {}, h("a", { href: "#/ops" }, `← ${t("ops_title")}`)),
@@ -58,11 +63,23 @@ export async function render(ctx) {
           h("button", { type: "button", class: "danger", id: "delete-zone", onclick: deleteZone }, t("delete_zone"))),
         form,
         h("div", { class: "row" }, pushButton, dirtyNote),
+        removalNote,
         status)));
 
   function markDirty() {
     dirty = true;
     dirtyNote.textContent = t("unsaved");
+  }
+
+  /** What pushing now removes, by the names central uses ("camera/zone"); a renamed zone counts. */
+  function removals() {
+    return savedIds.filter((id) => !zones.some((z) => z.id === id)).map((id) => `${cameraId}/${id}`);
+  }
+
+  function showRemovals() {
+    const names = removals();
+    removalNote.textContent = names.length ? `${t("pending_removal")}: ${names.join(", ")}` : "";
+    removalNote.hidden = !names.length;
   }
 
   function toPoint(ev) {
@@ -92,6 +109,7 @@ export async function render(ctx) {
   }
 
   function drawList() {
+    showRemovals(); // the list changes whenever a zone is added, deleted or renamed
     fill(list, ...zones.map((zone, zi) => h("li", {},
       h("button", { type: "button", class: "tab", "aria-pressed": String(zi === current), onclick: () => { current = zi; vertex = -1; drawing = false; draw(); drawForm(); } },
         `${zone.id} · ${label("kind", zone.kind)} · ${zone.polygon.length} ${t("vertices")}`))));
@@ -240,7 +258,20 @@ export async function render(ctx) {
     pushButton.disabled = true;
     fill(status, h("p", {}, t("pushing")));
     try {
-      const sent = await api.pushZones(cameraId, zones.map(cleanZone));
+      const body = zones.map(cleanZone);
+      const sent = await guardedChange({
+        send: (extra) => api.pushZones(cameraId, body, extra),
+        verb: "verb_save",
+        expected: removals(),
+        short: (name) => (name.startsWith(`${cameraId}/`) ? name.slice(cameraId.length + 1) : name),
+      });
+      if (!sent) {
+        fill(status, h("p", { class: "muted", id: "push-cancelled" }, t("not_saved")));
+        return;
+      }
+      // Stored by central from here on, whatever the edge answers: nothing is left to remove.
+      savedIds = body.map((z) => z.id);
+      showRemovals();
       const started = Date.now();
       let reply = await api.command(sent.command_id);
       while (reply.status === "pending" && Date.now() - started < POLL_LIMIT_MS) {
