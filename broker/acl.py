@@ -3,8 +3,9 @@
 Topic patterns come from `broker.topics`, so the ACL and the contract cannot drift apart. An
 edge writes only under ``sharpeyes/v1/{site}/{its id}/`` (events, evidence, status, camera
 health, command replies) and reads only its own ``cmd/+``; it cannot publish commands, not even
-to itself. Central reads what it ingests and writes commands and worker tasks. A worker's device
-reads its own task topic and nothing else. Anything not listed is denied by Mosquitto.
+to itself. Its desired configuration, retained by central on ``cmd/config``, is one of those: an
+edge reads its own and no other's, and cannot overwrite it. Central reads what it ingests and
+writes commands and worker tasks. A worker's device reads its own task topic and nothing else. Anything not listed is denied by Mosquitto.
 """
 
 from __future__ import annotations

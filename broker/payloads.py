@@ -197,6 +197,33 @@ class ActuatorFigures(_Strict):
     last_error: str | None = Field(None, max_length=500)
 
 
+class ConfigApplied(_Strict):
+    """The configuration an edge runs (broker/desiredstate.py)."""
+
+    version: int | None = Field(None, ge=1, description="central's number of it (its configuration history); "
+                                "null for one central never numbered, such as the site file's")
+    hash: str = Field(pattern=r"^[0-9a-f]{12}$", description="its content hash (EdgeConfigMessage.version)")
+    since: UtcTime = Field(description="when the edge began running it")
+
+
+class ConfigRefused(_Strict):
+    """The newest configuration central offered that the edge refused, keeping the one it runs."""
+
+    version: int | None = Field(None, ge=1)
+    hash: str | None = Field(None, pattern=r"^[0-9a-f]{12}$")
+    problems: list[Annotated[str, Field(max_length=1000)]] = Field(max_length=50)
+    at: UtcTime
+
+
+class ConfigReport(_Strict):
+    applied: ConfigApplied
+    refused: ConfigRefused | None = None
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class EdgeHeartbeat(_Strict):
     interval_s: float
     outbox_messages: int = Field(ge=0)
@@ -210,6 +237,10 @@ class EdgeHeartbeat(_Strict):
     resends: int = Field(0, ge=0, description="times the edge resent for want of a receipt (since start)")
     disk_full: bool = False
     actuators: dict[str, ActuatorFigures] = Field(default_factory=dict)
+    # Sent only to a central that numbers configurations, and left off the wire when unset: an older
+    # central's contract forbids unknown fields, so a key it does not know would dead-letter the status.
+    config: ConfigReport | None = Field(None, exclude_if=_unset,
+                                        description="the configuration applied, or refused (desired vs reported state)")
 
 
 EdgeStatus.model_rebuild()

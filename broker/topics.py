@@ -72,6 +72,13 @@ def hello_topic(site: str, edge: str) -> str:
     return command_topic(site, edge, "hello")
 
 
+def config_topic(site: str, edge: str) -> str:
+    """The edge's ``config`` command, which central keeps retained: its desired configuration, handed
+    to it on every (re)subscribe (broker/desiredstate.py). Under the edge's own command subtree, so the
+    ACL that lets it read its commands, and no other edge's, covers it."""
+    return command_topic(site, edge, "config")
+
+
 def reply_topic(site: str, edge: str, name: str) -> str:
     return command_topic(site, edge, name) + "/reply"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from central.auth.tokens import TokenIssuer, load_secret
 from central.auth.users import sync_users
 from central.evidence.retention import retention_purge
 from central.evidence.store import open_evidence_store
+from central.fleet.site_source import SiteSource
 from central.ingest.writer import BATCH_WINDOW_S, IngestDeps, MqttIngest
 from central.store.changes import ChangeFeed
 from central.store.clock import Clock
 from central.store.db import make_engine, make_session_factory
 from central.store.migrate import upgrade
-from central.store.tables import GridNode
+from central.store.tables import GridNode, utcnow
 from central.workflow.config import WorkflowConfig
 from central.workflow.engine import WorkflowEngine
 from central.workflow.routing import GridRouter
@@ -30,6 +32,7 @@ from central.workflow.scheduler import DeadlineScheduler
 from central.workflow.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
+INVENTORY_POLL_S = 1.0
 
 
 @dataclass
@@ -42,10 +45,25 @@ class Central:
     scheduler: DeadlineScheduler | None = None
     webhooks: WebhookSender | None = None
     _started: list[object] = field(default_factory=list)
+    _follower: threading.Thread | None = None
 
     def start_ingest(self) -> None:
+        self._follow_inventory()
         if self.ingest is not None:
             self.ingest.start()
+
+    def _follow_inventory(self) -> None:
+        """Check the inventory once a second, so that a process serving no requests (an ingest worker)
+        files events of a camera another replica just added instead of dead-lettering them."""
+        if self._follower is not None:
+            return
+
+        def follow() -> None:
+            while not self.ctx.closing.wait(INVENTORY_POLL_S):
+                self.ctx.refresh_site()
+
+        self._follower = threading.Thread(target=follow, name="inventory-follower", daemon=True)
+        self._follower.start()
 
     def start_background(self) -> None:
         """The deadline scheduler and the webhook sender.
@@ -53,6 +71,7 @@ class Central:
         Every ``serve`` starts both; a lease each in the database (``central.store.lease``) lets one
         process at a time work, and another takes over when it stops or dies.
         """
+        self._follow_inventory()
         if self.scheduler is not None:
             self.scheduler.start()
         if self.webhooks is not None:
@@ -68,6 +87,8 @@ class Central:
             self.webhooks.stop()
         if self.ingest is not None:
             self.ingest.stop()
+        if self._follower is not None:
+            self._follower.join(5)
         self.engine.dispose()
 
 
@@ -93,16 +114,22 @@ def build_central(
     shared_group: str | None = None,
     demo: bool = False,
     batch_window_s: float | None = None,
+    config_path: str | None = None,
 ) -> Central:
-    """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app."""
+    """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app.
+
+    SITE's own parts (grid, people, broker) are used as given; its edges and cameras only seed an
+    empty inventory: after that the database's newest versions are the edges (site_source.py)."""
     workflow = workflow or WorkflowConfig()
     workflow.check_against(site)
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
+    source = SiteSource(site, sessions, config_path)
     with sessions() as session:
         count = sync_users(session, site.users)
         seed_grid(session, site)
+        site = source.start(session, (clock.now() if clock is not None else utcnow()))
     log.info("loaded %d user(s) from the site configuration", count)
     feed = ChangeFeed()
     evidence = open_evidence_store(evidence_dir)  # a folder, file:// or s3:// URL
@@ -114,7 +141,9 @@ def build_central(
         feed=feed,
         site=site,
         demo=demo,
+        inventory=source,
     )
+    source.on_change.append(lambda current: setattr(ctx, "site", current))
     wf = WorkflowEngine(workflow, router.tree, clock)
     ctx.workflow_engine = wf
     ctx.metrics.follow_edges(sessions)
@@ -128,6 +157,13 @@ def build_central(
                                  shared_group=shared_group,
                                  batch_window_s=BATCH_WINDOW_S if batch_window_s is None else batch_window_s)
         ctx.mqtt_connected = lambda: mqtt_ingest.connected
+
+        def follow_site(current: SiteConfig) -> None:
+            # Events of a camera added since the start are filed, not dead-lettered as unknown.
+            deps.router = GridRouter(current)
+            deps.hello_edges = (current.site, tuple(edge.id for edge in current.edges))
+
+        source.on_change.append(follow_site)
         ctx.after_commit = mqtt_ingest.notify_pending
     scheduler = DeadlineScheduler(sessions, wf, workflow.scheduler_interval_s, after_change=lambda _r: ctx.changed(),
                                   purge=retention_purge(workflow.retention, evidence))

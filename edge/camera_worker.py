@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 EVIDENCE_STREAM_DELAY_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: the reader keys its clip holds by this object, and a field-wise hash would hash the
+# event, whose list fields (an e-bike alarm's) cannot be hashed: identity is what a hold means.
+@dataclass(frozen=True, slots=True, eq=False)
 class PendingClip:
     """What follows an alarm as an ``update``: its clip, and beside a detection sub-stream the
     main stream's full-resolution picture of the moment ``at``."""

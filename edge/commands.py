@@ -7,7 +7,9 @@
 - ``config`` {edge_config: {...}}: this edge's own configuration (``broker.edgeconfig``); validated,
   its camera URLs' ``${VAR}`` references checked against this edge's environment, models it lacks
   fetched from central (edge/model_fetch.py), and applied without a restart; replies with the
-  applied version or the validation errors.
+  applied version or the validation errors. Central keeps the newest one retained on the broker (the
+  edge's desired state, broker/desiredstate.py), so it comes again on every connect: applied only
+  when its content differs from what runs, and its number or refusal reported in the heartbeat.
 
 A command that cannot be parsed is answered with ok=false and the reason, never ignored silently
 (when it carries no command_id to answer, it is logged)."""
@@ -26,11 +28,13 @@ from pydantic import ValidationError
 from broker import topics
 from broker.cameraconfig import EdgeConfig
 from broker.configbase import ConfigError
+from broker.desiredstate import desired_version_of, needs_apply
 from broker.edgeconfig import parse_edge_config_message
 from broker.payloads import Command, CommandReply
 from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
 from edge.camera_worker import CameraWorker
+from edge.config_state import ConfigState
 from edge.evidence import Annotation, EvidenceBlob, annotated_snapshot
 from edge.model_fetch import bring_models
 from edge.outbox import Outbox, OutboxMessage
@@ -62,15 +66,22 @@ class CommandHost(Protocol):
 
     def apply_config(self, edge: EdgeConfig) -> str: ...
 
+    @property
+    def config_version(self) -> str: ...
+
+    @property
+    def config_state(self) -> ConfigState: ...
+
 
 class CommandHandler:
     def __init__(self, node: CommandHost) -> None:
         self.node = node
+        self._config_lock = threading.Lock()
 
     def on_message(self, topic: str, payload: bytes) -> None:
         parts = topics.parse_topic(topic)
-        if parts is None or parts.kind != "command":
-            return
+        if parts is None or parts.kind != "command" or not payload:
+            return  # an empty payload clears a retained command: nothing to do
         try:
             command = Command.model_validate_json(payload)
         except ValidationError as exc:
@@ -161,34 +172,56 @@ class CommandHandler:
         self._reply("release", command.command_id, ok=True, result={"released": released})
 
     def _config(self, command: Command) -> None:
+        # One at a time: on connecting, the retained configuration and a live push can come together.
+        with self._config_lock:
+            self._apply_config(command)
+
+    def _apply_config(self, command: Command) -> None:
+        number = desired_version_of(command.args)  # central's number for it (broker/desiredstate.py)
         data = command.args.get("edge_config")
         if not isinstance(data, dict):
-            self._reply("config", command.command_id, ok=False,
-                        errors=["args.edge_config must be this edge's configuration message (broker.edgeconfig)"])
+            self._refuse(command, None, number,
+                         ["args.edge_config must be this edge's configuration message (broker.edgeconfig)"])
             return
         try:
             message = parse_edge_config_message(data, source="cmd/config")
         except ConfigError as exc:
-            self._reply("config", command.command_id, ok=False, errors=exc.problems)
+            self._refuse(command, None, number, exc.problems)
             return
         node = self.node
         if (message.site, message.edge.id) != (node.site.site, node.edge_id):
-            self._reply("config", command.command_id, ok=False,
-                        errors=[f"configuration is for {message.site}/{message.edge.id}, this edge is {node.site.site}/{node.edge_id}"])
+            self._refuse(command, message.version, number,
+                         [f"configuration is for {message.site}/{message.edge.id}, this edge is {node.site.site}/{node.edge_id}"])
+            return
+        node.config_state.offered(message.version, number)
+        if not needs_apply(node.config_version, message.version):
+            # Already running it: the retained configuration again after a reconnect, or a site file
+            # that had it. Nothing is restarted; the command is answered once.
+            if node.config_state.answered(str(command.command_id)):
+                self._reply("config", command.command_id, ok=True,
+                            result={"version": message.version, "cameras": [w.camera.id for w in node.workers]})
             return
         try:
             message.edge.check_environment("cmd/config")
         except ConfigError as exc:
-            self._reply("config", command.command_id, ok=False, errors=exc.problems)
+            self._refuse(command, message.version, number, exc.problems)
             return
         # A model not in this edge's store comes from central first (edge/model_fetch.py); what still
         # cannot be loaded refuses the whole configuration.
         if missing := bring_models(node.site, message.edge) or _unloadable_models(message.edge):
-            self._reply("config", command.command_id, ok=False, errors=missing)
+            self._refuse(command, message.version, number, missing)
             return
         version = node.apply_config(message.edge)
+        node.config_state.answered(str(command.command_id))
         self._reply("config", command.command_id, ok=True,
                     result={"version": version, "cameras": [w.camera.id for w in node.workers]})
+
+    def _refuse(self, command: Command, config_hash: str | None, number: int | None, problems: list[str]) -> None:
+        """Keep the configuration running, report the refusal in the heartbeat and answer (once: a
+        retained configuration is refused again at every reconnect until central changes it)."""
+        self.node.config_state.refused(config_hash, number, problems)
+        if self.node.config_state.answered(str(command.command_id)):
+            self._reply("config", command.command_id, ok=False, errors=problems)
 
 
 def _unloadable_models(edge: EdgeConfig) -> list[str]:

@@ -31,6 +31,7 @@ from edge.camera import HealthChange
 from edge.camera_figures import CameraSnapshot
 from edge.camera_worker import CameraWorker
 from edge.commands import CommandHandler
+from edge.config_state import ConfigState
 from edge.evidence import EvidenceBlob
 from edge.inference_gate import InferenceGate
 from edge.metrics import serve_metrics
@@ -58,6 +59,12 @@ class EdgeNode:
         self.outbox = Outbox(outbox_path, max_bytes=self.edge.outbox_max_bytes, max_age_s=self.edge.outbox_max_age_s,
                              max_file_bytes=self.edge.outbox_max_file_bytes)
         self.state_dir = Path(outbox_path).parent
+        # The version applied or refused, for the heartbeat (desired vs reported state); a change is
+        # reported at once rather than at the next heartbeat.
+        self.config_state = ConfigState(self.outbox, self.config_version, on_change=self._config_reported)
+        # A retained config command arrives as soon as the publisher connects, before the cameras are
+        # up: apply_config waits for start() to finish rather than race it.
+        self._started = threading.Event()
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
         self.event_counts: Counter[tuple[str, str]] = Counter()
@@ -153,6 +160,7 @@ class EdgeNode:
             cameras=cameras, publish_refused=self.publisher.last_refusal, dead_letters=self.outbox.dead_letter_count(),
             awaiting_receipt=self.outbox.awaiting_receipt(), resends=self.publisher.resends,
             disk_full=self.outbox.disk_full, actuators=self.actuators.figures() if self.actuators else {},
+            config=self.config_state.report(),
         )
 
     # -- the outbox --------------------------------------------------------------------------------
@@ -181,6 +189,10 @@ class EdgeNode:
 
     def _publish_online(self, beat: EdgeHeartbeat | None = None) -> None:
         self.publisher.publish_now(topics.status_topic(self.site.site, self.edge_id), self._status("online", beat))
+
+    def _config_reported(self) -> None:
+        if self._started.is_set():
+            self._publish_online(self.heartbeat(self.edge.heartbeat_s))
 
     def _actuator_health_changed(self) -> None:
         # An actuator stopped (or resumed) answering: say so now, not at the next heartbeat.
@@ -222,6 +234,7 @@ class EdgeNode:
         if self.edge.metrics_port is not None:
             self.metrics_port = serve_metrics(self, self.edge.metrics_host, self.edge.metrics_port)
             log.info("metrics on http://%s:%d/metrics", self.edge.metrics_host, self.metrics_port)
+        self._started.set()
         log.info("edge %s/%s running %d cameras (config %s)", self.site.site, self.edge_id, len(self.workers), self.config_version)
 
     def _supervise(self) -> None:
@@ -246,6 +259,7 @@ class EdgeNode:
         broker settings stay those the node started with."""
         if edge.id != self.edge_id:
             raise ValueError(f"configuration is for edge {edge.id!r}, this is {self.edge_id!r}")
+        self._started.wait(120)
         site = self.site.model_copy(update={"edges": [edge if e.id == edge.id else e for e in self.site.edges]})
         with self._workers_lock:
             wanted = {c.id: c for c in edge.cameras}
@@ -270,7 +284,10 @@ class EdgeNode:
             self.config_version = config_version(edge)
             if self.actuators is not None:
                 self.actuators.apply(edge)
-        self._publish_online()
+        reporting = self.config_state.reporting
+        self.config_state.applied(self.config_version)  # when reporting, this publishes a heartbeat naming it
+        if not reporting:
+            self._publish_online()
         log.info("configuration %s applied: %d cameras", self.config_version, len(self.workers))
         return self.config_version
 

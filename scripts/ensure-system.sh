@@ -112,3 +112,17 @@ else
     say "installing fonts-noto-cjk (Chinese text in the console's screenshots)"
     apt_install fonts-noto-cjk
 fi
+
+# --- GStreamer's RTSP server for the benchmarks' stand-in cameras ------------------------------
+# `sharpeyes bench edge` serves its cameras from C (sharpeyes/gst_rtsp_server.py) through the
+# system Python's PyGObject; without these it falls back, loudly, to the Python server, which
+# takes a large share of a 2-core box.
+if /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); gi.require_version('Gst', '1.0'); \
+from gi.repository import Gst, GstRtspServer; Gst.init(None); \
+assert all(Gst.ElementFactory.find(n) for n in ('filesrc', 'qtdemux', 'h264parse', 'rtph264pay'))" >/dev/null 2>&1; then
+    say "gstreamer rtsp server present"
+else
+    say "installing GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-rtsp, plugins good/bad) for the benchmarks"
+    apt_install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \
+        gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+fi

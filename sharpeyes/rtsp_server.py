@@ -101,6 +101,11 @@ class FootageServer(ManagedProcess):
             place_file(source, self.media_dir / name)
         self._placed = True
 
+    def _command(self) -> list[str]:
+        """The child's command line (sharpeyes.gst_rtsp_server serves the same files from C)."""
+        return [sys.executable, "-m", "sharpeyes.rtsp_server", "--dir", str(self.media_dir), "--host", self.host,
+                "--port", str(self.port), "--control-port", str(self.control_port)]
+
     def start(self) -> FootageServer:
         """Start serving; returns once the RTSP port accepts connections."""
         if self.running:
@@ -110,8 +115,7 @@ class FootageServer(ManagedProcess):
         logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sharpeyes.rtsp_server", "--dir", str(self.media_dir), "--host", self.host,
-                 "--port", str(self.port), "--control-port", str(self.control_port)],
+                self._command(),
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,

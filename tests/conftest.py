@@ -53,6 +53,18 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoPro
     broker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_retained_configs_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the shared broker, no edge configuration stays retained for the next test's
+    edges (central keeps each edge's desired configuration retained: tests/retained.py)."""
+    yield
+    if "mosquitto" in request.fixturenames:
+        from tests.retained import clear_retained_configs
+
+        broker: MosquittoProcess = request.getfixturevalue("mosquitto")
+        clear_retained_configs(broker.host, broker.port)
+
+
 @pytest.fixture
 def fresh_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A private broker for this test only: stop, kill and restart it freely."""

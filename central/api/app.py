@@ -17,8 +17,10 @@ from central.api import (
     routes_admin,
     routes_auth,
     routes_config,
+    routes_drift,
     routes_evidence,
     routes_incidents,
+    routes_inventory,
     routes_model_files,
     routes_models,
     routes_ops,
@@ -48,11 +50,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_incidents.router, tags=["incidents"])
     private.include_router(routes_evidence.router, tags=["evidence"])
     private.include_router(routes_ops.router, tags=["operations"])
+    private.include_router(routes_drift.router, tags=["edge configuration"])  # before any /edges/{edge}
     private.include_router(routes_workflow.router, tags=["supervision, silences, statistics"])
     private.include_router(routes_admin.router, tags=["administration"])
     private.include_router(routes_actuation.router, tags=["actuation"])
     private.include_router(routes_models.router, tags=["models"])
     private.include_router(routes_config.router, tags=["edge configuration"])
+    private.include_router(routes_inventory.router, tags=["inventory"])
 
     api.include_router(routes_model_files.router, tags=["edge models"])  # edges, by their own tokens
     api.include_router(private)

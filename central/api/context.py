@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,12 +15,15 @@ from central.auth.rate_limit import RateLimiter
 from central.auth.tokens import TokenIssuer
 from central.evidence.redaction import Redactor
 from central.evidence.store import EvidenceBackend
+from central.fleet.site_source import SiteSource
 from central.reporting.metrics import CentralMetrics
 from central.reporting.stats_sql import ResultCache
 from central.store.changes import ChangeFeed
 from central.store.tables import GridNode
 from central.workflow.engine import WorkflowEngine
 from central.workflow.grid import GridTree, Node
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +47,8 @@ class ApiContext:
     demo: bool = False
     metrics: CentralMetrics = field(default_factory=CentralMetrics)  # GET /metrics (central/reporting/metrics.py)
     stats_cache: ResultCache = field(default_factory=ResultCache)  # /stats between changes
+    # The edges and cameras of ctx.site come from the database (central/fleet/site_source.py).
+    inventory: SiteSource | None = None
     _redactor: Redactor | None = None
     _open311_limiter: RateLimiter | None = None
 
@@ -62,6 +68,15 @@ class ApiContext:
 
             self.workflow_engine = GridRouter(self.site).default_engine()
         return self.workflow_engine
+
+    def refresh_site(self) -> None:
+        """Bring ctx.site up to the database's inventory (another replica may have changed it)."""
+        if self.inventory is None:
+            return
+        try:
+            self.site = self.inventory.refresh()
+        except Exception:  # noqa: BLE001 - a database outage: serve the copy held (health says why)
+            log.warning("could not check the inventory for changes; serving the copy held", exc_info=True)
 
     def changed(self) -> None:
         self.feed.bump()

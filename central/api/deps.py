@@ -24,7 +24,9 @@ _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 def get_ctx(request: Request) -> ApiContext:
-    return request.app.state.ctx
+    ctx: ApiContext = request.app.state.ctx
+    ctx.refresh_site()  # once per request (FastAPI caches it): a change made by another replica shows at once
+    return ctx
 
 
 def get_session(ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Iterator[Session]:

@@ -3,14 +3,15 @@ version sent, with restore. Guarded: a change that removes cameras or zones (an 
 them all) names them in ``confirm_removal``, or is refused with a 409 listing what it would take
 away: open incidents, evidence under hold, PIPL register entries.
 
-Central's copy of the site configuration (``ctx.site``) changes only after the new version and its
-``config`` command are committed; the site file stays the source of truth at the next start (the
-history records the file's configuration again as a ``baseline`` when it differs)."""
+Every change is the edge's next version in the database, the one source of truth (central/fleet/
+inventory.py); central's copy of the site (``ctx.site``) changes only after the new version and its
+``config`` command are committed. ``apply_changes`` is the one way a change is made: these routes,
+the model promotions and the inventory routes (routes_inventory.py) all go through it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,14 +19,14 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from broker.configbase import ConfigError
-from broker.edgeconfig import edge_config_message
-from broker.siteconfig import SiteConfig, parse_site_config
+from broker.cameraconfig import EdgeConfig
+from broker.siteconfig import SiteConfig
 from central.api.deps import Ctx, DbSession, require_roles
 from central.api.errors import invalid, invalid_all, problem, responses
 from central.api.params import Version
 from central.api.schemas_ops import CommandQueued
-from central.fleet import config_history
+from central.fleet import config_history, inventory
+from central.fleet.inventory_plan import duplicate_cameras, validate_edge
 from central.store.config_tables import EdgeConfigChange
 from central.store.tables import CommandRow
 from central.workflow.rules import Actor
@@ -98,16 +99,27 @@ def _out(row: EdgeConfigChange) -> dict[str, Any]:
 
 def with_edge(site: SiteConfig, edge_id: str, change: Callable[[dict[str, Any]], None], source: str,
               key: str = "edge") -> SiteConfig:
-    """SITE with one edge's data changed, validated like the site file (422 naming each bad key under KEY)."""
-    data = site.model_dump(mode="json")
-    for edge_data in data["edges"]:
-        if edge_data["id"] == edge_id:
-            change(edge_data)
-    try:
-        return parse_site_config(data, source=source)
-    except ConfigError as exc:
-        raise invalid_all(problem(("body", key), p, "config_invalid")
-                          for p in exc.problems) from None
+    """SITE with one edge's data changed (a new edge when SITE has none of that id), validated like
+    an entry of the site file's ``edges:`` and against the rest of the site (grid cells, camera ids
+    unique across the site, URLs as ${VAR} references): 422 naming each bad key under KEY. Only the
+    changed edge is validated again, so a change costs the same at 3 cameras and at 30,000."""
+    current = next((e for e in site.edges if e.id == edge_id), None)
+    data = current.model_dump(mode="json") if current is not None else {"id": edge_id}
+    change(data)
+    checked, problems = validate_edge(data, f"edges[{edge_id}]")
+    if checked is not None:
+        edge = EdgeConfig.model_validate(checked)
+        cells = {g.code for g in site.grid}
+        problems = [f"edges[{edge_id}].cameras[{i}].grid_cell: grid cell {c.grid_cell!r} is not in the grid "
+                    "(fix: use a code of GET /api/v1/grid, or add the cell under grid: first)"
+                    for i, c in enumerate(edge.cameras) if c.grid_cell is not None and c.grid_cell not in cells]
+        others = {e.id: e.model_dump(mode="json", include={"cameras": {"__all__": {"id"}}})
+                  for e in site.edges if e.id != edge_id}
+        problems += duplicate_cameras({**others, edge_id: checked})
+    if problems:
+        raise invalid_all(problem(("body", key), f"{source}: {p}", "config_invalid") for p in problems)
+    edges = [edge if e.id == edge_id else e for e in site.edges] if current is not None else [*site.edges, edge]
+    return site.model_copy(update={"edges": edges})
 
 
 def _guard(session: Session, ctx: ApiContext, summary: dict[str, list[str]], confirm: list[str]) -> None:
@@ -126,35 +138,72 @@ def _guard(session: Session, ctx: ApiContext, summary: dict[str, list[str]], con
         "affected": config_history.affected(session, ctx.site, ctx.workflow().config.retention, removed)})
 
 
-def send_edge_config(session: Session, ctx: ApiContext, site: SiteConfig, edge_id: str, actor: Actor, *,
-                     action: str, reason: str | None = None, confirm: list[str] | None = None,
-                     restored_from: int | None = None) -> tuple[CommandRow, EdgeConfigChange]:
-    """Store SITE's configuration of EDGE_ID as its next version with a ``config`` command carrying
-    that edge's own configuration (camera credentials as ${VAR} references, broker.edgeconfig),
-    then adopt SITE as central's copy. A removal must be confirmed (CONFIRM) first."""
+@dataclass(frozen=True)
+class EdgeChange:
+    """One edge's part of a change: its next configuration (None: the edge is retired)."""
+
+    edge: str
+    config: EdgeConfig | None
+
+
+def apply_changes(session: Session, ctx: ApiContext, site: SiteConfig, changes: list[EdgeChange], actor: Actor, *,
+                  action: str, reason: str | None = None, confirm: list[str] | None = None,
+                  restored_from: int | None = None) -> list[tuple[CommandRow, EdgeConfigChange]]:
+    """Store each edge's next version with its index rows and the ``config`` command carrying that
+    edge's own configuration (camera credentials as ${VAR} references, broker.edgeconfig), in one
+    transaction; then adopt SITE as central's copy and send the commands (this process, once). A
+    removal must be confirmed (CONFIRM) first; a camera moving to another edge of the same change is
+    no removal. 409 when another change of one of the edges was stored since this copy was read."""
     assert ctx.site is not None
-    running = ctx.site.edge(edge_id).model_dump(mode="json")
-    wanted = site.edge(edge_id).model_dump(mode="json")
-    _guard(session, ctx, config_history.diff(running, wanted), confirm or [])
+    running = {c.edge: ctx.site.edge(c.edge).model_dump(mode="json") if any(e.id == c.edge for e in ctx.site.edges)
+               else None for c in changes}
+    kept = {cam.id for c in changes if c.config is not None for cam in c.config.cameras}
+    summary: dict[str, list[str]] = {"cameras_removed": [], "zones_removed": []}
+    for c in changes:
+        wanted = c.config.model_dump(mode="json") if c.config is not None else {"cameras": []}
+        step = config_history.diff(running[c.edge], wanted)
+        summary["cameras_removed"] += [cam for cam in step["cameras_removed"] if cam not in kept]
+        summary["zones_removed"] += step["zones_removed"]
+    _guard(session, ctx, summary, confirm or [])
     now = ctx.workflow().clock.now()
-    message = edge_config_message(site, edge_id)
-    command = CommandRow(command_id=str(uuid.uuid4()), site=site.site, edge=edge_id, name="config",
-                         args={"edge_config": message.model_dump(mode="json")}, actor=actor.username, sent_at=now,
-                         status="pending", published=False)
+    done: list[tuple[CommandRow, EdgeConfigChange]] = []
     try:
-        config_history.ensure_baseline(session, site.site, edge_id, running, now)
-        change = config_history.record(session, site.site, edge_id, wanted, actor=actor.username, action=action,
-                                       at=now, reason=reason, restored_from=restored_from,
-                                       command_id=command.command_id)
-        session.add(command)
+        for c in changes:
+            if ctx.inventory is not None and not inventory.is_current(session, site.site, c.edge,
+                                                                      ctx.inventory.change_id(c.edge)):
+                raise _stale(c.edge)
+            change, command = inventory.store_version(session, site.site, c.config, edge_id=c.edge,
+                                                      actor=actor.username, action=action, at=now, reason=reason,
+                                                      restored_from=restored_from)
+            assert command is not None
+            done.append((command, change))
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"another change of edge {edge_id} was stored "
-                                                             "meanwhile; read its history and try again") from None
-    ctx.site = site  # only now: what central shows is what it stored and sent
+        raise _stale(", ".join(c.edge for c in changes)) from None
+    except HTTPException:
+        session.rollback()
+        raise
+    # Only now: what central shows is what it stored and sent.
+    if ctx.inventory is not None:
+        ctx.inventory.adopt(site, {c.edge: (ch.id if c.config is not None else None)
+                                   for c, (_, ch) in zip(changes, done, strict=True)})
+    ctx.site = site
     ctx.changed()
-    return command, change
+    return done
+
+
+def _stale(edge: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail=f"another change of edge {edge} was stored meanwhile; "
+                                                          "read it (its configuration history) and try again")
+
+
+def send_edge_config(session: Session, ctx: ApiContext, site: SiteConfig, edge_id: str, actor: Actor, *,
+                     action: str, reason: str | None = None, confirm: list[str] | None = None,
+                     restored_from: int | None = None) -> tuple[CommandRow, EdgeConfigChange]:
+    """apply_changes for one edge of SITE."""
+    return apply_changes(session, ctx, site, [EdgeChange(edge_id, site.edge(edge_id))], actor, action=action,
+                         reason=reason, confirm=confirm, restored_from=restored_from)[0]
 
 
 def _edge_or_404(ctx: ApiContext, edge: str) -> SiteConfig:
@@ -187,10 +236,7 @@ def push_config(edge: str, body: ConfigPush, session: DbSession, ctx: Ctx, actor
 def push_zones(camera: str, body: ZonesPush, session: DbSession, ctx: Ctx, actor: Admin) -> dict[str, object]:
     """Replace one camera's zones: validated like the site file, stored as the edge's next
     configuration version and sent to the camera's edge as a ``config`` command carrying that
-    edge's own configuration only (its reply: GET /commands/{id}).
-
-    The site file stays the source of truth at the next start, so an operator who wants the zones
-    kept copies them into it (the console shows the YAML)."""
+    edge's own configuration only (its reply: GET /commands/{id}). Stored, so a restart keeps them."""
     site = ctx.site
     found = site.camera(camera) if site is not None else None
     if site is None or found is None:

@@ -31,6 +31,7 @@ from central.ingest.model import (
     Step,
 )
 from central.ingest.view import chunks
+from central.store.desired_tables import EdgeConfigReport
 from central.store.tables import (
     ActuationRow,
     AuditRecord,
@@ -211,8 +212,10 @@ class Applier:
             self._upsert(EdgeStatusRow, dict(site=site, edge=edge), values)
         for (site, edge, camera), values in changes.healths.items():
             self._upsert(CameraHealthRow, dict(site=site, edge=edge, camera=camera), values)
+        for (site, edge), values in changes.config_reports.items():
+            self._upsert(EdgeConfigReport, dict(site=site, edge=edge), values)
 
-    def _upsert(self, table: type[EdgeStatusRow] | type[CameraHealthRow], key: dict[str, str],
+    def _upsert(self, table: type[EdgeStatusRow] | type[CameraHealthRow] | type[EdgeConfigReport], key: dict[str, str],
                 values: dict[str, Any]) -> None:
         row = self.session.get(table, tuple(key.values())) or table(**key)
         for column, value in values.items():

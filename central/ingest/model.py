@@ -165,6 +165,8 @@ class ChangeSet:
     actuations: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     healths: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # (site, edge) -> the configuration version the edge reports applied or refused (edge_config_reports)
+    config_reports: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     replies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # command_id -> new values
     steps: list[Step] = field(default_factory=list)
     # Outcomes whose incident_id is known once the applier has numbered new incidents.

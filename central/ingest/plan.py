@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from broker.payloads import Actuation, CameraHealth, CommandReply, EdgeStatus, HazardEvent, ReleaseReason
+from central.fleet.drift import report_values
 from central.fleet.edge_health import edge_problems
 from central.ingest import lifecycle
 from central.ingest.model import (
@@ -265,6 +266,8 @@ class Planner:
                       received_at=message.received_at)
         if status.heartbeat is not None or status.state == "offline":
             values["problems"] = edge_problems(status.heartbeat)
+        if status.heartbeat is not None and status.heartbeat.config is not None:
+            self.changes.config_reports[key] = report_values(status.heartbeat.config, message.received_at)
         return Outcome("status")
 
     def _health(self, message: Message, health: CameraHealth) -> Outcome:

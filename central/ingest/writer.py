@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.connectionconfig import BrokerConfig
 from broker.topics import CENTRAL_SUBSCRIPTIONS
 from central.evidence.store import EvidenceBackend, EvidenceStore
+from central.fleet.desired_state import retained_desired
 from central.ingest.collector import tune_collector
 from central.ingest.pipe import (
     Ack,
@@ -109,6 +110,7 @@ class MqttIngest:
         self._replies: dict[int, tuple[threading.Event, list[list[bool]]]] = {}
         self._sweep = threading.Event()
         self._hello_sent_at: float | None = None  # monotonic; None: due at the next connection
+        self._desired_due = True  # each edge's retained configuration, again at every connection
         self._backlog = 0  # messages received and not yet committed (or dropped with their connection)
         self._backlog_lock = threading.Lock()
         self._reader: threading.Thread | None = None
@@ -216,6 +218,7 @@ class MqttIngest:
                     if subscribed:
                         self._connected.set()
                         self._hello_sent_at = None  # the broker may have lost the retained hellos
+                        self._desired_due = True  # and the edges' retained configurations
                         self._sweep.set()  # tasks and commands held back while the broker was away
                     else:
                         self._connected.clear()
@@ -234,6 +237,7 @@ class MqttIngest:
             # Also what another process committed (an API-only `serve --no-ingest`, the scheduler).
             if self.connected and not self._stop.is_set():
                 self._send_hellos()
+                self._send_desired()
                 self._notify_pending()
 
     def _send_hellos(self) -> None:
@@ -246,6 +250,22 @@ class MqttIngest:
         if all(self.publish_many(messages)):
             self._hello_sent_at = time.monotonic()
             log.info("offered receipts to %d edge(s)", len(messages))
+
+    def _send_desired(self) -> None:
+        """Each edge's desired configuration, retained again: a broker restarted without persistence,
+        or killed before its autosave, has lost them, and an edge must find it when it connects."""
+        if not self._desired_due or self.deps.hello_edges is None:
+            return
+        try:
+            with self.deps.sessions() as session:
+                messages = retained_desired(session, self.deps.hello_edges[0])
+        except Exception:  # noqa: BLE001 - the database is away: tried again at the next sweep
+            log.exception("could not read the edges' desired configurations")
+            return
+        if all(self.publish_many(messages)):
+            self._desired_due = False
+            if messages:
+                log.info("desired configuration retained again for %d edge(s)", len(messages))
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():

@@ -13,8 +13,10 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from broker.desiredstate import DESIRED_VERSION_ARG
 from broker.payloads import Command, HazardKind, TaskNotification
 from broker.topics import command_topic, worker_task_topic
+from central.store.config_tables import EdgeConfigChange
 from central.store.tables import CommandRow, Incident, Task, utcnow
 from central.workflow.labels import incident_title
 from central.workflow.outgoing import Outgoing
@@ -74,15 +76,46 @@ def send_pending(session: Session, publisher: Publisher) -> int:
 
 
 def send_pending_commands(session: Session, publisher: Publisher) -> int:
-    """Publish commands (recheck, config) not yet handed to the broker, oldest first."""
-    rows = session.scalars(select(CommandRow).where(CommandRow.published.is_(False)).order_by(CommandRow.sent_at))
+    """Publish commands (recheck, config) not yet handed to the broker, oldest first (so the newest
+    configuration of an edge is the one left retained)."""
+    rows = list(session.scalars(select(CommandRow).where(CommandRow.published.is_(False)).order_by(CommandRow.sent_at)))
+    numbers = _config_numbers(session, [row.command_id for row in rows if row.name == "config"])
     sent = 0
     for row in rows:
-        cmd = Command(command_id=row.command_id, name=row.name, args=row.args, sent_at=row.sent_at)
-        if not publisher.publish(command_topic(row.site, row.edge, row.name),
-                                 cmd.to_wire(), 1):
+        args = {**row.args, DESIRED_VERSION_ARG: numbers[row.command_id]} if row.command_id in numbers else row.args
+        cmd = Command(command_id=row.command_id, name=row.name, args=args, sent_at=row.sent_at)
+        # A configuration stays retained on the broker: the edge's desired state, handed to it on
+        # every (re)subscribe, so an edge away now still gets it (central/fleet/desired_state.py).
+        retain = row.name == "config"
+        # Claimed before it is sent (a conditional UPDATE, committed): where several central processes
+        # sweep this table, only the one whose UPDATE took the row sends it, so a command goes out once
+        # (normally from the process that stored it, which sweeps right after its commit).
+        if not _claim(session, row.command_id):
+            continue
+        if not publisher.publish_many([Outgoing(command_topic(row.site, row.edge, row.name), cmd.to_wire(), 1,
+                                                retain)])[0]:
+            session.execute(update(CommandRow).where(CommandRow.command_id == row.command_id).values(published=False))
+            session.commit()
             break
-        row.published = True
         sent += 1
     session.commit()
     return sent
+
+
+def _claim(session: Session, command_id: str) -> bool:
+    taken = session.execute(update(CommandRow).where(CommandRow.command_id == command_id,
+                                                     CommandRow.published.is_(False)).values(published=True))
+    session.commit()
+    return bool(getattr(taken, "rowcount", 0))
+
+
+def _config_numbers(session: Session, command_ids: list[str]) -> dict[str, int]:
+    """The configuration version each config command carries (its number in the edge's history),
+    which travels beside the configuration so the edge can report it back (broker/desiredstate.py)."""
+    numbers: dict[str, int] = {}
+    for start in range(0, len(command_ids), 500):
+        chunk = command_ids[start:start + 500]
+        numbers.update((c, v) for c, v in session.execute(
+            select(EdgeConfigChange.command_id, EdgeConfigChange.version)
+            .where(EdgeConfigChange.command_id.in_(chunk))).all() if c is not None)
+    return numbers

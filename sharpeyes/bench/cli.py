@@ -18,13 +18,14 @@ def bench() -> None:
 def edge(
     cameras: int = typer.Option(32, "--cameras", min=1, help="number of RTSP cameras on loopback"),
     seconds: float = typer.Option(60.0, "--seconds", min=5, help="measured window per contestant (after warm-up)"),
-    fps: float = typer.Option(0.5, "--fps", min=0.05, max=25, help="fire-lane detect cadence"),
+    fps: float = typer.Option(None, "--fps", min=0.05, max=25, help="detect cadence (default: 0.5 for fire lanes, 2 for lifts)"),
     gop: int = typer.Option(50, "--gop", min=1, help="camera keyframe interval in frames (25 fps stream)"),
     model: str = typer.Option("yolov8n", "--model", help="registered model for edge, floor and peer"),
     peer: bool = typer.Option(True, "--peer/--no-peer", help="also measure Ultralytics' streaming predictor"),
     peer_cameras: int = typer.Option(2, "--peer-cameras", min=1, help="cameras the peer runs (it cannot keep up with 32 on 2 cores)"),
     floor: bool = typer.Option(True, "--floor/--no-floor", help="also measure bare decode + bare onnxruntime"),
-    dwell: float = typer.Option(10.0, "--dwell", min=1, help="fire-lane dwell_s for the alert-latency figure"),
+    dwell: float = typer.Option(None, "--dwell", min=1, help="zone dwell_s for the alert-latency figure (default: "
+                                "10 for fire lanes, 2 for lifts)"),
     source: Path = typer.Option(None, "--source", help="footage to stream (default ../shared/media/street_parked_cars_720p.mp4)"),
     workdir: Path = typer.Option(None, "--workdir", help="keep logs and per-sample records here"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
@@ -37,6 +38,16 @@ def edge(
     changing_source: Path = typer.Option(None, "--changing-source", help="that footage (default ../shared/media/parking_lot_traffic.mp4)"),
     substream: bool = typer.Option(True, "--substream/--no-substream",
                                    help="cameras also offer a 640x360 5 fps sub-stream; the edge detects on it"),
+    hazard: str = typer.Option("fire_lane", "--hazard", help="fire_lane: street cameras at 0.5 fps; ebike: lift "
+                               "cameras at 2 fps on footage spliced from the shared lift clips"),
+    camera_server: str = typer.Option("gst", "--camera-server", help="gst: GStreamer's RTSP server (C; falls back "
+                                      "to python, loudly, where it is missing); python: aio-rtsp-toolkit"),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="run N times; report min/median/max, targets on the worst run"),
+    find_capacity: bool = typer.Option(False, "--find-capacity", help="search the largest camera count that keeps "
+                                       "every camera >= 95 %% on time in every run (--repeat), then measure all at it"),
+    capacity_start: int = typer.Option(4, "--capacity-start", min=1, help="first count the search tries (doubled)"),
+    capacity_limit: int = typer.Option(128, "--capacity-limit", min=1, help="largest count the search tries"),
+    capacity_step: int = typer.Option(1, "--capacity-step", min=1, help="stop the search when it is this narrow"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -47,30 +58,91 @@ def edge(
     import logging
     import sys
 
-    from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions
-    from sharpeyes.bench.edge_bench.run import run_bench
+    from sharpeyes.bench.edge_bench.options import CAMERA_SERVERS, DEFAULT_FPS, HAZARDS, BenchError, BenchOptions
+    from sharpeyes.bench.edge_bench.series import repeated_summary, run_capacity, run_repeated
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
-    from sharpeyes.bench.report import print_table
+    from sharpeyes.bench.report import print_capacity, print_repeat_table, print_table
+
+    if hazard not in HAZARDS or camera_server not in CAMERA_SERVERS:
+        typer.echo(f"error: --hazard takes {' or '.join(HAZARDS)}; --camera-server {' or '.join(CAMERA_SERVERS)}", err=True)
+        raise typer.Exit(2)
 
     if peer and not peer_available():
         typer.echo(f"error: {INSTALL_HINT}", err=True)
         raise typer.Exit(2)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps, gop=gop, model=model, peer=peer,
-                        peer_cameras=peer_cameras, floor=floor, dwell_s=dwell, source=source, workdir=workdir,
-                        boost=boost, gate=gate, ungated=ungated, changing=changing, changing_source=changing_source,
-                        substream=substream)
+    lift = hazard == "ebike"
+    opts = BenchOptions(cameras=cameras, seconds=seconds, fps=fps or DEFAULT_FPS[hazard], gop=gop, model=model, peer=peer,
+                        peer_cameras=peer_cameras, floor=floor, dwell_s=dwell or (2.0 if lift else 10.0), source=source,
+                        workdir=workdir, boost=boost, gate=gate, ungated=ungated,
+                        # The lift loop changes by itself (people, a scooter): no second scene.
+                        changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
+                        camera_server=camera_server, hazard=hazard)
+    progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
-        result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
+        if find_capacity:
+            found = run_capacity(opts, repeat, capacity_start, capacity_limit, capacity_step, progress)
+            if details is not None:
+                details.write_text(json.dumps(found, indent=2, ensure_ascii=False))
+            typer.echo(json.dumps(found, ensure_ascii=False)) if as_json else print_capacity(found)
+            return
+        results = run_repeated(opts, repeat, progress)
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if repeat > 1:
+        summary = repeated_summary(results)
+        if details is not None:
+            details.write_text(json.dumps({"summary": summary, "runs": [r.details() for r in results]}, indent=2,
+                                          ensure_ascii=False))
+        typer.echo(json.dumps(summary, ensure_ascii=False)) if as_json else print_repeat_table(summary)
+        return
+    result = results[0]
     if details is not None:
         details.write_text(json.dumps(result.details(), indent=2, ensure_ascii=False))
     if as_json:
         typer.echo(result.to_json())
     else:
         print_table(result.summary())
+
+
+@app.command("cameras")
+def cameras_cost(
+    cameras: int = typer.Option(4, "--cameras", min=1, max=64, help="cameras per server (a main and a sub-stream each)"),
+    seconds: float = typer.Option(20.0, "--seconds", min=5, help="measured window per server"),
+    servers: str = typer.Option("gst,python", "--servers", help="servers to measure, in this order"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON list instead of the table"),
+) -> None:
+    """What the stand-in cameras cost: each RTSP server's CPU seconds per stream-second, same run."""
+    import json
+    import tempfile
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharpeyes.bench.camera_cost import as_dicts, measure
+    from sharpeyes.gst_rtsp_server import gst_unavailable
+
+    kinds = tuple(k.strip() for k in servers.split(",") if k.strip())
+    if not kinds or set(kinds) - {"gst", "python"}:
+        typer.echo("--servers takes gst and/or python", err=True)
+        raise typer.Exit(2)
+    if "gst" in kinds and (why := gst_unavailable()):
+        typer.echo(f"error: {why}", err=True)
+        raise typer.Exit(2)
+    with tempfile.TemporaryDirectory(prefix="sharpeyes-camera-cost-") as workdir:
+        costs = measure(cameras, seconds, kinds, Path(workdir))
+    if as_json:
+        typer.echo(json.dumps(as_dicts(costs)))
+        return
+    table = Table(title=f"sharpeyes bench cameras — {cameras} cameras (720p25 main + 360p5 sub-stream each), "
+                        f"{seconds:.0f} s per server, readers demux only")
+    for column in ("server", "streams", "CPU s", "CPU s per stream-second", "cores per 64 cameras", "frames delivered"):
+        table.add_column(column, justify="right")
+    for c in costs:
+        table.add_row(c.server, str(c.streams), f"{c.cpu_s:.2f}", f"{c.cpu_per_stream_s:.5f}",
+                      f"{c.cpu_per_stream_s * 128:.2f}", f"{c.delivered_share:.0%}")
+    Console(width=160).print(table)
 
 
 @app.command("central")
@@ -242,4 +314,45 @@ def gate(
     for f in figures:
         table.add_row(f.clip, str(f.events), "yes" if f.same_events else "NO", str(f.samples), str(f.detections_on),
                       f"{f.cpu_off_s:.1f}", f"{f.cpu_on_s:.1f}", f"{f.ratio:.2f}")
+    Console(width=160).print(table)
+
+
+@app.command("inventory")
+def inventory(
+    cameras: int = typer.Option(30_000, "--cameras", min=10, help="cameras in the generated catalogue"),
+    edges: int = typer.Option(1_000, "--edges", min=1, help="edges they are spread over"),
+    queries: int = typer.Option(200, "--queries", min=1, help="searches of the camera list to time"),
+    database_url: str = typer.Option(None, "--database-url", help="an EMPTY database (default: a new SQLite file)"),
+    mqtt: bool = typer.Option(True, "--mqtt/--no-mqtt", help="publish the pushed commands to a real Mosquitto"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
+) -> None:
+    """The inventory at city scale: import a generated catalogue CSV, search the camera list through
+    the API, push a change to every edge; each beside a baseline measured in the same run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharpeyes.bench.inventory_bench import IMPORT_TARGET_S, SEARCH_TARGET_MS, measure
+    from sharpeyes.bench.inventory_bench import as_json as figures_json
+
+    console = Console(width=160, stderr=True)
+    f = measure(cameras, edges, queries, database_url, mqtt, progress=lambda text: console.print(f"[dim]{text}[/dim]"))
+    if as_json:
+        print(figures_json(f))
+        return
+    table = Table(title=f"sharpeyes bench inventory — {f.cameras} cameras over {f.edges} edges, {f.database}")
+    for column in ("figure", "measured", "baseline (same run)", "ratio", "target"):
+        table.add_column(column, justify="right")
+    ratio = lambda a, b: "—" if not a or not b else f"{a / b:.1f}×"  # noqa: E731
+    table.add_row("import of the catalogue CSV (s)", f"{f.import_s:.1f}", f"{f.plain_insert_s:.2f} plain INSERT",
+                  ratio(f.import_s, f.plain_insert_s),
+                  f"< {IMPORT_TARGET_S:.0f} s: " + ("met" if f.import_s < IMPORT_TARGET_S else "MISSED"))
+    table.add_row("central start on that inventory (s)", f"{f.startup_s:.1f}", "—", "—", "—")
+    table.add_row(f"camera list search p50 / p95 (ms, {f.queries} queries)", f"{f.search_p50_ms:.1f} / {f.search_p95_ms:.1f}",
+                  f"{f.bare_sql_p50_ms:.1f} bare SQL p50", ratio(f.search_p50_ms, f.bare_sql_p50_ms),
+                  f"< {SEARCH_TARGET_MS:.0f} ms: " + ("met" if f.search_p95_ms < SEARCH_TARGET_MS else "MISSED"))
+    table.add_row(f"push to {f.push_edges} edges: versions + commands stored (s)", f"{f.push_store_s:.1f}", "—", "—", "measured")
+    table.add_row(f"publish those {f.push_edges} config commands to Mosquitto (s)",
+                  "—" if f.publish_s is None else f"{f.publish_s:.1f}",
+                  "—" if f.plain_publish_s is None else f"{f.plain_publish_s:.2f} bare paho",
+                  ratio(f.publish_s, f.plain_publish_s), "measured")
     Console(width=160).print(table)

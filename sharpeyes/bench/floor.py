@@ -92,8 +92,11 @@ class Inference:
 
 class FloorCamera:
     def __init__(self, name: str, url: str, fps: float, inference: Inference, stopping: threading.Event,
-                 start_delay_s: float = 0.0) -> None:
+                 start_delay_s: float = 0.0, all_frames: bool = False) -> None:
         self.name, self.url = name, url
+        # Sampling faster than the keyframes come (lift cameras at 2 fps): every frame is decoded,
+        # since an inter frame cannot be decoded without those before it.
+        self.all_frames = all_frames
         self.start_delay_s = start_delay_s
         self.period = 1.0 / fps
         self.inference = inference
@@ -118,7 +121,8 @@ class FloorCamera:
 
         with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(5.0, 5.0)) as container:
             stream = container.streams.video[0]
-            stream.codec_context.skip_frame = "NONKEY"
+            if not self.all_frames:
+                stream.codec_context.skip_frame = "NONKEY"
             stream.codec_context.thread_count = 1  # one keyframe every few seconds: threads only add buffers
             next_due: float | None = None
             for packet in container.demux(stream):
@@ -127,12 +131,16 @@ class FloorCamera:
                 if packet.dts is None:
                     continue
                 self.frames_in += 1
-                if not packet.is_keyframe:
+                if not packet.is_keyframe and not self.all_frames:
                     continue
                 now = time.monotonic()
-                if next_due is not None and now < next_due - EARLY_SHARE * self.period:
-                    continue  # an IDR frame stands alone: one that is not sampled need not be decoded
                 started = time.perf_counter()
+                due = next_due is None or now >= next_due - EARLY_SHARE * self.period
+                if not due:
+                    if self.all_frames:  # decoded to keep the reference chain, not sampled
+                        packet.decode()
+                        self.decode_s += time.perf_counter() - started
+                    continue  # an IDR frame stands alone: one that is not sampled need not be decoded
                 for frame in packet.decode():
                     rgb = frame.to_ndarray(format="rgb24")
                     decode_s = time.perf_counter() - started
@@ -154,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, required=True)
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--all-frames", action="store_true", help="decode every frame (sampling above the keyframe rate)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -163,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     # Cameras connect over the same spread as the edge's (edge/node.py): each RTSP session starts
     # its stream at a keyframe, so the connection moments set the cameras' keyframe phases.
     spread = min(2.0, 0.1 * len(args.url))
-    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping, random.uniform(0, spread))
+    cameras = [FloorCamera(f"cam-{i + 1:03d}", url, args.fps, inference, child.stopping, random.uniform(0, spread),
+                           all_frames=args.all_frames)
                for i, url in enumerate(args.url)]
     for camera in cameras:
         camera.thread.start()

@@ -75,14 +75,21 @@ def print_table(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"sharpeyes bench edge — {summary['cameras']} cameras ({summary.get('changing_cameras', 0)} of them "
-                        f"changing), {summary['fps']} fps, {summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}")
+    what = "lift cameras (e-bike)" if summary.get("hazard") == "ebike" else "cameras"
+    table = Table(title=f"sharpeyes bench edge — {summary['cameras']} {what} ({summary.get('changing_cameras', 0)} of them "
+                        f"changing), {summary['fps']} fps, {summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}, "
+                        f"{summary.get('camera_server', 'python')} RTSP server")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(summary):
         table.add_row(*row)
     console = Console(width=200)
     console.print(table)
+    console.print(f"  the edge's own CPU in its window: {_fmt(summary.get('edge_cores'), '.2f')} cores; the stand-in "
+                  f"cameras' server ({summary.get('camera_server', 'python')}): {_fmt(summary.get('rtsp_server_cores'), '.2f')} "
+                  f"cores, {_fmt(summary.get('rtsp_server_cpu_per_stream_s'), '.5f')} CPU s per stream-second")
+    if summary.get("camera_server_fallback"):
+        console.print(f"  [bold red]camera server fell back to python:[/] {summary['camera_server_fallback']}")
     for name, met in summary["targets"].items():
         console.print(f"  target {name.replace('_', ' ')}: {'—' if met is None else ('met' if met else '[bold red]MISSED[/]')}")
     if summary.get("peer_note"):
@@ -95,3 +102,48 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * (len(COLUMNS) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(summary)]
     return "\n".join(lines)
+
+
+def _verdict(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "[bold red]MISSED[/]")
+
+
+def print_repeat_table(summary: dict[str, Any]) -> None:
+    """``--repeat N``: each figure's min, median and max; targets judged on the worst run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    n = summary["repeat"]
+    table = Table(title=f"sharpeyes bench edge — {summary.get('cameras')} cameras, {summary.get('hazard', 'fire_lane')}, "
+                        f"{n} runs, {summary.get('camera_server', 'python')} RTSP server")
+    for column in ("figure", "min", "median", "max"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for key, spread in summary["figures"].items():
+        if spread is None:
+            table.add_row(key, "—", "—", "—")
+        else:
+            table.add_row(key, *(f"{spread[k]:.4g}" for k in ("min", "median", "max")))
+    console = Console(width=200)
+    console.print(table)
+    console.print(f"  every camera sustained in every run: {'yes' if summary['all_sustained_every_run'] else 'NO'} "
+                  f"(worst run: {summary['worst_run']})")
+    for name, met in summary["targets"].items():
+        console.print(f"  target {name.replace('_', ' ')} (worst of {n} runs): {_verdict(met)}")
+
+
+def print_capacity(found: dict[str, Any]) -> None:
+    """``--find-capacity``: the counts tried, the capacity, and the full comparison at it."""
+    from rich.console import Console
+
+    console = Console(width=200)
+    tried = ", ".join(f"{t['cameras']} {'held' if t['held'] else 'failed'}" for t in found["tried"])
+    more = " (the search's limit held: the box may take more)" if found["limit_reached"] else ""
+    console.print(f"capacity ({found['hazard']}, every camera >= 95 % on time in each of {found['repeat']} run(s)): "
+                  f"[bold]{found['capacity']}[/] cameras{more}; tried {tried}")
+    at = found.get("at_capacity")
+    if at is None:
+        return
+    if "repeat" in at:
+        print_repeat_table(at)
+    else:
+        print_table(at)

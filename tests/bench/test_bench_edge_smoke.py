@@ -63,3 +63,32 @@ def test_bench_edge_without_the_peers_libraries_refuses_and_names_the_fix(monkey
     assert result.exit_code == 2
     assert "make bench-deps" in result.stderr and "--no-peer" in result.stderr
     assert result.stdout == ""  # no half-filled JSON for a script to misread
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
+    """`--hazard ebike`: two lift cameras at 2 fps on the spliced lift footage, served by GStreamer's
+    server where it is installed; the same figures, the lift targets, the servers' share."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharpeyes", "bench", "edge", "--hazard", "ebike", "--cameras", "2", "--seconds", "10",
+         "--json", "--no-peer", "--no-ungated", "--workdir", str(tmp_path / "work")],
+        check=False, capture_output=True, text=True, timeout=140,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in KEYS:
+        assert key in result, key
+    assert result["hazard"] == "ebike" and result["fps"] == 2.0 and result["cameras"] == 2
+    assert set(result["targets"]) == {"all_cameras_sustained", "at_least_24_cameras_sustained",
+                                      "alert_latency_p95_at_most_2_s", "rss_at_most_1_5_gb"}
+    assert result["targets"]["at_least_24_cameras_sustained"] is False  # two cameras are not 24
+    assert result["cpu_per_camera_s"] > 0 and result["floor_cpu_per_camera_s"] > 0
+    assert result["samples"] > 0 and 0 <= result["cameras_sustained"] <= 2
+    # The servers' share is reported beside the edge's own CPU, per stream too.
+    assert result["edge_cores"] > 0
+    assert result["rtsp_server_cores"] is not None and result["rtsp_server_cpu_per_stream_s"] is not None
+    assert result["camera_server"] in ("gst", "python")
+    assert (result["camera_server"] == "python") == (result["camera_server_fallback"] is not None)
+    nulls = [k for k, v in result.items() if v is None] + [f"targets.{k}" for k, v in result["targets"].items() if v is None]
+    assert sorted(nulls) == sorted(result["why"])

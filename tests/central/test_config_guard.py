@@ -38,9 +38,10 @@ def test_emptying_an_edge_needs_its_cameras_named_and_is_restored_from_the_histo
     assert detail["confirm_removal"] == detail["missing"] == CAMERAS
     assert [(i["camera"], i["state"]) for i in detail["affected"]["open_incidents"]] == [("street-north", "triage")]
     assert sorted(r["camera"] for r in detail["affected"]["pipl_register"]) == CAMERAS
-    # Nothing changed: not central's view, not the history, no command for the edge.
+    # Nothing changed: not central's view, not the history (the site file's edges, taken as the
+    # first versions at central's first start), no command for the edge.
     assert wf.central.ctx.site is site_before and cameras(wf) == CAMERAS
-    assert versions(wf)["versions"] == []
+    assert [(v["version"], v["action"], v["actor"]) for v in versions(wf)["versions"]] == [(1, "import", "site file")]
 
     wrong = wf.client.post(f"/api/v1/edges/{EDGE}/config", headers=admin,
                            json={"edge": {}, "confirm_removal": [*CAMERAS, "lobby"]})
@@ -52,7 +53,7 @@ def test_emptying_an_edge_needs_its_cameras_named_and_is_restored_from_the_histo
     assert emptied.json()["summary"]["cameras_removed"] == CAMERAS and cameras(wf) == []
     history = versions(wf)
     assert history["chain_ok"] and [(v["version"], v["action"]) for v in history["versions"]] == [
-        (1, "baseline"), (2, "push")]
+        (1, "import"), (2, "push")]
     assert history["versions"][1]["reason"] == "edge replaced" and history["versions"][1]["actor"] == "admin"
     assert wf.get("admin", "/api/v1/pipl-register").json() == []
 
@@ -81,7 +82,7 @@ def test_removing_a_zone_needs_it_named(wf: Workflow) -> None:
     cleared = wf.client.put("/api/v1/cameras/street-north/zones", headers=admin,
                             json={"zones": [], "confirm_removal": ["street-north/lane"]})
     assert cleared.status_code == 202 and cleared.json()["summary"]["zones_removed"] == ["street-north/lane"]
-    assert [v["action"] for v in versions(wf)["versions"]] == ["baseline", "zones", "zones"]
+    assert [v["action"] for v in versions(wf)["versions"]] == ["import", "zones", "zones"]
 
 
 def test_central_keeps_its_view_when_the_version_cannot_be_stored(wf: Workflow,

@@ -21,7 +21,7 @@ from tests.support import central_and_edge, wait_until
 
 LANE = {"id": "kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
         "dwell_s": 600}
-SECRETS = {"CAM_A_PASSWORD": "cam-a-s3cret", "PW_ADMIN": "admin-password-long", "PW_WORKER": "worker-password-long"}
+SECRETS = {"CAM_A_PASSWORD": "cam-a-s3cret", "E2_CAM_PASSWORD": "e2-literal-secret", "PW_ADMIN": "admin-password-long", "PW_WORKER": "worker-password-long"}
 
 
 def _site(port: int, rtsp_base: str) -> SiteConfig:
@@ -32,7 +32,7 @@ def _site(port: int, rtsp_base: str) -> SiteConfig:
         "edges": [
             {"id": "e1", "cameras": [{"id": "cam-a", "url": f"rtsp://viewer:${{CAM_A_PASSWORD}}@{host_and_path}",
                                       "detect_fps": 1, "grid_cell": "g1", "zones": [LANE], "clips": False}]},
-            {"id": "e2", "cameras": [{"id": "cam-b", "url": "rtsp://admin:e2-literal-secret@10.0.0.9/ch1",
+            {"id": "e2", "cameras": [{"id": "cam-b", "url": "rtsp://admin:${E2_CAM_PASSWORD}@10.0.0.9/ch1",
                                       "grid_cell": "g1"}]},
         ],
         "grid": [{"code": "g1", "name": "Grid 1", "workers": ["w1"]}],

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import yaml
 
 from models.registry import LocalStore, ModelEntry, load_registry, save_store
 from tests.integration.faulty_proxy import FaultyProxy
-from tests.support import SHARED_DIR, spawn_sharpeyes, start_central, stop_process, wait_until
+from tests.support import SHARED_DIR, start_central, stop_process, wait_until
 
 YOLOV8N = load_registry().get("yolov8n").sha256
 LANE = {"id": "kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
@@ -43,7 +42,8 @@ def _figures(model: str, sha256: str, recall: float) -> dict[str, Any]:
 
 
 def _central_store(folder: Path, names: list[str]) -> dict[str, str]:
-    """Central's own model store with NAMES "trained" (distinct bytes each); their sha256 by name."""
+    """Central's own model store ($SHARPEYES_MODEL_DIR) with NAMES "trained" (distinct bytes each);
+    their sha256 by name."""
     folder.mkdir()
     shutil.copy(SHARED_DIR / "models" / "coco80.names", folder / "trained.names")
     entries, shas = [], {}
@@ -58,7 +58,6 @@ def _central_store(folder: Path, names: list[str]) -> dict[str, str]:
         entries.append(ModelEntry(name=name, file=f"{name}.onnx", sha256=sha, input_size=(640, 640), decoder="yolov8",
                                   color="rgb", licence="test", classes="trained.names", providers="any", trained=record))
     names_sha = hashlib.sha256((folder / "trained.names").read_bytes()).hexdigest()
-    os.environ["SHARPEYES_MODEL_DIR"] = str(folder)  # save_store writes there; restored by monkeypatch
     save_store(LocalStore(models=entries, class_files={"trained.names": names_sha}))
     return shas
 
@@ -94,7 +93,7 @@ class Heartbeats:
 @pytest.mark.timeout(420)
 def test_an_edge_elsewhere_fetches_runs_and_rolls_back_central_models(  # type: ignore[no-untyped-def]
         mosquitto, rtsp_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHARPEYES_MODEL_DIR", os.environ.get("SHARPEYES_MODEL_DIR", ""))
+    monkeypatch.setenv("SHARPEYES_MODEL_DIR", str(tmp_path / "central-models"))  # central's process inherits it
     shas = _central_store(tmp_path / "central-models", ["lift-v2", "lift-v3"])
     monkeypatch.setenv("PW_ADMIN", "admin-password-long")
     central_log, edge_log = tmp_path / "central.log", tmp_path / "edge.log"
@@ -176,7 +175,7 @@ def test_an_edge_elsewhere_fetches_runs_and_rolls_back_central_models(  # type: 
         assert refused["status"] == "error", refused
         assert [s.corrupted for s in proxy.seen(shas["lift-v3"])] == [True]
         [problem] = refused["errors"]
-        assert "model lift-v3" in problem and f"has sha256" in problem and "refused" in problem, problem
+        assert "model lift-v3" in problem and "has sha256" in problem and "refused" in problem, problem
         assert not (edge_dir / "models" / f"{shas['lift-v3']}.onnx").exists()
         assert not list((edge_dir / "models").glob("*.partial"))
         heartbeats.latest = {}

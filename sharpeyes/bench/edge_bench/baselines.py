@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sharpeyes.bench.edge_bench.measure import measure, summarise
 from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions
 from sharpeyes.bench.edge_bench.result import Contestant
 from sharpeyes.bench.media import CameraProfile
 
+if TYPE_CHECKING:
+    from broker.zonekinds import ZoneKind
 
-def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) -> tuple[Path, tuple[int, int]]:
+
+def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path,
+                       zone_kind: ZoneKind = "fire_lane") -> tuple[Path, tuple[int, int]]:
     """The model file and input size the edge's detector uses for these cameras' frames.
 
     The edge fits an Ultralytics export to the frame's shape and to the fire-lane profile's
@@ -24,7 +29,7 @@ def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path) ->
     from models.reanchor import reanchor_yolov8
 
     detector = OnnxDetector(model, intra_op_threads=1)
-    size = detector.input_size_for(frame_w, frame_h, ZONE_KINDS["fire_lane"].sampling.detect_width)
+    size = detector.input_size_for(frame_w, frame_h, ZONE_KINDS[zone_kind].sampling.detect_width)
     path, exported = published_model(model)
     if size == exported:
         return path, size
@@ -43,10 +48,12 @@ def published_model(model: str) -> tuple[Path, tuple[int, int]]:
 
 def measure_floor(opts: BenchOptions, urls: list[str], model_path: Path, workdir: Path,
                   progress: Callable[[str], None], server_pids: list[int] | None = None) -> Contestant:
-    progress(f"floor: bare keyframe decode + onnxruntime on {opts.cameras} cameras")
+    # Lift cameras are sampled at 2 fps, faster than their keyframes come: every frame is decoded.
+    what = "every-frame decode of the sub-stream" if opts.lift else "keyframe decode"
+    progress(f"floor: bare {what} + onnxruntime on {opts.cameras} cameras")
     floor, records, window = measure(
         "floor", "sharpeyes.bench.floor",
-        [*_url_args(urls), "--fps", str(opts.fps), "--model", str(model_path)],
+        [*_url_args(urls), "--fps", str(opts.fps), "--model", str(model_path), *(["--all-frames"] if opts.lift else [])],
         cameras=opts.cameras, opts=opts, workdir=workdir, server_pids=server_pids)
     return summarise(floor, records, window, opts.fps)
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source
 from sharpeyes.bench.media import CameraProfile, camera_clip
 
@@ -25,10 +27,27 @@ CAMERAS_PER_SERVER = 4
 # The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
 KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
 SUBSTREAM = CameraProfile(width=640, height=360, fps=5, gop=10, bitrate=384_000)
+LIFT_CAMERA = Path(__file__).resolve().parents[3] / "configs" / "cameras" / "elevator.yaml"
+# A lift camera keeps the shared lift clip's portrait frame (816x1150): the main stream as cameras
+# send it (25 fps, 2 s GOP), and a half-size 5 fps sub-stream that the edge decodes every frame of.
+LIFT_MAIN = CameraProfile(width=816, height=1150)
+LIFT_SUB = CameraProfile(width=408, height=576, fps=5, gop=10, bitrate=384_000)
+# The gst server's sessions run in C threads and start in microseconds: more cameras per process.
+CAMERAS_PER_GST_SERVER = 16
+HAZARD_EVENT = {"fire_lane": "fire_lane_blocked", "ebike": "ebike_indoor"}
+
+
+def _zones(lift: bool, dwell_s: float) -> list[dict[str, Any]]:
+    if lift:
+        # The lift car's floor as drawn for the e-scooter clip (the lift footage keeps its frame).
+        zone = yaml.safe_load(LIFT_CAMERA.read_text(encoding="utf-8"))["zones"][0]
+        return [{**zone, "dwell_s": dwell_s}]
+    return [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
+             "clear_s": 30, "realarm_s": 3600}]
 
 
 def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
-                gate: bool = True) -> dict[str, Any]:
+                gate: bool = True, lift: bool = False) -> dict[str, Any]:
     return {
         "site": SITE,
         "broker": {"host": "127.0.0.1", "port": broker_port},
@@ -42,8 +61,10 @@ def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fp
                     "detect_fps": fps,
                     "model": model,
                     "scene_gate": {"enabled": gate},
-                    "zones": [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
-                               "clear_s": 30, "realarm_s": 3600}],
+                    # The lift footage cuts between two rooms, which the tamper watch rightly takes
+                    # for a camera turned away; a lift camera's view never changes like that.
+                    **({"tamper": {"enabled": False}} if lift else {}),
+                    "zones": _zones(lift, dwell_s),
                 }
                 for camera_id, url, detect_url in cameras
             ],
@@ -52,12 +73,13 @@ def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fp
 
 
 class AlertClock:
-    """Subscribes to the edge's events and times each fire-lane start against its dwell threshold."""
+    """Subscribes to the edge's events and times each start of ``hazard`` against its dwell threshold."""
 
-    def __init__(self, port: int, dwell_s: float) -> None:
+    def __init__(self, port: int, dwell_s: float, hazard: str = "fire_lane_blocked") -> None:
         import paho.mqtt.client as mqtt
 
         self.dwell_s = dwell_s
+        self.hazard = hazard
         self.alert_ms: list[float] = []
         self.processing_ms: list[float] = []
         self.cameras: set[str] = set()
@@ -79,7 +101,7 @@ class AlertClock:
             event = json.loads(message.payload)
         except ValueError:
             return
-        if event.get("hazard") != "fire_lane_blocked" or event.get("phase") != "start":
+        if event.get("hazard") != self.hazard or event.get("phase") != "start":
             return
         started = datetime.fromisoformat(event["started_at"])
         observed = datetime.fromisoformat(event["observed_at"])
@@ -97,7 +119,8 @@ class AlertClock:
 
 @dataclass
 class CameraFootage:
-    """The clips the stand-in cameras stream: the parked-cars street on most, a changing scene on some."""
+    """The clips the stand-in cameras stream: the parked-cars street on most, a changing scene on some
+    (or the lift loop on every camera with ``--hazard ebike``)."""
 
     source: Path
     profile: CameraProfile
@@ -106,24 +129,32 @@ class CameraFootage:
     changing_clip: Path | None = None
     sub_clip: Path | None = None
     changing_sub: Path | None = None
+    sub_profile: CameraProfile = SUBSTREAM
 
     def add_substreams(self, opts: BenchOptions, progress: Callable[[str], None]) -> None:
-        progress(f"sub-stream: {SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop} beside each main stream")
-        self.sub_clip = camera_clip(self.source, SUBSTREAM)
-        self.changing_sub = (camera_clip(opts.changing_source or default_changing_source(), SUBSTREAM)
+        sub = self.sub_profile
+        progress(f"sub-stream: {sub.width}x{sub.height} {sub.fps} fps, GOP {sub.gop} beside each main stream")
+        self.sub_clip = camera_clip(self.source, sub)
+        self.changing_sub = (camera_clip(opts.changing_source or default_changing_source(), sub)
                              if self.changing_clip else None)
 
     def describe(self, input_size: tuple[int, int], substream: bool) -> dict[str, Any]:
-        profile = self.profile
+        profile, sub = self.profile, self.sub_profile
         return {"model_input": f"{input_size[0]}x{input_size[1]}", "file": str(self.clip),
                 "width": profile.width, "height": profile.height, "fps": profile.fps,
                 "gop": profile.gop, "bitrate": profile.bitrate, "codec": "h264", "profile": profile.profile,
-                "detection_substream": (f"{SUBSTREAM.width}x{SUBSTREAM.height} {SUBSTREAM.fps} fps, GOP {SUBSTREAM.gop}, "
-                                        f"{SUBSTREAM.bitrate // 1000} kbit/s" if substream else None)}
+                "detection_substream": (f"{sub.width}x{sub.height} {sub.fps} fps, GOP {sub.gop}, "
+                                        f"{sub.bitrate // 1000} kbit/s" if substream else None)}
 
 
 def encode_footage(opts: BenchOptions, source: Path, progress: Callable[[str], None]) -> CameraFootage:
     """The main-stream clips, built once and then cached (sharpeyes.bench.media)."""
+    if opts.lift:
+        profile = CameraProfile(width=LIFT_MAIN.width, height=LIFT_MAIN.height, gop=opts.gop)
+        progress(f"lift camera stream: {source.name} as {profile.width}x{profile.height} {profile.fps} fps H.264, "
+                 f"GOP {profile.gop} (built once, then cached)")
+        # Every lift camera streams the same loop; the moments they connect set their phases.
+        return CameraFootage(source=source, profile=profile, clip=camera_clip(source, profile), sub_profile=LIFT_SUB)
     profile = CameraProfile(gop=opts.gop)
     progress(f"camera stream: {source.name} as 720p{profile.fps} H.264, GOP {profile.gop} (built once, then cached)")
     footage = CameraFootage(source=source, profile=profile, clip=camera_clip(source, profile))
@@ -138,14 +169,31 @@ def encode_footage(opts: BenchOptions, source: Path, progress: Callable[[str], N
     return footage
 
 
+def resolve_camera_server(asked: str, progress: Callable[[str], None]) -> tuple[str, str | None]:
+    """The server kind that will run, and why it is not the one asked for (None when it is)."""
+    if asked != "gst":
+        return asked, None
+    from sharpeyes.gst_rtsp_server import gst_unavailable
+
+    why = gst_unavailable()
+    if why is None:
+        return "gst", None
+    # Loud: the Python server costs several times as much CPU, which the edge's box then lacks.
+    progress(f"WARNING: camera server: falling back to the Python RTSP server ({why})")
+    return "python", why
+
+
 class StandInCameras:
     """N camera names served by a few RTSP server processes: a main stream each, and a sub-stream."""
 
-    def __init__(self, names: list[str], footage: CameraFootage, workdir: Path, substream: bool) -> None:
+    def __init__(self, names: list[str], footage: CameraFootage, workdir: Path, substream: bool,
+                 server: str = "python") -> None:
+        from sharpeyes.gst_rtsp_server import GstFootageServer
         from sharpeyes.rtsp_server import FootageServer
 
         self.names = names
         self.substream = substream
+        self.server_kind = server
         self._footage = footage
         # aio-rtsp-toolkit starts each session by reading the file's sample table on its event loop
         # (~0.3 s, more on a busy machine), so one server brings 32 cameras up over 10+ s and the
@@ -153,14 +201,17 @@ class StandInCameras:
         # cameras per server process gives the same independence. Their CPU is measured apart.
         # With a sub-stream each camera is two sessions: half as many cameras per server keeps each
         # server's sessions (and its session start-up work) as without.
-        per_server = max(1, CAMERAS_PER_SERVER // 2) if substream else CAMERAS_PER_SERVER
+        per_server = CAMERAS_PER_GST_SERVER if server == "gst" else CAMERAS_PER_SERVER
+        if substream:
+            per_server = max(1, per_server // 2)
         self.groups = [names[i : i + per_server] for i in range(0, len(names), per_server)]
         n_changing = footage.changing_cameras
         self._changing_names = (set(names[:: max(1, round(len(names) / n_changing))][:n_changing])
                                 if n_changing else set())
+        kind = GstFootageServer if server == "gst" else FootageServer
         self.servers: list[FootageServer] = [
-            FootageServer({name: path for n in group for name, path in self._streams(n).items()},
-                          workdir=workdir / f"rtsp-{k + 1}")
+            kind({name: path for n in group for name, path in self._streams(n).items()},
+                 workdir=workdir / f"rtsp-{k + 1}")
             for k, group in enumerate(self.groups)]
 
     def _streams(self, n: str) -> dict[str, Path]:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STREET_CLIP = "street_parked_cars_720p.mp4"
+HAZARDS = ("fire_lane", "ebike")
+CAMERA_SERVERS = ("gst", "python")
+# The cadence each hazard is sampled at unless --fps says otherwise (broker/zonekinds.py).
+DEFAULT_FPS = {"fire_lane": 0.5, "ebike": 2.0}
 
 
 class BenchError(RuntimeError):
@@ -38,6 +42,16 @@ class BenchOptions:
     # configure them); the edge detects on it, and its evidence comes from the main stream. The
     # floor and the peer decode the main stream, as an edge without a sub-stream must.
     substream: bool = True
+    # "gst": GStreamer's RTSP server (C) serves the stand-in cameras, so they take little of the
+    # box the edge is judged on; "python": aio-rtsp-toolkit (sharpeyes.rtsp_server), as before.
+    camera_server: str = "gst"
+    # "fire_lane": street cameras at 0.5 fps (issue 17); "ebike": lift cameras at 2 fps, indoor
+    # zones, scene gate on (issue 28), on footage spliced from the shared lift clips.
+    hazard: str = "fire_lane"
+
+    @property
+    def lift(self) -> bool:
+        return self.hazard == "ebike"
 
 
 def default_changing_source() -> Path:

@@ -14,11 +14,32 @@ from pathlib import Path
 import yaml
 
 from sharpeyes.bench.edge_bench.baselines import measure_floor, measure_peer, published_model, same_model_as_edge
-from sharpeyes.bench.edge_bench.cameras import EDGE, AlertClock, StandInCameras, encode_footage, site_config
+from sharpeyes.bench.edge_bench.cameras import (
+    EDGE,
+    HAZARD_EVENT,
+    AlertClock,
+    StandInCameras,
+    encode_footage,
+    resolve_camera_server,
+    site_config,
+)
 from sharpeyes.bench.edge_bench.measure import measure, summarise
 from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source, default_source
 from sharpeyes.bench.edge_bench.result import BenchResult, machine_info
 from sharpeyes.bench.procstat import boost
+
+
+def lift_footage(progress: Callable[[str], None]) -> Path:
+    """The lift loop spliced from the shared clips, cached under the project's var/ (built once)."""
+    from models.registry import PROJECT_ROOT
+    from sharpeyes.bench.lift_footage import lift_source
+
+    media = default_source().parent
+    progress(f"lift footage: a mostly empty lift with people and an e-scooter now and then, from {media}")
+    try:
+        return lift_source(media, PROJECT_ROOT / "var" / "bench")
+    except FileNotFoundError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text: None) -> BenchResult:
@@ -26,18 +47,20 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
 
     if opts.cameras < 1:
         raise BenchError("--cameras must be at least 1")
-    source = opts.source or default_source()
+    source = opts.source or (lift_footage(progress) if opts.lift else default_source())
     if not source.is_file():
         raise BenchError(f"camera footage not found: {source} (the clip lives in ../shared/media; pass --source)")
+    camera_server, fallback = resolve_camera_server(opts.camera_server, progress)
     footage = encode_footage(opts, source, progress)
     n_changing = footage.changing_cameras
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    model_path, input_size = same_model_as_edge(opts.model, footage.profile.width, footage.profile.height, workdir)
+    model_path, input_size = same_model_as_edge(opts.model, footage.profile.width, footage.profile.height, workdir,
+                                                zone_kind="indoor" if opts.lift else "fire_lane")
     names = [f"cam-{i + 1:03d}" for i in range(opts.cameras)]
     if opts.substream:
         footage.add_substreams(opts, progress)
-    stand_ins = StandInCameras(names, footage, workdir, opts.substream)
+    stand_ins = StandInCameras(names, footage, workdir, opts.substream, server=camera_server)
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
@@ -52,10 +75,12 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
         cameras = list(zip(names, urls, stand_ins.detect_urls(), strict=True))
         config_path = workdir / "site.yaml"
         config_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
-                                                          gate=opts.gate), sort_keys=False))
-        clock = AlertClock(broker.port, opts.dwell_s)
+                                                          gate=opts.gate, lift=opts.lift), sort_keys=False))
+        clock = AlertClock(broker.port, opts.dwell_s, HAZARD_EVENT[opts.hazard])
         try:
-            progress(f"edge: {opts.cameras} cameras, fire lanes at {opts.fps} fps, {opts.seconds:.0f} s measured")
+            what = "lift cameras, e-bike zones" if opts.lift else "fire lanes"
+            progress(f"edge: {opts.cameras} cameras ({camera_server} RTSP server), {what} at {opts.fps} fps, "
+                     f"{opts.seconds:.0f} s measured")
             edge, records, window = measure(
                 "edge", "sharpeyes.bench.edge_runner",
                 ["--config", str(config_path), "--edge", EDGE, "--outbox", str(workdir / "edge" / "outbox.db")],
@@ -67,6 +92,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             clock.close()
         result = BenchResult(
             options={**asdict(opts), "source": str(source), "workdir": str(workdir), "changing_cameras": n_changing,
+                     "camera_server": camera_server, "camera_server_fallback": fallback,
                      "changing_source": str(opts.changing_source or default_changing_source()) if n_changing else None},
             started_at=started_at,
             machine=machine_info(),
@@ -81,7 +107,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             progress(f"edge without the scene gate: {opts.cameras} cameras")
             ungated_path = workdir / "site-ungated.yaml"
             ungated_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
-                                                               gate=False), sort_keys=False))
+                                                               gate=False, lift=opts.lift), sort_keys=False))
             ungated, records, window = measure(
                 "edge_ungated", "sharpeyes.bench.edge_runner",
                 ["--config", str(ungated_path), "--edge", EDGE, "--outbox", str(workdir / "edge-ungated" / "outbox.db")],
@@ -95,7 +121,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
         if not opts.peer:
             result.skipped["peer"] = result.skipped["peer_fitted"] = "peer not measured: --no-peer"
         if opts.floor:
-            result.floor = measure_floor(opts, urls, model_path, workdir, progress, server_pids)
+            # Lift cameras: the floor samples the sub-stream too; decoding every frame of 25 fps
+            # portrait main streams would make it the slowest contestant, not the least work.
+            floor_urls = [u or m for u, m in zip(stand_ins.detect_urls(), urls, strict=True)] if opts.lift else urls
+            result.floor = measure_floor(opts, floor_urls, model_path, workdir, progress, server_pids)
         if opts.peer:
             # The peer a user reaches for loads the published file, square input and all (the
             # issue's "YOLO(<the same onnx>)"); the edge fits that file to its cameras in memory.

@@ -1,0 +1,137 @@
+"""`sharpeyes bench cameras`: what the stand-in cameras cost, per server, in one run.
+
+Each server (GStreamer's RTSP server in C, and aio-rtsp-toolkit in Python) serves the bench's own
+camera clips (main stream and sub-stream of the street) to N clients that only read packets
+(PyAV demux, no decode), one server after the other over the same window. The figure is the
+servers' CPU seconds per stream-second (utime + stime of their processes from /proc); the
+readers' CPU is not counted, and they also check that every stream keeps its real-time rate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sharpeyes.bench.procstat import cpu_of
+
+
+@dataclass
+class ServerCost:
+    server: str
+    streams: int
+    seconds: float
+    cpu_s: float
+    frames: int  # frames the readers received in the window, all streams together
+    expected_frames: float  # what the streams' frame rates call for over the window
+
+    @property
+    def cpu_per_stream_s(self) -> float:
+        return cost_per_stream_second(self.cpu_s, self.streams, self.seconds)
+
+    @property
+    def delivered_share(self) -> float:
+        return self.frames / self.expected_frames if self.expected_frames else 0.0
+
+
+def cost_per_stream_second(cpu_s: float, streams: int, seconds: float) -> float:
+    return cpu_s / (streams * seconds) if streams and seconds > 0 else float("nan")
+
+
+class _Reader:
+    """Reads one RTSP stream's packets (no decode) and counts those of the measured window."""
+
+    def __init__(self, url: str, stopping: threading.Event) -> None:
+        self.url = url
+        self.stopping = stopping
+        self.counting = False
+        self.frames = 0
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"reader-{url.rsplit('/', 1)[-1]}")
+
+    def _run(self) -> None:
+        import av
+
+        try:
+            with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(10.0, 5.0)) as container:
+                stream = container.streams.video[0]
+                for packet in container.demux(stream):
+                    if self.stopping.is_set():
+                        return
+                    if packet.dts is not None and self.counting:
+                        self.frames += 1
+        except Exception as exc:  # noqa: BLE001 - reported as a figure, the other streams go on
+            if not self.stopping.is_set():  # the server stopping under a blocked read is no failure
+                self.error = str(exc)
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_of(pid).total_s for pid in pids)
+
+
+def _measure_one(kind: str, files: dict[str, Path], fps: dict[str, int], seconds: float, workdir: Path,
+                 settle_s: float = 3.0) -> ServerCost:
+    from sharpeyes.bench.edge_bench.cameras import CAMERAS_PER_GST_SERVER, CAMERAS_PER_SERVER
+    from sharpeyes.gst_rtsp_server import GstFootageServer
+    from sharpeyes.rtsp_server import FootageServer
+
+    cls = GstFootageServer if kind == "gst" else FootageServer
+    # Grouped as `bench edge` groups them (edge_bench/cameras.py): the Python server starts its
+    # sessions one after another, so more streams per process would miss the readers' open timeout.
+    per_server = (CAMERAS_PER_GST_SERVER if kind == "gst" else CAMERAS_PER_SERVER)
+    names = list(files)
+    groups = [names[i : i + per_server] for i in range(0, len(names), per_server)]
+    servers = [cls({n: files[n] for n in group}, workdir=workdir / f"{kind}-{k + 1}") for k, group in enumerate(groups)]
+    stopping = threading.Event()
+    readers: list[_Reader] = []
+    try:
+        for server in servers:
+            server.start()
+        readers = [_Reader(server.url(n), stopping) for server, group in zip(servers, groups, strict=True) for n in group]
+        for reader in readers:
+            reader.thread.start()
+            time.sleep(0.05)  # spread the sessions' starts like the edge's cameras
+        time.sleep(settle_s + 0.05 * len(readers))
+        pids = [server.pid for server in servers if server.pid]
+        t0, cpu0 = time.monotonic(), _cpu(pids)
+        for reader in readers:
+            reader.counting = True
+        time.sleep(seconds)
+        for reader in readers:
+            reader.counting = False
+        t1, cpu1 = time.monotonic(), _cpu(pids)
+    finally:
+        stopping.set()
+        for server in servers:
+            server.stop()
+        for reader in readers:
+            reader.thread.join(5)
+    errors = [r.error for r in readers if r.error]
+    if errors:
+        raise RuntimeError(f"{kind} server: {len(errors)} stream(s) failed: {errors[0]}")
+    window = t1 - t0
+    return ServerCost(server=kind, streams=len(files), seconds=window, cpu_s=cpu1 - cpu0,
+                      frames=sum(r.frames for r in readers), expected_frames=sum(fps.values()) * window)
+
+
+def measure(cameras: int, seconds: float, servers: tuple[str, ...], workdir: Path) -> list[ServerCost]:
+    """Each server in turn serving ``cameras`` cameras (a 720p25 main stream and a 360p5 sub-stream each)."""
+    from sharpeyes.bench.edge_bench.cameras import SUBSTREAM
+    from sharpeyes.bench.edge_bench.options import default_source
+    from sharpeyes.bench.media import CameraProfile, camera_clip
+
+    main_profile = CameraProfile()
+    main, sub = camera_clip(default_source(), main_profile), camera_clip(default_source(), SUBSTREAM)
+    files: dict[str, Path] = {}
+    fps: dict[str, int] = {}
+    for i in range(cameras):
+        files[f"cam-{i + 1:03d}.mp4"], fps[f"cam-{i + 1:03d}.mp4"] = main, main_profile.fps
+        files[f"cam-{i + 1:03d}_sub.mp4"], fps[f"cam-{i + 1:03d}_sub.mp4"] = sub, SUBSTREAM.fps
+    return [_measure_one(kind, files, fps, seconds, workdir) for kind in servers]
+
+
+def as_dicts(costs: list[ServerCost]) -> list[dict[str, Any]]:
+    return [{**asdict(c), "cpu_per_stream_s": round(c.cpu_per_stream_s, 6), "delivered_share": round(c.delivered_share, 3)}
+            for c in costs]
