@@ -50,7 +50,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     private.include_router(routes_incidents.router, tags=["incidents"])
     private.include_router(routes_evidence.router, tags=["evidence"])
     private.include_router(routes_ops.router, tags=["operations"])
-    private.include_router(routes_drift.router, tags=["edge configuration"])  # before any /edges/{edge}
+    private.include_router(routes_drift.router, tags=["edge configuration"])
     private.include_router(routes_workflow.router, tags=["supervision, silences, statistics"])
     private.include_router(routes_admin.router, tags=["administration"])
     private.include_router(routes_actuation.router, tags=["actuation"])

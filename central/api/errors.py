@@ -79,8 +79,19 @@ def _routes(app: FastAPI) -> list[tuple[re.Pattern[str], set[str], bool]]:
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:
-    """The methods the API document declares for PATH."""
-    return {m for regex, methods, _ in _routes(app) if regex.match(path) for m in methods}
+    """The methods the API document declares for PATH. A path written out in full wins over a
+    template that also matches it (``/edges/drift`` over ``/edges/{edge}``), as routers read them."""
+    matching = [(regex, methods) for regex, methods, _ in _routes(app) if regex.match(path)]
+    static = [methods for regex, methods in matching if "[^/]+" not in regex.pattern]
+    return {m for methods in (static or [methods for _, methods in matching]) for m in methods}
+
+
+def shadowed(app: FastAPI, request: Request) -> HTTPException | None:
+    """A 405 for a request a template route caught on a path that another route writes out in full
+    with other methods (PATCH /edges/drift is no edge called drift): None when the path is the
+    template's own."""
+    allowed = allowed_methods(app, request.url.path)
+    return method_not_allowed(allowed) if request.method not in allowed else None
 
 
 def is_public(app: FastAPI, path: str) -> bool:

@@ -1,7 +1,9 @@
 """Every edge's drift: the configuration version central wants it to run (its newest in the
 configuration history) against the one the edge reports it applied, since when they differ and why
 (the edge's own problems where it refused the version). Desk roles; an edge shows when one of its
-cameras is in the caller's scope, as on GET /sites (central/fleet/desired_state.py, drift.py)."""
+cameras is in the caller's scope, as on GET /sites (central/fleet/desired_state.py, drift.py).
+
+Not ``/edges/drift``: under ``/edges/{edge}`` an edge named "drift" (a valid id) would collide with it."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class EdgeDriftOut(BaseModel):
     last_heartbeat_at: datetime | None = Field(description="the edge's newest status")
 
 
-@router.get("/edges/drift", response_model=list[EdgeDriftOut], responses=responses(401, 403))
+@router.get("/edge-drift", response_model=list[EdgeDriftOut], responses=responses(401, 403))
 def edges_drift(actor: DeskActor, session: DbSession, ctx: Ctx,
                 drifting: Annotated[bool, Query(description="only the edges that are not in sync")] = False,
                 ) -> list[dict[str, object]]:

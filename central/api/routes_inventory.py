@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 
 from central.api.deps import Ctx, DbSession, DeskActor, refusal, require_roles
-from central.api.errors import invalid, responses
+from central.api.errors import invalid, responses, shadowed
 from central.api.params import Offset
 from central.api.routes_config import CONFIRM_HELP, GUARDED, EdgeChange, apply_changes, with_edge
 from central.store.inventory_tables import InventoryCamera, InventoryEdge
@@ -285,8 +285,11 @@ def add_edge(body: EdgeIn, session: DbSession, ctx: Ctx, actor: Admin) -> dict[s
 
 
 @router.patch("/edges/{edge}", status_code=202, response_model=Changed, responses=GUARDED)
-def edit_edge(edge: str, body: EdgePatch, session: DbSession, ctx: Ctx, actor: Admin) -> dict[str, object]:
+def edit_edge(edge: str, body: EdgePatch, session: DbSession, ctx: Ctx, actor: Admin,
+              request: Request) -> dict[str, object]:
     """Change some of an edge's keys (settings, actuators; cameras replace them all, guarded)."""
+    if (wrong := shadowed(request.app, request)) is not None:
+        raise wrong  # e.g. PATCH /edges/drift: that path is another route's, which takes no PATCH
     site = _edge(ctx, edge)
     if body.edge.get("id", edge) != edge:
         raise invalid(("body", "edge", "id"), "an edge's id does not change (fix: add a new edge and move the cameras)")

@@ -90,7 +90,7 @@ def why(desired: Desired, reported: Reported) -> list[str]:
 
 def drift_row(site: str, edge: str, desired: Desired, reported: Reported,
               first_unapplied_at: datetime | None = None) -> dict[str, Any]:
-    """One edge's line of GET /edges/drift."""
+    """One edge's line of GET /edge-drift."""
     return {"edge": edge, "site": site, "desired_version": desired.version, "applied_version": reported.version,
             "applied_at": reported.since, "in_sync": in_sync(desired, reported),
             "drift_since": drift_since(desired, reported, first_unapplied_at),

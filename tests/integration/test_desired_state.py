@@ -64,7 +64,7 @@ def test_an_edge_away_while_its_zones_change_converges_on_reconnecting(  # type:
             admin, monitor = _login(client, "admin", PASSWORDS["PW_ADMIN"]), _login(client, "mon", PASSWORDS["PW_MONITOR"])
 
             def drift() -> dict[str, Any]:
-                answer = client.get("/api/v1/edges/drift", headers=monitor)
+                answer = client.get("/api/v1/edge-drift", headers=monitor)
                 assert answer.status_code == 200, answer.text
                 [row] = answer.json()
                 return row
@@ -89,7 +89,7 @@ def test_an_edge_away_while_its_zones_change_converges_on_reconnecting(  # type:
             behind = wait_until(lambda: (r := drift())["problems"] == offline and r, 10, what="the edge offline")
             assert (behind["desired_version"], behind["applied_version"], behind["in_sync"]) == (3, 2, False)
             assert behind["drift_since"] == stored_at
-            assert client.get("/api/v1/edges/drift?drifting=true", headers=monitor).json() == [behind]
+            assert client.get("/api/v1/edge-drift?drifting=true", headers=monitor).json() == [behind]
 
             # Back, with its old site file (the zone at 600 s): nobody pushes; the broker has version 3.
             node = EdgeNode(site, "e1", outbox)
@@ -104,7 +104,7 @@ def test_an_edge_away_while_its_zones_change_converges_on_reconnecting(  # type:
             assert back["applied_at"] is not None and back["problems"] == []
             worker = node.worker("cam-a")
             assert worker is not None and worker.camera.zones[0].dwell_s == 90
-            assert client.get("/api/v1/edges/drift?drifting=true", headers=monitor).json() == []
+            assert client.get("/api/v1/edge-drift?drifting=true", headers=monitor).json() == []
 
             # Refused: a model this edge cannot load. The cameras keep running version 3.
             config = client.get("/api/v1/edges/e1/config/versions/3", headers=admin).json()["config"]
