@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -71,6 +71,9 @@ class RunningSite:
     workdir: Path
     central: subprocess.Popen
     edge: subprocess.Popen
+    # How they were started, so a test can stop and start them again (same database, same site file).
+    central_args: list[str] = field(default_factory=list)
+    edge_args: list[str] = field(default_factory=list)
 
     def token(self, username: str) -> str:
         res = httpx.post(f"{self.base_url}/api/v1/auth/token", data={"username": username, "password": PASSWORDS[username]})
@@ -105,6 +108,20 @@ class RunningSite:
             time.sleep(1)
         raise AssertionError(f"no {content_type} evidence on incident {incident_id} within {timeout:.0f} s\n{self.logs()}")
 
+    def restart_central(self) -> None:
+        """Stop central and start it again on the same database with the same site file (a new port:
+        base_url changes, and tokens issued before do not survive the demo's generated key)."""
+        stop_process(self.central)
+        self.central, self.base_url = start_central(self.central_args, self.workdir / "central.log")
+
+    def stop_edge(self) -> None:
+        stop_process(self.edge)
+
+    def start_edge(self) -> None:
+        if self.edge.poll() is None:
+            return
+        self.edge = spawn_sharpeyes(self.edge_args, self.workdir / "edge.log")
+
     def stop(self) -> None:
         stop_process(self.edge)
         stop_process(self.central)
@@ -125,13 +142,9 @@ def start_site(workdir: Path, mqtt_port: int, street_url: str, *, workflow: dict
     if workflow is not None:
         (workdir / "workflow.yaml").write_text(yaml.safe_dump(workflow, allow_unicode=True))
         extra = ["--workflow", str(workdir / "workflow.yaml")]
-    central, base = start_central(
-        ["--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
-         "--evidence-dir", str(workdir / "evidence"), *extra],
-        workdir / "central.log",
-    )
-    edge = spawn_sharpeyes(
-        ["edge", "run", "--config", str(config), "--edge", EDGE, "--outbox", str(workdir / "outbox.db")],
-        workdir / "edge.log",
-    )
-    return RunningSite(base, workdir, central, edge)
+    central_args = ["--config", str(config), "--database-url", f"sqlite:///{workdir}/central.db",
+                    "--evidence-dir", str(workdir / "evidence"), *extra]
+    central, base = start_central(central_args, workdir / "central.log")
+    edge_args = ["edge", "run", "--config", str(config), "--edge", EDGE, "--outbox", str(workdir / "outbox.db")]
+    edge = spawn_sharpeyes(edge_args, workdir / "edge.log")
+    return RunningSite(base, workdir, central, edge, central_args, edge_args)

@@ -53,7 +53,8 @@ def test_zone_removal_is_confirmed_with_what_it_touches_and_restored_from_the_hi
         timeout=10,
     )
     assert held.status_code == 200, held.text
-    assert _history(site)["versions"] == []
+    # The site file's configuration, taken as the first version on central's first start (the database wins after).
+    assert [(v["version"], v["action"], v["actor"]) for v in _history(site)["versions"]] == [(1, "import", "site file")]
 
     console = console_factory()
     console.login("admin")
@@ -89,7 +90,7 @@ def test_zone_removal_is_confirmed_with_what_it_touches_and_restored_from_the_hi
     expect(page.locator("#config-change-dialog")).to_have_count(0)
     expect(page.locator("#push-cancelled")).to_be_visible()
     expect(page.locator("#dirty")).to_have_text("未下发的修改")
-    assert set(_zones(site)) == {KERB_ZONE} and _history(site)["versions"] == []
+    assert set(_zones(site)) == {KERB_ZONE} and len(_history(site)["versions"]) == 1
 
     # Again, and confirmed: sent with exactly central's list; the edge applies it.
     page.locator("#push-zones").click()
@@ -102,7 +103,7 @@ def test_zone_removal_is_confirmed_with_what_it_touches_and_restored_from_the_hi
     assert set(_zones(site)) == {LANE_ZONE}
     history = _history(site)
     assert history["chain_ok"]
-    assert [(v["version"], v["action"]) for v in history["versions"]] == [(1, "baseline"), (2, "zones")]
+    assert [(v["version"], v["action"]) for v in history["versions"]] == [(1, "import"), (2, "zones")]
     pushed = history["versions"][1]
     assert pushed["summary"]["zones_removed"] == [f"{STREET}/{KERB_ZONE}"]
     assert pushed["summary"]["zones_added"] == [f"{STREET}/{LANE_ZONE}"]
@@ -116,7 +117,7 @@ def test_zone_removal_is_confirmed_with_what_it_touches_and_restored_from_the_hi
     expect(newest).to_contain_text(f"{STREET}/{KERB_ZONE}")
     expect(newest).to_contain_text("lane redrawn over the driving lane")
     expect(newest.locator("button[data-restore]")).to_have_count(0)
-    expect(edge_history.locator("tr[data-version='1'][data-action=baseline]")).to_contain_text("site file")
+    expect(edge_history.locator("tr[data-version='1'][data-action=import]")).to_contain_text("site file")
     assert audit(page) == []
     console.screenshot("config-history")
 

@@ -89,7 +89,7 @@ def test_pages_have_labels_names_and_contrast_in_both_languages(site, console_fa
     page = console.page
     found = {}
     for lang in ("zh", "en"):
-        for name in ("monitor", "board", "dashboard", "silences", "ops", f"zones/{STREET}"):
+        for name in ("monitor", "board", "dashboard", "silences", "cameras", "ops", f"zones/{STREET}"):
             page.goto(f"{site.base_url}/#/{name}")
             expect(page.locator("#view h2")).to_be_visible()
             page.wait_for_load_state("networkidle")

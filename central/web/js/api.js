@@ -120,6 +120,17 @@ export const pushZones = (camera, zones, extra = {}) =>
 export const configVersions = (edge) => call("GET", `/edges/${encodeURIComponent(edge)}/config/versions`);
 export const restoreConfig = (edge, version, extra = {}) =>
   call("POST", `/edges/${encodeURIComponent(edge)}/config/versions/${version}/restore`, extra);
+// The inventory (GET /cameras is searched and paged by central); every change answers 202 {command_id, edge, version, also}.
+export const cameras = (params) => call("GET", `/cameras${query(params)}`);
+export const inventory = () => call("GET", "/inventory");
+export const edgeDrift = () => call("GET", "/edge-drift");
+export const addCamera = (edge, camera, extra = {}) => call("POST", "/cameras", { edge, camera, ...extra });
+export const editCamera = (camera, changes, extra = {}) =>
+  call("PATCH", `/cameras/${encodeURIComponent(camera)}`, { camera: changes, ...extra });
+export const moveCamera = (camera, body) => call("POST", `/cameras/${encodeURIComponent(camera)}/move`, body);
+export const retireCamera = (camera, extra = {}) => call("POST", `/cameras/${encodeURIComponent(camera)}/retire`, extra);
+export const addEdge = (edge, extra = {}) => call("POST", "/edges", { edge, ...extra });
+export const retireEdge = (edge, extra = {}) => call("POST", `/edges/${encodeURIComponent(edge)}/retire`, extra);
 export const incidentLabels = (id) => call("GET", `/incidents/${id}/labels`);
 export const saveIncidentLabels = (id, boxes) => call("PUT", `/incidents/${id}/labels`, { boxes });
 export const models = () => call("GET", "/models");

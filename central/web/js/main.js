@@ -16,6 +16,7 @@ const VIEWS = {
   silences: () => import("./views/silences.js"),
   ops: () => import("./views/ops.js"),
   zones: () => import("./views/zones.js"),
+  cameras: () => import("./views/cameras.js"),
 };
 
 // `navigation` counts route() calls, so a slow page that finishes after the user moved on is dropped.

@@ -12,6 +12,7 @@ export const PAGES = {
   dashboard: { nav: "nav_dashboard", roles: DESK_ROLES },
   tasks: { nav: "nav_tasks", roles: FIELD_ROLES },
   silences: { nav: "nav_silences", roles: DESK_ROLES },
+  cameras: { nav: "nav_cameras", roles: DESK_ROLES },
   ops: { nav: "nav_ops", roles: ["admin"] },
 };
 

@@ -131,7 +131,7 @@ export async function render(ctx) {
     const nums = NUMBER_FIELDS.map((name) => field(name, t(name), h("input", { type: "number", step: name === "min_score" ? "0.05" : "1", min: 0, value: zone[name] ?? "" })));
     const polygonText = h("input", { type: "text", value: toText(zone.polygon), spellcheck: false });
     fill(form, 
-      ...field("id", t("zone_id"), h("input", { type: "text", value: zone.id, required: true, pattern: "[a-z0-9-]+" })),
+      ...field("id", t("zone_id"), h("input", { type: "text", value: zone.id, required: true, pattern: "[a-z0-9\\-]+" })),
       ...field("kind", t("zone_kind"), kind),
       ...nums.flat(),
       ...field("labels", t("labels"), h("input", { type: "text", value: (zone.labels ?? []).join(", "), placeholder: "person, car" })),
