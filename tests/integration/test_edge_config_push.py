@@ -21,7 +21,8 @@ from tests.support import central_and_edge, wait_until
 
 LANE = {"id": "kerb", "kind": "fire_lane", "polygon": [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]],
         "dwell_s": 600}
-SECRETS = {"CAM_A_PASSWORD": "cam-a-s3cret", "E2_CAM_PASSWORD": "e2-literal-secret", "PW_ADMIN": "admin-password-long", "PW_WORKER": "worker-password-long"}
+SECRETS = {"CAM_A_PASSWORD": "cam-a-s3cret", "E2_CAM_PASSWORD": "e2-literal-secret",
+           "PW_ADMIN": "admin-password-long", "PW_WORKER": "worker-password-long"}
 
 
 def _site(port: int, rtsp_base: str) -> SiteConfig:
