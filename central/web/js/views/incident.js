@@ -29,7 +29,7 @@ function gallery(detail, cameras) {
   }));
 }
 
-/** Who read this incident's evidence: every read is in the audit chain (central/evidence_access.py). */
+/** Who read this incident's evidence: every read is in the audit chain (central/evidence/access.py). */
 function readsTable(rows) {
   if (!rows.length) return h("p", { class: "muted" }, t("none"));
   return h("table", { class: "reads" },
