@@ -72,6 +72,17 @@ def parse_time_window(text: str) -> tuple[dt.time, dt.time]:
     return start, end
 
 
+class TrackEvidence(StrictModel):
+    """Track-level evidence (presence zones, off unless set): one object seen in the zone in the last
+    ``samples`` samples whose scores add up to ``min_total`` opens an episode even if no single
+    sample reaches ``min_score``. A partly hidden e-bike the detector keeps seeing at 0.25-0.3 is
+    still an e-bike; a single weak box is not enough."""
+
+    samples: int = Field(5, ge=2, le=50, description="how many consecutive samples the scores are added over")
+    min_total: float = Field(1.25, gt=0, description="the sum of the object's scores over those samples "
+                             "(a sample it was missed in adds 0) that opens an episode")
+
+
 class ZoneConfig(StrictModel):
     id: Id
     kind: ZoneKind
@@ -89,6 +100,9 @@ class ZoneConfig(StrictModel):
     active_hours: list[str] | None = Field(
         None, description='local-time windows "HH:MM-HH:MM" (may cross midnight); outside them the zone is idle'
     )
+    track_evidence: TrackEvidence | None = Field(
+        None, description="indoor, occupancy: let one object's scores over consecutive samples open an episode "
+        "(off when absent); docs/zones.md")
     actuators: list[Id] = Field(default_factory=list, description="ids of the edge's actuators this zone holds "
                                 "while its hazard lasts (door hold, voice warning); docs/actuation.md")
 
@@ -162,6 +176,16 @@ class ZoneConfig(StrictModel):
         elif self.keep_score > self.min_score:
             raise ValueError(f"keep_score {self.keep_score} is above min_score {self.min_score}; it keeps an open "
                              "episode alive with weaker detections, so it must be at most min_score")
+        if self.track_evidence is not None:
+            evidence = self.track_evidence
+            if evidence.min_total <= self.min_score:
+                raise ValueError(f"track_evidence.min_total {evidence.min_total} is not above min_score {self.min_score}, "
+                                 "so one weak detection alone would open an episode; set min_total above min_score, "
+                                 f"e.g. {round(evidence.samples * self.min_score * 0.7, 2)}")
+            if evidence.min_total > evidence.samples:
+                raise ValueError(f"track_evidence.min_total {evidence.min_total} can never be reached: scores are at "
+                                 f"most 1, so {evidence.samples} samples add up to at most {evidence.samples}; "
+                                 "lower min_total or raise samples")
         if self.min_count is None and "min_count" in spec.options:
             self.min_count = 1
         return self

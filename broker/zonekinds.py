@@ -87,7 +87,7 @@ class ZoneKindSpec:
 
 # Options that only some kinds implement, in the order they are checked; setting one on a kind
 # without it is refused, since the kind's rule would silently ignore it.
-KIND_ONLY_OPTIONS: tuple[str, ...] = ("min_count", "active_hours")
+KIND_ONLY_OPTIONS: tuple[str, ...] = ("min_count", "active_hours", "track_evidence")
 
 ZONE_KINDS: dict[ZoneKind, ZoneKindSpec] = {
     "fire_lane": ZoneKindSpec(

@@ -62,17 +62,23 @@ def _evaluate(model: str, data: Path, conf: float) -> Evaluation:
 
 
 def _print_evaluation(ev: Evaluation) -> None:
+    from models.intervals import interval_text
+
     fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
-    table = Table("class", "labelled", "precision", "recall", "AP50", "AP50-95",
+    table = Table("class", "labelled", "precision", "95 % CI", "recall", "95 % CI", "AP50", "AP50-95",
                   title=f"{ev.model} on {ev.dataset}: {ev.images} images, threshold {ev.conf}, {ev.cpu_ms_per_image} ms CPU/image")
     for c in ev.classes:
-        table.add_row(c.name, str(c.labelled), fmt(c.precision), fmt(c.recall), fmt(c.ap50), fmt(c.ap50_95))
+        table.add_row(c.name, str(c.labelled), fmt(c.precision), interval_text(c.true_positives, c.predicted),
+                      fmt(c.recall), interval_text(c.true_positives, c.labelled), fmt(c.ap50), fmt(c.ap50_95))
     console.print(table)
-    hazards = Table("hazard class", "model labels", "labelled", "found", "recall", "false boxes/image", "image hit rate")
+    hazards = Table("hazard class", "model labels", "labelled", "found", "recall", "95 % CI", "false boxes/image",
+                    "image hit rate", "95 % CI")
     for h in ev.hazards:
         hazards.add_row(h.hazard_class, ", ".join(h.model_labels), str(h.labelled), str(h.found), fmt(h.recall),
-                        f"{h.false_boxes_per_image:.3f}", fmt(h.image_hit_rate))
+                        interval_text(h.found, h.labelled), f"{h.false_boxes_per_image:.3f}", fmt(h.image_hit_rate),
+                        interval_text(h.images_hit, h.images_with_object))
     console.print(hazards)
+    console.print("95 % CI: Wilson score interval of the counts (models/intervals.py)")
 
 
 @app.command("eval")
@@ -149,6 +155,47 @@ def _print_training(entry: ModelEntry) -> None:
         hazard = figures["held_out"]["hazards"][0]
         table.add_row(figures["model"], str(hazard["recall"]), f"{hazard['found']}/{hazard['labelled']}",
                       str(hazard["false_boxes_per_image"]), str(hazard["image_hit_rate"]), str(figures["vehicle_agreement"]))
+    console.print(table)
+
+
+@app.command("eval-seeds")
+def eval_seeds(
+    data: list[Path] = typer.Option(..., "--data", help="YOLO-layout dataset with an ebike class; repeat for several"),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="seeds, each also a held-out split: 0,1,2 or 0-2"),
+    prefix: str = typer.Option("ebike-seed", "--name-prefix", help="the models are registered as PREFIX-s<seed>"),
+    epochs: int = typer.Option(TrainSettings.epochs, "--epochs", min=1),
+    imgsz: int = typer.Option(TrainSettings.imgsz, "--imgsz", min=64),
+    reuse: bool = typer.Option(False, "--reuse", help="measure PREFIX-s<seed> as registered instead of refusing"),
+    conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
+) -> None:
+    """Train once per seed (each seed is another held-out split) and print the base and the trained
+    model on each seed's held-out part, and pooled, with 95 % Wilson intervals (models/seeds.py)."""
+    import json
+
+    from broker.configbase import ConfigError
+    from models.promotion import GateUnavailable
+    from models.seeds import parse_seeds, run_seeds
+    from models.training import TrainingError
+
+    say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
+    try:
+        report = run_seeds(list(data), parse_seeds(seeds), prefix=prefix, epochs=epochs, conf=conf, reuse=reuse,
+                           progress=say, imgsz=imgsz)
+    except (ConfigError, TrainingError, GateUnavailable, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    table = Table("model", "seed", "held-out pictures", "e-bike recall [95 % CI] (found/labelled)",
+                  "precision [95 % CI]", "image hit rate [95 % CI]", "false boxes/image",
+                  title=f"e-bike figures on each seed's held-out part, threshold {report.conf}, {report.epochs} epochs")
+    base, trained = report.pooled()
+    for rows, total in ((report.base, base), (report.trained, trained)):
+        for r in [*rows, total]:
+            table.add_row(r.model, "pooled" if r.seed is None else str(r.seed), str(r.pictures), r.recall.text(),
+                          r.precision.text(), r.image_hits.text(), f"{r.false_boxes_per_image:.3f}")
     console.print(table)
 
 

@@ -28,6 +28,7 @@ from broker.configbase import ConfigError
 from broker.zoneconfig import labels_for_model
 from broker.zonekinds import ZONE_KINDS, ZoneKind
 from models.detector import Detector  # the very detector the edge runs
+from models.intervals import wilson
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MATCH_IOU = 0.5
@@ -64,6 +65,12 @@ class ClassFigures:
     recall: float | None
     ap50: float | None
     ap50_95: float | None
+    # The counts behind precision and recall, and their 95 % Wilson intervals (models/intervals.py):
+    # on a few dozen boxes one miss moves a figure by several points, and the interval says so.
+    true_positives: int = 0
+    predicted: int = 0
+    precision_ci: list[float] | None = None
+    recall_ci: list[float] | None = None
 
 
 @dataclass
@@ -76,6 +83,10 @@ class HazardFigures:
     false_boxes_per_image: float
     images_with_object: int
     image_hit_rate: float | None
+    images_hit: int = 0
+    false_boxes: int = 0
+    recall_ci: list[float] | None = None
+    image_hit_rate_ci: list[float] | None = None
 
 
 @dataclass
@@ -188,17 +199,25 @@ def evaluate(detector: Detector, dataset: Dataset, *, conf: float, input_width: 
         labelled, tp, pred = counts[class_id]
         evaluation.classes.append(ClassFigures(
             name=name, labelled=labelled, precision=_ratio(tp, pred), recall=_ratio(tp, labelled),
-            ap50=per_class_50.get(class_id), ap50_95=per_class_all.get(class_id)))
+            ap50=per_class_50.get(class_id), ap50_95=per_class_all.get(class_id), true_positives=tp, predicted=pred,
+            precision_ci=_interval(tp, pred), recall_ci=_interval(tp, labelled)))
     for name, (labelled, hits, false_boxes, with_object, hit_images) in hazard.items():
         evaluation.hazards.append(HazardFigures(
             hazard_class=name, model_labels=list(standing_in[name]), labelled=labelled, found=hits,
             recall=_ratio(hits, labelled), false_boxes_per_image=round(false_boxes / n, 3),
-            images_with_object=with_object, image_hit_rate=_ratio(hit_images, with_object)))
+            images_with_object=with_object, image_hit_rate=_ratio(hit_images, with_object), images_hit=hit_images,
+            false_boxes=false_boxes, recall_ci=_interval(hits, labelled),
+            image_hit_rate_ci=_interval(hit_images, with_object)))
     return evaluation
 
 
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 3) if b else None
+
+
+def _interval(successes: int, trials: int) -> list[float] | None:
+    bounds = wilson(successes, trials)
+    return None if bounds is None else [round(bounds[0], 3), round(bounds[1], 3)]
 
 
 def _matched(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -11,19 +11,93 @@ Hysteresis: an episode starts on ``min_score``, but once open it is kept by weak
 (down to ``keep_score``) of the objects that opened it: the tracker's identity, or a box on the
 same place. A parked e-bike whose score wavers around ``min_score`` stays one episode and ends
 only when nothing of it has been seen for ``clear_s``; a new, weak object never opens one.
+
+Track-level evidence (``track_evidence``, off unless the zone sets it): a weak object may open an
+episode after all when the same object (tracker id, or a box on the same place) keeps being seen,
+its scores over the last ``samples`` samples adding up to ``min_total``. Its dwell counts from the
+first of those samples: the sightings are the evidence that it was there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
+from dataclasses import dataclass, field
 
 from broker.payloads import Phase
-from broker.zoneconfig import ZoneConfig
+from broker.zoneconfig import TrackEvidence, ZoneConfig
 from edge.geometry import Box, footprint, iou, point_in_polygon
 from edge.rules.hours import in_any_window
 from edge.rules.types import Episode, RuleEvent, ZoneObject
 
 SAME_PLACE_IOU = 0.3  # a weaker box this close to a strong one of the episode is the same object
+
+
+@dataclass
+class _Chain:
+    """One object's recent sightings in the zone: (t, score) per sample, 0.0 where it was missed."""
+
+    box: Box
+    track_id: int | None
+    scores: deque[tuple[float, float]] = field(default_factory=deque)
+
+
+class EvidenceChains:
+    """Per object in the zone, the sum of its scores over the last ``samples`` samples.
+
+    Weak detections often have no tracker id (the tracker starts tracks only at 0.3, and names one
+    on its second sighting), so an object is followed by its id where it has one, else by its box:
+    the chain whose last box overlaps it at ``SAME_PLACE_IOU``. Pure; one ``update`` per sample.
+    """
+
+    def __init__(self, evidence: TrackEvidence) -> None:
+        self._samples = evidence.samples
+        self._min_total = evidence.min_total
+        self._chains: list[_Chain] = []
+
+    def update(self, t: float, objects: list[ZoneObject]) -> dict[int, float]:
+        """Feed one sample's objects (in the zone, of the zone's labels); returns, by index into
+        OBJECTS, the ones whose chain now has enough evidence, with when their evidence began."""
+        seen: set[int] = set()
+        qualified: dict[int, float] = {}
+        for index, obj in sorted(enumerate(objects), key=lambda io: -io[1].score):
+            chain = self._chain_of(obj, seen)
+            if chain is None:
+                chain = _Chain(obj.box, obj.track_id)
+                self._chains.append(chain)
+            seen.add(id(chain))
+            chain.box = obj.box
+            chain.track_id = obj.track_id if obj.track_id is not None else chain.track_id
+            chain.scores.append((t, obj.score))
+            since = self._evidence_since(chain)
+            if since is not None:
+                qualified[index] = since
+        for chain in self._chains:
+            if id(chain) not in seen:
+                chain.scores.append((t, 0.0))
+        for chain in self._chains:
+            while len(chain.scores) > self._samples:
+                chain.scores.popleft()
+        # An object missed for the whole window has nothing left to add up: forget it.
+        self._chains = [c for c in self._chains if any(score > 0 for _, score in c.scores)]
+        return qualified
+
+    def clear(self) -> None:
+        self._chains = []
+
+    def _chain_of(self, obj: ZoneObject, taken: set[int]) -> _Chain | None:
+        free = [c for c in self._chains if id(c) not in taken]
+        if obj.track_id is not None:
+            for chain in free:
+                if chain.track_id == obj.track_id:
+                    return chain
+        best = max(free, key=lambda c: iou(obj.box, c.box), default=None)
+        return best if best is not None and iou(obj.box, best.box) >= SAME_PLACE_IOU else None
+
+    def _evidence_since(self, chain: _Chain) -> float | None:
+        if sum(score for _, score in chain.scores) < self._min_total:
+            return None
+        return next(t for t, score in chain.scores if score > 0)
 
 
 class PresenceRule:
@@ -50,6 +124,7 @@ class PresenceRule:
         self._missed = 0
         self._episode: Episode | None = None
         self._episodes = 0
+        self._evidence = EvidenceChains(zone.track_evidence) if zone.track_evidence is not None else None
 
     def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
         """``local_time``: the sample's local wall time of day, needed only with active hours."""
@@ -62,14 +137,23 @@ class PresenceRule:
         inside = [d for d in detections
                   if d.label in self._labels and point_in_polygon(footprint(d.box), self._polygon)]
         found = [d for d in inside if d.score >= self.zone.min_score]
+        evidence_since: float | None = None
+        if self._evidence is not None:
+            # Weak objects with enough evidence count as strong ones: they may open an episode.
+            qualified = self._evidence.update(t, inside)
+            weak = {i: since for i, since in qualified.items() if inside[i].score < self.zone.min_score}
+            found += [inside[i] for i in weak]
+            evidence_since = min(weak.values(), default=None)
+        strong = list(found)
         if self._episode is not None:
-            found += [d for d in inside if self._keep <= d.score < self.zone.min_score and self._seen_strong(d)]
+            found += [d for d in inside if self._keep <= d.score < self.zone.min_score and self._seen_strong(d)
+                      and d not in strong]
         present = len(found) >= self._min_count
-        self._remember_strong(found)
+        self._remember_strong(strong)
         if present:
             self._missed = 0
             if self._since is None:
-                self._since = t
+                self._since = t if evidence_since is None else min(t, evidence_since)
         else:
             self._missed += 1
             if self._missed > self._max_missed and self._episode is None:
@@ -99,8 +183,7 @@ class PresenceRule:
             return True
         return any(iou(d.box, box) >= SAME_PLACE_IOU for box in self._strong_boxes)
 
-    def _remember_strong(self, found: list[ZoneObject]) -> None:
-        strong = [d for d in found if d.score >= self.zone.min_score]
+    def _remember_strong(self, strong: list[ZoneObject]) -> None:
         if strong:
             self._strong_ids.update(d.track_id for d in strong if d.track_id is not None)
             self._strong_boxes = [d.box for d in strong]
@@ -110,6 +193,8 @@ class PresenceRule:
         # nobody would ever see it clear. It ends when the window closes.
         self._since = None
         self._missed = 0
+        if self._evidence is not None:
+            self._evidence.clear()
         return self._end(t) if self._episode is not None else []
 
     def _end(self, t: float) -> list[RuleEvent]:

@@ -68,8 +68,8 @@ def test_bench_edge_without_the_peers_libraries_refuses_and_names_the_fix(monkey
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
-    """`--hazard ebike`: two lift cameras at 2 fps on the spliced lift footage, served by GStreamer's
-    server where it is installed; the same figures, the lift targets, the servers' share."""
+    """`--hazard ebike`: two lift cameras at 2 fps on the spliced lift footage, served by the default
+    camera server; the same figures, the lift targets, the servers' share."""
     proc = subprocess.run(
         [sys.executable, "-m", "sharpeyes", "bench", "edge", "--hazard", "ebike", "--cameras", "2", "--seconds", "10",
          "--json", "--no-peer", "--no-ungated", "--workdir", str(tmp_path / "work")],
@@ -88,7 +88,7 @@ def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
     # The servers' share is reported beside the edge's own CPU, per stream too.
     assert result["edge_cores"] > 0
     assert result["rtsp_server_cores"] is not None and result["rtsp_server_cpu_per_stream_s"] is not None
-    assert result["camera_server"] in ("gst", "python")
-    assert (result["camera_server"] == "python") == (result["camera_server_fallback"] is not None)
+    # python is the default while the gst server is experimental (docs/benchmarks.md): no fallback.
+    assert result["camera_server"] == "python" and result["camera_server_fallback"] is None
     nulls = [k for k, v in result.items() if v is None] + [f"targets.{k}" for k, v in result["targets"].items() if v is None]
     assert sorted(nulls) == sorted(result["why"])
