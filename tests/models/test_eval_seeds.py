@@ -45,3 +45,25 @@ def test_eval_seeds_trains_per_seed_and_reports_pooled_figures_with_intervals(tm
     reused = _eval_seeds(tmp_path, "--reuse")
     assert reused.returncode == 0, reused.stderr[-3000:]
     assert json.loads(reused.stdout.strip().splitlines()[-1])["trained"] == report["trained"]
+
+
+def test_models_eval_gives_every_share_its_interval() -> None:
+    from models.intervals import wilson
+
+    result = subprocess.run([sys.executable, "-m", "sharpeyes", "models", "eval", "--data", str(DATA), "--json"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ev = json.loads(result.stdout.strip().splitlines()[-1])
+    ebike = next(c for c in ev["classes"] if c["name"] == "ebike")
+    (hazard,) = ev["hazards"]
+    pairs = [(ebike["precision_ci"], ebike["true_positives"], ebike["predicted"]),
+             (ebike["recall_ci"], ebike["true_positives"], ebike["labelled"]),
+             (hazard["recall_ci"], hazard["found"], hazard["labelled"]),
+             (hazard["image_hit_rate_ci"], hazard["images_hit"], hazard["images_with_object"])]
+    for interval, k, n in pairs:
+        assert interval == [round(b, 3) for b in wilson(k, n) or ()]
+    # The base on the 18 development pictures: 11 of 19 e-bikes, whose interval is wide.
+    assert (hazard["found"], hazard["labelled"], hazard["recall_ci"]) == (11, 19, [0.363, 0.769])
+    result = subprocess.run([sys.executable, "-m", "sharpeyes", "models", "eval", "--data", str(DATA)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert "95 % CI" in result.stdout and "[0.363, 0.769]" in result.stdout
