@@ -225,6 +225,9 @@ def test_camera_list_is_searched_and_paged_and_a_camera_is_added_moved_and_retir
 
 
 def test_the_drift_of_a_stopped_edge_is_shown_until_it_converges(site, console_factory):
+    # The kerb zone's first incident, before this test moves the zone onto the driving lane (where
+    # nothing parks): its snapshot is what the zone test below draws on.
+    site.wait_for_incident("fire_lane_blocked")
     _wait(lambda: _drift(site)["in_sync"], f"{EDGE} in sync", site, timeout=120)
     site.stop_edge()
     zones = [{"id": KERB_ZONE, "kind": "fire_lane", "polygon": DRIVING_LANE, "dwell_s": 5, "clear_s": 8, "realarm_s": 600}]
