@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from broker.logsetup import setup_logging
+from central.cli_fleet import edge_token_command, inventory_app
 
 if TYPE_CHECKING:
     from broker.siteconfig import SiteConfig
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from central.workflow.config import WorkflowConfig
 
 app = typer.Typer(help="central commands.", no_args_is_help=True)
+# The fleet's commands live in a module of their own (central/cli_fleet.py).
+app.command("edge-token")(edge_token_command)
+app.add_typer(inventory_app, name="inventory")
 
 
 def _load_configuration(config: Path, workflow: Path | None) -> tuple[SiteConfig, WorkflowConfig]:
@@ -365,10 +369,3 @@ def dataset_export_command(
     if summary.missing:
         typer.echo(f"{len(summary.missing)} reviewed frame(s) are no longer in the evidence store: "
                    + ", ".join(s[:12] for s in summary.missing), err=True)
-
-
-# The fleet's commands live in a module of their own (central/cli_fleet.py).
-from central.cli_fleet import edge_token_command, inventory_app  # noqa: E402 - registered after app exists
-
-app.command("edge-token")(edge_token_command)
-app.add_typer(inventory_app, name="inventory")
