@@ -169,8 +169,11 @@ class MosquittoProcess(ManagedProcess):
         acl_file: Path | None = None,
         start_timeout: float = 10.0,
         max_queued_messages: int = MAX_QUEUED_MESSAGES,
+        extra_conf: str = "",
     ) -> None:
         self.executable = find_mosquitto()
+        # Appended to the rendered configuration, e.g. a district's bridge section.
+        self.extra_conf = extra_conf
         self.host = host
         self._port_chosen = port is None
         self.port = port if port is not None else free_port(host)
@@ -232,7 +235,7 @@ class MosquittoProcess(ManagedProcess):
                 acl_file=self.acl_file,
                 user=user,
                 max_queued_messages=self.max_queued_messages,
-            )
+            ) + (f"\n{self.extra_conf}\n" if self.extra_conf else "")
         )
         stdout = open(self.data_dir / "mosquitto.stdout", "ab")  # noqa: SIM115 - handed to the child
         try:

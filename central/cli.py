@@ -46,6 +46,15 @@ BATCH_WINDOW_OPTION: float = typer.Option(
 def serve(
     config: Path = typer.Option(..., "--config", help="site configuration YAML"),
     database_url: str = typer.Option(None, "--database-url", help="default: sqlite:///var/central.db"),
+    read_database_url: str = typer.Option(
+        None, "--read-database-url", help="a PostgreSQL streaming replica of --database-url: statistics, the grid "
+        "index, the models' review figures and the access-log export read it while it is at most --read-max-lag-s "
+        "behind, else the primary; each such response says where it read and how stale (X-Sharpeyes-Read-* headers)"
+    ),
+    read_max_lag_s: float = typer.Option(
+        30.0, "--read-max-lag-s", min=0, help="how far (seconds) the --read-database-url replica may lag the primary "
+        "before those reads go to the primary"
+    ),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port"),
     evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
@@ -101,6 +110,13 @@ def serve(
     root = var_dir()
     from broker.configbase import ConfigError
     from central.auth.tokens import TokenKeyError
+    from central.store.read_replica import check_read_urls
+
+    try:
+        check_read_urls(database_url or default_database_url(), read_database_url, read_max_lag_s)
+    except ValueError as exc:
+        typer.echo(f"central serve: {exc}", err=True)
+        raise typer.Exit(2) from None
 
     try:
         central = build_central(
@@ -115,6 +131,8 @@ def serve(
             demo=demo,
             batch_window_s=batch_window_ms / 1000,
             config_path=str(config),
+            read_database_url=read_database_url,
+            read_max_lag_s=read_max_lag_s,
         )
     except TokenKeyError as exc:
         typer.echo(f"central serve: {exc}", err=True)
@@ -199,24 +217,45 @@ def ingest(
     config: Path = typer.Option(..., "--config", help="site configuration YAML"),
     database_url: str = typer.Option(None, "--database-url", help="PostgreSQL for several workers"),
     evidence_dir: Path = typer.Option(None, "--evidence-dir", help="default: var/evidence"),
+    evidence_store: str = typer.Option(None, "--evidence-store", help="instead of --evidence-dir: file:// or s3:// URL "
+                                       "(as for `serve`)"),
     workflow: Path = typer.Option(None, "--workflow", help="the same workflow file `serve` uses"),
     shared_group: str = typer.Option("central", "--shared-group", help="MQTT 5 shared subscription group"),
     batch_window_ms: float = BATCH_WINDOW_OPTION,
+    slots: int = typer.Option(
+        None, "--slots", min=1, help="client-id slots shared by all workers (give every worker the same N, at least "
+        "the number of workers): each worker holds free slots through leases in the database and takes over a "
+        "dead worker's within seconds, so nothing the broker queued for it is stranded"),
+    slot_prefix: str = typer.Option(None, "--slot-prefix", help="the slots' client ids are PREFIX-slot-K "
+                                    "(default: central-SITE)"),
     mqtt_client_id: str = typer.Option(
-        ..., "--mqtt-client-id", help="unique and stable per worker, so the broker keeps its session"
+        None, "--mqtt-client-id", help="instead of --slots: one fixed client id, unique and stable per worker, so the "
+        "broker keeps its session (a worker that never comes back strands what the broker queued for it)"
     ),
+    broker_address: list[str] = typer.Option(
+        None, "--broker-address", help="HOST:PORT of a core broker, repeatable (a core and its standby): each client "
+        "id is connected to every one (default: the site file's broker; protocol, credentials and TLS from there)"),
+    session_expiry_s: int = typer.Option(
+        None, "--session-expiry", min=0, help="MQTT session expiry in seconds (default: 7 days); 0: a session that "
+        "ends with its connection (what the broker held for it is dropped; only the edges' receipts recover it)"),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option(None, "--log-format", help="text (default) or json: one JSON object per line "
                                    "(also SHARPEYES_LOG_FORMAT)"),
 ) -> None:
     """Run only an ingest worker: MQTT in, rows committed, acknowledged after commit. No web API.
 
-    Start several against one PostgreSQL; the broker spreads messages over them ($share/GROUP/...).
+    Start several against one PostgreSQL, each with the same --slots N; the broker spreads messages
+    over them ($share/GROUP/...). Or one fixed --mqtt-client-id per worker (not both).
     """
     import logging
     import signal
     import threading
 
+    from sqlalchemy.exc import IntegrityError
+
+    from central.ingest import receiver
+    from central.ingest import slots as slot_rules
+    from central.ingest.worker import IngestWorker, WorkerOptions, follow_site, ingest_deps, parse_address
     from central.server import build_central
     from central.store.db import default_database_url, var_dir
 
@@ -226,19 +265,67 @@ def ingest(
     if site.broker.protocol != "5" and shared_group:
         typer.echo("shared subscriptions need MQTT 5 (broker.protocol: 5)", err=True)
         raise typer.Exit(2)
+    if (slots is None) == (mqtt_client_id is None):
+        typer.echo("give --slots N (client-id slots shared by all workers) or --mqtt-client-id ID (one fixed client "
+                   "id)" + (", not both" if slots is not None else ""), err=True)
+        raise typer.Exit(2)
+    names = None
+    if slots is not None:
+        if not shared_group:
+            typer.echo("--slots needs a shared subscription group (--shared-group): without one every slot would "
+                       "get every message", err=True)
+            raise typer.Exit(2)
+        names = slot_rules.SlotNames(slot_prefix or f"central-{site.site}", slots)
+        if (problem := names.problem()) is not None:
+            typer.echo(problem, err=True)
+            raise typer.Exit(2)
+    elif slot_prefix is not None:
+        typer.echo("--slot-prefix goes with --slots", err=True)
+        raise typer.Exit(2)
+    try:
+        brokers = [parse_address(a, site.broker) for a in broker_address] if broker_address else [site.broker]
+    except ValueError as exc:
+        typer.echo(f"--broker-address {exc}", err=True)
+        raise typer.Exit(2) from None
+    if evidence_dir is not None and evidence_store is not None:
+        typer.echo("give --evidence-dir or --evidence-store, not both", err=True)
+        raise typer.Exit(2)
+    if evidence_store is not None:
+        _evidence_store_or_exit(evidence_store, None)  # a bad URL exits here, before any migration
     root = var_dir()
-    central = build_central(site, database_url or default_database_url(), evidence_dir or root / "evidence", root,
-                            ingest=True, client_id=mqtt_client_id, workflow=flow, shared_group=shared_group or None,
-                            batch_window_s=batch_window_ms / 1000)
+    for attempt in (1, 2, 3):
+        try:
+            central = build_central(site, database_url or default_database_url(),
+                                    evidence_store or evidence_dir or root / "evidence", root, ingest=False,
+                                    workflow=flow)
+            break
+        except IntegrityError:  # workers started together on an empty database: another took the site file in
+            if attempt == 3:
+                raise
+            log.info("another central process set the database up meanwhile; starting again")
+    ctx = central.ctx
+    deps = ingest_deps(ctx.site or site, ctx.sessions, ctx.evidence, ctx.feed, central.workflow, ctx.metrics)
+    if ctx.inventory is not None:
+        ctx.inventory.on_change.append(lambda current: follow_site(deps, current))
+    worker = IngestWorker(deps, WorkerOptions(
+        brokers=brokers, shared_group=shared_group or None, names=names, client_id=mqtt_client_id,
+        batch_window_s=batch_window_ms / 1000,
+        session_expiry_s=receiver.SESSION_EXPIRY_S if session_expiry_s is None else session_expiry_s))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    central.start_ingest()
-    assert central.ingest is not None
-    if central.ingest.wait_connected(30):
-        log.info("ingest worker %s ready", mqtt_client_id)
+    central.start_ingest()  # the inventory follower (the ingests are the worker's)
+    worker.start()
+    where = ", ".join(f"{b.host}:{b.port}" for b in brokers)
+    if names is None:
+        if worker.wait_connected(30):
+            log.info("ingest worker %s ready on %s", mqtt_client_id, where)
+    else:
+        log.info("ingest worker %s started: %d slot(s) %s-slot-0..%d on %s", worker.holder, slots, names.prefix,
+                 names.slots - 1, where)
     while not stop.wait(0.5):
         pass
+    worker.stop()
     central.close()
     log.info("ingest worker stopped")
 

@@ -24,6 +24,7 @@ from central.store.changes import ChangeFeed
 from central.store.clock import Clock
 from central.store.db import make_engine, make_session_factory
 from central.store.migrate import upgrade
+from central.store.read_replica import DEFAULT_MAX_LAG_S, ReadRouter, check_read_urls
 from central.store.tables import GridNode, utcnow
 from central.workflow.config import WorkflowConfig
 from central.workflow.engine import WorkflowEngine
@@ -89,6 +90,8 @@ class Central:
             self.ingest.stop()
         if self._follower is not None:
             self._follower.join(5)
+        if self.ctx.reads is not None:
+            self.ctx.reads.close()
         self.engine.dispose()
 
 
@@ -115,13 +118,18 @@ def build_central(
     demo: bool = False,
     batch_window_s: float | None = None,
     config_path: str | None = None,
+    read_database_url: str | None = None,
+    read_max_lag_s: float = DEFAULT_MAX_LAG_S,
 ) -> Central:
     """Migrate the database, load users and grid, and build (not start) ingest, scheduler and app.
 
     SITE's own parts (grid, people, broker) are used as given; its edges and cameras only seed an
-    empty inventory: after that the database's newest versions are the edges (site_source.py)."""
+    empty inventory: after that the database's newest versions are the edges (site_source.py).
+    READ_DATABASE_URL: a streaming replica that statistics and exports read while it is at most
+    READ_MAX_LAG_S behind (central/store/read_replica.py); everything else uses DATABASE_URL."""
     workflow = workflow or WorkflowConfig()
     workflow.check_against(site)
+    check_read_urls(database_url, read_database_url, read_max_lag_s)  # ValueError before anything is migrated
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = make_session_factory(engine)
@@ -142,6 +150,7 @@ def build_central(
         site=site,
         demo=demo,
         inventory=source,
+        reads=ReadRouter.for_urls(sessions, database_url, read_database_url, read_max_lag_s),
     )
     source.on_change.append(lambda current: setattr(ctx, "site", current))
     wf = WorkflowEngine(workflow, router.tree, clock)

@@ -58,6 +58,18 @@ fi
 # --- PostgreSQL -------------------------------------------------------------------------------
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
 
+# tests/central/test_read_replica.py starts a primary and a streaming replica of its own
+# (sharpeyes/services/postgres_cluster.py): it needs the server's binaries on this machine even
+# where 127.0.0.1:5432 is served from elsewhere. As root it runs them as OS user postgres (the
+# package creates that user).
+pg_bin="/usr/lib/postgresql/$(pg_version)/bin"
+if [ -n "${SHARPEYES_PG_BIN:-}" ] || { [ -n "$(pg_version)" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_basebackup" ]; }; then
+    say "postgresql server binaries present (initdb, pg_ctl, pg_basebackup)"
+else
+    say "installing postgresql (apt package 'postgresql': initdb, pg_basebackup) for the tests' own primary + replica"
+    apt_install postgresql
+fi
+
 if port_open 127.0.0.1 5432; then
     say "postgresql accepts connections on 127.0.0.1:5432"
 else

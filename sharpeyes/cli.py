@@ -14,6 +14,7 @@ from edge.cli import app as edge_app
 from models.cli import app as models_app
 from sharpeyes.bench.cli import app as bench_app
 from sharpeyes.chaos.cli import chaos
+from sharpeyes.city.cli import city
 from sharpeyes.demo_cli import demo
 
 app = typer.Typer(help="sharpeyes: Sharp Eyes camera hazards to grid-governance incidents.", no_args_is_help=True)
@@ -38,3 +39,4 @@ def relay_sim(
     run_relay_sim(port, coils, watchdog_s or None, host)
 
 app.command("chaos")(chaos)
+app.command("city")(city)

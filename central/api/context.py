@@ -19,6 +19,7 @@ from central.fleet.site_source import SiteSource
 from central.reporting.metrics import CentralMetrics
 from central.reporting.stats_sql import ResultCache
 from central.store.changes import ChangeFeed
+from central.store.read_replica import ReadRouter
 from central.store.tables import GridNode
 from central.workflow.engine import WorkflowEngine
 from central.workflow.grid import GridTree, Node
@@ -49,6 +50,8 @@ class ApiContext:
     stats_cache: ResultCache = field(default_factory=ResultCache)  # /stats between changes
     # The edges and cameras of ctx.site come from the database (central/fleet/site_source.py).
     inventory: SiteSource | None = None
+    # Where statistics and exports read (--read-database-url: a replica; central/store/read_replica.py).
+    reads: ReadRouter | None = None
     _redactor: Redactor | None = None
     _open311_limiter: RateLimiter | None = None
 
@@ -61,6 +64,12 @@ class ApiContext:
         if self._open311_limiter is None:
             self._open311_limiter = RateLimiter(self.workflow().config.open311.rate_per_minute, 60.0)
         return self._open311_limiter
+
+    def read_router(self) -> ReadRouter:
+        """The statistics' and exports' reads: the replica's router, or one that always reads the primary."""
+        if self.reads is None:
+            self.reads = ReadRouter(self.sessions)
+        return self.reads
 
     def workflow(self) -> WorkflowEngine:
         if self.workflow_engine is None:

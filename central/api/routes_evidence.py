@@ -149,21 +149,24 @@ AuditReaders = Annotated[Actor, Depends(require_roles("admin", "supervisor"))]
 
 
 @router.get("/access-log", response_model=list[ReadOut], responses=responses(401, 403) | csv_answer("the reads"))
-def access_log(actor: AuditReaders, session: DbSession,
+def access_log(actor: AuditReaders, ctx: Ctx,
                incident: int | None = Query(None, ge=1, le=MAX_ID),
                since: Since = None, until: Until = None,
                format: str = Query("json", pattern="^(json|csv)$"),
                limit: int = Query(1000, ge=1, le=100_000)) -> Response:
     """Who read which evidence, when, from where, original or redacted and why (admin: everything;
-    a supervisor: the incidents in their grid). ``format=csv`` for the review."""
+    a supervisor: the incidents in their grid). ``format=csv`` for the review. An export: read from
+    the replica when there is one, the X-Sharpeyes-Read-* headers saying where and how stale."""
     query = evidence_access.reads_query(incident, since, until)
     if actor.role != "admin":
         query = query.where(evidence_access.AuditRecord.incident_id.in_(visible(select(Incident.id), actor)))
-    rows = [evidence_access.read_row(r) for r in session.scalars(query.limit(limit))]
+    rows, freshness = ctx.read_router().read(
+        lambda read: [evidence_access.read_row(r) for r in read.scalars(query.limit(limit))])
+    headers = {**NO_STORE, **freshness.headers()}
     if format == "csv":
         return PlainTextResponse(evidence_access.as_csv(rows), media_type="text/csv",
-                                 headers={"Content-Disposition": 'attachment; filename="access-log.csv"', **NO_STORE})
-    return JSONResponse(rows, headers=NO_STORE)
+                                 headers={"Content-Disposition": 'attachment; filename="access-log.csv"', **headers})
+    return JSONResponse(rows, headers=headers)
 
 
 @router.get("/incidents/{incident_id}/reads", response_model=list[ReadOut], responses=responses(401, 404))

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from broker.cameraconfig import CameraConfig
 from broker.siteconfig import SiteConfig
@@ -220,22 +221,28 @@ class ModelReviewsOut(BaseModel):
 
 
 @router.get("/stats/models", response_model=list[ModelReviewsOut], responses=responses(401, 403))
-def false_alarms_by_model(session: DbSession, actor: Annotated[Actor, Depends(require_roles(*DESK_ROLES))]
+def false_alarms_by_model(ctx: Ctx, response: Response, actor: Annotated[Actor, Depends(require_roles(*DESK_ROLES))]
                           ) -> list[ModelReviewsOut]:
     """Per detector model, what the monitors' reviews said of the incidents it raised (the latest label
-    of each incident the asker may see): how often a promoted model cries wolf."""
+    of each incident the asker may see): how often a promoted model cries wolf. Read from the replica
+    when there is one (the X-Sharpeyes-Read-* headers say where, as for /stats)."""
     from central.api.routes_incidents import visible
     from central.learning.review_labels import current_labels
 
-    seen = set(session.scalars(visible(select(Incident.id), actor)))
-    counts: dict[str | None, list[int]] = {}
-    for row in current_labels(session, verdicts_only=True):
-        if row.incident_id not in seen:
-            continue
-        entry = counts.setdefault(row.model, [0, 0, 0])
-        entry[0] += 1
-        entry[1] += row.verdict == "confirmed"
-        entry[2] += row.verdict == "dismissed"
+    def count(read: Session) -> dict[str | None, list[int]]:
+        seen = set(read.scalars(visible(select(Incident.id), actor)))
+        counts: dict[str | None, list[int]] = {}
+        for row in current_labels(read, verdicts_only=True):
+            if row.incident_id not in seen:
+                continue
+            entry = counts.setdefault(row.model, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += row.verdict == "confirmed"
+            entry[2] += row.verdict == "dismissed"
+        return counts
+
+    counts, freshness = ctx.read_router().read(count)
+    response.headers.update(freshness.headers())
     return [ModelReviewsOut(model=model, reviewed=n, confirmed=c, dismissed=d,
                             false_alarm_rate=round(d / (c + d), 3) if c + d else None)
             for model, (n, c, d) in sorted(counts.items(), key=lambda kv: str(kv[0]))]

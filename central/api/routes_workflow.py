@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from central.api.params import Moment, Since, SuppressionId, Until
 from central.api.routes_incidents import incident_out, visible
 from central.api.schemas_ops import DeliveryOut, IndexRowOut, StatsOut, SupervisionOut, SuppressionOut
 from central.reporting import stats, stats_sql
+from central.store.read_replica import Freshness
 from central.store.tables import Incident, Suppression, WebhookDelivery
 from central.workflow.rules import OPEN_STATES, Actor
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from central.api.context import ApiContext
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 @router.get("/supervision", response_model=SupervisionOut, responses=responses(401))
@@ -137,24 +139,40 @@ def _selection(session: Session, actor: Actor, ctx: ApiContext, grid: str | None
     return query
 
 
-def _cached(ctx: ApiContext, actor: Actor, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def _cached(ctx: ApiContext, actor: Actor, key: tuple[Any, ...], compute: Callable[[Session], T]) -> tuple[T, Freshness]:
     """Statistics are recomputed when something changed in this process (the live feed's version
-    moved), and at least every STATS_MAX_AGE_S for what other central processes stored."""
-    epoch = int(time.monotonic() // STATS_MAX_AGE_S)
-    return ctx.stats_cache.get((ctx.feed.version, epoch, actor.username, actor.role, actor.scope, *key), compute)
+    moved), and at least every STATS_MAX_AGE_S for what other central processes stored. Read from a
+    replica (--read-database-url) they are kept one probe interval only: the replica may not have had
+    this process's latest change yet, so the feed's version says nothing of what it holds."""
+    reads = ctx.read_router()
+    chosen = reads.reader()
+    now = time.monotonic()
+    if chosen[1].source == "replica":
+        version: tuple[Any, ...] = ("replica", int(now // reads.probe_interval_s))
+    else:
+        version = ("primary", ctx.feed.version, int(now // STATS_MAX_AGE_S))
+    result, freshness = ctx.stats_cache.get((*version, actor.username, actor.role, actor.scope, *key),
+                                            lambda: reads.run(chosen, compute))
+    # Figures kept from the primary are current whatever the replica does now: say why it is not read now.
+    return result, (chosen[1] if chosen[1].source == "primary" else freshness)
 
 
 @router.get("/stats", response_model=StatsOut, responses=responses(401) | csv_answer("the figures as rows"))
-def get_stats(actor: CurrentActor, session: DbSession, ctx: Ctx, grid: str | None = None, hazard: str | None = None,
+def get_stats(actor: CurrentActor, ctx: Ctx, response: Response, grid: str | None = None, hazard: str | None = None,
               since: Since = None, until: Until = None, format: Format = "json") -> object:
-    """The centre's figures aggregated in the database over any period (central/reporting/stats_sql.py)."""
-    selection = _selection(session, actor, ctx, grid, hazard, since, until)
-    result = _cached(ctx, actor, ("stats", grid, hazard, since, until),
-                     lambda: stats_sql.summary(session, selection, ctx.load_grid(session)))
+    """The centre's figures aggregated in the database over any period (central/reporting/stats_sql.py).
+    With a read replica they come from it while it is close enough: ``freshness`` and the
+    X-Sharpeyes-Read-* headers say where they were read and how stale they may be."""
+
+    def compute(read: Session) -> dict[str, Any]:
+        return stats_sql.summary(read, _selection(read, actor, ctx, grid, hazard, since, until), ctx.load_grid(read))
+
+    result, freshness = _cached(ctx, actor, ("stats", grid, hazard, since, until), compute)
     if format == "csv":
         return Response(stats.to_csv(stats.summary_rows(result)), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="stats.csv"'})
-    return result
+                        headers={"Content-Disposition": 'attachment; filename="stats.csv"', **freshness.headers()})
+    response.headers.update(freshness.headers())
+    return {**result, "freshness": freshness.as_dict()}
 
 
 def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime, str]:
@@ -170,20 +188,26 @@ def _month_bounds(month: str | None, now: datetime) -> tuple[datetime, datetime,
 
 @router.get("/stats/index", response_model=list[IndexRowOut],
             responses=responses(401) | csv_answer("one row per grid node"))
-def get_index(actor: CurrentActor, session: DbSession, ctx: Ctx,
+def get_index(actor: CurrentActor, ctx: Ctx, response: Response,
               month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM, 1970-2999")] = None,
               format: Format = "json") -> object:
+    """The month's index per grid node; the X-Sharpeyes-Read-* headers say where it was read (as /stats)."""
     start, end, month = _month_bounds(month, ctx.workflow().clock.now())
-    selection = _selection(session, actor, ctx, None, None, start, end)
-    table = [dict(row) for row in _cached(ctx, actor, ("index", month), lambda: stats_sql.grid_index(
-        session, selection, ctx.load_grid(session), ctx.workflow().config.index))]
+
+    def compute(read: Session) -> list[dict[str, Any]]:
+        selection = _selection(read, actor, ctx, None, None, start, end)
+        return stats_sql.grid_index(read, selection, ctx.load_grid(read), ctx.workflow().config.index)
+
+    rows, freshness = _cached(ctx, actor, ("index", month), compute)
+    table = [dict(row) for row in rows]
     for row in table:
         row["month"] = month
     if actor.scope is not None:
         table = [r for r in table if r["code"] in actor.scope]
     if format == "csv":
         return Response(stats.to_csv(table), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="index-{month}.csv"'})
+                        headers={"Content-Disposition": f'attachment; filename="index-{month}.csv"', **freshness.headers()})
+    response.headers.update(freshness.headers())
     return table
 
 

@@ -6,8 +6,9 @@ against (tests/central/test_openapi.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from central.api.schemas import IncidentOut
 
@@ -167,6 +168,16 @@ class CellCount(BaseModel):
     incidents: int
 
 
+class FreshnessOut(BaseModel):
+    """Where figures were read (``central serve --read-database-url``: central/store/read_replica.py); the
+    same in the headers X-Sharpeyes-Read-Source, X-Sharpeyes-Staleness-S and X-Sharpeyes-Read-Fallback."""
+
+    source: Literal["replica", "primary"] = Field(description="the database the figures were read from")
+    staleness_s: float = Field(description="how far behind the primary the figures may be, in seconds (0: current)")
+    fallback: str | None = Field(description="why the primary was read although a replica is configured "
+                                             "(e.g. replica unreachable; replica behind by 42 s > bound 30 s)")
+
+
 class StatsOut(BaseModel):
     total: int
     counts_by_state: dict[str, int]
@@ -183,6 +194,7 @@ class StatsOut(BaseModel):
     by_day: list[DayCount]
     by_hazard: list[HazardCount]
     by_grid_cell: list[CellCount]
+    freshness: FreshnessOut | None = Field(None, description="where these figures were read and how stale they may be")
 
 
 class IndexRowOut(BaseModel):

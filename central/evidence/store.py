@@ -4,8 +4,9 @@
   atomically, once (the default: one machine, one disk);
 - ``s3://bucket/prefix?endpoint_url=https://...&region=...``: `S3EvidenceStore`, objects
   ``<prefix>/<sha[:2]>/<sha>`` in any S3-compatible service (AWS S3, MinIO, Ceph RGW, OSS with S3
-  API). Credentials come from the environment the usual boto3 way (AWS_ACCESS_KEY_ID /
-  AWS_SECRET_ACCESS_KEY, a profile, or an instance role), never from the URL.
+  API; the tests run it against SeaweedFS's S3 gateway). Credentials come from the environment
+  the usual boto3 way (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, or an instance role),
+  never from the URL.
 
 Blobs are named by their sha256, so a write is idempotent and a read can be checked.
 """
@@ -283,7 +284,9 @@ def open_evidence_store(location: Path | str) -> EvidenceBackend:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client(
+    # A session of its own: boto3's module-level default session is not thread-safe and keeps the
+    # credentials it first found for the life of the process.
+    client = boto3.session.Session().client(
         "s3",
         endpoint_url=query.get("endpoint_url"),
         region_name=query.get("region"),

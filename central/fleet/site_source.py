@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.cameraconfig import EdgeConfig
@@ -91,7 +92,7 @@ class SiteSource:
         for listener in self.on_change:
             listener(self.site)
 
-    def start(self, session: Session, at: Any) -> SiteConfig:
+    def start(self, session: Session, at: Any, *, first_try: bool = True) -> SiteConfig:
         """The copy at start-up. An empty inventory takes the site file's edges as their first versions
         (later starts leave the database as it is); an edge the file describes otherwise is logged
         and listed in ``file_differences``, with the command that applies the file."""
@@ -102,12 +103,21 @@ class SiteSource:
             problems += duplicate_cameras({e.id: e.model_dump(mode="json") for e in self.file.edges})
             if problems:
                 raise ConfigError(self.file_path or "site file", problems)
-            for edge in self.file.edges:
-                inventory.store_version(session, site, edge, edge_id=edge.id, actor=inventory.FIRST_START_ACTOR,
-                                        action="import", at=at, command=False,
-                                        reason="the site file's configuration, taken on central's first start "
-                                               "with this database")
-            session.commit()
+            try:
+                for edge in self.file.edges:
+                    inventory.store_version(session, site, edge, edge_id=edge.id, actor=inventory.FIRST_START_ACTOR,
+                                            action="import", at=at, command=False,
+                                            reason="the site file's configuration, taken on central's first start "
+                                                   "with this database")
+                session.commit()
+            except IntegrityError:
+                if not first_try:
+                    raise
+                # Another process (a worker started beside this one) took the file first: its
+                # versions are the first ones, and this process reads them like a later start.
+                session.rollback()
+                log.info("inventory: another central process took the site file first; using its versions")
+                return self.start(session, at, first_try=False)
             if self.file.edges:
                 log.info("inventory: took %d edge(s) from the site file as their first versions; from now on the "
                          "database is the source of truth (%s FILE applies a file again)",

@@ -94,6 +94,21 @@ def _number_new_rows(session: Session, _context: object, _instances: object) -> 
             _number(session, nexts, obj)
 
 
+class FoldConflict(Exception):
+    """Another worker folded events into an incident of this batch after the batch read it (two
+    workers got events of one episode at once): the transaction is rolled back and the batch is
+    stored again from a fresh read (``IngestService``), so neither worker's events are lost."""
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", -1))
+
+
+def _read_counts(incident: FoldedIncident) -> tuple[int, int]:
+    assert incident.read_counts is not None, "an incident the store held comes from the view, with its counts"
+    return incident.read_counts
+
+
 def dead_letter_row(evidence: EvidenceBackend, topic: str, payload: bytes | StoredBlob, reason: str,
                     received_at: Any) -> dict[str, Any]:
     """A dead-letter row; a blob the receiving process stored is read back for it."""
@@ -162,13 +177,22 @@ class Applier:
     def _rows_without_incidents(self, changes: ChangeSet) -> None:
         """What need not wait for new incidents' rows (and what the workflow's steps may read)."""
         session = self.session
-        changed = changes.changed_incidents  # incidents the store held (new ones are inserted whole)
+        # Incidents the store held (new ones are inserted whole), in id order: two workers updating
+        # the same incidents lock their rows in the same order and cannot deadlock.
+        changed = sorted(changes.changed_incidents, key=lambda i: i.id or 0)
         if changed:
-            # The fold of incidents the store held, before the workflow loads any of them.
-            session.execute(update(table_of(Incident)).where(table_of(Incident).c.id == bindparam("b_id"))
-                            .values({c: bindparam(c) for c in FOLDED} | {"updated_at": bindparam("b_updated_at")}),
-                            [dict({c: getattr(i, c) for c in FOLDED}, b_id=i.id, b_updated_at=utcnow())
-                             for i in changed])
+            # The fold of incidents the store held, before the workflow loads any of them; only where
+            # the row is still as read (FoldedIncident.read_counts), else FoldConflict.
+            table = table_of(Incident)
+            result = session.execute(
+                update(table).where(table.c.id == bindparam("b_id"), table.c.event_count == bindparam("b_events"),
+                                    table.c.episode_count == bindparam("b_episodes"))
+                .values({c: bindparam(c) for c in FOLDED} | {"updated_at": bindparam("b_updated_at")}),
+                [dict({c: getattr(i, c) for c in FOLDED}, b_id=i.id, b_updated_at=utcnow(),
+                      b_events=_read_counts(i)[0], b_episodes=_read_counts(i)[1]) for i in changed])
+            if _rowcount(result) != len(changed):
+                raise FoldConflict(f"{len(changed) - _rowcount(result)} of {len(changed)} incident(s) changed "
+                                   "since this batch read them")
         if changes.blobs:
             session.execute(insert(table_of(Evidence)), changes.blobs)
         for sha, content_type in changes.blob_types.items():

@@ -63,6 +63,10 @@ class FoldedIncident:
     assigned_worker: str | None = None
     created: bool = False
     changed: bool = False
+    # (event_count, episode_count) as read from the store: the fold's version. The applier writes
+    # the fold back only where the row still has them, so two workers folding events of one
+    # incident at once cannot overwrite each other's (the later one re-reads and folds again).
+    read_counts: tuple[int, int] | None = None
 
     @property
     def place(self) -> Place:

@@ -117,7 +117,7 @@ class Planner:
 
     def _incident_for(self, event: HazardEvent) -> tuple[FoldedIncident, bool] | str:
         """The incident an event folds into and whether it is new, or why the event is refused."""
-        known = self.view.incidents.get(event.incident_key)
+        known = self.view.incidents.get(event.incident_key) or self._created_meanwhile(event)
         if known is not None:
             refusal = self._owner_refusal(known, event)
             return refusal if refusal is not None else (known, False)
@@ -151,6 +151,18 @@ class Planner:
                     f"not {'/'.join(ours)}")
         self._owners_checked.add(owner)
         return None
+
+    def _created_meanwhile(self, event: HazardEvent) -> FoldedIncident | None:
+        """The event's own incident among the open ones at its place: another worker created it after
+        this batch looked the key up and before it read the merge candidates (each query sees what
+        was committed when it ran). It is this incident, not an earlier episode to merge into."""
+        if self.view.open_at is None:
+            return None
+        place = (event.site, event.camera, event.hazard.value, event.zone)
+        found = next((i for i in self.view.open_at.get(place, []) if i.incident_key == event.incident_key), None)
+        if found is not None:
+            self.view.incidents[event.incident_key] = found
+        return found
 
     def _open_episode_target(self, event: HazardEvent) -> FoldedIncident | None:
         window = self.rules.merge_window_s

@@ -8,6 +8,12 @@ process dies (``kill -9``) the pipe closes and this process exits at once, ackno
 more, so the broker delivers again whatever was not committed.
 
 What crosses the pipe, and why in which types, is in ``pipe.py``.
+
+A fence (``fence``: a shared monotonic deadline the writer's process moves forward each time it
+renews the lease of its client id, ``central.ingest.worker``) keeps a process that stopped renewing
+off the broker: past the deadline this process disconnects and stays away, even while the
+writer's process is stalled and cannot tell it to, so a worker taking the client id over is not
+kicked off again by MQTT's session takeover.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,22 +56,29 @@ from central.workflow.outgoing import Outgoing
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+# How often a fenced receiver checks its deadline.
+FENCE_POLL_S = 0.1
 # Messages forwarded to the writer in one pipe message at most.
 FORWARD_MAX = 500
 
 
 def receiver_main(conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                  retry_delay_s: float, log_level: int, evidence_root: str | None = None) -> None:
+                  retry_delay_s: float, log_level: int, evidence_root: str | None = None,
+                  session_expiry_s: int = SESSION_EXPIRY_S, fence: Any = None) -> None:
     setup_logging(log_level)  # the format follows SHARPEYES_LOG_FORMAT, inherited from the writer
     tune_collector()
     store = EvidenceStore(evidence_root) if evidence_root is not None else None
-    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store).run()
+    _Receiver(conn, broker, client_id, subscriptions, epoch, retry_delay_s, store, session_expiry_s, fence).run()
 
 
 class _Receiver:
     def __init__(self, conn: Any, broker: BrokerConfig, client_id: str, subscriptions: list[str], epoch: int,
-                 retry_delay_s: float, evidence: EvidenceBackend | None = None) -> None:
+                 retry_delay_s: float, evidence: EvidenceBackend | None = None,
+                 session_expiry_s: int = SESSION_EXPIRY_S, fence: Any = None) -> None:
         self.conn = conn
+        # 0: the broker forgets the session (subscriptions, queued messages) at each disconnect.
+        self.session_expiry_s = session_expiry_s
+        self.fence = fence  # a multiprocessing Value: the monotonic deadline; None: never fenced
         # With a filesystem evidence store, blobs are checked and written here, off the writer's
         # interpreter lock; the writer gets a StoredBlob and syncs the files before its commit.
         self.evidence = evidence
@@ -88,7 +102,7 @@ class _Receiver:
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else session_expiry_s == 0,
             manual_ack=True,
         )
         configure_client(self.client, broker, default_username="central")
@@ -107,8 +121,13 @@ class _Receiver:
         with self._send_lock:
             self.conn.send(message)
 
+    def fenced(self) -> bool:
+        return self.fence is not None and time.monotonic() >= self.fence.value
+
     def run(self) -> None:
         threading.Thread(target=self._forward, name="mqtt-forward", daemon=True).start()
+        if self.fence is not None:
+            threading.Thread(target=self._watch_fence, name="mqtt-fence", daemon=True).start()
         network = threading.Thread(target=self._network, name="mqtt-network", daemon=True)
         network.start()
         while True:
@@ -146,11 +165,14 @@ class _Receiver:
         # loop_forever reconnects with backoff by itself; it returns only after disconnect(), which
         # the writer asks for on a database failure so that unacknowledged messages come again.
         while not self._stop.is_set():
+            if self.fenced():
+                self._stop.wait(FENCE_POLL_S)  # the lease is not renewed: stay away from the broker
+                continue
             if self.broker.protocol == "5":
                 props = Properties(PacketTypes.CONNECT)
-                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                props.SessionExpiryInterval = self.session_expiry_s
                 self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s,
-                                          clean_start=False, properties=props)
+                                          clean_start=self.session_expiry_s == 0, properties=props)
             else:
                 self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s)
             try:
@@ -160,10 +182,22 @@ class _Receiver:
             if self._stop.wait(self.retry_delay_s):
                 break
 
+    def _watch_fence(self) -> None:
+        """Past the fence's deadline, leave the broker (and ``_network`` does not come back until the
+        writer's process renews the lease and moves the deadline)."""
+        while not self._stop.wait(FENCE_POLL_S):
+            if self.fenced() and self.client.is_connected():
+                log.warning("%s: its lease was not renewed in time; leaving %s:%s until it is", self.client_id,
+                            self.broker.host, self.broker.port)
+                self.client.disconnect()
+
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: mqtt.ConnectFlags, reason_code: ReasonCode,
                     _properties: Properties | None) -> None:
         if reason_code.is_failure:
             log.error("MQTT broker %s:%s refused the connection: %s", self.broker.host, self.broker.port, reason_code)
+            return
+        if self.fenced():
+            client.disconnect()  # the lease ran out while connecting: nothing is subscribed or acknowledged
             return
         self._next_connection()
         # Before any message of this connection: a persistent session's backlog may come ahead of
@@ -183,6 +217,7 @@ class _Receiver:
         if refused:
             log.error("broker refused central's subscriptions (%s); check its ACL", ", ".join(refused))
         # "Connected" means subscribed: only from here on is nothing an edge publishes missed.
+        log.info("MQTT subscribed on %s:%s as %s", self.broker.host, self.broker.port, self.client_id)
         self._send(ConnectionState(True, self.generation))
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
@@ -194,11 +229,13 @@ class _Receiver:
                        _properties: Properties | None) -> None:
         self._next_connection()
         self._send(ConnectionState(False, self.generation))
-        if not self._stop.is_set():
+        if not self._stop.is_set() and not self.fenced():
             log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.broker.host, self.broker.port,
                         reason_code)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self.fence is not None and self.fenced():
+            return  # leaving: not acknowledged, the slot's next holder gets it
         item = Received(self.generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC))
         with self._arrived:
             self._pending.append(item)

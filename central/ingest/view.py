@@ -61,6 +61,7 @@ class _ViewReader:
             incident = self._by_id.get(row.id)
             if incident is None:
                 incident = self._by_id[row.id] = FoldedIncident(**row._asdict())
+                incident.read_counts = (row.event_count, row.episode_count)
             found.append(incident)
         return found
 

@@ -11,6 +11,7 @@ messages over a pipe and acknowledges what the writer reports committed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +44,7 @@ from central.ingest.pipe import (
     ToWriter,
 )
 from central.ingest.receipts import HELLO_RENEW_S, hellos_for, receipts_for
-from central.ingest.receiver import receiver_main
+from central.ingest.receiver import SESSION_EXPIRY_S, receiver_main
 from central.ingest.service import IngestService
 from central.reporting.metrics import CentralMetrics
 from central.store.changes import ChangeFeed
@@ -83,10 +84,31 @@ class IngestDeps:
     metrics: CentralMetrics | None = None
 
 
+class Outlet(Protocol):
+    """Where task notifications and commands go when not on the ingest's own connection: every core
+    broker the process is connected to (``central.ingest.worker.FanOut``). ``lock`` keeps the
+    process's ingests from sweeping the pending rows at the same time."""
+
+    lock: threading.Lock
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> bool: ...
+
+    def publish_many(self, messages: Sequence[Outgoing]) -> list[bool]: ...
+
+
 class MqttIngest:
     def __init__(self, broker: BrokerConfig, deps: IngestDeps, client_id: str, shared_group: str | None = None,
-                 batch_window_s: float = BATCH_WINDOW_S) -> None:
+                 batch_window_s: float = BATCH_WINDOW_S, *, session_expiry_s: int = SESSION_EXPIRY_S,
+                 fenced: bool = False, outlet: Outlet | None = None) -> None:
         self.broker = broker
+        # 0: a short session, gone with the connection (its unacknowledged messages with it).
+        self.session_expiry_s = session_expiry_s
+        # Fenced: the receiving process stays off the broker past a deadline that hold_until moves
+        # forward (the client id's lease, renewed: central.ingest.worker). 0.0: not yet held.
+        self._fence: Any = multiprocessing.get_context("spawn").Value("d", 0.0) if fenced else None
+        # Task notifications and commands go out through the outlet when there is one (every core
+        # broker); retained hellos, desired configurations and receipts on this ingest's connection.
+        self.outlet = outlet
         self.batch_window_s = batch_window_s
         # With a group, several central workers share the load: the broker gives each message
         # to one member of ``$share/<group>/...`` (MQTT 5 shared subscriptions).
@@ -128,6 +150,17 @@ class MqttIngest:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    @property
+    def address(self) -> str:
+        return f"{self.broker.host}:{self.broker.port}"
+
+    def hold_until(self, deadline: float) -> None:
+        """Let the receiving process stay on the broker until ``deadline`` (time.monotonic(), which
+        is the same clock in every process of the host); only for a fenced ingest."""
+        if self._fence is None:
+            raise ValueError("hold_until is for an ingest built with fenced=True")
+        self._fence.value = deadline
 
     def subscriptions(self) -> list[str]:
         if self.shared_group is None:
@@ -177,7 +210,8 @@ class MqttIngest:
             process = context.Process(
                 target=receiver_main, name=f"mqtt-receiver-{self.client_id}", daemon=True,
                 args=(theirs, self.broker, self.client_id, self.subscriptions(), epoch, self.retry_delay_s,
-                      logging.getLogger().getEffectiveLevel(), self._receiver_evidence_root()))
+                      logging.getLogger().getEffectiveLevel(), self._receiver_evidence_root(),
+                      self.session_expiry_s, self._fence))
             process.start()
             theirs.close()
             with self._send_lock:
@@ -353,10 +387,12 @@ class MqttIngest:
             self._notify_pending()
 
     def _notify_pending(self) -> None:
+        publisher = self.outlet or self
         try:
-            with self.deps.sessions() as session:
-                sent = send_pending(session, self)
-                commands = send_pending_commands(session, self)
+            with self.outlet.lock if self.outlet is not None else contextlib.nullcontext(), \
+                    self.deps.sessions() as session:
+                sent = send_pending(session, publisher)
+                commands = send_pending_commands(session, publisher)
             if sent or commands:
                 log.info("sent %d task notification(s), %d command(s)", sent, commands)
         except Exception:  # noqa: BLE001 - retried on the next connection

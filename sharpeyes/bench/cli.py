@@ -152,33 +152,62 @@ def central(
     events: int = typer.Option(20000, "--events", min=10, help="hazard events to publish (blobs come on top)"),
     rate: float = typer.Option(0.0, "--rate", min=0, help="events/s the publisher paces to; 0: as fast as it can"),
     evidence_every: int = typer.Option(5, "--evidence-every", min=0, help="one event in N carries a 60 KB JPEG; 0: none"),
-    only: str = typer.Option("floor,naive,naive_wal,central", "--only",
-                             help="contestants to run, comma-separated (naive: sqlite3 defaults; naive_wal: with WAL)"),
+    only: str = typer.Option(None, "--only",
+                             help="contestants to run, comma-separated (default floor,naive,naive_wal,central; "
+                             "naive: sqlite3 defaults; naive_wal: with WAL); not with --workers"),
     mode: str = typer.Option("", "--mode", help="backlog: drain a broker-held backlog (default at full speed); "
                              "live: consume while publishing (default with --rate)"),
     broker_data: str = typer.Option("memory", "--broker-data", help="where the bench broker keeps its persistence: "
                                     "memory (/dev/shm, as if on its own host) or disk (beside central's files)"),
     batch_window_ms: float = typer.Option(None, "--batch-window-ms", min=0,
                                           help="central's group-commit window (default: central's, 10 ms)"),
+    workers: str = typer.Option("", "--workers", help="worker counts, e.g. 1,2,3: central as that many `central "
+                                "ingest` processes on one shared subscription, beside the floor (default: the "
+                                "contestants, central in the bench's process)"),
+    database: str = typer.Option("sqlite", "--database", help="central's database: sqlite or postgresql (a fresh "
+                                 "database per measurement, dropped after)"),
+    database_url: str = typer.Option(None, "--database-url", help="the PostgreSQL server to create those databases "
+                                     "on (implies --database postgresql; default $SHARPEYES_BENCH_PG_URL, "
+                                     "$SHARPEYES_TEST_PG_URL or postgresql://postgres@127.0.0.1:5432/postgres)"),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="with --workers: rounds of (floor, each count); the "
+                               "table gives min/median/max and judges the worst run"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
-    """Events through a private Mosquitto into central's ingest (SQLite), vs the floor and a naive subscriber."""
+    """Events through a private Mosquitto into central's ingest, vs the floor and a naive subscriber;
+    with --workers, events/s by the number of `central ingest` workers, beside the floor."""
     import logging
     import sys
 
     from sharpeyes.bench.central_bench.options import BenchError, BenchOptions
-    from sharpeyes.bench.central_bench.result import markdown
-    from sharpeyes.bench.central_bench.run import run_bench
+    from sharpeyes.bench.central_bench.result import markdown, markdown_scaling
+    from sharpeyes.bench.central_bench.run import run_bench, run_scaling
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    names = tuple(n.strip() for n in only.split(",") if n.strip())
+    names = tuple(n.strip() for n in (only or "floor,naive,naive_wal,central").split(",") if n.strip())
     if not names or set(names) - {"floor", "naive", "naive_wal", "central"}:
         typer.echo("--only takes floor, naive, naive_wal and/or central", err=True)
         raise typer.Exit(2)
     try:
+        counts = tuple(int(w) for w in workers.split(",") if w.strip())
+    except ValueError:
+        typer.echo("--workers takes worker counts, comma-separated (1,2,3)", err=True)
+        raise typer.Exit(2) from None
+    if counts and only is not None:
+        typer.echo("--workers measures the floor and central's workers; --only does not go with it", err=True)
+        raise typer.Exit(2)
+    try:
         opts = BenchOptions(events=events, rate=rate, evidence_every=evidence_every, contestants=names, mode=mode,
-                            broker_data=broker_data, batch_window_ms=batch_window_ms)
-        result = run_bench(opts, progress=lambda text: typer.echo(text, err=True))
+                            broker_data=broker_data, batch_window_ms=batch_window_ms, workers=counts,
+                            database=database, database_url=database_url, repeat=repeat)
+        progress = lambda text: typer.echo(text, err=True)  # noqa: E731
+        if counts:
+            scaling = run_scaling(opts, progress=progress)
+            typer.echo(scaling.to_json() if as_json else markdown_scaling(scaling.summary()))
+            if failures := scaling.failures():
+                typer.echo("error: not every event stored exactly once:\n" + "\n".join(failures), err=True)
+                raise typer.Exit(1)
+            return
+        result = run_bench(opts, progress=progress)
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -358,3 +387,32 @@ def inventory(
                   "—" if f.plain_publish_s is None else f"{f.plain_publish_s:.2f} bare paho",
                   ratio(f.publish_s, f.plain_publish_s), "measured")
     Console(width=160).print(table)
+
+
+@app.command("worker-death")
+def worker_death(
+    events: int = typer.Option(2000, "--events", min=100, help="start events streamed through an edge's outbox"),
+    workers: int = typer.Option(3, "--workers", min=2, help="`central ingest` workers; one is killed (-9) for good"),
+    rate: float = typer.Option(200.0, "--rate", min=10, help="events/s into the outbox"),
+    ways: str = typer.Option("slots,short", "--ways", help="slots: --slots N (leases); short: --session-expiry 0 "
+                             "(the edge's receipts recover); fixed: a fixed client id each, 7-day sessions (before)"),
+    receipt_timeout: float = typer.Option(None, "--receipt-timeout", min=1, help="the edge's (default: its own, 30 s)"),
+    database_url: str = typer.Option(None, "--database-url", help="a PostgreSQL server where databases may be "
+                                     "created (default: $SHARPEYES_TEST_PG_URL or postgres@127.0.0.1:5432)"),
+    workdir: Path = typer.Option(None, "--workdir", help="keep the logs here"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of the table"),
+) -> None:
+    """An ingest worker killed for good mid-stream (issue 27): what each way of naming the workers'
+    MQTT sessions loses at the broker, stores in the end, delivers twice and how late."""
+    from sharpeyes.bench.worker_death import Options, WorkerDeathError, markdown, run, to_json
+
+    opts = Options(events=events, workers=workers, rate=rate, ways=tuple(w.strip() for w in ways.split(",") if w.strip()),
+                   database_url=database_url, workdir=workdir)
+    if receipt_timeout is not None:
+        opts.receipt_timeout_s = receipt_timeout
+    try:
+        results = run(opts, progress=lambda text: typer.echo(text, err=True))
+    except WorkerDeathError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(to_json(results) if as_json else markdown(results, opts))

@@ -168,6 +168,8 @@ class Edge:
     max_refusals: int = 10
     refusal_backoff_s: float = 1.0
     receipts: bool = True
+    site: str = SITE
+    edge: str = EDGE
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -181,7 +183,7 @@ class Edge:
         log = open(self.folder / "edge.log", "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sharpeyes.chaos.edge_child", "--outbox", str(self.outbox_path),
-             "--port", str(self.broker_port), "--site", SITE, "--edge", EDGE,
+             "--port", str(self.broker_port), "--site", self.site, "--edge", self.edge,
              "--receipt-timeout", str(self.receipt_timeout_s), "--max-refusals", str(self.max_refusals),
              "--refusal-backoff", str(self.refusal_backoff_s), "--status", str(self.folder / "edge-status.json"),
              *([] if self.receipts else ["--no-receipts"])],

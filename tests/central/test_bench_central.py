@@ -45,3 +45,18 @@ def test_bench_central_live_mode_consumes_while_the_publisher_publishes() -> Non
 def test_bench_central_refuses_an_unknown_mode() -> None:
     result = CliRunner().invoke(app, ["central", "--mode", "burst"])
     assert result.exit_code == 2 and "mode is one of backlog, live" in result.output
+
+
+@pytest.mark.timeout(120)
+def test_bench_central_workers_on_postgresql_reports_a_row_per_worker_count_and_stores_each_event_once() -> None:
+    # Two `central ingest` processes on one shared subscription over a fresh PostgreSQL database
+    # (dropped after); the bench exits 1 if any measurement did not store each event exactly once.
+    result = CliRunner().invoke(app, ["central", "--workers", "1,2", "--database", "postgresql", "--events", "300"])
+    assert result.exit_code == 0, result.output
+    rows = {cells[0]: cells for line in result.output.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    assert "floor (bare paho, counts only)" in rows
+    for count in ("1", "2"):
+        cells = rows[count]
+        assert float(cells[1].replace(",", "")) > 0, cells  # events/s
+        assert cells[9] == "300 / 300" and cells[10] == "0", cells  # stored / published, filed twice

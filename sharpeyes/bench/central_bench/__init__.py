@@ -14,7 +14,7 @@ Contestants, one after another on the same private broker and the same message m
 - floor: a bare paho subscriber that only counts (the broker-to-client ceiling);
 - naive: the subscriber a user would write: parse JSON, one INSERT and one COMMIT per message (SQLite as
   sqlite3 opens it, rollback journal); naive_wal: the same with ``journal_mode=WAL``;
-- central: ``MqttIngest`` + ``IngestService`` on SQLite, with full validation, incidents, workflow,
+- central: ``MqttIngest`` + ``IngestService`` on SQLite (or PostgreSQL), with full validation, incidents, workflow,
   evidence blobs, manual acknowledgement after commit.
 The publisher runs in its own process and stamps each event's ``observed_at`` as it publishes it,
 so publish-to-commit latency is the consumer's clock at commit minus that stamp (same machine).
@@ -22,6 +22,10 @@ so publish-to-commit latency is the consumer's clock at commit minus that stamp 
 - `options.py`: what a run is asked to do;
 - `mix.py`: the message mix and the publisher process that stamps and sends it;
 - `consumers.py`: the contestants (floor, naive, naive_wal, central) and the tally of their commits;
-- `run.py`: the two modes, one contestant after another on one private broker;
-- `result.py`: the figures, the JSON summary and the Markdown table.
+- `run.py`: the two modes, one contestant after another on one private broker (with ``--workers``,
+  per round the floor and each worker count);
+- `workers.py`: central as N ``central ingest`` processes on one shared subscription, measured by
+  polling the database (``--workers``);
+- `pgdb.py`: a fresh PostgreSQL database per measurement (``--database postgresql``), dropped after;
+- `result.py`: the figures, the JSON summary and the Markdown tables.
 """

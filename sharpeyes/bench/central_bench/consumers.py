@@ -130,7 +130,7 @@ def _naive_with(journal: str | None) -> Consumer:
 
 
 def _central(port: int, tally: Tally, workdir: Path, client_id: str,
-             batch_window_ms: float | None = None) -> Callable[[], dict[str, int]]:
+             batch_window_ms: float | None = None, database_url: str | None = None) -> Callable[[], dict[str, int]]:
     from sqlalchemy import func, select
 
     from broker.siteconfig import SiteConfig
@@ -144,7 +144,8 @@ def _central(port: int, tally: Tally, workdir: Path, client_id: str,
         "grid": [{"code": "g1", "name": "Grid", "workers": ["w1"]}],
         "workers": [{"id": "w1", "name": "W"}],
     })
-    central = build_central(site, f"sqlite:///{workdir / 'central.db'}", workdir / "evidence", workdir / "var",
+    url = database_url or f"sqlite:///{workdir / 'central.db'}"
+    central = build_central(site, url, workdir / "evidence", workdir / "var",
                             client_id=client_id,
                             batch_window_s=None if batch_window_ms is None else batch_window_ms / 1000)
     assert central.ingest is not None
@@ -165,7 +166,7 @@ def _central(port: int, tally: Tally, workdir: Path, client_id: str,
         central.close()
         from central.store.db import make_engine
 
-        engine = make_engine(f"sqlite:///{workdir / 'central.db'}")
+        engine = make_engine(url)
         with engine.connect() as conn:
             stored = conn.scalar(select(func.count()).select_from(Event)) or 0
             distinct = conn.scalar(select(func.count(func.distinct(Event.event_id)))) or 0
@@ -181,8 +182,9 @@ CONSUMERS: dict[str, Consumer] = {"floor": _floor, "naive": _naive_with(None), "
                                   "central": _central}
 
 
-def consumer_for(name: str, opts: BenchOptions) -> Consumer:
-    """The contestant called ``name``, with central's group-commit window from the options."""
+def consumer_for(name: str, opts: BenchOptions, database_url: str | None = None) -> Consumer:
+    """The contestant called ``name``, with central's group-commit window from the options and its
+    database (default: SQLite in the contestant's folder)."""
     if name == "central":
-        return functools.partial(_central, batch_window_ms=opts.batch_window_ms)
+        return functools.partial(_central, batch_window_ms=opts.batch_window_ms, database_url=database_url)
     return CONSUMERS[name]

@@ -4,6 +4,7 @@ docs/benchmarks.md shows."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,13 @@ class Figures:
     # process) from the publisher's start to the last commit: less moved by other work than events/s.
     cpu_s: float | None = None
     cpu_us_per_event: float | None = None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 @dataclass
@@ -82,4 +90,142 @@ def markdown(summary: dict[str, Any]) -> str:
                ("central_share_of_floor", "floor")) if summary.get(key) is not None]
     if ratios:
         lines += ["", "; ".join(ratios)]
+    return "\n".join(lines)
+
+
+@dataclass
+class WorkerRun:
+    """One measurement of N ``central ingest`` workers (workers.py)."""
+
+    workers: int
+    events: int
+    round: int = 0
+    received: int = 0  # rows the bench's polls saw
+    seconds: float | None = None
+    events_per_s: float | None = None
+    floor_events_per_s: float | None = None  # the floor of the same round
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    # CPU from the go to the last commit: the worker processes and their children; PostgreSQL's
+    # processes serving the database (None: SQLite, or a server on another machine); the broker.
+    cpu_s: float | None = None
+    cpu_s_per_1k: float | None = None
+    cpu_s_by_worker: list[float] = field(default_factory=list)  # how the work spread over the workers
+    postgresql_cpu_s_per_1k: float | None = None
+    broker_cpu_s_per_1k: float | None = None
+    stored: int = 0  # event rows
+    distinct: int = 0  # distinct event ids among them
+    folded: int = 0  # the sum of the incidents' event_count
+    lost: int | None = None
+    duplicated: int | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the run did not store each published event exactly once; None when it did."""
+        if self.stored == self.distinct == self.folded == self.events:
+            return None
+        return (f"{self.workers} worker(s), round {self.round + 1}: published {self.events}, stored {self.stored} "
+                f"rows of {self.distinct} distinct events, incidents count {self.folded}")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+@dataclass
+class ScalingResult:
+    """``--workers``: per round the floor, then each worker count."""
+
+    options: BenchOptions
+    floors: list[Figures] = field(default_factory=list)
+    runs: list[WorkerRun] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        return [f for f in (r.failure for r in self.runs) if f is not None]
+
+    def summary(self) -> dict[str, Any]:
+        o = self.options
+        floor_eps = [f.events_per_s for f in self.floors]
+        worst_one = min((r.events_per_s or 0.0 for r in self.runs if r.workers == 1), default=None)
+        rows = []
+        for n in o.workers:
+            runs = [r for r in self.runs if r.workers == n]
+            eps = [r.events_per_s or 0.0 for r in runs]
+            worst = min(eps) if eps else None
+            rows.append({
+                "workers": n, "events_per_s": _median(list(eps)), "events_per_s_min": worst,
+                "events_per_s_max": max(eps) if eps else None,
+                # judged on the worst run: against the floor of its own round, and against 1 worker's worst run
+                "vs_floor": min((_ratio(r.events_per_s, r.floor_events_per_s) or 0.0 for r in runs), default=None),
+                "vs_one_worker": _ratio(worst, worst_one),
+                "cpu_s_per_1k": _median([r.cpu_s_per_1k for r in runs]),
+                "postgresql_cpu_s_per_1k": _median([r.postgresql_cpu_s_per_1k for r in runs]),
+                "broker_cpu_s_per_1k": _median([r.broker_cpu_s_per_1k for r in runs]),
+                "p50_ms": _median([r.p50_ms for r in runs]), "p99_ms": _median([r.p99_ms for r in runs]),
+                "stored_min": min((r.distinct for r in runs), default=0),
+                "lost": max((r.lost or 0 for r in runs), default=0),
+                "duplicated": max((r.duplicated or 0 for r in runs), default=0),
+                "runs": [asdict(r) for r in runs],
+            })
+        return {
+            "events": o.events, "rate": o.rate or None, "mode": o.mode, "database": o.database,
+            "evidence_every": o.evidence_every, "batch_window_ms": o.batch_window_ms, "repeat": o.repeat,
+            "broker_data": o.broker_data,
+            "floor_events_per_s": _median(list(floor_eps)),
+            "floor_events_per_s_min": min((v for v in floor_eps if v is not None), default=None),
+            "floor_events_per_s_max": max((v for v in floor_eps if v is not None), default=None),
+            "floor_cpu_s_per_1k": _median([None if f.cpu_us_per_event is None else f.cpu_us_per_event / 1000
+                                           for f in self.floors]),
+            "floors": [asdict(f) for f in self.floors],
+            "workers": rows,
+            "lost": sum(r.lost or 0 for r in self.runs), "duplicated": sum(r.duplicated or 0 for r in self.runs),
+            "failures": self.failures(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary(), ensure_ascii=False)
+
+
+def markdown_scaling(summary: dict[str, Any]) -> str:
+    """The ``--workers`` table: one row for the floor, one per worker count."""
+    repeat = summary["repeat"]
+    worst = " (worst run)" if repeat > 1 else ""
+
+    def num(v: float | None, digits: int = 0) -> str:
+        return "—" if v is None else f"{v:,.{digits}f}"
+
+    def spread(mid: float | None, lo: float | None, hi: float | None) -> str:
+        return num(mid) if repeat == 1 else f"{num(mid)} ({num(lo)}–{num(hi)})"
+
+    lines = [f"| workers | events/s{' median (min–max)' if repeat > 1 else ''} | × floor{worst} | × 1 worker{worst} | "
+             "workers' CPU-s per 1k events | PostgreSQL CPU-s per 1k | broker CPU-s per 1k | publish→commit p50 ms | "
+             "p99 ms | stored / published | filed twice |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    floors = summary["floors"]
+    floor_eps = spread(summary["floor_events_per_s"], summary["floor_events_per_s_min"], summary["floor_events_per_s_max"])
+    lines.append(f"| floor (bare paho, counts only) | {floor_eps} | 1.00 | | {num(summary['floor_cpu_s_per_1k'], 3)} | | | "
+                 f"{num(_median([f['p50_ms'] for f in floors]), 1)} | {num(_median([f['p99_ms'] for f in floors]), 1)} | "
+                 f"{min((f['received'] for f in floors), default=0):,} / {summary['events']:,} | |")
+    for row in summary["workers"]:
+        lines.append(
+            f"| {row['workers']} | {spread(row['events_per_s'], row['events_per_s_min'], row['events_per_s_max'])} | "
+            f"{num(row['vs_floor'], 2)} | {num(row['vs_one_worker'], 2)} | {num(row['cpu_s_per_1k'], 3)} | "
+            f"{num(row['postgresql_cpu_s_per_1k'], 3)} | {num(row['broker_cpu_s_per_1k'], 3)} | "
+            f"{num(row['p50_ms'], 1)} | {num(row['p99_ms'], 1)} | {row['stored_min']:,} / {summary['events']:,} | "
+            f"{row['duplicated']:,} |")
+    evidence = (f"one in {summary['evidence_every']} with a 60 KB JPEG" if summary["evidence_every"]
+                else "no evidence blobs")
+    backlog = summary["mode"] == "backlog"
+    rate = f" at {summary['rate']:g}/s" if summary.get("rate") else ""
+    lines += ["", f"{summary['mode']} mode, {summary['events']:,} events{rate} ({evidence}), central on "
+              f"{summary['database']}, evidence on the filesystem, {repeat} round(s); each worker is a "
+              "`central ingest` process (and its receiving process) on one shared subscription; the floor is "
+              f"a bare paho subscriber {'draining' if backlog else 'consuming'} the same mix in the same round. "
+              "Latency: the bench's 50 ms poll of the events table minus the publish stamp"
+              + (" (in backlog mode, time in the broker's queue)." if backlog else ".")]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The two run modes: each contestant in turn on one private broker, with the same message mix."""
+"""The two run modes: each contestant in turn on one private broker, with the same message mix;
+with ``--workers``, per round the floor and then each count of ``central ingest`` workers."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from sharpeyes.bench.central_bench.consumers import Tally, consumer_for
 from sharpeyes.bench.central_bench.mix import publisher_main
 from sharpeyes.bench.central_bench.options import BenchError, BenchOptions
-from sharpeyes.bench.central_bench.result import BenchResult, Figures
+from sharpeyes.bench.central_bench.result import BenchResult, Figures, ScalingResult, percentile
 
 
 def _cpu(pids: list[int]) -> float:
@@ -22,15 +26,8 @@ def _cpu(pids: list[int]) -> float:
     return sum(cpu_of(pid).total_s for pid in pids)
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
 def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
-                   progress: Callable[[str], None]) -> Figures:
+                   progress: Callable[[str], None], database_url: str | None = None) -> Figures:
     ctx = multiprocessing.get_context("spawn")
     ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
     pub = ctx.Process(target=publisher_main, args=(port, opts.events, opts.evidence_every, opts.rate, ready, go, done),
@@ -39,7 +36,7 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
     if not ready.wait(120):
         raise BenchError("the publisher process did not start")
     client_id = f"bench-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
-    consumer = consumer_for(name, opts)
+    consumer = consumer_for(name, opts, database_url)
     if opts.mode == "backlog":
         # Subscribe once (the session keeps its queue), go offline, let the broker take the whole mix.
         consumer(port, Tally(), workdir, client_id)()
@@ -74,7 +71,7 @@ def run_contestant(name: str, opts: BenchOptions, port: int, workdir: Path,
     if tally.first is not None and tally.last is not None and tally.count > 1:
         fig.seconds = round(tally.last - tally.first, 3)
         fig.events_per_s = round((tally.count - 1) / max(tally.last - tally.first, 1e-9), 1)
-    fig.p50_ms, fig.p99_ms = _pct(tally.latencies, 0.5), _pct(tally.latencies, 0.99)
+    fig.p50_ms, fig.p99_ms = percentile(tally.latencies, 0.5), percentile(tally.latencies, 0.99)
     fig.cpu_s = round(cpu_used, 2)
     if tally.count:
         fig.cpu_us_per_event = round(cpu_used / tally.count * 1e6, 1)
@@ -98,6 +95,21 @@ def broker_data_parent(where: str) -> str | None:
     raise BenchError(f"--broker-data is memory or disk, not {where!r} (memory needs a writable /dev/shm)")
 
 
+@contextmanager
+def central_database(opts: BenchOptions, workdir: Path) -> Iterator[tuple[str, tuple[Any, str] | None]]:
+    """A fresh database for one measurement of central: (its URL, and for a PostgreSQL server on this
+    machine its admin connection and name, so that its server processes' CPU can be read)."""
+    if opts.database == "sqlite":
+        yield f"sqlite:///{workdir / 'central.db'}", None
+        return
+    from sharpeyes.bench.central_bench.pgdb import fresh_database, pg_server_url
+
+    server = pg_server_url(opts.database_url)
+    local = urlsplit(server).hostname in (None, "", "127.0.0.1", "localhost", "::1")
+    with fresh_database(server) as (url, admin, name):
+        yield url, ((admin, name) if local else None)
+
+
 def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _t: None) -> BenchResult:
     from broker.mosquitto import MosquittoProcess
 
@@ -109,5 +121,41 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _t: N
             for name in opts.contestants:
                 workdir = root / name
                 workdir.mkdir()
-                result.figures[name] = run_contestant(name, opts, broker.port, workdir, progress)
+                if name == "central":
+                    with central_database(opts, workdir) as (url, _pg):
+                        result.figures[name] = run_contestant(name, opts, broker.port, workdir, progress, url)
+                else:
+                    result.figures[name] = run_contestant(name, opts, broker.port, workdir, progress)
+    return result
+
+
+def run_scaling(opts: BenchOptions, progress: Callable[[str], None] = lambda _t: None) -> ScalingResult:
+    """``--workers``: per round the floor, then each worker count on a fresh database, one broker."""
+    from broker.mosquitto import MosquittoProcess
+    from sharpeyes.bench.central_bench.workers import run_workers
+
+    result = ScalingResult(opts)
+    with tempfile.TemporaryDirectory(prefix="sharpeyes-bench-central-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="sharpeyes-bench-broker-", dir=broker_data_parent(opts.broker_data)) as mq:
+        root = Path(tmp)
+        with MosquittoProcess(data_dir=Path(mq)) as broker:
+            proc = getattr(broker, "_proc", None)
+            broker_pid = getattr(proc, "pid", None)
+            for round_ in range(opts.repeat):
+                prefix = f"round {round_ + 1}/{opts.repeat}: " if opts.repeat > 1 else ""
+
+                def say(text: str, prefix: str = prefix) -> None:
+                    progress(prefix + text)
+
+                workdir = root / f"r{round_}-floor"
+                workdir.mkdir()
+                floor = run_contestant("floor", opts, broker.port, workdir, say)
+                result.floors.append(floor)
+                for count in opts.workers:
+                    workdir = root / f"r{round_}-w{count}"
+                    workdir.mkdir()
+                    with central_database(opts, workdir) as (url, pg):
+                        run = run_workers(count, opts, broker.port, workdir, url, pg, broker_pid, say)
+                    run.round, run.floor_events_per_s = round_, floor.events_per_s
+                    result.runs.append(run)
     return result

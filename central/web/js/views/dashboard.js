@@ -67,6 +67,15 @@ function healthTable(sites) {
     h("tbody", {}, rows));
 }
 
+/** Where /stats read its figures, when central has a read replica (`serve --read-database-url`); else nothing. */
+function freshnessLine(f) {
+  if (!f || (f.source === "primary" && !f.fallback)) return null;
+  const text = f.source === "replica"
+    ? t("read_from_replica").replace("{s}", Number(f.staleness_s).toFixed(1))
+    : t("read_from_primary") + f.fallback;
+  return h("p", { class: "muted small", id: "freshness" }, text);
+}
+
 export async function render(ctx) {
   const el = h("div", { class: "dashboard" });
   async function draw() {
@@ -83,6 +92,7 @@ export async function render(ctx) {
     const stages = Object.entries(stats.mean_stage_s ?? {}).filter(([, v]) => v !== null).map(([k, v]) => ({ label: label("stage", k), value: v }));
     fill(el, 
       h("h2", {}, t("dashboard_title")),
+      freshnessLine(stats.freshness),
       h("div", { class: "kpis" },
         kpi("total", String(stats.total ?? 0), "kpi-total"),
         kpi("closure_rate", fmtPercent(stats.closure_rate), "kpi-closure"),

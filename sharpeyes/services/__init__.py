@@ -1,0 +1,1 @@
+"""Real services the project starts for its tests and city scenario: SeaweedFS S3, PostgreSQL clusters."""
