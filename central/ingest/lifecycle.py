@@ -36,8 +36,9 @@ def apply_event(incident: Incident | FoldedIncident, event: HazardEvent) -> None
     if event.observed_at > incident.last_observed_at:
         incident.last_observed_at = event.observed_at
     snapshot = snapshot_of(event)
-    if snapshot is not None and (newest or incident.latest_snapshot_sha256 is None):
+    if snapshot is not None and _newer_snapshot(incident, event.observed_at, newest):
         incident.latest_snapshot_sha256 = snapshot
+        incident.latest_snapshot_observed_at = event.observed_at
     if incident.zone is None and event.zone is not None:
         incident.zone = event.zone
     if event.phase == Phase.END:
@@ -47,6 +48,18 @@ def apply_event(incident: Incident | FoldedIncident, event: HazardEvent) -> None
             incident.ended_at = event.observed_at
     elif incident.condition is None:
         incident.condition = Condition.ACTIVE
+
+
+def _newer_snapshot(incident: Incident | FoldedIncident, observed_at: datetime, newest: bool) -> bool:
+    """Whether a snapshot observed at ``observed_at`` is newer than the incident's: judged against
+    the snapshot's own observation, not the incident's latest event (an ``end`` has no snapshot, and
+    arriving first it would otherwise let an older snapshot in). Incidents stored before the
+    snapshot's time was kept fall back to the latest event."""
+    if incident.latest_snapshot_sha256 is None:
+        return True
+    if incident.latest_snapshot_observed_at is None:
+        return newest
+    return observed_at >= incident.latest_snapshot_observed_at
 
 
 def apply_episode(incident: Incident | FoldedIncident, observed_at: datetime) -> None:

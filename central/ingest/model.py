@@ -67,6 +67,7 @@ class FoldedIncident:
     # the fold back only where the row still has them, so two workers folding events of one
     # incident at once cannot overwrite each other's (the later one re-reads and folds again).
     read_counts: tuple[int, int] | None = None
+    latest_snapshot_observed_at: datetime | None = None
 
     @property
     def place(self) -> Place:
@@ -75,7 +76,7 @@ class FoldedIncident:
 
 # Fold columns the applier writes back for an incident the store held.
 FOLDED = ("zone", "condition", "started_at", "last_observed_at", "ended_at", "max_score", "event_count",
-          "latest_snapshot_sha256", "episode_count")
+          "latest_snapshot_sha256", "latest_snapshot_observed_at", "episode_count")
 
 
 @dataclass(slots=True)

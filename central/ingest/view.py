@@ -38,7 +38,7 @@ _T = TypeVar("_T")
 _FOLDED_COLUMNS = (Incident.incident_key, Incident.site, Incident.edge, Incident.camera, Incident.hazard, Incident.zone,
                    Incident.state, Incident.condition, Incident.started_at, Incident.last_observed_at,
                    Incident.ended_at, Incident.max_score, Incident.event_count, Incident.latest_snapshot_sha256,
-                   Incident.episode_count, Incident.id)
+                   Incident.episode_count, Incident.id, Incident.latest_snapshot_observed_at)
 
 
 def chunks(values: Iterable[_T]) -> Iterator[list[_T]]:

@@ -77,6 +77,9 @@ class Incident(Base):
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     latest_snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+    # When the event that brought the latest snapshot was observed: a later event's snapshot
+    # replaces it, an earlier one arriving late (from another worker, an outbox replay) does not.
+    latest_snapshot_observed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     assigned_worker: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

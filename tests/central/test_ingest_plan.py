@@ -154,3 +154,25 @@ def test_a_malformed_message_is_refused_with_its_reason_and_the_rest_are_planned
     assert [o.kind for o in changes.outcomes] == ["dead_letter", "event", "dead_letter"]
     assert "unknown topic" in (changes.outcomes[2].reason or "")
     assert len(changes.new_incidents) == 1 and len(changes.dead_letters) == 2
+
+
+def test_in_whatever_order_an_episode_arrives_its_incident_shows_the_newest_snapshot() -> None:
+    """Workers on a shared subscription store an episode's events in any order: the end (no
+    snapshot) first must not let the older start's snapshot win over the update's."""
+    from itertools import permutations
+
+    from central.ingest import lifecycle
+
+    start = event("k-order", Phase.START, seq=1, snapshot=jpeg_bytes("order-start"))
+    update = event("k-order", Phase.UPDATE, seq=2, observed_after_s=5, snapshot=jpeg_bytes("order-update"))
+    end = event("k-order", Phase.END, seq=3, observed_after_s=9)
+    for order in permutations([start, update, end]):
+        first = order[0]
+        folded = FoldedIncident(incident_key=first.incident_key, site=first.site, edge=first.edge, camera=first.camera,
+                                hazard=first.hazard.value, zone=first.zone, state="received", condition=None,
+                                started_at=first.started_at, last_observed_at=first.observed_at, ended_at=None,
+                                max_score=None, event_count=0, latest_snapshot_sha256=None, episode_count=1)
+        for ev in order:
+            lifecycle.apply_event(folded, ev)
+        assert folded.latest_snapshot_sha256 == sha(jpeg_bytes("order-update")), [e.phase for e in order]
+        assert folded.latest_snapshot_observed_at == update.observed_at
