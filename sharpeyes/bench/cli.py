@@ -404,7 +404,9 @@ def worker_death(
 ) -> None:
     """An ingest worker killed for good mid-stream (issue 27): what each way of naming the workers'
     MQTT sessions loses at the broker, stores in the end, delivers twice and how late."""
+    from sharpeyes.bench.central_bench.options import BenchError
     from sharpeyes.bench.worker_death import Options, WorkerDeathError, markdown, run, to_json
+    from sharpeyes.chaos.parts import ChaosError
 
     opts = Options(events=events, workers=workers, rate=rate, ways=tuple(w.strip() for w in ways.split(",") if w.strip()),
                    database_url=database_url, workdir=workdir)
@@ -412,7 +414,7 @@ def worker_death(
         opts.receipt_timeout_s = receipt_timeout
     try:
         results = run(opts, progress=lambda text: typer.echo(text, err=True))
-    except WorkerDeathError as exc:
+    except (WorkerDeathError, BenchError, ChaosError) as exc:  # a part that did not start, or timed out
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(to_json(results) if as_json else markdown(results, opts))

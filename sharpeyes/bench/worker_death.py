@@ -43,13 +43,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -58,10 +56,11 @@ from broker.payloads import DetectedObject, HazardEvent, HazardKind, ModelRef, P
 from broker.topics import event_topic
 from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import HELLO_WAIT_S, RECEIPT_TIMEOUT_S
+from sharpeyes.bench.central_bench.pgdb import fresh_database, pg_server_url
+from sharpeyes.chaos.parts import wait_for
 
 WAYS = ("slots", "short", "fixed")
 SITE, EDGE, CAMERA = "chaos", "edge-1", "gate"  # the chaos edge child's identity
-DEFAULT_PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Without receipts: after the stream, wait this long past the kill's takeover for stragglers.
 SETTLE_S = 30.0
 
@@ -120,51 +119,7 @@ class WayResult:
         }
 
 
-# -- PostgreSQL ---------------------------------------------------------------------------------------
-
-def pg_server_url(explicit: str | None) -> str:
-    return explicit or os.environ.get("SHARPEYES_BENCH_PG_URL") or os.environ.get("SHARPEYES_TEST_PG_URL") \
-        or DEFAULT_PG_SERVER_URL
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database on the server (its SQLAlchemy URL), dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(server_url)
-    name = f"sharpeyes_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(urlunsplit(parts._replace(scheme=parts.scheme.split("+", 1)[0])), autocommit=True,
-                                connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise WorkerDeathError(f"PostgreSQL is not reachable at {server_url} ({str(exc).strip()}); start it "
-                               "(scripts/ensure-system.sh) or name a server with --database-url") from None
-    try:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield urlunsplit(parts._replace(scheme="postgresql+psycopg", path=f"/{name}"))
-        finally:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                          "AND pid <> pg_backend_pid()", (name,))
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-    finally:
-        admin.close()
-
-
 # -- the parts ------------------------------------------------------------------------------------------
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise WorkerDeathError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
 
 def _site_file(folder: Path, port: int) -> Path:
     path = folder / "site.yaml"
@@ -311,19 +266,19 @@ def run_phase(way: str, receipts: bool, opts: Options, folder: Path, progress: C
     workers: list[_Worker] = []
     edge: Edge | None = None
     try:
-        with fresh_database(pg_server_url(opts.database_url)) as url:
+        with fresh_database(pg_server_url(opts.database_url)) as (url, _admin, _name):
             engine = make_engine(url)
             upgrade(engine)  # once, before the workers (they would all migrate at once)
             engine.dispose()
             site = _site_file(folder, broker.port)
             workers = [_start_worker(n, way, opts, folder, site, url) for n in range(opts.workers)]
-            _wait(lambda: _ready(workers, way, url), 180, f"{opts.workers} {way} workers to subscribe", 0.5)
+            wait_for(lambda: _ready(workers, way, url), 180, f"{opts.workers} {way} workers to subscribe", 0.5)
             edge = the_edge = Edge(folder, broker.port, receipt_timeout_s=opts.receipt_timeout_s,
                                    receipts=receipts).start()
             if receipts:
-                _wait(lambda: the_edge.status().get("receipts_active"), 60, "central's hello to reach the edge")
+                wait_for(lambda: the_edge.status().get("receipts_active"), 60, "central's hello to reach the edge")
             else:
-                _wait(lambda: the_edge.status().get("connected"), 60, "the edge to connect")
+                wait_for(lambda: the_edge.status().get("connected"), 60, "the edge to connect")
                 time.sleep(HELLO_WAIT_S + 0.5)
             box = Outbox(the_edge.outbox_path)
             progress(f"{way}, receipts {'on' if receipts else 'off'}: streaming {opts.events} events at "
