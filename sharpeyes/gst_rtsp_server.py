@@ -2,11 +2,18 @@
 
 `sharpeyes.rtsp_server.FootageServer` (aio-rtsp-toolkit, Python) costs about a core per 64
 cameras on the 2-core bench box: half the machine the edge is judged on. GStreamer's RTSP server
-moves each session's media in C threads: `filesrc ! qtdemux ! h264parse ! rtph264pay`, looping
-the file gaplessly with segment seeks (RTP timestamps keep rising across the loop, as a camera's
-do). Every session gets its own pipeline, so each starts at the file's first keyframe and
-cameras that connect at different moments have different keyframe phases, as with the Python
-server.
+moves each session's media in C threads: `filesrc ! qtdemux ! h264parse ! rtph264pay`. Every
+session gets its own pipeline, so each starts at the file's first keyframe and cameras that
+connect at different moments have different keyframe phases, as with the Python server.
+
+The loop is in the file, not in the server: each clip is served as a copy repeated end to end
+(`sharpeyes.bench.media.looped_clip`, a remux, no re-encode) that lasts `loop_s` (20 minutes by
+default), after which that session ends as a camera that goes away would. An earlier version looped
+by segment seeks from Python handlers in the streaming threads: now and then a pipeline stalled
+right after PLAY, and once a session had been torn down, new ones were refused ("Invalid data
+found when processing input") — a third contestant of `bench edge` could not open its cameras.
+With no Python in the media path, 4 rounds of 16 sessions open cleanly and the server's file
+descriptors return to where they were (tests/bench/test_gst_rtsp_server.py).
 
 Two halves in one file:
 
@@ -55,19 +62,37 @@ def gst_unavailable() -> str | None:
 
 if __name__ != "__main__":
     # The parent half needs the project (broker.childproc via FootageServer); the child half must not.
-    from sharpeyes.rtsp_server import FootageServer
+    from collections.abc import Mapping
+    from typing import Any
+
+    from sharpeyes.bench.media import looped_clip
+    from sharpeyes.rtsp_server import FootageServer, place_file
+
+    LOOP_S = 1200.0  # a session lasts this long; a bench contestant's sessions last a few minutes
 
     class GstFootageServer(FootageServer):
-        """`FootageServer`'s interface, served by GStreamer's RTSP server in the system Python."""
+        """`FootageServer`'s interface, served by GStreamer's RTSP server in the system Python.
+
+        Each file is served as a looped copy lasting ``loop_s`` (the module docstring says why)."""
 
         server_kind = "gst"
+
+        def __init__(self, files: Mapping[str, Path], *, loop_s: float = LOOP_S, **kwargs: Any) -> None:
+            super().__init__(files, **kwargs)
+            self.loop_s = loop_s
 
         def _command(self) -> list[str]:
             return [SYSTEM_PYTHON, str(Path(__file__).resolve()), "--dir", str(self.media_dir),
                     "--host", self.host, "--port", str(self.port)]
 
         def _place_files(self) -> None:
-            super()._place_files()
+            self.media_dir.mkdir(parents=True, exist_ok=True)
+            looped: dict[Path, Path] = {}
+            for name, source in self.files.items():
+                if source not in looped:
+                    looped[source] = looped_clip(source, self.loop_s)
+                place_file(looped[source], self.media_dir / name)
+            self._placed = True
             # The child serves what it finds; a stale file from an earlier start must not linger.
             for stale in set(os.listdir(self.media_dir)) - set(self.files):
                 (self.media_dir / stale).unlink(missing_ok=True)
@@ -78,56 +103,13 @@ def _serve(directory: str, host: str, port: int) -> None:  # pragma: no cover - 
 
     gi.require_version("Gst", "1.0")
     gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer  # type: ignore[import-not-found]
+    gi.require_version("GstRtsp", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]
 
     Gst.init(None)
 
     def log(text: str) -> None:
         print(f"gst-rtsp: {text}", flush=True)
-
-    def frame_gap(pay_sink: Gst.Pad) -> int:
-        """One frame's duration, from the stream's caps (0 where they name no frame rate)."""
-        caps = pay_sink.get_current_caps()
-        ok, num, den = caps.get_structure(0).get_fraction("framerate") if caps else (False, 0, 1)
-        return Gst.util_uint64_scale(Gst.SECOND, den, num) if ok and num > 0 else 0
-
-    def loop_back(pipeline: Gst.Element, pay_sink: Gst.Pad) -> bool:
-        # Non-flushing: the segment's base advances, so running time and RTP timestamps go on
-        # rising across the loop instead of jumping back. The base advances to the last frame's
-        # timestamp, not its end: without the pad offset the loop's first frame would share the
-        # last frame's RTP timestamp (clients merge the two).
-        pay_sink.set_offset(pay_sink.get_offset() + frame_gap(pay_sink))
-        ok, duration = pipeline.query_duration(Gst.Format.TIME)
-        pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT, Gst.SeekType.SET, 0,
-                      Gst.SeekType.SET if ok else Gst.SeekType.NONE, duration if ok else -1)
-        return False
-
-    def start_looping(pipeline: Gst.Element) -> bool:
-        # The first seek turns on segment mode: the demuxer then posts SEGMENT_DONE at the file's
-        # end instead of EOS, which would end the session like a camera dying after one clip.
-        ok, duration = pipeline.query_duration(Gst.Format.TIME)
-        pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT,
-                      Gst.SeekType.SET, 0, Gst.SeekType.SET if ok else Gst.SeekType.NONE, duration if ok else -1)
-        return False
-
-    def on_sync(bus: Gst.Bus, message: Gst.Message, pipeline: Gst.Element, pay_sink: Gst.Pad,
-                state: dict[str, bool]) -> None:
-        # Posted from streaming threads: seek from the main loop instead.
-        if message.type == Gst.MessageType.SEGMENT_DONE:
-            GLib.idle_add(loop_back, pipeline, pay_sink)
-        elif message.type == Gst.MessageType.ASYNC_DONE and not state["looping"]:
-            # The first preroll is done (the pipeline is PAUSED): a seek is possible now.
-            state["looping"] = True
-            GLib.idle_add(start_looping, pipeline)
-
-    def on_configure(factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia) -> None:
-        element = media.get_element()
-        pipeline = element.get_parent()
-        pay_sink = element.get_by_name("pay0").get_static_pad("sink")
-        bus = pipeline.get_bus()
-        # rtsp-media owns the bus watch; a sync handler sees the messages beside it.
-        bus.enable_sync_message_emission()
-        bus.connect("sync-message", on_sync, pipeline, pay_sink, {"looping": False})
 
     server = GstRtspServer.RTSPServer()
     server.set_address(host)
@@ -144,12 +126,26 @@ def _serve(directory: str, host: str, port: int) -> None:  # pragma: no cover - 
         factory.set_launch(f'( filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 ! video/x-h264,alignment=au '
                            f'! rtph264pay name=pay0 pt=96 config-interval=0 )')
         factory.set_shared(False)  # a pipeline per session: its own keyframe phase
-        factory.connect("media-configure", on_configure)
+        # Interleaved in the RTSP connection only, as every reader here asks: otherwise each session
+        # also binds RTP and RTCP UDP sockets that nobody uses.
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
         mounts.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
         log(f"could not listen on {host}:{port}")
         sys.exit(1)
     log(f"serving {len(names)} stream(s) at rtsp://{host}:{port}/")
+    pool = server.get_session_pool()
+
+    def reap() -> bool:
+        # The pool only drops expired sessions when asked. A reader that goes away without a
+        # TEARDOWN (a killed edge, a closed socket) leaves its session, pipeline and sockets
+        # behind until then: run after run, they piled up until new sessions were refused.
+        removed = pool.cleanup()
+        if removed:
+            log(f"removed {removed} expired session(s); {pool.get_n_sessions()} open")
+        return True
+
+    GLib.timeout_add_seconds(1, reap)
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
@@ -158,7 +154,7 @@ def _serve(directory: str, host: str, port: int) -> None:  # pragma: no cover - 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve footage files over RTSP with GStreamer, looping (sharpeyes)")
+    parser = argparse.ArgumentParser(description="Serve footage files over RTSP with GStreamer, each once (sharpeyes)")
     parser.add_argument("--dir", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8554)

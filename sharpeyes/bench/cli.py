@@ -40,9 +40,7 @@ def edge(
                                    help="cameras also offer a 640x360 5 fps sub-stream; the edge detects on it"),
     hazard: str = typer.Option("fire_lane", "--hazard", help="fire_lane: street cameras at 0.5 fps; ebike: lift "
                                "cameras at 2 fps on footage spliced from the shared lift clips"),
-    # python stays the default until the gst server's refusal of new sessions after earlier
-    # contestants' sessions ended is fixed (issue 28 note; a third contestant found it refusing).
-    camera_server: str = typer.Option("python", "--camera-server", help="gst: GStreamer's RTSP server (C; falls back "
+    camera_server: str = typer.Option("gst", "--camera-server", help="gst: GStreamer's RTSP server (C; falls back "
                                       "to python, loudly, where it is missing); python: aio-rtsp-toolkit"),
     repeat: int = typer.Option(1, "--repeat", min=1, help="run N times; report min/median/max, targets on the worst run"),
     find_capacity: bool = typer.Option(False, "--find-capacity", help="search the largest camera count that keeps "

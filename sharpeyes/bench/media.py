@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import av
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -117,3 +118,53 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+
+
+def looped_clip(clip: Path, seconds: float, cache_dir: Path | None = None) -> Path:
+    """CLIP repeated end to end until it lasts at least SECONDS, without re-encoding; cached.
+
+    For servers that play a file once (GStreamer's, sharpeyes.gst_rtsp_server): the loop is in the
+    file, so no code runs in their streaming threads. Timestamps keep rising across each repeat, as
+    a camera's do, and the clip's whole GOPs (encode_camera_clip) keep the keyframe rhythm.
+    """
+    cache_dir = cache_dir or default_cache_dir()
+    stat = clip.stat()
+    key = hashlib.sha256(f"{clip.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir / f"{clip.stem}_loop{int(seconds)}s_{key}.mp4"
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.mp4")
+    write_looped(clip, partial, seconds)
+    partial.replace(target)  # atomic, as camera_clip
+    return target
+
+
+def write_looped(clip: Path, target: Path, seconds: float) -> int:
+    """Write CLIP's video packets to TARGET, repeated until SECONDS are covered; the repeat count."""
+    import av
+
+    with av.open(str(clip)) as source:
+        stream = source.streams.video[0]
+        if stream.time_base is None or not stream.average_rate:
+            raise ValueError(f"{clip}: no time base or frame rate to loop by")
+        time_base = stream.time_base
+        packets = [(bytes(p), p.pts, p.dts, p.is_keyframe) for p in source.demux(stream)
+                   if p.dts is not None and p.pts is not None and p.size]
+        if not packets:
+            raise ValueError(f"{clip}: no video packets")
+        frame_ticks = round(1 / (stream.average_rate * time_base))
+        # One repeat spans every frame once: the next repeat's first frame is one frame after the last.
+        period = max(p[1] for p in packets) - min(p[1] for p in packets) + frame_ticks
+        repeats = max(1, math.ceil(seconds / float(period * time_base)))
+        with av.open(str(target), mode="w", format="mp4") as out:
+            out_stream = out.add_stream_from_template(stream)
+            for k in range(repeats):
+                for data, pts, dts, keyframe in packets:
+                    packet = av.Packet(data)
+                    packet.pts, packet.dts = pts + k * period, dts + k * period
+                    packet.time_base = time_base
+                    packet.is_keyframe = keyframe
+                    packet.stream = out_stream
+                    out.mux(packet)
+    return repeats

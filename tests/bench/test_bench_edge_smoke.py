@@ -88,7 +88,7 @@ def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
     # The servers' share is reported beside the edge's own CPU, per stream too.
     assert result["edge_cores"] > 0
     assert result["rtsp_server_cores"] is not None and result["rtsp_server_cpu_per_stream_s"] is not None
-    # python is the default while the gst server is experimental (docs/benchmarks.md): no fallback.
-    assert result["camera_server"] == "python" and result["camera_server_fallback"] is None
+    # GStreamer's server is the default, and `make test` installs it: no fallback.
+    assert result["camera_server"] == "gst" and result["camera_server_fallback"] is None
     nulls = [k for k, v in result.items() if v is None] + [f"targets.{k}" for k, v in result["targets"].items() if v is None]
     assert sorted(nulls) == sorted(result["why"])

@@ -44,7 +44,7 @@ class BenchOptions:
     substream: bool = True
     # "gst": GStreamer's RTSP server (C) serves the stand-in cameras, so they take little of the
     # box the edge is judged on; "python": aio-rtsp-toolkit (sharpeyes.rtsp_server), as before.
-    camera_server: str = "python"  # gst once it keeps accepting sessions all run long (docs/benchmarks.md)
+    camera_server: str = "gst"
     # "fire_lane": street cameras at 0.5 fps (issue 17); "ebike": lift cameras at 2 fps, indoor
     # zones, scene gate on (issue 28), on footage spliced from the shared lift clips.
     hazard: str = "fire_lane"
