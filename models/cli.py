@@ -17,6 +17,9 @@ from models.training import TrainSettings
 
 # The zones' default min_score: the threshold the edge really alarms at.
 DEFAULT_CONF = float(ZoneConfig.model_fields["min_score"].default)
+LIFT_AUGMENT_HELP = ("add this many lift-view copies of every training picture (fisheye distortion, a camera high "
+                     "in a corner, occlusion by people and doors; models/lift_augment.py), never of the held-out "
+                     "part; 0: off")
 app = typer.Typer(help="Detector model registry.", no_args_is_help=True)
 console = Console()
 
@@ -121,6 +124,7 @@ def train_model(
     lr0: float = typer.Option(None, "--lr0", help="AdamW learning rate (default 0.02 with --keep-coco, else 0.002)"),
     freeze: int = typer.Option(TrainSettings.freeze, "--freeze", min=0, help="layers kept as the base has them"),
     conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold of the figures"),
+    lift_augment: int = typer.Option(TrainSettings.lift_augment, "--lift-augment", min=0, help=LIFT_AUGMENT_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the registered entry as JSON at the end"),
 ) -> None:
     """Fine-tune BASE on DATA with Ultralytics (CPU, or GPU where present), export ONNX, register it in the
@@ -133,7 +137,8 @@ def train_model(
 
     settings = TrainSettings(data=tuple(data), base=base, name=name, epochs=epochs, imgsz=imgsz, seed=seed,
                              held_out_share=held_out, pseudo_label=pseudo_label, freeze=freeze, conf=conf,
-                             rehearsal=tuple(rehearsal) if rehearsal else None, keep_coco=keep_coco, lr0=lr0)
+                             rehearsal=tuple(rehearsal) if rehearsal else None, keep_coco=keep_coco, lr0=lr0,
+                             lift_augment=lift_augment)
     say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
     try:
         entry = train(settings, progress=say)
@@ -167,6 +172,7 @@ def eval_seeds(
     imgsz: int = typer.Option(TrainSettings.imgsz, "--imgsz", min=64),
     reuse: bool = typer.Option(False, "--reuse", help="measure PREFIX-s<seed> as registered instead of refusing"),
     conf: float = typer.Option(DEFAULT_CONF, "--conf", min=0.0, max=1.0, help="operating threshold"),
+    lift_augment: int = typer.Option(TrainSettings.lift_augment, "--lift-augment", min=0, help=LIFT_AUGMENT_HELP),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of the table"),
 ) -> None:
     """Train once per seed (each seed is another held-out split) and print the base and the trained
@@ -181,7 +187,7 @@ def eval_seeds(
     say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
     try:
         report = run_seeds(list(data), parse_seeds(seeds), prefix=prefix, epochs=epochs, conf=conf, reuse=reuse,
-                           progress=say, imgsz=imgsz)
+                           progress=say, imgsz=imgsz, lift_augment=lift_augment)
     except (ConfigError, TrainingError, GateUnavailable, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -190,7 +196,8 @@ def eval_seeds(
         return
     table = Table("model", "seed", "held-out pictures", "e-bike recall [95 % CI] (found/labelled)",
                   "precision [95 % CI]", "image hit rate [95 % CI]", "false boxes/image",
-                  title=f"e-bike figures on each seed's held-out part, threshold {report.conf}, {report.epochs} epochs")
+                  title=f"e-bike figures on each seed's held-out part, threshold {report.conf}, {report.epochs} epochs"
+                        + (f", --lift-augment {report.lift_augment}" if report.lift_augment else ""))
     base, trained = report.pooled()
     for rows, total in ((report.base, base), (report.trained, trained)):
         for r in [*rows, total]:

@@ -51,6 +51,7 @@ class SeedsReport:
 
     conf: float
     epochs: int
+    lift_augment: int = 0  # lift-view copies per training picture the trained models had (0: off)
     base: list[HeldOutFigures] = field(default_factory=list)
     trained: list[HeldOutFigures] = field(default_factory=list)
 
@@ -59,7 +60,7 @@ class SeedsReport:
 
     def to_json(self) -> dict[str, Any]:
         base, trained = self.pooled()
-        return {"conf": self.conf, "epochs": self.epochs, "base": [r.to_json() for r in self.base],
+        return {"conf": self.conf, "epochs": self.epochs, "lift_augment": self.lift_augment, "base": [r.to_json() for r in self.base],
                 "trained": [r.to_json() for r in self.trained], "pooled": {"base": base.to_json(),
                                                                            "trained": trained.to_json()}}
 
@@ -107,7 +108,8 @@ def run_seeds(data: list[Path], seeds: list[int], *, prefix: str, epochs: int, c
     from models.training import train
 
     dataset, _ = load_sets(data)
-    report = SeedsReport(conf=conf, epochs=epochs)
+    lift_augment = int(settings.get("lift_augment", 0))
+    report = SeedsReport(conf=conf, epochs=epochs, lift_augment=lift_augment)
     for seed in seeds:
         name = f"{prefix}-s{seed}"
         entry = next((m for m in load_registry().models if m.name == name), None)
@@ -121,6 +123,10 @@ def run_seeds(data: list[Path], seeds: list[int], *, prefix: str, epochs: int, c
         record = entry.trained or {}
         if record.get("settings", {}).get("seed") != seed:
             raise TrainingError(f"{name} was not trained with seed {seed}; choose another --name-prefix")
+        trained_with = int(record.get("settings", {}).get("lift_augment", 0))
+        if trained_with != lift_augment:
+            raise TrainingError(f"{name} was trained with --lift-augment {trained_with}, not {lift_augment}; "
+                                "give the same --lift-augment or choose another --name-prefix")
         held = set(record["split"]["held_out"])
         part = Dataset(dataset.root, dataset.names, [i for i in dataset.images if i.path.name in held])
         if len(part.images) != len(held):

@@ -29,6 +29,9 @@ class TrainSettings:
     lr0: float | None = None  # AdamW's learning rate (default: LR_KEEP_COCO, or LR_FULL without keep_coco)
     freeze: int = 10  # without keep_coco: layers kept as the base has them (YOLOv8: 0-9 is the backbone)
     conf: float = 0.35  # the operating threshold the held-out figures are taken at
+    # Lift-view augmentation (models/lift_augment.py): this many distorted / squeezed / occluded copies of
+    # every training picture are added to the training part (never the held-out part); 0 = off
+    lift_augment: int = 0
 
 
 class TrainingError(ValueError):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,17 +133,31 @@ def default_rehearsal() -> list[Path]:
     return [media / name for name in REHEARSAL_MEDIA if (media / name).is_file()]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What prepare wrote: the data.yaml and how many labels and pictures of each kind were added."""
+
+    spec: Path
+    pseudo_labels: int
+    rehearsal_pictures: int
+    lift_augmented: int = 0  # lift-view copies of training pictures (TrainSettings.lift_augment)
+
+
 def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], model_names: tuple[str, ...],
-            work: Path, *, labeller: Any | None, rehearsal: list[Path], progress: Progress) -> tuple[Path, int, int]:
+            work: Path, *, labeller: Any | None, rehearsal: list[Path], progress: Progress,
+            lift_augment: int = 0, seed: int = 0) -> Prepared:
     """The Ultralytics dataset under WORK (pictures linked, labels in the model's class space, plus
-    the rehearsal pictures labelled by LABELLER); the data.yaml, pseudo-label and rehearsal counts."""
+    the rehearsal pictures labelled by LABELLER, plus LIFT_AUGMENT lift-view copies of every training
+    picture, seeded by SEED: models/lift_augment.py). The held-out part ("val") gets no copy: it is
+    what the figures are measured on, and a warped twin of a training picture is no unseen picture."""
     import cv2
 
     to_model = {class_id: model_names.index(name) for class_id, name in dataset.names.items()}
     labelled_names = set(dataset.names.values())
     # A stand-in of a labelled class (a motorcycle box on what the set calls an e-bike) is not added.
     skip = frozenset(labelled_names | (EBIKE_STAND_INS if "ebike" in labelled_names else frozenset()))
-    added = 0
+    ebike = frozenset({model_names.index("ebike")} if "ebike" in model_names else ())
+    added = augmented = 0
     for part, indices in (("train", split_train), ("val", split_held)):
         (work / "images" / part).mkdir(parents=True, exist_ok=True)
         (work / "labels" / part).mkdir(parents=True, exist_ok=True)
@@ -152,28 +166,75 @@ def prepare(dataset: Dataset, split_train: list[int], split_held: list[int], mod
             target = work / "images" / part / item.path.name
             if not target.exists():
                 target.symlink_to(item.path.resolve())
-            lines = [yolo_line(to_model[int(c)], b) for c, b in zip(item.classes, item.boxes, strict=True)]
-            image = cv2.imread(str(item.path)) if labeller is not None and part == "train" else None
+            classes = [to_model[int(c)] for c in item.classes]
+            boxes = [np.asarray(b, dtype=float) for b in item.boxes]
+            wanted = part == "train" and (labeller is not None or lift_augment > 0)
+            image = cv2.imread(str(item.path)) if wanted else None
             if labeller is not None and image is not None:
                 height, width = image.shape[:2]
                 extra = pseudo_labels(labeller.detect(image), width, height, item.boxes, skip)
-                lines += [yolo_line(c, b) for c, b in extra]
+                classes += [c for c, _ in extra]
+                boxes += [b for _, b in extra]
                 added += len(extra)
+            lines = [yolo_line(c, b) for c, b in zip(classes, boxes, strict=True)]
             (work / "labels" / part / item.path.with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
+            if lift_augment > 0 and image is not None:
+                augmented += write_lift_views(image, classes, boxes, work, item.path.stem, copies=lift_augment,
+                                              seed=seed, occlude=ebike)
     pictures = rehearsal_pictures(rehearsal) if labeller is not None else []
     for name, image in pictures:
         height, width = image.shape[:2]
         assert labeller is not None  # pictures are only taken with a labeller
-        boxes = pseudo_labels(labeller.detect(image), width, height, np.zeros((0, 4)), frozenset())
+        found = pseudo_labels(labeller.detect(image), width, height, np.zeros((0, 4)), frozenset())
         cv2.imwrite(str(work / "images" / "train" / f"rehearsal-{name}.jpg"), image)
-        (work / "labels" / "train" / f"rehearsal-{name}.txt").write_text("".join(yolo_line(c, b) + "\n" for c, b in boxes))
+        (work / "labels" / "train" / f"rehearsal-{name}.txt").write_text("".join(yolo_line(c, b) + "\n" for c, b in found))
     if labeller is not None:
         progress(f"pseudo-labels: {added} boxes of unlabelled classes on {len(split_train)} training pictures; "
                  f"{len(pictures)} rehearsal pictures labelled by the base")
+    if lift_augment > 0:
+        progress(f"lift views: {augmented} copies of {len(split_train)} training pictures ({lift_augment} each: "
+                 "fisheye, camera high in a corner, crop round the e-bike, occlusion); none of the held-out part")
     spec = work / "data.yaml"
     spec.write_text(yaml.safe_dump({"path": str(work), "train": "images/train", "val": "images/val",
                                     "names": dict(enumerate(model_names))}, sort_keys=False))
-    return spec, added, len(pictures)
+    return Prepared(spec, added, len(pictures), augmented)
+
+
+def levers(settings: TrainSettings, prepared: Prepared) -> dict[str, Any]:
+    """The recall levers a model was trained with, for its record (``models list``, the store), so that
+    a figure can be traced to them: the lift-view copies per training picture and how many were written."""
+    return {"lift_augment": {"copies_per_picture": settings.lift_augment, "pictures": prepared.lift_augmented}}
+
+
+def write_lift_views(image: np.ndarray, classes: list[int], boxes: list[np.ndarray], work: Path, stem: str, *,
+                     copies: int, seed: int, occlude: frozenset[int]) -> int:
+    """COPIES lift views of one training picture as ``lift-STEM-K.jpg`` with its label file under WORK's
+    train part; how many were written.
+
+    The labels of a copy are the picture's labels (the dataset's and the pseudo-labels) moved by the
+    same warp, not the base model's boxes on the warped picture: the warp is known exactly, while the
+    base is the model that fails on fisheye, top-down and occluded views (that is why the copies are
+    made) and would leave the very objects unlabelled that the copies are there to teach, turning them
+    into background."""
+    import zlib
+
+    import cv2
+
+    from models.lift_augment import lift_views
+
+    # One stream per picture (the training seed and the picture's name), so a picture's copies do not
+    # change when another picture joins or leaves the training part.
+    rng = np.random.default_rng([seed, zlib.crc32(stem.encode())])
+    written = 0
+    for k, view in enumerate(lift_views(image, np.asarray(classes, dtype=int), np.asarray(boxes, dtype=float).reshape(-1, 4),
+                                        rng, copies=copies, occlude_classes=occlude)):
+        name = f"lift-{stem}-{k}"
+        if not cv2.imwrite(str(work / "images" / "train" / f"{name}.jpg"), view.image):
+            raise TrainingError(f"could not write {work / 'images' / 'train' / name}.jpg")
+        lines = [yolo_line(int(c), b) for c, b in zip(view.classes, view.boxes, strict=True)]
+        (work / "labels" / "train" / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+        written += 1
+    return written
 
 
 def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
@@ -215,9 +276,10 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
         labeller = load_detector(entry.rebuilt_from or settings.base, score_threshold=PSEUDO_SCORE,
                                  intra_op_threads=1) if settings.pseudo_label else None
         rehearsal = list(settings.rehearsal) if settings.rehearsal is not None else default_rehearsal()
-        spec, pseudo, rehearsed = prepare(dataset, split.train, split.held_out, names, work / "data",
-                                          labeller=labeller, rehearsal=rehearsal, progress=progress)
-        weights = fit(checkpoint, spec, settings, work, progress, len(base_names))
+        prepared = prepare(dataset, split.train, split.held_out, names, work / "data", labeller=labeller,
+                           rehearsal=rehearsal, progress=progress, lift_augment=settings.lift_augment,
+                           seed=settings.seed)
+        weights = fit(checkpoint, prepared.spec, settings, work, progress, len(base_names))
         trained_seconds = round(time.monotonic() - started, 1)
         onnx_file = export_onnx(weights, out_dir / f"{settings.name}.onnx", settings.imgsz,
                                 f"{settings.base} fine-tuned by sharpeyes models train on {dataset.root.name} "
@@ -232,7 +294,9 @@ def train(settings: TrainSettings, progress: Progress = print) -> ModelEntry:
         "split": {"train": [str(paths[i].name) for i in split.train],
                   "held_out": [str(paths[i].name) for i in split.held_out],
                   "groups": len(groups)},
-        "pseudo_labels": pseudo, "rehearsal_pictures": rehearsed, "training_seconds": trained_seconds,
+        "pseudo_labels": prepared.pseudo_labels, "rehearsal_pictures": prepared.rehearsal_pictures,
+        "levers": levers(settings, prepared),
+        "training_seconds": trained_seconds,
     }
     new_entry = ModelEntry(name=settings.name, file=onnx_file.name, sha256=sha256_file(onnx_file),
                            input_size=(settings.imgsz, settings.imgsz), decoder="yolov8", color="rgb",

@@ -41,10 +41,10 @@ def _clip(path: Path) -> Path:
     return path
 
 
-def _packets(source: str, seconds: float | None = None, **options: object) -> list[tuple[float, bool]]:
+def _packets(source: str, seconds: float | None = None, options: dict[str, str] | None = None) -> list[tuple[float, bool]]:
     """(pts in seconds, keyframe) of every video packet, for SECONDS of stream or the whole file."""
     out: list[tuple[float, bool]] = []
-    with av.open(source, timeout=(10.0, 5.0), **options) as container:  # type: ignore[arg-type]
+    with av.open(source, options=options, timeout=(10.0, 5.0)) as container:
         stream = container.streams.video[0]
         assert stream.time_base is not None
         for packet in container.demux(stream):
