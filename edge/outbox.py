@@ -327,6 +327,16 @@ class Outbox:
             (lowest,) = self._db.execute("SELECT MIN(id) FROM outbox WHERE sent_at IS NULL").fetchone()
         return None if lowest is None else int(lowest)
 
+    def acknowledge(self, *, remove: list[int], mark_sent: list[int]) -> None:
+        """PUBACKs, in one transaction: REMOVE are delivered; MARK_SENT wait for central's receipt."""
+        if not remove and not mark_sent:
+            return
+        now = time.time()
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in remove])
+            self._db.executemany("UPDATE outbox SET sent_at = ?, sends = sends + 1 WHERE id = ?",
+                                 [(now, i) for i in mark_sent])
+
     def remove(self, message_id: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))

@@ -15,6 +15,13 @@ after its commit removes it, and a sent message without a receipt after ``receip
 autosave, or drops a full queue, costs a resend; central's dedup by event id and sha256 makes the
 resend harmless. Without a hello (an older central), or once the promise runs out, the broker's
 PUBACK deletes as before, and messages already marked sent are deemed delivered (logged).
+
+Paho's network thread never touches the outbox's disk. A PUBACK or a receipt is noted in memory
+there (the window, the cursor, a refusal's hold-back) and its outbox write is queued for the
+settling thread, which writes each batch in one transaction. With the writes on paho's thread, a
+box that fell behind (64 cameras on 2 cores; one fsync'd DELETE per PUBACK, each waiting for the
+outbox's lock and the interpreter) kept that thread from the socket for the broker's 1.5 x
+keepalive, and Mosquitto dropped the edge ("exceeded timeout"; the edge read "Unspecified error").
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -134,6 +142,7 @@ class OutboxPublisher:
         # mid -> (when acknowledged, refusal reason or None), for PUBACKs that beat _drain's bookkeeping
         self._early_acks: dict[int, tuple[float, str | None]] = {}
         self._refusals: dict[int, int] = {}  # outbox id -> refusals so far (this process)
+        self._buried_reasons: dict[int, tuple[str, int]] = {}  # outbox id -> (reason, refusals), to bury
         self._hold_until = 0.0  # after a refusal nothing is sent before this (monotonic)
         self._hello_wait_until = 0.0  # after connecting without a known hello, nothing before this either
         self._rewinds = 0  # bumped when a refusal moves the cursor back: the drain's batch is stale
@@ -144,6 +153,14 @@ class OutboxPublisher:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="outbox-publisher", daemon=True)
+        # Outbox writes noted on paho's thread, written by the settling thread: (outbox id, keep
+        # for central's receipt) for an accepted message, (outbox id, None) for one to bury; and
+        # the keys that central's receipts name.
+        self._accepted: deque[tuple[int, bool | None]] = deque()
+        self._receipt_keys: deque[list[str]] = deque()
+        self._to_settle = threading.Event()
+        self._settle_lock = threading.Lock()  # one writer of a batch at a time: the two threads below
+        self._settler = threading.Thread(target=self._settle_loop, name="outbox-settler", daemon=True)
         self.published = 0
         self.disconnects = 0
         self._subscriptions: list[str] = []
@@ -174,7 +191,8 @@ class OutboxPublisher:
         receipt = _from_central(Receipt, payload, "receipt")
         if receipt is None:
             return
-        self.receipted += self.outbox.settle([str(e) for e in receipt.event_ids] + list(receipt.evidence))
+        self._receipt_keys.append([str(e) for e in receipt.event_ids] + list(receipt.evidence))
+        self._to_settle.set()
 
     def _check_receipts(self) -> None:
         """Resend what central has not receipted in time; fall back to PUBACKs once its promise lapses."""
@@ -201,6 +219,7 @@ class OutboxPublisher:
     def start(self) -> None:
         self._connect_in_background()
         self._client.loop_start()
+        self._settler.start()
         self._thread.start()
 
     def _connect_in_background(self) -> None:
@@ -242,6 +261,9 @@ class OutboxPublisher:
         """Stop draining; publish ``final`` (the clean ``offline`` status) and disconnect."""
         self._stop.set()
         self._thread.join(timeout)
+        self._to_settle.set()
+        self._settler.join(timeout)
+        self.settle_noted()  # what the broker acknowledged up to now is not sent again after a restart
         if final is not None and self.connected:
             info = self._client.publish(final[0], final[1], qos=1, retain=True)
             try:
@@ -299,10 +321,9 @@ class OutboxPublisher:
         with self._lock:
             keyed = message_id in self._keyed
             self._keyed.discard(message_id)
-        if keyed and self.receipts_active:
-            self.outbox.mark_sent(message_id)  # central's receipt removes it
-        else:
-            self.outbox.remove(message_id)
+        # central's receipt removes a keyed message; the broker's acknowledgement any other
+        self._accepted.append((message_id, keyed and self.receipts_active))
+        self._to_settle.set()
         self.published += 1
         self._refusals.pop(message_id, None)
         if self.last_refusal is not None:
@@ -316,11 +337,9 @@ class OutboxPublisher:
         self.last_refusal = reason
         if attempts >= self.max_refusals:
             self._refusals.pop(message_id, None)
-            if self.outbox.bury(message_id, reason, attempts):
-                self.buried += 1
-                log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
-                          "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id, attempts,
-                          reason)
+            self._buried_reasons[message_id] = (reason, attempts)
+            self._accepted.append((message_id, None))
+            self._to_settle.set()
             return
         self._refusals[message_id] = attempts
         delay = refusal_delay(attempts, self.refusal_backoff_s)
@@ -330,6 +349,34 @@ class OutboxPublisher:
             self._rewinds += 1
         log.warning("broker refused outbox message %d (%s); kept, resending in %.0f s (refusal %d of %d)",
                     message_id, reason, delay, attempts, self.max_refusals)
+
+    def settle_noted(self) -> None:
+        """Write what PUBACKs and receipts have settled so far: one transaction per batch."""
+        with self._settle_lock:
+            noted: list[tuple[int, bool | None]] = []
+            while self._accepted:
+                noted.append(self._accepted.popleft())
+            keys: list[str] = []
+            while self._receipt_keys:
+                keys.extend(self._receipt_keys.popleft())
+            if noted:
+                self.outbox.acknowledge(remove=[i for i, keep in noted if keep is False],
+                                        mark_sent=[i for i, keep in noted if keep is True])
+            for message_id in (i for i, keep in noted if keep is None):
+                reason, attempts = self._buried_reasons.pop(message_id)
+                if self.outbox.bury(message_id, reason, attempts):
+                    self.buried += 1
+                    log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
+                              "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id,
+                              attempts, reason)
+            if keys:
+                self.receipted += self.outbox.settle(keys)
+
+    def _settle_loop(self) -> None:
+        while not self._stop.is_set():
+            self._to_settle.wait(0.5)
+            self._to_settle.clear()
+            self.settle_noted()
 
     def _drain(self) -> None:
         checked = 0.0
@@ -350,6 +397,9 @@ class OutboxPublisher:
             if room <= 0:
                 time.sleep(0.005)
                 continue
+            # Rows the broker already acknowledged must be gone before the outbox is read again
+            # (after a reconnect the cursor starts at 0): otherwise they would go out twice.
+            self.settle_noted()
             batch = self.outbox.peek(room, after_id=cursor)
             if not batch:
                 self._rewind_to_requeued(cursor)

@@ -187,7 +187,7 @@ class StandInCameras:
     """N camera names served by a few RTSP server processes: a main stream each, and a sub-stream."""
 
     def __init__(self, names: list[str], footage: CameraFootage, workdir: Path, substream: bool,
-                 server: str = "python") -> None:
+                 server: str = "python", session_s: float = 300.0) -> None:
         from sharpeyes.gst_rtsp_server import GstFootageServer
         from sharpeyes.rtsp_server import FootageServer
 
@@ -208,10 +208,16 @@ class StandInCameras:
         n_changing = footage.changing_cameras
         self._changing_names = (set(names[:: max(1, round(len(names) / n_changing))][:n_changing])
                                 if n_changing else set())
-        kind = GstFootageServer if server == "gst" else FootageServer
+        # The gst server plays a looped copy of each clip once: long enough for one contestant's
+        # sessions (twice its longest run), and no longer, since every session start reads the
+        # copy's whole sample table.
+        def serve(files: dict[str, Path], where: Path) -> FootageServer:
+            if server == "gst":
+                return GstFootageServer(files, workdir=where, loop_s=session_s)
+            return FootageServer(files, workdir=where)
+
         self.servers: list[FootageServer] = [
-            kind({name: path for n in group for name, path in self._streams(n).items()},
-                 workdir=workdir / f"rtsp-{k + 1}")
+            serve({name: path for n in group for name, path in self._streams(n).items()}, workdir / f"rtsp-{k + 1}")
             for k, group in enumerate(self.groups)]
 
     def _streams(self, n: str) -> dict[str, Path]:
