@@ -104,3 +104,34 @@ def test_capacity_search_refuses_nonsense_bounds() -> None:
         find_capacity(lambda n: True, start=0)
     with pytest.raises(ValueError):
         find_capacity(lambda n: True, start=10, limit=5)
+
+
+class _Run:
+    """What series.py reads of a bench run: its summary (the run itself needs cameras and a broker)."""
+
+    def __init__(self, sustained: int, cameras: int = 8) -> None:
+        self._summary = {"cameras": cameras, "cameras_sustained": sustained, "on_time_share_min": sustained / cameras}
+
+    def summary(self) -> dict[str, float]:
+        return self._summary
+
+
+def test_a_capacity_probe_stops_at_its_first_run_that_does_not_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sharpeyes.bench.edge_bench import series
+    from sharpeyes.bench.edge_bench.options import BenchOptions
+
+    outcomes = {8: [8, 7, 8], 4: [4, 4, 4], 6: [6, 6, 5], 5: [5] * 6}  # cameras sustained, run by run
+    runs: list[int] = []
+
+    def run_bench(opts: BenchOptions, progress: object) -> _Run:
+        runs.append(opts.cameras)
+        return _Run(outcomes[opts.cameras][runs.count(opts.cameras) - 1], opts.cameras)
+
+    monkeypatch.setattr(series, "run_bench", run_bench)
+    out = series.run_capacity(BenchOptions(), repeat=3, start=4, limit=8, step=1, progress=lambda text: None)
+    assert out["capacity"] == 5
+    # 4 holds in all 3 runs; 8 fails in its 2nd run, which ends its probe; 6 fails in its 3rd;
+    # 5 holds in all 3; then the full comparison at 5 runs 3 times.
+    assert runs == [4, 4, 4, 8, 8, 6, 6, 6, 5, 5, 5, 5, 5, 5]
+    assert out["tried"] == [{"cameras": 4, "held": True}, {"cameras": 8, "held": False},
+                            {"cameras": 6, "held": False}, {"cameras": 5, "held": True}]

@@ -24,14 +24,18 @@ def _run_workdir(opts: BenchOptions, label: str) -> Path | None:
     return Path(opts.workdir) / label if opts.workdir else None
 
 
-def run_repeated(opts: BenchOptions, repeat: int, progress: Progress, label: str = "") -> list[BenchResult]:
-    """The same run ``repeat`` times, one after another."""
+def run_repeated(opts: BenchOptions, repeat: int, progress: Progress, label: str = "",
+                 stop_after: Callable[[BenchResult], bool] | None = None) -> list[BenchResult]:
+    """The same run ``repeat`` times, one after another; fewer where ``stop_after`` says a run settles it."""
     results = []
     for k in range(repeat):
         if repeat > 1:
             progress(f"--- {label}run {k + 1} of {repeat} ---")
         run_opts = dataclasses.replace(opts, workdir=_run_workdir(opts, f"{label}run-{k + 1}")) if repeat > 1 else opts
         results.append(run_bench(run_opts, progress))
+        if stop_after is not None and k + 1 < repeat and stop_after(results[-1]):
+            progress(f"--- {label}the remaining {repeat - k - 1} run(s) cannot change the verdict: skipped ---")
+            break
     return results
 
 
@@ -48,8 +52,11 @@ def run_capacity(opts: BenchOptions, repeat: int, start: int, limit: int, step: 
         progress(f"=== capacity probe: {count} cameras x {repeat} run(s) ===")
         probe = dataclasses.replace(opts, cameras=count, floor=False, peer=False, ungated=False,
                                     workdir=_run_workdir(opts, f"probe-{count}"))
-        summaries = [r.summary() for r in run_repeated(probe, repeat, progress, label=f"probe-{count}-")]
-        probes[count] = repeat_summary(summaries) if repeat > 1 else summaries[0]
+        # A count holds only if every run holds: the first run that does not hold settles it.
+        runs = run_repeated(probe, repeat, progress, label=f"probe-{count}-",
+                            stop_after=lambda result: not all_sustained([result.summary()]))
+        summaries = [r.summary() for r in runs]
+        probes[count] = repeat_summary(summaries) if len(summaries) > 1 else summaries[0]
         ok = all_sustained(summaries)
         shares = [s["on_time_share_min"] for s in summaries]
         progress(f"=== {count} cameras: {'held' if ok else 'did NOT hold'} (worst camera on time: {shares}) ===")
