@@ -27,6 +27,7 @@ keepalive, and Mosquitto dropped the edge ("exceeded timeout"; the edge read "Un
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -263,7 +264,7 @@ class OutboxPublisher:
         self._thread.join(timeout)
         self._to_settle.set()
         self._settler.join(timeout)
-        self.settle_noted()  # what the broker acknowledged up to now is not sent again after a restart
+        self._settle_or_retry()  # what the broker acknowledged up to now is not sent again after a restart
         if final is not None and self.connected:
             info = self._client.publish(final[0], final[1], qos=1, retain=True)
             try:
@@ -351,7 +352,9 @@ class OutboxPublisher:
                     message_id, reason, delay, attempts, self.max_refusals)
 
     def settle_noted(self) -> None:
-        """Write what PUBACKs and receipts have settled so far: one transaction per batch."""
+        """Write what PUBACKs and receipts have settled so far: one transaction per batch. Where the
+        outbox cannot take a write (a full disk), what was not written is kept for the next try:
+        the rows stay in the outbox meanwhile, which at worst sends them again."""
         with self._settle_lock:
             noted: list[tuple[int, bool | None]] = []
             while self._accepted:
@@ -359,24 +362,42 @@ class OutboxPublisher:
             keys: list[str] = []
             while self._receipt_keys:
                 keys.extend(self._receipt_keys.popleft())
-            if noted:
-                self.outbox.acknowledge(remove=[i for i, keep in noted if keep is False],
-                                        mark_sent=[i for i, keep in noted if keep is True])
-            for message_id in (i for i, keep in noted if keep is None):
-                reason, attempts = self._buried_reasons.pop(message_id)
-                if self.outbox.bury(message_id, reason, attempts):
-                    self.buried += 1
-                    log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
-                              "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id,
-                              attempts, reason)
-            if keys:
-                self.receipted += self.outbox.settle(keys)
+            try:
+                if noted:
+                    self.outbox.acknowledge(remove=[i for i, keep in noted if keep is False],
+                                            mark_sent=[i for i, keep in noted if keep is True])
+                    noted = [(i, keep) for i, keep in noted if keep is None]
+                while noted:
+                    message_id = noted[0][0]
+                    reason, attempts = self._buried_reasons[message_id]
+                    if self.outbox.bury(message_id, reason, attempts):
+                        self.buried += 1
+                        log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
+                                  "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id,
+                                  attempts, reason)
+                    del self._buried_reasons[message_id]
+                    noted.pop(0)
+                if keys:
+                    self.receipted += self.outbox.settle(keys)
+                    keys = []
+            finally:
+                self._accepted.extendleft(reversed(noted))
+                if keys:
+                    self._receipt_keys.appendleft(keys)
 
     def _settle_loop(self) -> None:
         while not self._stop.is_set():
             self._to_settle.wait(0.5)
             self._to_settle.clear()
+            self._settle_or_retry()
+
+    def _settle_or_retry(self, pause_s: float = 1.0) -> None:
+        """settle_noted; where the outbox cannot take the writes just now, log it and pause."""
+        try:
             self.settle_noted()
+        except sqlite3.Error as exc:
+            log.warning("outbox %s: cannot record acknowledged messages yet (%s); retrying", self.outbox.path, exc)
+            self._stop.wait(pause_s)
 
     def _drain(self) -> None:
         checked = 0.0
@@ -399,7 +420,8 @@ class OutboxPublisher:
                 continue
             # Rows the broker already acknowledged must be gone before the outbox is read again
             # (after a reconnect the cursor starts at 0): otherwise they would go out twice.
-            self.settle_noted()
+            # A failed write leaves the rows behind the cursor: publishing goes on meanwhile.
+            self._settle_or_retry(pause_s=0.0)
             batch = self.outbox.peek(room, after_id=cursor)
             if not batch:
                 self._rewind_to_requeued(cursor)

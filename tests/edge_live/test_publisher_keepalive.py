@@ -83,3 +83,27 @@ def test_an_outbox_write_stalled_past_the_keepalive_grace_keeps_the_connection_a
         publisher.stop()
         central.loop_stop()
         central.disconnect()
+
+
+def test_acknowledgements_the_outbox_cannot_record_yet_are_kept_and_recorded_later(
+        fresh_mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    """A write the outbox refuses (here SQLite's own read-only switch, as a full disk refuses)
+    loses no acknowledgement and stops neither publishing nor the settling thread."""
+    broker = BrokerConfig(host=fresh_mosquitto.host, port=fresh_mosquitto.port, protocol="5")
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = OutboxPublisher(broker, "edge-ro", outbox)
+    fresh_mosquitto.stop()
+    outbox.put_many([OutboxMessage(topics.event_topic(SITE, EDGE), f"m{i}".encode(), "event", None) for i in range(5)])
+    with outbox._lock:
+        outbox._db.execute("PRAGMA query_only = ON")
+    publisher.start()
+    try:
+        fresh_mosquitto.start()
+        wait_for(lambda: publisher.published == 5, 20, "the broker to acknowledge the 5 messages")
+        time.sleep(1.5)  # the settling thread has tried, and failed, at least once
+        assert outbox.depth()[0] == 5 and publisher.connected
+        with outbox._lock:
+            outbox._db.execute("PRAGMA query_only = OFF")
+        wait_for(lambda: outbox.depth()[0] == 0, 10, "the kept acknowledgements to be recorded")
+    finally:
+        publisher.stop()
