@@ -12,8 +12,9 @@ default), after which that session ends as a camera that goes away would. An ear
 by segment seeks from Python handlers in the streaming threads: now and then a pipeline stalled
 right after PLAY, and once a session had been torn down, new ones were refused ("Invalid data
 found when processing input") — a third contestant of `bench edge` could not open its cameras.
-With no Python in the media path, 4 rounds of 16 sessions open cleanly and the server's file
-descriptors return to where they were (tests/bench/test_gst_rtsp_server.py).
+With no Python in the media path, 4 rounds of 16 sessions opened cleanly by hand and the server's
+file descriptors returned to where they were; tests/bench/test_gst_rtsp_server.py checks three
+rounds (three contestants) of 8.
 
 Two halves in one file:
 
