@@ -269,8 +269,7 @@ class Outbox:
 
     def mark_sent(self, message_id: int) -> None:
         """The broker has it; central's receipt has not come yet."""
-        with self._lock:
-            self._db.execute("UPDATE outbox SET sent_at = ?, sends = sends + 1 WHERE id = ?", (time.time(), message_id))
+        self.acknowledge(remove=[], mark_sent=[message_id])
 
     def settle(self, keys: list[str]) -> int:
         """Forget the messages central's receipt names; returns how many were still here."""
@@ -338,8 +337,7 @@ class Outbox:
                                  [(now, i) for i in mark_sent])
 
     def remove(self, message_id: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+        self.acknowledge(remove=[message_id], mark_sent=[])
 
     def bury(self, message_id: int, reason: str, attempts: int) -> bool:
         """Move a message the broker keeps refusing to the dead letters, in one transaction."""

@@ -143,7 +143,6 @@ class OutboxPublisher:
         # mid -> (when acknowledged, refusal reason or None), for PUBACKs that beat _drain's bookkeeping
         self._early_acks: dict[int, tuple[float, str | None]] = {}
         self._refusals: dict[int, int] = {}  # outbox id -> refusals so far (this process)
-        self._buried_reasons: dict[int, tuple[str, int]] = {}  # outbox id -> (reason, refusals), to bury
         self._hold_until = 0.0  # after a refusal nothing is sent before this (monotonic)
         self._hello_wait_until = 0.0  # after connecting without a known hello, nothing before this either
         self._rewinds = 0  # bumped when a refusal moves the cursor back: the drain's batch is stale
@@ -155,9 +154,10 @@ class OutboxPublisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="outbox-publisher", daemon=True)
         # Outbox writes noted on paho's thread, written by the settling thread: (outbox id, keep
-        # for central's receipt) for an accepted message, (outbox id, None) for one to bury; and
-        # the keys that central's receipts name.
-        self._accepted: deque[tuple[int, bool | None]] = deque()
+        # for central's receipt) for an accepted message, (outbox id, reason, refusals) for one to
+        # bury, and the keys that central's receipts name.
+        self._accepted: deque[tuple[int, bool]] = deque()
+        self._to_bury: deque[tuple[int, str, int]] = deque()
         self._receipt_keys: deque[list[str]] = deque()
         self._to_settle = threading.Event()
         self._settle_lock = threading.Lock()  # one writer of a batch at a time: the two threads below
@@ -338,8 +338,7 @@ class OutboxPublisher:
         self.last_refusal = reason
         if attempts >= self.max_refusals:
             self._refusals.pop(message_id, None)
-            self._buried_reasons[message_id] = (reason, attempts)
-            self._accepted.append((message_id, None))
+            self._to_bury.append((message_id, reason, attempts))
             self._to_settle.set()
             return
         self._refusals[message_id] = attempts
@@ -356,32 +355,30 @@ class OutboxPublisher:
         outbox cannot take a write (a full disk), what was not written is kept for the next try:
         the rows stay in the outbox meanwhile, which at worst sends them again."""
         with self._settle_lock:
-            noted: list[tuple[int, bool | None]] = []
+            accepted: list[tuple[int, bool]] = []
             while self._accepted:
-                noted.append(self._accepted.popleft())
+                accepted.append(self._accepted.popleft())
             keys: list[str] = []
             while self._receipt_keys:
                 keys.extend(self._receipt_keys.popleft())
             try:
-                if noted:
-                    self.outbox.acknowledge(remove=[i for i, keep in noted if keep is False],
-                                            mark_sent=[i for i, keep in noted if keep is True])
-                    noted = [(i, keep) for i, keep in noted if keep is None]
-                while noted:
-                    message_id = noted[0][0]
-                    reason, attempts = self._buried_reasons[message_id]
+                if accepted:
+                    self.outbox.acknowledge(remove=[i for i, keep in accepted if not keep],
+                                            mark_sent=[i for i, keep in accepted if keep])
+                    accepted = []
+                while self._to_bury:
+                    message_id, reason, attempts = self._to_bury[0]
                     if self.outbox.bury(message_id, reason, attempts):
                         self.buried += 1
                         log.error("outbox message %d refused %d times (%s); moved to the dead letters: "
                                   "`sharpeyes edge outbox --dead` lists them, `--retry` re-queues them", message_id,
                                   attempts, reason)
-                    del self._buried_reasons[message_id]
-                    noted.pop(0)
+                    self._to_bury.popleft()
                 if keys:
                     self.receipted += self.outbox.settle(keys)
                     keys = []
             finally:
-                self._accepted.extendleft(reversed(noted))
+                self._accepted.extendleft(reversed(accepted))
                 if keys:
                     self._receipt_keys.appendleft(keys)
 

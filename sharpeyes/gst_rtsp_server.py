@@ -67,7 +67,7 @@ if __name__ != "__main__":
     from typing import Any
 
     from sharpeyes.bench.media import looped_clip
-    from sharpeyes.rtsp_server import FootageServer, place_file
+    from sharpeyes.rtsp_server import FootageServer
 
     LOOP_S = 1200.0  # a session lasts this long; a bench contestant's sessions last a few minutes
 
@@ -86,14 +86,11 @@ if __name__ != "__main__":
             return [SYSTEM_PYTHON, str(Path(__file__).resolve()), "--dir", str(self.media_dir),
                     "--host", self.host, "--port", str(self.port)]
 
+        def _served_file(self, source: Path) -> Path:
+            return looped_clip(source, self.loop_s)
+
         def _place_files(self) -> None:
-            self.media_dir.mkdir(parents=True, exist_ok=True)
-            looped: dict[Path, Path] = {}
-            for name, source in self.files.items():
-                if source not in looped:
-                    looped[source] = looped_clip(source, self.loop_s)
-                place_file(looped[source], self.media_dir / name)
-            self._placed = True
+            super()._place_files()
             # The child serves what it finds; a stale file from an earlier start must not linger.
             for stale in set(os.listdir(self.media_dir)) - set(self.files):
                 (self.media_dir / stale).unlink(missing_ok=True)

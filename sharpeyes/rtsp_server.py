@@ -97,9 +97,16 @@ class FootageServer(ManagedProcess):
 
     def _place_files(self) -> None:
         self.media_dir.mkdir(parents=True, exist_ok=True)
+        served: dict[Path, Path] = {}
         for name, source in self.files.items():
-            place_file(source, self.media_dir / name)
+            if source not in served:
+                served[source] = self._served_file(source)
+            place_file(served[source], self.media_dir / name)
         self._placed = True
+
+    def _served_file(self, source: Path) -> Path:
+        """The file the server reads for SOURCE (a subclass may serve a derived copy)."""
+        return source
 
     def _command(self) -> list[str]:
         """The child's command line (sharpeyes.gst_rtsp_server serves the same files from C)."""

@@ -9,7 +9,7 @@ put two keyframes close together at every loop boundary.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,12 +51,17 @@ def camera_clip(source: Path, profile: CameraProfile, cache_dir: Path | None = N
     cache_dir = cache_dir or default_cache_dir()
     target = cache_dir / (f"{source.stem}_{profile.height}p{profile.fps}_gop{profile.gop}_"
                           f"{profile.key(source)}.mp4")
+    return _built_once(target, lambda partial: encode_camera_clip(source, partial, profile))
+
+
+def _built_once(target: Path, build: Callable[[Path], object]) -> Path:
+    """TARGET as cached, or built by BUILD into a partial file first and then renamed."""
     if target.is_file() and target.stat().st_size > 0:
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial.mp4")
-    encode_camera_clip(source, partial, profile)
-    partial.replace(target)  # atomic: a killed encode never leaves a truncated clip in the cache
+    build(partial)
+    partial.replace(target)  # atomic: a killed build never leaves a truncated clip in the cache
     return target
 
 
@@ -131,13 +136,7 @@ def looped_clip(clip: Path, seconds: float, cache_dir: Path | None = None) -> Pa
     stat = clip.stat()
     key = hashlib.sha256(f"{clip.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_dir / f"{clip.stem}_loop{int(seconds)}s_{key}.mp4"
-    if target.is_file() and target.stat().st_size > 0:
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.mp4")
-    write_looped(clip, partial, seconds)
-    partial.replace(target)  # atomic, as camera_clip
-    return target
+    return _built_once(target, lambda partial: write_looped(clip, partial, seconds))
 
 
 def write_looped(clip: Path, target: Path, seconds: float) -> int:
