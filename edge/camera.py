@@ -81,6 +81,34 @@ class UnsupportedCodec(RuntimeError):
     pass
 
 
+def open_stream(url: str, io_timeout_s: float = 5.0) -> av.container.InputContainer:
+    """Open a camera's stream for demuxing, with FFmpeg's own socket timeout on connect and on every
+    read (an RTSP camera is read over TCP).
+
+    Not PyAV's ``timeout=``: its interrupt callback takes the GIL on every poll of FFmpeg's I/O, so
+    each camera thread fights for the interpreter dozens of times per packet. With 128 streams
+    (64 cameras, main and sub-stream) that tripled the readers' CPU per packet and their context
+    switches went up 17-fold (``sharpeyes bench cameras --readers``: docs/benchmarks.md)."""
+    import av
+
+    micros = str(round(io_timeout_s * 1_000_000))
+    if url.startswith(("rtsp://", "rtsps://")):
+        options = {"rtsp_transport": "tcp", "timeout": micros}
+    elif "://" in url and not url.startswith("file:"):
+        options = {"rw_timeout": micros}
+    else:
+        options = {}
+    started = time.monotonic()
+    try:
+        return av.open(url, options=options)
+    except av.error.InvalidDataError as exc:
+        # FFmpeg's RTSP demuxer reports a server that accepted the connection and then said nothing
+        # as unreadable data; the operator needs to know it was silence.
+        if time.monotonic() - started >= io_timeout_s:
+            raise TimeoutError(f"no answer within {io_timeout_s:g} s") from exc
+        raise
+
+
 class CameraReader:
     def __init__(
         self,
@@ -88,8 +116,7 @@ class CameraReader:
         url: str,
         *,
         decode: DecodeMode = "all",
-        open_timeout_s: float = 5.0,
-        read_timeout_s: float = 5.0,
+        io_timeout_s: float = 5.0,
         stall_timeout_s: float = 10.0,
         ring_seconds: float = 15.0,
         hold_max_s: float = 30.0,
@@ -101,8 +128,7 @@ class CameraReader:
         self.start_delay_s = start_delay_s
         self.url = url
         self.decode = decode
-        self.open_timeout_s = open_timeout_s
-        self.read_timeout_s = read_timeout_s
+        self.io_timeout_s = io_timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.ring_seconds = ring_seconds
         self.hold_max_s = hold_max_s
@@ -223,10 +249,7 @@ class CameraReader:
             self._stop.wait(self.backoff.next_delay())
 
     def _read_stream(self) -> str:
-        import av
-
-        options = {"rtsp_transport": "tcp"} if self.url.startswith(("rtsp://", "rtsps://")) else {}
-        container = av.open(self.url, options=options, timeout=(self.open_timeout_s, self.read_timeout_s))
+        container = open_stream(self.url, self.io_timeout_s)
         try:
             if not container.streams.video:
                 raise UnsupportedCodec("the stream has no video track")

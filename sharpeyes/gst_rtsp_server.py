@@ -129,7 +129,7 @@ def _serve(directory: str, host: str, port: int) -> None:  # pragma: no cover - 
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
         mounts.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
-        log(f"could not listen on {host}:{port}")
+        log(f"could not listen on {host}:{port} (address already in use?)")
         sys.exit(1)
     log(f"serving {len(names)} stream(s) at rtsp://{host}:{port}/")
     pool = server.get_session_pool()

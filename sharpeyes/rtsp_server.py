@@ -32,6 +32,7 @@ from broker.netutil import free_port, wait_for_port
 # How long the file-reading thread sleeps when the session's packet queue is full (the queue
 # holds ~1.3 s of 25 fps video, so this is far below anything a client could notice).
 HANDOFF_POLL_S = 0.02
+PORT_ATTEMPTS = 3
 
 
 class FootageServerError(RuntimeError):
@@ -114,11 +115,23 @@ class FootageServer(ManagedProcess):
                 "--port", str(self.port), "--control-port", str(self.control_port)]
 
     def start(self) -> FootageServer:
-        """Start serving; returns once the RTSP port accepts connections."""
+        """Start serving; returns once the RTSP port accepts connections. Ports this object chose
+        itself are chosen again when another socket took them in the meantime (a bench starts
+        dozens of servers beside hundreds of client connections)."""
         if self.running:
             return self
         if not self._placed:
             self._place_files()
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                return self._start_once()
+            except FootageServerError as exc:
+                if not (self._port_chosen and attempt + 1 < PORT_ATTEMPTS and "already in use" in str(exc)):
+                    raise
+                self.port, self.control_port = free_port(self.host), free_port(self.host)
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> FootageServer:
         logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(

@@ -1,14 +1,23 @@
-"""`sharpeyes bench cameras`: what the stand-in cameras cost, per server, in one run.
+"""`sharpeyes bench cameras`: what the stand-in cameras cost, per server, and what reading them
+costs, per way of opening a stream, in one run.
 
 Each server (GStreamer's RTSP server in C, and aio-rtsp-toolkit in Python) serves the bench's own
 camera clips (main stream and sub-stream of the street) to N clients that only read packets
-(PyAV demux, no decode), one server after the other over the same window. The figure is the
-servers' CPU seconds per stream-second (utime + stime of their processes from /proc); the
-readers' CPU is not counted, and they also check that every stream keeps its real-time rate.
+(PyAV demux, no decode, one thread per stream as the edge reads them), one server after the
+other over the same window. Figures:
+
+- the servers' CPU seconds per stream-second (utime + stime of their processes from /proc);
+- the readers' CPU per packet and context switches per packet (this process's rusage: its other
+  threads sleep), for each reader style:
+  - ``edge``: the edge's opener (``edge.camera.open_stream``, FFmpeg's own socket timeout);
+  - ``pyav-timeout``: PyAV's ``timeout=`` (its interrupt callback takes the GIL on every I/O
+    poll), what the edge did before; kept as the baseline the edge's figure is read against;
+- the share of the streams' frames delivered, which checks every stream kept its real-time rate.
 """
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -16,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sharpeyes.bench.procstat import cpu_of
+
+READER_STYLES = ("edge", "pyav-timeout")
 
 
 @dataclass
@@ -26,6 +37,17 @@ class ServerCost:
     cpu_s: float
     frames: int  # frames the readers received in the window, all streams together
     expected_frames: float  # what the streams' frame rates call for over the window
+    reader: str = "edge"
+    reader_cpu_s: float = 0.0
+    reader_switches: int = 0  # voluntary and involuntary context switches of the readers' process
+
+    @property
+    def reader_us_per_packet(self) -> float:
+        return 1e6 * self.reader_cpu_s / self.frames if self.frames else float("nan")
+
+    @property
+    def reader_switches_per_packet(self) -> float:
+        return self.reader_switches / self.frames if self.frames else float("nan")
 
     @property
     def cpu_per_stream_s(self) -> float:
@@ -43,19 +65,27 @@ def cost_per_stream_second(cpu_s: float, streams: int, seconds: float) -> float:
 class _Reader:
     """Reads one RTSP stream's packets (no decode) and counts those of the measured window."""
 
-    def __init__(self, url: str, stopping: threading.Event) -> None:
+    def __init__(self, url: str, stopping: threading.Event, style: str = "edge") -> None:
         self.url = url
+        self.style = style
         self.stopping = stopping
         self.counting = False
         self.frames = 0
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"reader-{url.rsplit('/', 1)[-1]}")
 
-    def _run(self) -> None:
+    def _open(self) -> Any:
         import av
 
+        from edge.camera import open_stream
+
+        if self.style == "pyav-timeout":
+            return av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(10.0, 5.0))
+        return open_stream(self.url, 10.0)
+
+    def _run(self) -> None:
         try:
-            with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(10.0, 5.0)) as container:
+            with self._open() as container:
                 stream = container.streams.video[0]
                 for packet in container.demux(stream):
                     if self.stopping.is_set():
@@ -71,8 +101,14 @@ def _cpu(pids: list[int]) -> float:
     return sum(cpu_of(pid).total_s for pid in pids)
 
 
+def _own_usage() -> tuple[float, int]:
+    """This process's CPU seconds and context switches so far: the readers' while they run."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw
+
+
 def _measure_one(kind: str, files: dict[str, Path], fps: dict[str, int], seconds: float, workdir: Path,
-                 settle_s: float = 3.0) -> ServerCost:
+                 settle_s: float = 3.0, reader: str = "edge") -> ServerCost:
     from sharpeyes.bench.edge_bench.cameras import CAMERAS_PER_GST_SERVER, CAMERAS_PER_SERVER
     from sharpeyes.gst_rtsp_server import GstFootageServer
     from sharpeyes.rtsp_server import FootageServer
@@ -89,35 +125,38 @@ def _measure_one(kind: str, files: dict[str, Path], fps: dict[str, int], seconds
     try:
         for server in servers:
             server.start()
-        readers = [_Reader(server.url(n), stopping) for server, group in zip(servers, groups, strict=True) for n in group]
-        for reader in readers:
-            reader.thread.start()
+        readers = [_Reader(server.url(n), stopping, reader) for server, group in zip(servers, groups, strict=True) for n in group]
+        for item in readers:
+            item.thread.start()
             time.sleep(0.05)  # spread the sessions' starts like the edge's cameras
         time.sleep(settle_s + 0.05 * len(readers))
         pids = [server.pid for server in servers if server.pid]
-        t0, cpu0 = time.monotonic(), _cpu(pids)
-        for reader in readers:
-            reader.counting = True
+        t0, cpu0, own0 = time.monotonic(), _cpu(pids), _own_usage()
+        for item in readers:
+            item.counting = True
         time.sleep(seconds)
-        for reader in readers:
-            reader.counting = False
-        t1, cpu1 = time.monotonic(), _cpu(pids)
+        for item in readers:
+            item.counting = False
+        t1, cpu1, own1 = time.monotonic(), _cpu(pids), _own_usage()
     finally:
         stopping.set()
         for server in servers:
             server.stop()
-        for reader in readers:
-            reader.thread.join(5)
+        for item in readers:
+            item.thread.join(5)
     errors = [r.error for r in readers if r.error]
     if errors:
         raise RuntimeError(f"{kind} server: {len(errors)} stream(s) failed: {errors[0]}")
     window = t1 - t0
     return ServerCost(server=kind, streams=len(files), seconds=window, cpu_s=cpu1 - cpu0,
-                      frames=sum(r.frames for r in readers), expected_frames=sum(fps.values()) * window)
+                      frames=sum(r.frames for r in readers), expected_frames=sum(fps.values()) * window,
+                      reader=reader, reader_cpu_s=own1[0] - own0[0], reader_switches=own1[1] - own0[1])
 
 
-def measure(cameras: int, seconds: float, servers: tuple[str, ...], workdir: Path) -> list[ServerCost]:
-    """Each server in turn serving ``cameras`` cameras (a 720p25 main stream and a 360p5 sub-stream each)."""
+def measure(cameras: int, seconds: float, servers: tuple[str, ...], workdir: Path,
+            readers: tuple[str, ...] = ("edge",)) -> list[ServerCost]:
+    """Each server in turn serving ``cameras`` cameras (a 720p25 main stream and a 360p5 sub-stream
+    each), read by each reader style in turn."""
     from sharpeyes.bench.edge_bench.cameras import SUBSTREAM
     from sharpeyes.bench.edge_bench.options import default_source
     from sharpeyes.bench.media import CameraProfile, camera_clip
@@ -129,9 +168,12 @@ def measure(cameras: int, seconds: float, servers: tuple[str, ...], workdir: Pat
     for i in range(cameras):
         files[f"cam-{i + 1:03d}.mp4"], fps[f"cam-{i + 1:03d}.mp4"] = main, main_profile.fps
         files[f"cam-{i + 1:03d}_sub.mp4"], fps[f"cam-{i + 1:03d}_sub.mp4"] = sub, SUBSTREAM.fps
-    return [_measure_one(kind, files, fps, seconds, workdir) for kind in servers]
+    return [_measure_one(kind, files, fps, seconds, workdir / f"{kind}-{reader}", reader=reader)
+            for kind in servers for reader in readers]
 
 
 def as_dicts(costs: list[ServerCost]) -> list[dict[str, Any]]:
-    return [{**asdict(c), "cpu_per_stream_s": round(c.cpu_per_stream_s, 6), "delivered_share": round(c.delivered_share, 3)}
+    return [{**asdict(c), "cpu_per_stream_s": round(c.cpu_per_stream_s, 6), "delivered_share": round(c.delivered_share, 3),
+             "reader_us_per_packet": round(c.reader_us_per_packet, 1),
+             "reader_switches_per_packet": round(c.reader_switches_per_packet, 2)}
             for c in costs]

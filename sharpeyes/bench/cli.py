@@ -111,37 +111,47 @@ def cameras_cost(
     cameras: int = typer.Option(4, "--cameras", min=1, max=64, help="cameras per server (a main and a sub-stream each)"),
     seconds: float = typer.Option(20.0, "--seconds", min=5, help="measured window per server"),
     servers: str = typer.Option("gst,python", "--servers", help="servers to measure, in this order"),
+    readers: str = typer.Option("edge", "--readers",
+                                help="how the readers open streams, each measured in turn: edge (the edge's opener) "
+                                "and/or pyav-timeout (PyAV's timeout=, the baseline)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON list instead of the table"),
 ) -> None:
-    """What the stand-in cameras cost: each RTSP server's CPU seconds per stream-second, same run."""
+    """What the stand-in cameras cost (each RTSP server's CPU seconds per stream-second) and what
+    reading them costs (the readers' CPU per packet), same run."""
     import json
     import tempfile
 
     from rich.console import Console
     from rich.table import Table
 
-    from sharpeyes.bench.camera_cost import as_dicts, measure
+    from sharpeyes.bench.camera_cost import READER_STYLES, as_dicts, measure
     from sharpeyes.gst_rtsp_server import gst_unavailable
 
     kinds = tuple(k.strip() for k in servers.split(",") if k.strip())
     if not kinds or set(kinds) - {"gst", "python"}:
         typer.echo("--servers takes gst and/or python", err=True)
         raise typer.Exit(2)
+    styles = tuple(k.strip() for k in readers.split(",") if k.strip())
+    if not styles or set(styles) - set(READER_STYLES):
+        typer.echo(f"--readers takes {' and/or '.join(READER_STYLES)}", err=True)
+        raise typer.Exit(2)
     if "gst" in kinds and (why := gst_unavailable()):
         typer.echo(f"error: {why}", err=True)
         raise typer.Exit(2)
     with tempfile.TemporaryDirectory(prefix="sharpeyes-camera-cost-") as workdir:
-        costs = measure(cameras, seconds, kinds, Path(workdir))
+        costs = measure(cameras, seconds, kinds, Path(workdir), styles)
     if as_json:
         typer.echo(json.dumps(as_dicts(costs)))
         return
     table = Table(title=f"sharpeyes bench cameras — {cameras} cameras (720p25 main + 360p5 sub-stream each), "
                         f"{seconds:.0f} s per server, readers demux only")
-    for column in ("server", "streams", "CPU s", "CPU s per stream-second", "cores per 64 cameras", "frames delivered"):
+    for column in ("server", "streams", "CPU s", "CPU s per stream-second", "cores per 64 cameras", "frames delivered",
+                   "reader", "reader cores", "reader µs per packet", "reader switches per packet"):
         table.add_column(column, justify="right")
     for c in costs:
         table.add_row(c.server, str(c.streams), f"{c.cpu_s:.2f}", f"{c.cpu_per_stream_s:.5f}",
-                      f"{c.cpu_per_stream_s * 128:.2f}", f"{c.delivered_share:.0%}")
+                      f"{c.cpu_per_stream_s * 128:.2f}", f"{c.delivered_share:.0%}", c.reader,
+                      f"{c.reader_cpu_s / c.seconds:.2f}", f"{c.reader_us_per_packet:.0f}", f"{c.reader_switches_per_packet:.1f}")
     Console(width=160).print(table)
 
 

@@ -117,9 +117,10 @@ class FloorCamera:
                 self.stopping.wait(0.5)
 
     def _read(self) -> None:
-        import av
+        from edge.camera import open_stream
 
-        with av.open(self.url, options={"rtsp_transport": "tcp"}, timeout=(5.0, 5.0)) as container:
+        # The edge's own opener: a floor that read slower than the edge would flatter it.
+        with open_stream(self.url, 5.0) as container:
             stream = container.streams.video[0]
             if not self.all_frames:
                 stream.codec_context.skip_frame = "NONKEY"

@@ -120,3 +120,25 @@ def test_files_are_copied_when_hard_links_fail(tmp_path: Path, monkeypatch: pyte
 def test_missing_footage_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FootageServerError, match="not found"):
         FootageServer({"cam.mp4": tmp_path / "missing.mp4"})
+
+
+def test_a_port_taken_before_start_is_chosen_again(shared_media: Path, tmp_path: Path) -> None:
+    """A bench picks every server's port up front; by the time a server starts, a client connection
+    or another server may hold it. The server picks a new port instead of failing the run."""
+    import socket
+
+    server = _private_server(shared_media, tmp_path)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", server.port))  # bound, not listening: the server's bind fails, a connect is refused
+    taken = server.port
+    try:
+        with server:
+            assert server.port != taken
+            cap = open_rtsp_capture(server.url("cam.mp4"))
+            try:
+                assert cap.grab(), server.log_tail()
+            finally:
+                cap.release()
+            assert "already in use" in server.log_path.read_text()
+    finally:
+        squatter.close()
