@@ -260,9 +260,7 @@ class CameraReader:
                 # One keyframe every few seconds gains nothing from frame threads, each of which
                 # holds frame buffers (times every camera on the box).
                 stream.codec_context.thread_count = 1
-            with self._ring_lock:
-                self._ring.clear()
-                self._stream_template = stream
+            self._adopt(stream)
             with self._decode_lock:
                 self._decoder, self._keyframe = stream.codec_context, None
             return self._demux(container, stream)
@@ -270,6 +268,16 @@ class CameraReader:
             with self._decode_lock:
                 self._decoder = None
                 container.close()
+
+    def _adopt(self, stream: av.VideoStream) -> None:
+        """A new connection: its packets start a new ring, clipped with a copy of its codec
+        parameters that stays valid after this connection's container is closed."""
+        from edge.clip import detached_template
+
+        template = detached_template(stream)
+        with self._ring_lock:
+            self._ring.clear()
+            self._stream_template = template
 
     def _demux(self, container: av.container.InputContainer, stream: av.VideoStream) -> str:
         last_frame_at = time.monotonic()

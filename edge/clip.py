@@ -13,6 +13,19 @@ class ClipError(RuntimeError):
     pass
 
 
+def detached_template(stream: Any) -> Any:
+    """A stream that carries ``stream``'s codec parameters and outlives its container.
+
+    A camera's stream belongs to its input container, which is closed on every reconnect while
+    clips of the old connection's packets may still be cut: a template read after that close
+    reads freed memory (under load this crashed the edge in PyAV's stream code). The copy is an
+    output stream of an in-memory MP4 that is never written; the stream keeps that container alive."""
+    import av
+
+    holder = av.open(io.BytesIO(), "w", format="mp4")
+    return holder.add_stream_from_template(stream)
+
+
 def mux_mp4(template_stream: Any, packets: list[Any]) -> bytes:
     """An MP4 of ``packets`` (starting at a keyframe) with timestamps rebased to zero.
 

@@ -8,8 +8,10 @@ clock reads per sample and change nothing else.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     from edge.node import EdgeNode
 
     child = ChildRun(args.out)
+    # `kill -USR1 <edge pid>` writes every thread's stack beside the results: where a stalled camera waits.
+    stacks = open(args.out.with_suffix(".stacks"), "a")  # noqa: SIM115 - open for the process's life
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     node = EdgeNode(load_site_config(args.config), args.edge, args.outbox)
     infer = threading.local()
     records: dict[str, list[list[float]]] = {}

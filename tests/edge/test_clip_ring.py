@@ -67,3 +67,21 @@ def test_a_hold_is_bounded(packets):
     _feed(reader, stream, items, until=46.0, hold_at=5.0)
     span = reader.ring_span()
     assert span is not None and span[0] >= 46.0 - _RING_S - 10.0 - 0.1
+
+
+def test_a_clip_of_a_closed_connection_still_muxes(shared_media: Path):
+    """A camera reconnects (its container is closed) while an alarm's clip of the old connection's
+    packets waits to be cut: the clip is still whole. Reading the closed container's stream instead
+    crashed the edge under load."""
+    reader = CameraReader("c", "rtsp://127.0.0.1/c", ring_seconds=_RING_S)
+    container = av.open(str(shared_media / "street_parked_cars_720p.mp4"))
+    stream = container.streams.video[0]
+    reader._adopt(stream)
+    last = 0.0
+    for packet in container.demux(stream):
+        if packet.dts is not None:
+            last = float(packet.pts * stream.time_base)
+            reader._remember(last, packet)
+    container.close()
+    template, clip_packets = reader.packets_between(last - 8.0, last)
+    assert _clip_seconds(mux_mp4(template, clip_packets)) >= 7.5
