@@ -84,8 +84,9 @@ class CameraWatch:
         out += [self._emit(ev, wall, frame_bgr) for ev in self.tamper.step(t, self.tamper_cause)]
         return out
 
-    def tick(self, t: float, wall: datetime, reader_cause: str | None) -> list[CameraEmission]:
-        return [self._emit(ev, wall, None) for ev in self.offline.tick(t, reader_cause)]
+    def tick(self, t: float, wall: datetime, reader_cause: str | None,
+             last_frame: float | None = None) -> list[CameraEmission]:
+        return [self._emit(ev, wall, None) for ev in self.offline.tick(t, reader_cause, last_frame)]
 
     def _maybe_capture_reference(self, frame_bgr: np.ndarray, t: float) -> None:
         assert self._first_frame_t is not None

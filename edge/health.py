@@ -31,13 +31,18 @@ class OfflineRule:
         return self._active_since is not None
 
     def frame(self, t: float) -> list[HealthEvent]:
-        self._silent_since = t
+        self._silent_since = max(self._silent_since, t)
         if self._active_since is None:
             return []
         started, self._active_since = self._active_since, None
         return [HealthEvent(HazardKind.CAMERA_OFFLINE, Phase.END, t, started, "frames resumed")]
 
-    def tick(self, t: float, cause: str | None) -> list[HealthEvent]:
+    def tick(self, t: float, cause: str | None, last_frame: float | None = None) -> list[HealthEvent]:
+        """``last_frame``: when the camera's reader last received a frame. The worker that calls
+        ``frame`` may be far behind on a loaded box (waiting for the detector, cutting a clip); the
+        camera is not offline while its reader still receives frames."""
+        if last_frame is not None:
+            self._silent_since = max(self._silent_since, last_frame)
         if self._active_since is None and t - self._silent_since >= self.offline_s:
             self._active_since = self._silent_since
             reason = cause or "no frames"

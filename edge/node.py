@@ -245,7 +245,7 @@ class EdgeNode:
             with self._workers_lock:
                 workers = list(self.workers)
             for worker in workers:
-                for emission in worker.watch.tick(now, wall, worker.reader.cause):
+                for emission in worker.watch.tick(now, wall, worker.reader.cause, worker.reader.last_frame_monotonic):
                     self.enqueue(emission.event, emission.blobs)
             if now - last_heartbeat >= self.edge.heartbeat_s:
                 last_heartbeat = now
