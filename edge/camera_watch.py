@@ -69,8 +69,10 @@ class CameraWatch:
             log.warning("camera %s: reference view %s is not an image; capturing a new one", self.camera.id, self._reference_path)
         return None
 
-    def on_frame(self, frame_bgr: np.ndarray, t: float, wall: datetime) -> list[CameraEmission]:
-        out = [self._emit(ev, wall, frame_bgr) for ev in self.offline.frame(t)]
+    def on_frame(self, picture: Callable[[], np.ndarray], t: float, wall: datetime) -> list[CameraEmission]:
+        """``picture`` gives the frame (BGR) when a rule needs it: most frames only tell the offline
+        rule that the camera is alive, and converting each to BGR was a tenth of a lift camera's CPU."""
+        out = [self._emit(ev, wall, picture()) for ev in self.offline.frame(t)]
         if self._first_frame_t is None:
             self._first_frame_t = t
         if not self.camera.tamper.enabled:
@@ -78,6 +80,7 @@ class CameraWatch:
         if self._last_tamper_check is not None and t - self._last_tamper_check < 1.0:
             return out  # one check a second is plenty for a condition that must last seconds
         self._last_tamper_check = t
+        frame_bgr = picture()
         if self._reference is None:
             self._maybe_capture_reference(frame_bgr, t)
         self.tamper_cause = tamper_cause(measure(frame_bgr, self._reference), self.camera.tamper)

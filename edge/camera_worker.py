@@ -200,7 +200,7 @@ class CameraWorker:
 
     def _watch_health(self, frame: Frame) -> None:
         was_tampered = self.watch.tamper.active
-        for emission in self.watch.on_frame(frame.image, frame.monotonic, frame.wall):
+        for emission in self.watch.on_frame(lambda: frame.image, frame.monotonic, frame.wall):
             self.host.enqueue(emission.event, emission.blobs)
         if self.watch.tamper.active != was_tampered:
             self.host.on_tamper(self.camera.id, self.watch.tamper_cause if self.watch.tamper.active else None)

@@ -65,7 +65,7 @@ def _frame_at(clip: list[tuple[float, np.ndarray]], t: float) -> np.ndarray:
 def _tamper_events(watch: CameraWatch, clip: list[tuple[float, np.ndarray]], times: list[float]) -> list:
     events = []
     for t in times:
-        events += [e.event for e in watch.on_frame(_frame_at(clip, t), t, _WALL)
+        events += [e.event for e in watch.on_frame(lambda t=t: _frame_at(clip, t), t, _WALL)
                    if e.event.hazard == HazardKind.CAMERA_TAMPERED]
     return events
 
@@ -115,7 +115,7 @@ def _switch(watch: CameraWatch, parking, other, start: float, step: float, secon
     assert events == [] and watch._reference is not None
     t = start
     while t < start + seconds:
-        events += [e.event for e in watch.on_frame(other(t), t, _WALL) if e.event.hazard == HazardKind.CAMERA_TAMPERED]
+        events += [e.event for e in watch.on_frame(lambda t=t: other(t), t, _WALL) if e.event.hazard == HazardKind.CAMERA_TAMPERED]
         if events:
             return [(t - start, e) for e in events]
         t += step
