@@ -48,6 +48,9 @@ def edge(
     capacity_start: int = typer.Option(4, "--capacity-start", min=1, help="first count the search tries (doubled)"),
     capacity_limit: int = typer.Option(128, "--capacity-limit", min=1, help="largest count the search tries"),
     capacity_step: int = typer.Option(1, "--capacity-step", min=1, help="stop the search when it is this narrow"),
+    detect_width: int = typer.Option(None, "--detect-width", min=160, max=1280,
+                                     help="the detector's input long side on every camera (default: the zone kind's, "
+                                     "480 for fire lanes, 640 for lifts)"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -77,7 +80,7 @@ def edge(
                         workdir=workdir, boost=boost, gate=gate, ungated=ungated,
                         # The lift loop changes by itself (people, a scooter): no second scene.
                         changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
-                        camera_server=camera_server, hazard=hazard)
+                        camera_server=camera_server, hazard=hazard, detect_width=detect_width)
     progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
         if find_capacity:

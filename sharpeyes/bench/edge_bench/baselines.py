@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 
 
 def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path,
-                       zone_kind: ZoneKind = "fire_lane") -> tuple[Path, tuple[int, int]]:
+                       zone_kind: ZoneKind = "fire_lane", detect_width: int | None = None) -> tuple[Path, tuple[int, int]]:
     """The model file and input size the edge's detector uses for these cameras' frames.
 
-    The edge fits an Ultralytics export to the frame's shape and to the fire-lane profile's
-    detect width in memory (models/reanchor.py); the floor and the peer get the same graph as a
+    The edge fits an Ultralytics export to the frame's shape and to the zone kind's detect width
+    (or the cameras' own ``detect_width``) in memory (models/reanchor.py); the floor and the peer get the same graph as a
     file, so all three do the same inference work.
     """
     from broker.zonekinds import ZONE_KINDS
@@ -29,7 +29,7 @@ def same_model_as_edge(model: str, frame_w: int, frame_h: int, workdir: Path,
     from models.reanchor import reanchor_yolov8
 
     detector = OnnxDetector(model, intra_op_threads=1)
-    size = detector.input_size_for(frame_w, frame_h, ZONE_KINDS[zone_kind].sampling.detect_width)
+    size = detector.input_size_for(frame_w, frame_h, detect_width or ZONE_KINDS[zone_kind].sampling.detect_width)
     path, exported = published_model(model)
     if size == exported:
         return path, size

@@ -47,7 +47,7 @@ def _zones(lift: bool, dwell_s: float) -> list[dict[str, Any]]:
 
 
 def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
-                gate: bool = True, lift: bool = False) -> dict[str, Any]:
+                gate: bool = True, lift: bool = False, detect_width: int | None = None) -> dict[str, Any]:
     return {
         "site": SITE,
         "broker": {"host": "127.0.0.1", "port": broker_port},
@@ -61,6 +61,7 @@ def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fp
                     "detect_fps": fps,
                     "model": model,
                     "scene_gate": {"enabled": gate},
+                    **({"detect_width": detect_width} if detect_width else {}),
                     # The lift footage cuts between two rooms, which the tamper watch rightly takes
                     # for a camera turned away; a lift camera's view never changes like that.
                     **({"tamper": {"enabled": False}} if lift else {}),

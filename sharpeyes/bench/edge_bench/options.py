@@ -48,6 +48,9 @@ class BenchOptions:
     # "fire_lane": street cameras at 0.5 fps (issue 17); "ebike": lift cameras at 2 fps, indoor
     # zones, scene gate on (issue 28), on footage spliced from the shared lift clips.
     hazard: str = "fire_lane"
+    # The detector's input long side for every camera (the camera setting ``detect_width``);
+    # None: the zone kind's default (480 for fire lanes, 640 for lifts).
+    detect_width: int | None = None
 
     @property
     def lift(self) -> bool:

@@ -56,7 +56,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
     workdir = Path(opts.workdir) if opts.workdir else Path(tempfile.mkdtemp(prefix="sharpeyes-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     model_path, input_size = same_model_as_edge(opts.model, footage.profile.width, footage.profile.height, workdir,
-                                                zone_kind="indoor" if opts.lift else "fire_lane")
+                                                zone_kind="indoor" if opts.lift else "fire_lane", detect_width=opts.detect_width)
     names = [f"cam-{i + 1:03d}" for i in range(opts.cameras)]
     if opts.substream:
         footage.add_substreams(opts, progress)
@@ -76,7 +76,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
         cameras = list(zip(names, urls, stand_ins.detect_urls(), strict=True))
         config_path = workdir / "site.yaml"
         config_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
-                                                          gate=opts.gate, lift=opts.lift), sort_keys=False))
+                                                          gate=opts.gate, lift=opts.lift, detect_width=opts.detect_width), sort_keys=False))
         clock = AlertClock(broker.port, opts.dwell_s, HAZARD_EVENT[opts.hazard])
         try:
             what = "lift cameras, e-bike zones" if opts.lift else "fire lanes"
@@ -107,8 +107,9 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
         if opts.ungated and opts.gate:
             progress(f"edge without the scene gate: {opts.cameras} cameras")
             ungated_path = workdir / "site-ungated.yaml"
-            ungated_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
-                                                               gate=False, lift=opts.lift), sort_keys=False))
+            ungated_site = site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model, gate=False,
+                                       lift=opts.lift, detect_width=opts.detect_width)
+            ungated_path.write_text(yaml.safe_dump(ungated_site, sort_keys=False))
             ungated, records, window = measure(
                 "edge_ungated", "sharpeyes.bench.edge_runner",
                 ["--config", str(ungated_path), "--edge", EDGE, "--outbox", str(workdir / "edge-ungated" / "outbox.db")],
