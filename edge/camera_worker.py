@@ -162,26 +162,30 @@ class CameraWorker:
             # after it, so 32 cameras alarming at once do not queue the others' detections.
             # The alarm's clip starts clip_pre_s before this frame: keep those seconds in the ring
             # while this camera waits its turn for the detector (seconds on a loaded box).
+            # The hold lasts until the alarm's own hold is in place (``_deliver``): released before,
+            # a box minutes behind trimmed the alarm's seconds while its event was being queued.
             self.evidence_reader.hold(self, frame.monotonic - self.camera.clip_pre_s)
-            slot = _Slot(self.host.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
             try:
-                # While this camera waited for a slot, a newer frame may have arrived: use it.
-                newest = self.reader.newest() if detect else None
-                if newest is not None and newest.number > frame.number:
-                    frame = newest
-                    last = frame.number
-                emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall,
-                                                  after_detect=slot.release if slot else None, detect=detect)
-            except Exception:  # one bad frame must not stop the camera
-                log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
-                continue
+                slot = _Slot(self.host.inference_gate, frame.monotonic + 1.0 / (self.camera.detect_fps or 1.0)) if detect else None
+                try:
+                    # While this camera waited for a slot, a newer frame may have arrived: use it.
+                    newest = self.reader.newest() if detect else None
+                    if newest is not None and newest.number > frame.number:
+                        frame = newest
+                        last = frame.number
+                    emissions = self.pipeline.process(frame.image, frame.monotonic, frame.wall,
+                                                      after_detect=slot.release if slot else None, detect=detect)
+                except Exception:  # one bad frame must not stop the camera
+                    log.exception("camera %s: pipeline failed on frame %d", self.camera.id, frame.number)
+                    continue
+                finally:
+                    if slot is not None:
+                        slot.release()
+                self._actuate(emissions, frame)
+                for emission in emissions:
+                    self._deliver(emission.event, emission.blobs, frame)
             finally:
-                if slot is not None:
-                    slot.release()
                 self.evidence_reader.release(self)
-            self._actuate(emissions, frame)
-            for emission in emissions:
-                self._deliver(emission.event, emission.blobs, frame)
 
     def _actuate(self, emissions: list[Emission], frame: Frame) -> None:
         """Doors and speakers first, before evidence is encoded and queued: a hand-off to the
