@@ -60,10 +60,15 @@ class Frame:
     @property
     def image(self) -> np.ndarray:
         image = self._image
-        if image is None:
-            # Two threads may both convert; either result is the same picture.
-            image = self._decoded.to_ndarray(format="bgr24")
-            self._image, self._decoded = image, None
+        if image is not None:
+            return image
+        decoded = self._decoded
+        if decoded is None:  # another thread converted it meanwhile (it sets _image first)
+            return self._image  # type: ignore[return-value]
+        # Two threads may both convert; either result is the same picture.
+        image = decoded.to_ndarray(format="bgr24")
+        self._image = image
+        self._decoded = None
         return image
 
 
@@ -113,8 +118,8 @@ def open_stream(url: str, io_timeout_s: float = 5.0) -> av.container.InputContai
 
     Not PyAV's ``timeout=``: its interrupt callback takes the GIL on every poll of FFmpeg's I/O, so
     each camera thread fights for the interpreter dozens of times per packet. With 128 streams
-    (64 cameras, main and sub-stream) that tripled the readers' CPU per packet and their context
-    switches went up 17-fold (``sharpeyes bench cameras --readers``: docs/benchmarks.md)."""
+    (64 cameras, main and sub-stream) that made the readers' CPU per packet 2.5 times as much and
+    their context switches 17 times as many (``sharpeyes bench cameras --readers``: docs/benchmarks.md)."""
     import av
 
     micros = str(round(io_timeout_s * 1_000_000))

@@ -71,7 +71,7 @@ class CameraWatch:
 
     def on_frame(self, picture: Callable[[], np.ndarray], t: float, wall: datetime) -> list[CameraEmission]:
         """``picture`` gives the frame (BGR) when a rule needs it: most frames only tell the offline
-        rule that the camera is alive, and converting each to BGR was a tenth of a lift camera's CPU."""
+        rule that the camera is alive, and converting each to BGR costs about as much as decoding it."""
         out = [self._emit(ev, wall, picture()) for ev in self.offline.frame(t)]
         if self._first_frame_t is None:
             self._first_frame_t = t
