@@ -45,7 +45,7 @@ class Frame:
     samples a lift camera's 5 fps stream at 2 fps, and the conversions of frames nobody looks at
     cost as much as their decoding."""
 
-    __slots__ = ("_decoded", "_image", "monotonic", "number", "wall")
+    __slots__ = ("_converting", "_decoded", "_image", "monotonic", "number", "wall")
 
     def __init__(self, image: np.ndarray | None, number: int, monotonic: float, wall: datetime,
                  decoded: Any = None) -> None:
@@ -53,6 +53,7 @@ class Frame:
             raise ValueError("a frame needs its image or its decoded picture")
         self._image = image
         self._decoded = decoded  # av.VideoFrame until converted
+        self._converting = threading.Lock()
         self.number = number
         self.monotonic = monotonic  # when its packet arrived: the camera's moment, not when a busy box got to decode it
         self.wall = wall
@@ -62,14 +63,12 @@ class Frame:
         image = self._image
         if image is not None:
             return image
-        decoded = self._decoded
-        if decoded is None:  # another thread converted it meanwhile (it sets _image first)
-            return self._image  # type: ignore[return-value]
-        # Two threads may both convert; either result is the same picture.
-        image = decoded.to_ndarray(format="bgr24")
-        self._image = image
-        self._decoded = None
-        return image
+        # One conversion at a time: PyAV's frame keeps one reformatter, which two threads at once crash.
+        with self._converting:
+            if self._image is None:
+                self._image = self._decoded.to_ndarray(format="bgr24")
+                self._decoded = None
+            return self._image
 
 
 @dataclass(frozen=True, slots=True)
