@@ -78,16 +78,22 @@ if __name__ != "__main__":
 
         server_kind = "gst"
 
-        def __init__(self, files: Mapping[str, Path], *, loop_s: float = LOOP_S, **kwargs: Any) -> None:
+        def __init__(self, files: Mapping[str, Path], *, loop_s: float = LOOP_S,
+                     phases: Mapping[str, float] | None = None, **kwargs: Any) -> None:
             super().__init__(files, **kwargs)
             self.loop_s = loop_s
+            # Stream name -> the second of its footage it starts at: independent cameras on one clip.
+            self.phases = dict(phases or {})
 
         def _command(self) -> list[str]:
             return [SYSTEM_PYTHON, str(Path(__file__).resolve()), "--dir", str(self.media_dir),
                     "--host", self.host, "--port", str(self.port)]
 
-        def _served_file(self, source: Path) -> Path:
-            return looped_clip(source, self.loop_s)
+        def _phase_of(self, name: str) -> float:
+            return self.phases.get(name, 0.0)
+
+        def _served_file(self, source: Path, phase_s: float = 0.0) -> Path:
+            return looped_clip(source, self.loop_s, start_s=phase_s)
 
         def _place_files(self) -> None:
             super()._place_files()

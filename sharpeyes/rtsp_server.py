@@ -98,14 +98,19 @@ class FootageServer(ManagedProcess):
 
     def _place_files(self) -> None:
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        served: dict[Path, Path] = {}
+        served: dict[tuple[Path, float], Path] = {}
         for name, source in self.files.items():
-            if source not in served:
-                served[source] = self._served_file(source)
-            place_file(served[source], self.media_dir / name)
+            key = (source, self._phase_of(name))
+            if key not in served:
+                served[key] = self._served_file(source, key[1])
+            place_file(served[key], self.media_dir / name)
         self._placed = True
 
-    def _served_file(self, source: Path) -> Path:
+    def _phase_of(self, name: str) -> float:
+        """The second of its footage stream NAME starts at (a subclass that loops files may offset it)."""
+        return 0.0
+
+    def _served_file(self, source: Path, phase_s: float = 0.0) -> Path:
         """The file the server reads for SOURCE (a subclass may serve a derived copy)."""
         return source
 

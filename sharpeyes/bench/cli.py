@@ -51,6 +51,9 @@ def edge(
     detect_width: int = typer.Option(None, "--detect-width", min=160, max=1280,
                                      help="the detector's input long side on every camera (default: the zone kind's, "
                                      "480 for fire lanes, 640 for lifts)"),
+    phases: int = typer.Option(1, "--phases", min=1, max=64,
+                               help="loop phases of the footage (gst): camera i starts the clip at (i mod N)/N of "
+                               "it, so cameras are not all in step (1: each starts it as it connects)"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -80,7 +83,8 @@ def edge(
                         workdir=workdir, boost=boost, gate=gate, ungated=ungated,
                         # The lift loop changes by itself (people, a scooter): no second scene.
                         changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
-                        camera_server=camera_server, hazard=hazard, detect_width=detect_width)
+                        camera_server=camera_server, hazard=hazard, detect_width=detect_width,
+                        phases=phases)
     progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
         if find_capacity:

@@ -125,22 +125,37 @@ def encode_camera_clip(source: Path, target: Path, profile: CameraProfile) -> No
             out.mux(packet)
 
 
-def looped_clip(clip: Path, seconds: float, cache_dir: Path | None = None) -> Path:
+def clip_seconds(clip: Path) -> float:
+    """How long CLIP's video lasts."""
+    import av
+
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return (container.duration or 0) / 1_000_000
+
+
+def looped_clip(clip: Path, seconds: float, cache_dir: Path | None = None, start_s: float = 0.0) -> Path:
     """CLIP repeated end to end until it lasts at least SECONDS, without re-encoding; cached.
 
     For servers that play a file once (GStreamer's, sharpeyes.gst_rtsp_server): the loop is in the
     file, so no code runs in their streaming threads. Timestamps keep rising across each repeat, as
     a camera's do, and the clip's whole GOPs (encode_camera_clip) keep the keyframe rhythm.
+    ``start_s``: the copy starts at CLIP's first keyframe at or after that second (its phase), so
+    cameras streaming one clip need not show the same moment together.
     """
     cache_dir = cache_dir or default_cache_dir()
     stat = clip.stat()
     key = hashlib.sha256(f"{clip.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    target = cache_dir / f"{clip.stem}_loop{int(seconds)}s_{key}.mp4"
-    return _built_once(target, lambda partial: write_looped(clip, partial, seconds))
+    phase = f"_at{start_s:g}s" if start_s else ""
+    target = cache_dir / f"{clip.stem}_loop{int(seconds)}s{phase}_{key}.mp4"
+    return _built_once(target, lambda partial: write_looped(clip, partial, seconds, start_s))
 
 
-def write_looped(clip: Path, target: Path, seconds: float) -> int:
-    """Write CLIP's video packets to TARGET, repeated until SECONDS are covered; the repeat count."""
+def write_looped(clip: Path, target: Path, seconds: float, start_s: float = 0.0) -> int:
+    """Write CLIP's video packets to TARGET, repeated until SECONDS are covered, starting at the first
+    keyframe at or after ``start_s`` (timestamps from zero); the repeat count."""
     import av
 
     with av.open(str(clip)) as source:
@@ -154,14 +169,18 @@ def write_looped(clip: Path, target: Path, seconds: float) -> int:
             raise ValueError(f"{clip}: no video packets")
         frame_ticks = round(1 / (stream.average_rate * time_base))
         # One repeat spans every frame once: the next repeat's first frame is one frame after the last.
-        period = max(p[1] for p in packets) - min(p[1] for p in packets) + frame_ticks
-        repeats = max(1, math.ceil(seconds / float(period * time_base)))
+        first_pts = min(p[1] for p in packets)
+        period = max(p[1] for p in packets) - first_pts + frame_ticks
+        start = next((i for i, p in enumerate(packets) if p[3] and float((p[1] - first_pts) * time_base) >= start_s), 0)
+        shift = packets[start][1] - first_pts
+        # The phase's first repeat is its tail of the clip; whole repeats follow.
+        repeats = max(1, math.ceil((seconds + float(shift * time_base)) / float(period * time_base)))
         with av.open(str(target), mode="w", format="mp4") as out:
             out_stream = out.add_stream_from_template(stream)
             for k in range(repeats):
-                for data, pts, dts, keyframe in packets:
+                for data, pts, dts, keyframe in packets[start:] if k == 0 else packets:
                     packet = av.Packet(data)
-                    packet.pts, packet.dts = pts + k * period, dts + k * period
+                    packet.pts, packet.dts = pts + k * period - shift, dts + k * period - shift
                     packet.time_base = time_base
                     packet.is_keyframe = keyframe
                     packet.stream = out_stream

@@ -82,6 +82,26 @@ def _open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
+
+def test_a_looped_clip_can_start_at_a_phase_and_keeps_the_rhythm(tmp_path: Path) -> None:
+    """Cameras on one clip start it at different moments (`bench edge --phases`), as independent cameras would."""
+    clip = _clip(tmp_path / "clip.mp4")
+    with av.open(str(clip)) as source:
+        stream = source.streams.video[0]
+        originals = [(float(p.pts * stream.time_base), bytes(p)) for p in source.demux(stream) if p.pts is not None]
+    # 0.5 s in: the first keyframe at or after it is the third GOP's, at 0.8 s.
+    repeats = write_looped(clip, tmp_path / "phased.mp4", seconds=5.0, start_s=0.5)
+    with av.open(str(tmp_path / "phased.mp4")) as phased:
+        stream = phased.streams.video[0]
+        first = next(p for p in phased.demux(stream) if p.pts is not None)
+        assert first.is_keyframe and first.pts == 0
+        assert bytes(first) == next(data for t, data in originals if abs(t - 0.8) < 1e-6), "the clip's 0.8 s keyframe comes first"
+    packets = _packets(str(tmp_path / "phased.mp4"))
+    _rhythm_holds(packets)
+    assert packets[-1][0] >= 5.0 - 1 / FPS and repeats == 4  # the 0.8 s tail, then whole repeats until 5 s
+    # Each phase is its own cached copy.
+    assert looped_clip(clip, 5.0, cache_dir=tmp_path / "cache", start_s=0.5) != looped_clip(clip, 5.0, cache_dir=tmp_path / "cache")
+
 @pytest.mark.timeout(180)
 def test_three_contestants_in_turn_all_open_every_camera_and_the_server_frees_each_session(tmp_path: Path) -> None:
     why = gst_unavailable()

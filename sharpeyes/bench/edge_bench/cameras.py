@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source
-from sharpeyes.bench.media import CameraProfile, camera_clip
+from sharpeyes.bench.media import CameraProfile, camera_clip, clip_seconds
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -188,7 +188,7 @@ class StandInCameras:
     """N camera names served by a few RTSP server processes: a main stream each, and a sub-stream."""
 
     def __init__(self, names: list[str], footage: CameraFootage, workdir: Path, substream: bool,
-                 server: str = "python", session_s: float = 300.0) -> None:
+                 server: str = "python", session_s: float = 300.0, phases: int = 1) -> None:
         from sharpeyes.gst_rtsp_server import GstFootageServer
         from sharpeyes.rtsp_server import FootageServer
 
@@ -212,9 +212,15 @@ class StandInCameras:
         # The gst server plays a looped copy of each clip once: long enough for one contestant's
         # sessions (twice its longest run), and no longer, since every session start reads the
         # copy's whole sample table.
+        # Cameras on one clip show the same moment when they connect together; with ``phases`` > 1
+        # camera i starts at (i mod phases) / phases of the clip (gst only: its loop is in the file).
+        clip_s = clip_seconds(footage.clip) if phases > 1 and server == "gst" else 0.0
+        phase_of = {n: (i % phases) * clip_s / phases for i, n in enumerate(names)}
+
         def serve(files: dict[str, Path], where: Path) -> FootageServer:
             if server == "gst":
-                return GstFootageServer(files, workdir=where, loop_s=session_s)
+                offsets = {name: phase_of[name.removesuffix(".mp4").removesuffix("_sub")] for name in files}
+                return GstFootageServer(files, workdir=where, loop_s=session_s, phases=offsets)
             return FootageServer(files, workdir=where)
 
         self.servers: list[FootageServer] = [

@@ -51,6 +51,10 @@ class BenchOptions:
     # The detector's input long side for every camera (the camera setting ``detect_width``);
     # None: the zone kind's default (480 for fire lanes, 640 for lifts).
     detect_width: int | None = None
+    # Loop phases of the cameras' footage (gst server): 1, every camera starts the clip as it
+    # connects (within 2 s of the others: every lift sees the e-scooter together); N, camera i
+    # starts at (i mod N) / N of the clip, as independent cameras would.
+    phases: int = 1
 
     @property
     def lift(self) -> bool:

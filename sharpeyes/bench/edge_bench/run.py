@@ -61,7 +61,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
     if opts.substream:
         footage.add_substreams(opts, progress)
     stand_ins = StandInCameras(names, footage, workdir, opts.substream, server=camera_server,
-                               session_s=max(300.0, 2 * (opts.warmup_timeout_s + opts.settle_s + opts.seconds)))
+                               session_s=max(300.0, 2 * (opts.warmup_timeout_s + opts.settle_s + opts.seconds)),
+                               phases=opts.phases)
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
