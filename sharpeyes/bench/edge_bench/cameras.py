@@ -217,15 +217,14 @@ class StandInCameras:
         clip_s = clip_seconds(footage.clip) if phases > 1 and server == "gst" else 0.0
         phase_of = {n: (i % phases) * clip_s / phases for i, n in enumerate(names)}
 
-        def serve(files: dict[str, Path], where: Path) -> FootageServer:
+        def serve(group: list[str], where: Path) -> FootageServer:
+            files = {name: path for n in group for name, path in self._streams(n).items()}
             if server == "gst":
-                offsets = {name: phase_of[name.removesuffix(".mp4").removesuffix("_sub")] for name in files}
+                offsets = {name: phase_of[n] for n in group for name in self._streams(n)}
                 return GstFootageServer(files, workdir=where, loop_s=session_s, phases=offsets)
             return FootageServer(files, workdir=where)
 
-        self.servers: list[FootageServer] = [
-            serve({name: path for n in group for name, path in self._streams(n).items()}, workdir / f"rtsp-{k + 1}")
-            for k, group in enumerate(self.groups)]
+        self.servers: list[FootageServer] = [serve(group, workdir / f"rtsp-{k + 1}") for k, group in enumerate(self.groups)]
 
     def _streams(self, n: str) -> dict[str, Path]:
         footage = self._footage
