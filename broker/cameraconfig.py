@@ -14,6 +14,9 @@ from broker.configbase import ConfigError, Id, StrictModel, expand_env, require_
 from broker.zoneconfig import CameraRules, keyframes_suffice
 
 _STREAM_URL_RE = re.compile(r"^(rtsp|rtsps|file)://")
+# Opening an RTSP stream until its first keyframe is in the ring: the connection, and one keyframe
+# interval of a camera whose GOP is up to 4 s.
+EVIDENCE_OPEN_S = 5.0
 
 
 class TamperConfig(StrictModel):
@@ -69,6 +72,11 @@ class CameraConfig(CameraRules):
     clip_pre_s: float = Field(5.0, ge=0, le=30, description="seconds of video before the event in its clip")
     clip_post_s: float = Field(5.0, ge=0, le=30, description="seconds of video after the event in its clip")
     clips: bool = True
+    evidence_stream: Literal["auto", "always", "on_demand"] = Field(
+        "auto", description="beside a detect_url: keep the main stream open always, or only while a zone is "
+        "timing something towards an alarm (on_demand: one RTSP session instead of two, and no demuxing, while "
+        "nothing happens). auto: on_demand when every zone's dwell_s leaves the clip's clip_pre_s plus "
+        f"{EVIDENCE_OPEN_S:.0f} s to open the stream, as fire lanes' 120 s do")
     tamper: TamperConfig = Field(default_factory=TamperConfig)
     privacy: PrivacyRecord | None = Field(None, description="purpose, legal basis and signage: the PIPL register")
 
@@ -76,6 +84,16 @@ class CameraConfig(CameraRules):
         if self.decode != "auto":
             return self.decode
         return "keyframes" if keyframes_suffice(self.zones) else "all"
+
+    def evidence_on_demand(self) -> bool:
+        """Whether the main stream opens only while an alarm may come (``evidence_stream``)."""
+        if self.detect_url is None or self.evidence_stream == "always":
+            return False
+        if self.evidence_stream == "on_demand":
+            return True
+        # Every zone's dwell covers the pre-roll plus the stream's opening; dwell_s is filled in from
+        # the zone kind once the zone is validated.
+        return bool(self.zones) and all((z.dwell_s or 0.0) >= self.clip_pre_s + EVIDENCE_OPEN_S for z in self.zones)
 
     @field_validator("url", "detect_url")
     @classmethod

@@ -18,6 +18,7 @@ from edge.camera import CameraReader, Frame
 from edge.camera_watch import CameraWatch
 from edge.clip import mux_mp4
 from edge.evidence import EvidenceBlob, raw_frame
+from edge.evidence_stream import EvidenceStream
 from edge.inference_gate import InferenceGate
 from edge.pipeline import CameraPipeline, Emission
 from edge.worker_host import WorkerHost
@@ -74,9 +75,12 @@ class CameraWorker:
             ring_seconds=0.0 if detect_url else ring_s, on_health=host.on_health, start_delay_s=start_delay_s,
         )
         # With a sub-stream for detection, the main stream is only demuxed (clips), and a keyframe
-        # of it decoded for the full-resolution picture that follows an alarm, or for a recheck.
-        self.evidence_reader = self.reader if detect_url is None else CameraReader(
-            f"{camera.id} (evidence stream)", camera.stream_url(), decode="none", ring_seconds=ring_s,
+        # of it decoded for the full-resolution picture that follows an alarm, or for a recheck;
+        # on demand, only while a zone times something towards an alarm (edge/evidence_stream.py).
+        self.evidence_reader: CameraReader | EvidenceStream = self.reader if detect_url is None else EvidenceStream(
+            lambda delay_s: CameraReader(f"{camera.id} (evidence stream)", camera.stream_url(), decode="none",
+                                         ring_seconds=ring_s, start_delay_s=delay_s),
+            on_demand=camera.evidence_on_demand(),
             # Opened after the detection stream: a box of 64 cameras opens 128 sessions, and the
             # detection streams matter first.
             start_delay_s=start_delay_s + EVIDENCE_STREAM_DELAY_S,
@@ -147,6 +151,8 @@ class CameraWorker:
         while not self._stop.is_set():
             frame = self.reader.next_frame(last, timeout=1.0)
             self._finish_due_clips()
+            if isinstance(self.evidence_reader, EvidenceStream):
+                self.evidence_reader.update(time.monotonic(), self.pipeline.watching() or bool(self._clips))
             if frame is None:
                 continue
             last = frame.number

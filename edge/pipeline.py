@@ -83,6 +83,10 @@ class CameraPipeline:
         """False when the scene gate says the zones are unchanged since the last detection."""
         return self.gate is None or self.gate.needs_detection(frame_bgr, t)
 
+    def watching(self) -> bool:
+        """Whether any zone's rule is timing something towards an alarm or has an episode open."""
+        return any(rule.watching for rule in self._rules)
+
     def due(self, t: float) -> bool:
         """Whether the frame at camera time ``t`` should be analysed (sampling at detect_fps)."""
         if self._next_due is None or self._last_t is None or t < self._last_t:

@@ -202,6 +202,11 @@ class FireLaneRule:
     def _present_enough(self, track: _Track) -> bool:
         return track.samples >= self._min_presence * (self._step - track.first_step + 1)
 
+    @property
+    def watching(self) -> bool:
+        # Every vehicle remembered in the lane is a dwell being timed, standing or not yet.
+        return bool(self._tracks) or self._episode is not None
+
     def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
         """``local_time`` is accepted for the common rule interface; fire lanes watch all day."""
         self._step += 1

@@ -126,6 +126,10 @@ class PresenceRule:
         self._episodes = 0
         self._evidence = EvidenceChains(zone.track_evidence) if zone.track_evidence is not None else None
 
+    @property
+    def watching(self) -> bool:
+        return self._since is not None or self._episode is not None
+
     def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]:
         """``local_time``: the sample's local wall time of day, needed only with active hours."""
         if self._windows:

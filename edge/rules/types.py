@@ -48,6 +48,12 @@ class Rule(Protocol):
 
     def step(self, t: float, detections: list[ZoneObject], local_time: dt.time | None = None) -> list[RuleEvent]: ...
 
+    @property
+    def watching(self) -> bool:
+        """Something is being timed towards an alarm, or an episode is open: the camera's evidence
+        (main) stream must be open, so that the alarm's clip has its seconds before the alarm."""
+        ...
+
 
 @dataclass(slots=True)
 class Episode:

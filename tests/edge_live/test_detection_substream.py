@@ -93,3 +93,58 @@ def test_a_detect_url_that_is_no_stream_is_refused_naming_the_key() -> None:
     site = one_camera_site(1883, "rtsp://127.0.0.1/main", detect_url="${SUB_STREAM_URL_THAT_IS_NOT_SET}")
     with pytest.raises(ConfigError, match="detect_url"):
         site.edges[0].check_environment("site.yaml")
+
+
+def _samples(worker) -> int:
+    return worker.samples
+
+
+@pytest.mark.timeout(150)
+def test_a_fire_lane_opens_its_main_stream_when_a_vehicle_stops_and_the_clip_keeps_its_seconds_before(
+        fresh_mosquitto, streams, tmp_path):
+    # dwell 9 s leaves the 2 s pre-roll plus 5 s to open the main stream: auto picks on demand.
+    site = one_camera_site(fresh_mosquitto.port, streams.url("street.mp4"), detect_url=streams.url("street_sub.mp4"),
+                           detect_fps=1, decode="all", zones=[{**PARKED, "dwell_s": 9}], clip_pre_s=2, clip_post_s=2)
+    assert site.edges[0].cameras[0].evidence_on_demand()
+    recorder = Recorder(fresh_mosquitto.port)
+    node = EdgeNode(site, "e1", tmp_path / "var" / "outbox.db")
+    node.start()
+    try:
+        worker = node.workers[0]
+        start = wait_until(lambda: [e for e in recorder.events("fire_lane_blocked") if e["phase"] == "start"], 90,
+                           what="fire lane start")[0]
+        assert worker.evidence_reader.opens == 1  # opened once, for the parked cars, and kept
+        follow_up = wait_until(
+            lambda: [e for e in recorder.events("fire_lane_blocked")
+                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
+                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
+        clip_ref, picture_ref = follow_up["evidence"]
+        assert _picture(recorder, picture_ref).shape == (720, 1280, 3)
+        path = tmp_path / "clip.mp4"
+        path.write_bytes(wait_until(lambda: _blob(recorder, clip_ref["sha256"]), 10, what="clip blob"))
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (1280, 720)
+            seconds = float(stream.duration * stream.time_base) if stream.duration else float(container.duration) / 1e6
+        # The 2 s before the alarm and the 2 s after: the stream opened while the dwell ran, not at the alarm.
+        assert seconds >= 3.9
+    finally:
+        node.stop()
+        recorder.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_fire_lane_with_nothing_in_it_never_opens_its_main_stream(fresh_mosquitto, streams, tmp_path):
+    sky = {"id": "sky", "kind": "fire_lane", "polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 0.08], [0.0, 0.08]]}
+    site = one_camera_site(fresh_mosquitto.port, streams.url("street.mp4"), detect_url=streams.url("street_sub.mp4"),
+                           detect_fps=2, decode="all", zones=[sky])
+    node = EdgeNode(site, "e1", tmp_path / "var" / "outbox.db")
+    node.start()
+    try:
+        worker = node.workers[0]
+        wait_until(lambda: _samples(worker) >= 12, 60, what="a dozen samples of the sub-stream")
+        assert worker.reader.frames_in > 0
+        # One RTSP session to the camera, not two, and nothing demuxed of the 1280x720 stream.
+        assert worker.evidence_reader.opens == 0 and worker.evidence_reader.frames_in == 0
+    finally:
+        node.stop()
