@@ -54,6 +54,9 @@ def edge(
     phases: int = typer.Option(1, "--phases", min=1, max=64,
                                help="loop phases of the footage (gst): camera i starts the clip at (i mod N)/N of "
                                "it, so cameras are not all in step (1: each starts it as it connects)"),
+    blocked: float = typer.Option(1.0, "--blocked", min=0, max=1,
+                                  help="share of the street cameras whose fire lane holds parked cars; the others "
+                                  "watch the road's middle, where traffic passes and nothing stops (fire lanes)"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -84,7 +87,7 @@ def edge(
                         # The lift loop changes by itself (people, a scooter): no second scene.
                         changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
                         camera_server=camera_server, hazard=hazard, detect_width=detect_width,
-                        phases=phases)
+                        phases=phases, blocked=blocked)
     progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
         if find_capacity:
@@ -259,6 +262,50 @@ def detector(
         table.add_column(column, justify="right")
     for f in figures:
         table.add_row(f.input, f"{f.cpu_ms:.1f}", f"{f.vs_square:.2f}", str(f.kerb_vehicles))
+    Console().print(table)
+
+
+@app.command("int8")
+def int8(
+    model: str = typer.Option(..., "--model", help="an INT8 model (sharpeyes models quantize)"),
+    against: str = typer.Option(None, "--against", help="the fp32 model (default: the one MODEL was quantized from)"),
+    stream: str = typer.Option("408x576", "--stream", help="the camera stream's WIDTHxHEIGHT (a lift's portrait sub-stream)"),
+    detect_width: int = typer.Option(640, "--detect-width", min=160, max=1280, help="the zone's detect_width"),
+    calls: int = typer.Option(35, "--calls", min=5, help="timed calls per model per repeat, after 5 warm-up calls"),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="repeats; the worst ratio counts"),
+    source: Path = typer.Option(None, "--source", help="a clip or picture whose first frame is used (default: "
+                                "../shared/media/elevator_escooter_20s.mp4)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON list instead of the table"),
+) -> None:
+    """CPU per detect() of an INT8 model vs its fp32 source, interleaved in one run, one intra-op thread."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.registry import PROJECT_ROOT, load_registry
+    from sharpeyes.bench.int8_bench import as_dicts, run_int8_bench, stream_frame, worst
+
+    if against is None:
+        entry = next((m for m in load_registry().models if m.name == model), None)
+        against = ((entry.trained or {}).get("quantized") or {}).get("from") if entry else None
+        if against is None:
+            typer.echo(f"error: {model} names no source model; give --against", err=True)
+            raise typer.Exit(2)
+    width, height = (int(v) for v in stream.lower().split("x"))
+    frame = stream_frame(source or PROJECT_ROOT.parent / "shared" / "media" / "elevator_escooter_20s.mp4", width, height)
+    figures = run_int8_bench(model, against, frame, detect_width, calls, repeats=repeat)
+    if as_json:
+        typer.echo(json.dumps(as_dicts(figures)))
+        return
+    table = Table(title=f"sharpeyes bench int8 — {model} vs {against}, {stream} stream at detect_width {detect_width}, "
+                        f"one intra-op thread, median thread CPU per detect() of {calls} interleaved calls")
+    for column in ("repeat", "input", f"{against} ms", f"{model} ms", "int8 / fp32", "speed-up"):
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(str(f.repeat), f.input, f"{f.fp32_ms:.1f}", f"{f.int8_ms:.1f}", f"{f.ratio:.3f}", f"{f.speedup:.2f}x")
+    w = worst(figures)
+    table.add_row("worst", w.input, f"{w.fp32_ms:.1f}", f"{w.int8_ms:.1f}", f"{w.ratio:.3f}", f"{w.speedup:.2f}x")
     Console().print(table)
 
 

@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                     "frames_decoded": w.reader.frames_decoded,
                     "decode_s": w.decode_seconds,
                     "reconnects": w.reader.reconnects,
+                    # The main stream beside a sub-stream: packets demuxed (an on-demand stream's only while open).
+                    "main_packets": w.evidence_reader.frames_in if w.sub_stream else 0,
                 }
                 for w in node.workers
             },

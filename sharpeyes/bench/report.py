@@ -65,6 +65,7 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("RSS MB (peak in window)", _fmt(s["rss_mb"], ".0f"), _fmt(s["floor_rss_mb"], ".0f"), _fmt(s["peer_rss_mb"], ".0f")),
         ("dwell threshold → event on broker, p95 ms", _fmt(s["alert_latency_ms_p95"], ".0f"), "—", "—"),
         ("alerts received / cameras", f"{s['alerts']}/{s['alerts_expected']}", "—", "—"),
+        ("main-stream packets demuxed, share of all", _fmt(s.get("main_stream_share"), ".0%"), "—", "—"),
         ("whole machine busy in window (cores)", _fmt(s["machine_busy_cores"], ".2f"), _fmt(s.get("floor_machine_busy_cores"), ".2f"),
          _fmt(s.get("peer_machine_busy_cores"), ".2f")),
         ("  of which RTSP server (not counted above)", _fmt(s["rtsp_server_cores"], ".2f"), "—", "—"),

@@ -50,6 +50,25 @@ def test_bench_edge_json_on_two_cameras(shared_media: Path, tmp_path: Path) -> N
     assert (tmp_path / "work" / "edge.json").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_bench_edge_with_half_the_lanes_empty_demuxes_half_the_main_streams(shared_media: Path, tmp_path: Path) -> None:
+    """`--blocked 0.5`: two of four lanes hold parked cars and alarm; the two empty ones (traffic
+    lane) never open their main streams, which the edge opens only while a lane times a vehicle."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharpeyes", "bench", "edge", "--cameras", "4", "--seconds", "10", "--json", "--no-peer",
+         "--no-floor", "--no-ungated", "--changing", "0", "--blocked", "0.5",
+         "--source", str(shared_media / "street_parked_cars_720p.mp4"), "--workdir", str(tmp_path / "work")],
+        check=False, capture_output=True, text=True, timeout=140,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["blocked_cameras"] == 2 and result["alerts_expected"] == 2
+    assert result["alerts"] == 2
+    # Two of the four main streams open for the whole window, the other two never.
+    assert 0.3 < result["main_stream_share"] < 0.7
+
+
 def test_bench_edge_without_the_peers_libraries_refuses_and_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     # `make setup` installs Ultralytics and PyTorch, so their absence is simulated (a fault that
     # cannot be caused otherwise here): the lookup that finds them says they are not there.

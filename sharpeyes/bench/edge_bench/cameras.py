@@ -26,6 +26,8 @@ SITE, EDGE = "bench", "bench"
 CAMERAS_PER_SERVER = 4
 # The near kerb of the street clip, where a row of cars stays parked (as in configs/demo.yaml).
 KERB_LANE = [[0.05, 0.74], [0.95, 0.74], [0.95, 0.90], [0.05, 0.90]]
+# The road's middle of that clip, between the two parked rows: cars drive through, none stops.
+ROAD_LANE = [[0.30, 0.60], [0.85, 0.60], [0.85, 0.72], [0.30, 0.72]]
 SUBSTREAM = CameraProfile(width=640, height=360, fps=5, gop=10, bitrate=384_000)
 LIFT_CAMERA = Path(__file__).resolve().parents[3] / "configs" / "cameras" / "elevator.yaml"
 # A lift camera keeps the shared lift clip's portrait frame (816x1150): the main stream as cameras
@@ -37,17 +39,29 @@ CAMERAS_PER_GST_SERVER = 16
 HAZARD_EVENT = {"fire_lane": "fire_lane_blocked", "ebike": "ebike_indoor"}
 
 
-def _zones(lift: bool, dwell_s: float) -> list[dict[str, Any]]:
+def _zones(lift: bool, dwell_s: float, blocked: bool = True) -> list[dict[str, Any]]:
     if lift:
         # The lift car's floor as drawn for the e-scooter clip (the lift footage keeps its frame).
         zone = yaml.safe_load(LIFT_CAMERA.read_text(encoding="utf-8"))["zones"][0]
         return [{**zone, "dwell_s": dwell_s}]
+    if not blocked:
+        return [{"id": "road-lane", "kind": "fire_lane", "polygon": ROAD_LANE, "dwell_s": dwell_s,
+                 "clear_s": 30, "realarm_s": 3600}]
     return [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
              "clear_s": 30, "realarm_s": 3600}]
 
 
+def spread(names: list[str], count: int) -> list[str]:
+    """``count`` of ``names`` spread evenly over the list (so over the servers, too)."""
+    if count <= 0:
+        return []
+    return names[:: max(1, round(len(names) / count))][:count]
+
+
 def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
-                gate: bool = True, lift: bool = False, detect_width: int | None = None) -> dict[str, Any]:
+                gate: bool = True, lift: bool = False, detect_width: int | None = None,
+                unblocked: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``unblocked``: the street cameras whose fire lane is the road's middle, not the parked kerb."""
     return {
         "site": SITE,
         "broker": {"host": "127.0.0.1", "port": broker_port},
@@ -65,7 +79,7 @@ def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fp
                     # The lift footage cuts between two rooms, which the tamper watch rightly takes
                     # for a camera turned away; a lift camera's view never changes like that.
                     **({"tamper": {"enabled": False}} if lift else {}),
-                    "zones": _zones(lift, dwell_s),
+                    "zones": _zones(lift, dwell_s, blocked=camera_id not in unblocked),
                 }
                 for camera_id, url, detect_url in cameras
             ],
@@ -207,8 +221,7 @@ class StandInCameras:
             per_server = max(1, per_server // 2)
         self.groups = [names[i : i + per_server] for i in range(0, len(names), per_server)]
         n_changing = footage.changing_cameras
-        self._changing_names = (set(names[:: max(1, round(len(names) / n_changing))][:n_changing])
-                                if n_changing else set())
+        self.changing_names = set(spread(names, n_changing))
         # The gst server plays a looped copy of each clip once: long enough for one contestant's
         # sessions (twice its longest run), and no longer, since every session start reads the
         # copy's whole sample table.
@@ -228,7 +241,7 @@ class StandInCameras:
 
     def _streams(self, n: str) -> dict[str, Path]:
         footage = self._footage
-        changing_camera = n in self._changing_names and footage.changing_clip is not None
+        changing_camera = n in self.changing_names and footage.changing_clip is not None
         files = {f"{n}.mp4": footage.changing_clip if changing_camera and footage.changing_clip else footage.clip}
         sub = footage.changing_sub if changing_camera else footage.sub_clip
         if sub is not None:

@@ -147,6 +147,7 @@ def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[flo
         if a and b:
             decode_s += b["decode_s"] - a["decode_s"]
             contestant.reconnects += b.get("reconnects", 0) - a.get("reconnects", 0)
+            contestant.main_stream_packets += b.get("main_packets", 0) - a.get("main_packets", 0)
     contestant.samples = n_samples
     contestant.on_time_share_min = min(shares) if shares else None
     if n_samples:

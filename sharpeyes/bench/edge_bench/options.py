@@ -55,6 +55,11 @@ class BenchOptions:
     # connects (within 2 s of the others: every lift sees the e-scooter together); N, camera i
     # starts at (i mod N) / N of the clip, as independent cameras would.
     phases: int = 1
+    # The share of the street cameras (the changing ones aside) whose kerb lane holds the parked
+    # cars; the others watch the road's middle, where traffic passes and nothing stops. 1.0: every
+    # lane blocked at once, the worst case; a city's fire lanes are empty most of the time, and an
+    # empty lane's camera does not open its main stream (edge/evidence_stream.py).
+    blocked: float = 1.0
 
     @property
     def lift(self) -> bool:

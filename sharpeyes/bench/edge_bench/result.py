@@ -31,6 +31,8 @@ class Contestant:
     infer_ms_per_sample: float | None = None
     sample_ms_p95: float | None = None
     reconnects: int = 0
+    # Packets of the cameras' main streams demuxed beside their sub-streams, in the window.
+    main_stream_packets: int = 0
     note: str | None = None
     # The machine is shared: how busy it was during the window, and how much of that was ours.
     machine_busy_cores: float | None = None
@@ -66,6 +68,14 @@ class BenchResult:
     # Why a contestant was not run ("floor", "peer", "peer_fitted"): every null figure says why.
     skipped: dict[str, str] = field(default_factory=dict)
 
+    def main_stream_share(self) -> float | None:
+        """The share of the main streams' packets the edge demuxed beside the sub-streams: 1.0 with
+        every main stream open all the window; less where an empty lane left its stream closed."""
+        fps = float(self.stream.get("fps") or 0)
+        if not self.options.get("substream") or not self.edge.window_s or not fps:
+            return None
+        return self.edge.main_stream_packets / (self.edge.cameras * fps * self.edge.window_s)
+
     def summary(self) -> dict[str, Any]:
         """The flat JSON object ``--json`` prints; keys named in the issue come first."""
         edge_cpu = self.edge.cpu_per_camera_s
@@ -90,6 +100,8 @@ class BenchResult:
             "on_time_share_min": _round(self.edge.on_time_share_min, 3),
             "alerts": len(self.alert_latency_ms),
             "alerts_expected": self.alerts_expected,
+            "blocked_cameras": self.options.get("blocked_cameras"),
+            "main_stream_share": _round(self.main_stream_share(), 3),
             "processing_latency_ms_p95": _round(stats.percentile(self.processing_latency_ms, 95), 0),
             "floor_rss_mb": _round(self.floor.rss_mb, 1) if self.floor else None,
             "peer_rss_mb": _round(self.peer.rss_mb, 1) if self.peer else None,
@@ -165,6 +177,8 @@ class BenchResult:
                 why[key] = reason("floor")
             elif "latency" in key:
                 why[key] = "no alert reached the broker during the run"
+            elif key == "main_stream_share":
+                why[key] = "no sub-stream (--no-substream): the one stream is the main stream"
             else:
                 why[key] = "the edge measured no samples in the window"
         return why
