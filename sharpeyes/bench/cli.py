@@ -51,9 +51,10 @@ def edge(
     detect_width: int = typer.Option(None, "--detect-width", min=160, max=1280,
                                      help="the detector's input long side on every camera (default: the zone kind's, "
                                      "480 for fire lanes, 640 for lifts)"),
-    phases: int = typer.Option(1, "--phases", min=1, max=64,
+    phases: int = typer.Option(None, "--phases", min=1, max=64,
                                help="loop phases of the footage (gst): camera i starts the clip at (i mod N)/N of "
-                               "it, so cameras are not all in step (1: each starts it as it connects)"),
+                               "it, so cameras are not all in step (1: each starts it as it connects; default: 6 "
+                               "for lifts, whose rides are independent, 1 for fire lanes)"),
     blocked: float = typer.Option(1.0, "--blocked", min=0, max=1,
                                   help="share of the street cameras whose fire lane holds parked cars; the others "
                                   "watch the road's middle, where traffic passes and nothing stops (fire lanes)"),
@@ -67,7 +68,14 @@ def edge(
     import logging
     import sys
 
-    from sharpeyes.bench.edge_bench.options import CAMERA_SERVERS, DEFAULT_FPS, HAZARDS, BenchError, BenchOptions
+    from sharpeyes.bench.edge_bench.options import (
+        CAMERA_SERVERS,
+        DEFAULT_FPS,
+        DEFAULT_PHASES,
+        HAZARDS,
+        BenchError,
+        BenchOptions,
+    )
     from sharpeyes.bench.edge_bench.series import repeated_summary, run_capacity, run_repeated
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
     from sharpeyes.bench.report import print_capacity, print_repeat_table, print_table
@@ -87,7 +95,7 @@ def edge(
                         # The lift loop changes by itself (people, a scooter): no second scene.
                         changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
                         camera_server=camera_server, hazard=hazard, detect_width=detect_width,
-                        phases=phases, blocked=blocked)
+                        phases=phases or DEFAULT_PHASES[hazard], blocked=blocked)
     progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
         if find_capacity:

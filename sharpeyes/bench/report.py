@@ -79,7 +79,8 @@ def print_table(summary: dict[str, Any]) -> None:
     what = "lift cameras (e-bike)" if summary.get("hazard") == "ebike" else "cameras"
     table = Table(title=f"sharpeyes bench edge — {summary['cameras']} {what} ({summary.get('changing_cameras', 0)} of them "
                         f"changing), {summary['fps']} fps, {summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}, "
-                        f"{summary.get('camera_server', 'python')} RTSP server")
+                        f"{summary.get('camera_server', 'python')} RTSP server, {summary.get('phases', 1)} loop phase(s), "
+                        f"{summary.get('blocked_cameras', '—')} lanes blocked")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(summary):
@@ -116,7 +117,8 @@ def print_repeat_table(summary: dict[str, Any]) -> None:
 
     n = summary["repeat"]
     table = Table(title=f"sharpeyes bench edge — {summary.get('cameras')} cameras, {summary.get('hazard', 'fire_lane')}, "
-                        f"{n} runs, {summary.get('camera_server', 'python')} RTSP server")
+                        f"{n} runs, {summary.get('camera_server', 'python')} RTSP server, "
+                        f"{summary.get('phases', 1)} loop phase(s), {summary.get('blocked_cameras', '—')} lanes blocked")
     for column in ("figure", "min", "median", "max"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for key, spread in summary["figures"].items():

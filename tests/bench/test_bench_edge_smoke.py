@@ -99,6 +99,7 @@ def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
     for key in KEYS:
         assert key in result, key
     assert result["hazard"] == "ebike" and result["fps"] == 2.0 and result["cameras"] == 2
+    assert result["phases"] == 6  # lifts ride out of step unless --phases says otherwise
     assert set(result["targets"]) == {"all_cameras_sustained", "at_least_24_cameras_sustained",
                                       "alert_latency_p95_at_most_2_s", "rss_at_most_1_5_gb"}
     assert result["targets"]["at_least_24_cameras_sustained"] is False  # two cameras are not 24

@@ -10,6 +10,11 @@ HAZARDS = ("fire_lane", "ebike")
 CAMERA_SERVERS = ("gst", "python")
 # The cadence each hazard is sampled at unless --fps says otherwise (broker/zonekinds.py).
 DEFAULT_FPS = {"fire_lane": 0.5, "ebike": 2.0}
+# Loop phases unless --phases says otherwise: lifts ride independently, so six phases 10 s apart
+# in the 60 s lift loop (at most a sixth of the lifts see the e-scooter together). In step (1),
+# every lift sees it in the same seconds, a building where every lift is busy at once. The street
+# clip is parked cars: its phase changes nothing.
+DEFAULT_PHASES = {"fire_lane": 1, "ebike": 6}
 
 
 class BenchError(RuntimeError):

@@ -129,6 +129,7 @@ class BenchResult:
         # Judged on the CPU it got: the edge's own cores beside the stand-in cameras' share.
         out["edge_cores"] = _round(self.edge.cpu_s / self.edge.window_s, 2) if self.edge.window_s else None
         out["hazard"] = self.options.get("hazard", "fire_lane")
+        out["phases"] = self.options.get("phases", 1)
         out["camera_server"] = self.options.get("camera_server", "python")
         out["camera_server_fallback"] = self.options.get("camera_server_fallback")
         streams = self.edge.cameras * (2 if self.options.get("substream") else 1)
