@@ -338,6 +338,50 @@ def vet_checkpoint(
                   f"pickle globals torch/ultralytics/collections only; outputs within {deviation:.4g} of {against}.onnx")
 
 
+@app.command("quantize")
+def quantize_model(
+    source: str = typer.Argument(..., help="a registered YOLOv8 model (fp32): yolov8n, or one trained here"),
+    name: str = typer.Option(..., "--name", help="the INT8 model's name (camera model:, --model flags, bench)"),
+    calibration: list[Path] = typer.Option(None, "--calibration", help="pictures (a file or folder, a YOLO-layout "
+                                           "dataset) or a clip (every 10th frame) to calibrate on; repeat for several "
+                                           "(default: ../shared/datasets/ebike-elevator and ../shared/media/elevator_*.mp4)"),
+    reduce_range: bool = typer.Option(False, "--reduce-range/--full-range",
+                                      help="7-bit weights, against saturated u8 x s8 sums on AVX2 CPUs without VNNI "
+                                      "(on yolov8n here: as fast, and less agreement with fp32)"),
+    max_frames: int = typer.Option(200, "--max-frames", min=1, help="calibration frames at most (evenly thinned)"),
+    as_json: bool = typer.Option(False, "--json", help="print the registered entry as JSON"),
+) -> None:
+    """Quantize SOURCE statically to INT8 (onnxruntime QDQ, calibrated on real letterboxed frames; the
+    head's DFL/anchor tail stays float) and register it in the local store as NAME (models/quantize.py)."""
+    import json
+
+    from models.quantize import QuantizeError, QuantizeSettings, quantize
+
+    say = (lambda line: print(line, file=sys.stderr)) if as_json else console.print  # noqa: E731
+    settings = QuantizeSettings(source=source, name=name, calibration=tuple(calibration or ()),
+                                reduce_range=reduce_range, max_frames=max_frames)
+    try:
+        entry = quantize(settings, progress=say)
+    except (QuantizeError, ModelNotFound, ChecksumMismatch) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(entry.model_dump(mode="json")))
+        return
+    record = (entry.trained or {})["quantized"]
+    table = Table("frames", f"{source} boxes (>= 0.35)", f"found by {name}", "share", f"{name} boxes", "matching",
+                  title=f"{name}: {source}'s boxes found again (same label, IoU >= 0.5, fitted input)")
+    for label, figures in record["agreement"].items():
+        table.add_row(f"{label} ({figures['frames']})", str(figures["source_boxes"]), str(figures["found"]),
+                      str(figures["recall_of_source"]), str(figures["quantized_boxes"]), str(figures["precision_vs_source"]))
+    console.print(table)
+    figures = (entry.trained or {}).get("figures")
+    if figures:
+        hazard = figures["held_out"]["hazards"][0]
+        console.print(f"held-out part of {source}: e-bikes found {hazard['found']}/{hazard['labelled']}, "
+                      f"vehicle agreement {figures['vehicle_agreement']}")
+
+
 @app.command("verify")
 def verify(name: list[str] = typer.Argument(None, help="models to verify (default: all)")) -> None:
     """Check every model's weights exist and match the registry's sha256; exit 1 otherwise."""
