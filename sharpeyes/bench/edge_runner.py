@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sharpeyes.bench.child import ChildRun
+from sharpeyes.bench.procstat import thread_cpu_by_kind
 
 
 def _probe(worker: Any, records: list[list[float]], infer: threading.local) -> None:
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                 for w in node.workers
             },
             "outbox_depth": node.outbox.depth()[0],
+            "threads": thread_cpu_by_kind(),
         }
 
     try:

@@ -42,6 +42,38 @@ def cpu_of(pid: int) -> CpuSample:
     return parse_stat(Path(f"/proc/{pid}/stat").read_text())
 
 
+# What the edge's threads are, by the names edge.camera and edge.camera_worker give them.
+THREAD_KINDS = ("workers", "detection_readers", "main_readers", "other")
+
+
+def thread_kind(name: str) -> str:
+    if name.startswith("worker-"):
+        return "workers"
+    if name.startswith("camera-"):
+        return "main_readers" if name.endswith("(evidence stream)") else "detection_readers"
+    return "other"
+
+
+def thread_cpu_by_kind() -> dict[str, float]:
+    """This process's CPU seconds by the kind of Python thread that spent them; "other" also holds
+    what no Python thread names (onnxruntime's pool, the interpreter's start) and threads gone by."""
+    by_kind = dict.fromkeys(THREAD_KINDS, 0.0)
+    named = 0.0
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        try:
+            spent = parse_stat(Path(f"/proc/self/task/{thread.native_id}/stat").read_text()).total_s
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended since the list was taken
+        kind = thread_kind(thread.name)
+        if kind != "other":
+            by_kind[kind] += spent
+            named += spent
+    by_kind["other"] = cpu_of(os.getpid()).total_s - named
+    return by_kind
+
+
 def rss_mb_of(pid: int) -> float | None:
     try:
         kb = parse_status_kb(Path(f"/proc/{pid}/status").read_text(), "VmRSS")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sharpeyes.bench.procstat import THREAD_KINDS
+
 
 def _fmt(value: Any, spec: str = "", unit: str = "") -> str:
     if value is None:
@@ -90,6 +92,9 @@ def print_table(summary: dict[str, Any]) -> None:
     console.print(f"  the edge's own CPU in its window: {_fmt(summary.get('edge_cores'), '.2f')} cores; the stand-in "
                   f"cameras' server ({summary.get('camera_server', 'python')}): {_fmt(summary.get('rtsp_server_cores'), '.2f')} "
                   f"cores, {_fmt(summary.get('rtsp_server_cpu_per_stream_s'), '.5f')} CPU s per stream-second")
+    if summary.get("cores_workers") is not None:
+        console.print("  the edge's cores by thread: " + ", ".join(
+            f"{kind.replace('_', ' ')} {_fmt(summary.get(f'cores_{kind}'), '.2f')}" for kind in THREAD_KINDS))
     if summary.get("camera_server_fallback"):
         console.print(f"  [bold red]camera server fell back to python:[/] {summary['camera_server_fallback']}")
     for name, met in summary["targets"].items():

@@ -148,6 +148,9 @@ def summarise(contestant: Contestant, records: dict[str, Any], window: tuple[flo
             decode_s += b["decode_s"] - a["decode_s"]
             contestant.reconnects += b.get("reconnects", 0) - a.get("reconnects", 0)
             contestant.main_stream_packets += b.get("main_packets", 0) - a.get("main_packets", 0)
+    before, after = start_counters.get("threads"), end_counters.get("threads")
+    if before and after and window[1] > window[0]:
+        contestant.thread_cores = {kind: (after[kind] - before[kind]) / (window[1] - window[0]) for kind in after}
     contestant.samples = n_samples
     contestant.on_time_share_min = min(shares) if shares else None
     if n_samples:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sharpeyes.bench import stats
+from sharpeyes.bench.procstat import THREAD_KINDS
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Contestant:
     reconnects: int = 0
     # Packets of the cameras' main streams demuxed beside their sub-streams, in the window.
     main_stream_packets: int = 0
+    # The edge's cores in the window by kind of thread (sharpeyes.bench.procstat.THREAD_KINDS).
+    thread_cores: dict[str, float] = field(default_factory=dict)
     note: str | None = None
     # The machine is shared: how busy it was during the window, and how much of that was ours.
     machine_busy_cores: float | None = None
@@ -102,6 +105,7 @@ class BenchResult:
             "alerts_expected": self.alerts_expected,
             "blocked_cameras": self.options.get("blocked_cameras"),
             "main_stream_share": _round(self.main_stream_share(), 3),
+            **{f"cores_{kind}": _round(self.edge.thread_cores.get(kind), 3) for kind in THREAD_KINDS},
             "processing_latency_ms_p95": _round(stats.percentile(self.processing_latency_ms, 95), 0),
             "floor_rss_mb": _round(self.floor.rss_mb, 1) if self.floor else None,
             "peer_rss_mb": _round(self.peer.rss_mb, 1) if self.peer else None,
