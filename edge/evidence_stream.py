@@ -97,31 +97,35 @@ class EvidenceStream:
                                seconds + reader.decode_seconds)
 
     # -- what the worker asks of the evidence stream (no-ops or empty while it is closed) ----------
+    # Each reads the reader once: a recheck asks from the command thread while the worker may close it.
     def hold(self, key: object, since: float) -> None:
-        if self._reader is not None:
-            self._reader.hold(key, since)
+        if (reader := self._reader) is not None:
+            reader.hold(key, since)
 
     def release(self, key: object) -> None:
-        if self._reader is not None:
-            self._reader.release(key)
+        if (reader := self._reader) is not None:
+            reader.release(key)
 
     def packets_between(self, start: float, end: float) -> tuple[Any, list[Any]]:
-        return (None, []) if self._reader is None else self._reader.packets_between(start, end)
+        return (None, []) if (reader := self._reader) is None else reader.packets_between(start, end)
 
     def ring_span(self) -> tuple[float, float] | None:
-        return None if self._reader is None else self._reader.ring_span()
+        return None if (reader := self._reader) is None else reader.ring_span()
 
     def keyframe_image(self, at: float | None = None) -> np.ndarray | None:
-        return None if self._reader is None else self._reader.keyframe_image(at)
+        return None if (reader := self._reader) is None else reader.keyframe_image(at)
 
     @property
     def frames_in(self) -> int:
-        return self._closed_counts[0] + (self._reader.frames_in if self._reader is not None else 0)
+        reader = self._reader
+        return self._closed_counts[0] + (reader.frames_in if reader is not None else 0)
 
     @property
     def frames_decoded(self) -> int:
-        return self._closed_counts[1] + (self._reader.frames_decoded if self._reader is not None else 0)
+        reader = self._reader
+        return self._closed_counts[1] + (reader.frames_decoded if reader is not None else 0)
 
     @property
     def decode_seconds(self) -> float:
-        return self._closed_counts[2] + (self._reader.decode_seconds if self._reader is not None else 0.0)
+        reader = self._reader
+        return self._closed_counts[2] + (reader.decode_seconds if reader is not None else 0.0)
