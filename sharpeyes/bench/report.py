@@ -92,6 +92,9 @@ def print_table(summary: dict[str, Any]) -> None:
     console.print(f"  the edge's own CPU in its window: {_fmt(summary.get('edge_cores'), '.2f')} cores; the stand-in "
                   f"cameras' server ({summary.get('camera_server', 'python')}): {_fmt(summary.get('rtsp_server_cores'), '.2f')} "
                   f"cores, {_fmt(summary.get('rtsp_server_cpu_per_stream_s'), '.5f')} CPU s per stream-second")
+    if summary.get("machine_reference_ms") is not None:
+        console.print(f"  machine reference before the run: one yolov8n 640x640 inference on one thread took "
+                      f"{summary['machine_reference_ms']:.0f} ms CPU (compare runs by it)")
     if summary.get("cores_workers") is not None:
         console.print("  the edge's cores by thread: " + ", ".join(
             f"{kind.replace('_', ' ')} {_fmt(summary.get(f'cores_{kind}'), '.2f')}" for kind in THREAD_KINDS))

@@ -67,6 +67,8 @@ def test_bench_edge_with_half_the_lanes_empty_demuxes_half_the_main_streams(shar
     assert result["alerts"] == 2
     # Two of the four main streams open for the whole window, the other two never.
     assert 0.3 < result["main_stream_share"] < 0.7
+    # The machine's speed before the run, so that runs on a slower hour can be told apart.
+    assert result["machine_reference_ms"] > 5
 
 
 def test_bench_edge_without_the_peers_libraries_refuses_and_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

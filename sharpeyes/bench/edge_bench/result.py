@@ -134,6 +134,8 @@ class BenchResult:
         out["edge_cores"] = _round(self.edge.cpu_s / self.edge.window_s, 2) if self.edge.window_s else None
         out["hazard"] = self.options.get("hazard", "fire_lane")
         out["phases"] = self.options.get("phases", 1)
+        # The machine's speed before the run (sharpeyes/bench/edge_bench/reference.py): compare runs by it.
+        out["machine_reference_ms"] = self.options.get("machine_reference_ms")
         out["camera_server"] = self.options.get("camera_server", "python")
         out["camera_server_fallback"] = self.options.get("camera_server_fallback")
         streams = self.edge.cameras * (2 if self.options.get("substream") else 1)

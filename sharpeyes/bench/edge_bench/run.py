@@ -26,6 +26,7 @@ from sharpeyes.bench.edge_bench.cameras import (
 )
 from sharpeyes.bench.edge_bench.measure import measure, summarise
 from sharpeyes.bench.edge_bench.options import BenchError, BenchOptions, default_changing_source, default_source
+from sharpeyes.bench.edge_bench.reference import reference_inference_ms
 from sharpeyes.bench.edge_bench.result import BenchResult, machine_info
 from sharpeyes.bench.procstat import boost
 
@@ -65,6 +66,9 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
                                session_s=max(300.0, 2 * (opts.warmup_timeout_s + opts.settle_s + opts.seconds)),
                                phases=opts.phases)
     broker = MosquittoProcess(data_dir=workdir / "mosquitto")
+    # Before the stand-ins start: the machine's own speed, with nothing of this run on it yet.
+    reference_ms = reference_inference_ms()
+    progress(f"machine reference: one yolov8n 640x640 inference on one thread, {reference_ms:.0f} ms CPU")
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         stand_ins.start()
@@ -99,7 +103,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             clock.close()
         result = BenchResult(
             options={**asdict(opts), "source": str(source), "workdir": str(workdir), "changing_cameras": n_changing,
-                     "blocked_cameras": len(blocked),
+                     "blocked_cameras": len(blocked), "machine_reference_ms": round(reference_ms, 1),
                      "camera_server": camera_server, "camera_server_fallback": fallback,
                      "changing_source": str(opts.changing_source or default_changing_source()) if n_changing else None},
             started_at=started_at,
