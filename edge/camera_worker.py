@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -107,6 +108,9 @@ class CameraWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"worker-{camera.id}", daemon=True)
         self._clips: list[PendingClip] = []
+        # Clips handed to the node's evidence finisher and not cut yet: their ring must stay open.
+        self._finishing = 0
+        self._finishing_lock = threading.Lock()
         self.samples = 0
         self.late_samples = 0
 
@@ -152,7 +156,7 @@ class CameraWorker:
             frame = self.reader.next_frame(last, timeout=1.0)
             self._finish_due_clips()
             if isinstance(self.evidence_reader, EvidenceStream):
-                self.evidence_reader.update(time.monotonic(), self.pipeline.watching() or bool(self._clips))
+                self.evidence_reader.update(time.monotonic(), self._evidence_needed())
             if frame is None:
                 continue
             last = frame.number
@@ -238,19 +242,27 @@ class CameraWorker:
 
     def _finish_due_clips(self) -> None:
         """The clip needs the seconds after the event too, so it follows as an ``update`` of the
-        episode, with the main stream's full-resolution picture when detection runs on a sub-stream."""
+        episode, with the main stream's full-resolution picture when detection runs on a sub-stream.
+        The node's evidence finisher cuts it, one alarm after another: a dozen cameras cutting at
+        once made every camera's samples late."""
         now = time.monotonic()
         ready = [c for c in self._clips if c.due <= now]
         if not ready:
             return
         self._clips = [c for c in self._clips if c.due > now]
         for pending in ready:
+            with self._finishing_lock:
+                self._finishing += 1
+            self.host.evidence_finisher.submit(functools.partial(self._finish_clip, pending))
+
+    def _finish_clip(self, pending: PendingClip) -> None:
+        try:
             try:
                 blobs = [blob for blob in (self._clip(pending), self._full_picture(pending.at)) if blob is not None]
             finally:
                 self.evidence_reader.release(pending)
             if not blobs:
-                continue
+                return
             wall = datetime.now(UTC)
             update = pending.event.model_copy(
                 update={
@@ -263,6 +275,15 @@ class CameraWorker:
                 }
             )
             self.host.enqueue(update, blobs)
+        finally:
+            with self._finishing_lock:
+                self._finishing -= 1
+
+    def _evidence_needed(self) -> bool:
+        """A zone times something towards an alarm, or a clip still waits for its seconds or its cut."""
+        with self._finishing_lock:
+            finishing = self._finishing
+        return self.pipeline.watching() or bool(self._clips) or finishing > 0
 
     def _clip(self, pending: PendingClip) -> EvidenceBlob | None:
         if not self.camera.clips:

@@ -33,6 +33,7 @@ from edge.camera_worker import CameraWorker
 from edge.commands import CommandHandler
 from edge.config_state import ConfigState
 from edge.evidence import EvidenceBlob
+from edge.evidence_finisher import EvidenceFinisher
 from edge.inference_gate import InferenceGate
 from edge.metrics import serve_metrics
 from edge.outbox import Outbox, OutboxMessage
@@ -82,6 +83,8 @@ class EdgeNode:
         # bounded activation memory, no 32-way contention on two cores, newest frame first.
         self.inference_slots = self.edge.inference_slots or os.cpu_count() or 1
         self.inference_gate = InferenceGate(self.inference_slots)
+        # Clips and full-resolution pictures after alarms, one at a time (edge/evidence_finisher.py).
+        self.evidence_finisher = EvidenceFinisher()
         self.workers: list[CameraWorker] = []
         self._workers_lock = threading.RLock()
         self._stopping = threading.Event()
@@ -221,6 +224,7 @@ class EdgeNode:
         self.commands = CommandHandler(self)
         self.publisher.follow_central(self.site.site, self.edge_id, self.commands.on_message)
         self.publisher.start()
+        self.evidence_finisher.start()
         self.actuators = ActuatorHub(self.edge, site=self.site.site, record=self.enqueue_actuation,
                                      on_failing=self._actuator_health_changed)
         # Spread the first connections over up to 2 s: 32 cameras opening at once time out together.
@@ -304,6 +308,7 @@ class EdgeNode:
         with self._workers_lock:
             for worker in self.workers:
                 worker.stop()
+        self.evidence_finisher.stop()  # the clips already due are cut and queued before the outbox closes
         self.publisher.wait_until_drained(3.0)
         self.publisher.stop(final=(topics.status_topic(self.site.site, self.edge_id), self._status("offline")))
         self.outbox.close()

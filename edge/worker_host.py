@@ -13,6 +13,7 @@ from broker.siteconfig import SiteConfig
 from edge.actuators.hub import ActuatorHub
 from edge.camera import HealthChange
 from edge.evidence import EvidenceBlob
+from edge.evidence_finisher import EvidenceFinisher
 from edge.inference_gate import InferenceGate
 
 
@@ -30,6 +31,10 @@ class WorkerHost(Protocol):
     # Shared by every camera of the node: detections queue here for a slot.
     @property
     def inference_gate(self) -> InferenceGate: ...
+
+    # Shared by every camera of the node: the evidence that follows alarms is finished here, in turn.
+    @property
+    def evidence_finisher(self) -> EvidenceFinisher: ...
 
     # Read at every alarm rather than kept: the node owns the hub, and may have none.
     @property

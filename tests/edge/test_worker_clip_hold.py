@@ -23,6 +23,7 @@ from broker.payloads import HazardEvent, Phase
 from broker.siteconfig import SiteConfig
 from edge.camera_worker import CameraWorker
 from edge.evidence import EvidenceBlob
+from edge.evidence_finisher import EvidenceFinisher
 from edge.inference_gate import InferenceGate
 from models.detector import load_detector
 
@@ -36,6 +37,7 @@ class _SlowOutboxHost:
         self.edge_id = "e1"
         self.state_dir = state_dir
         self.inference_gate = InferenceGate(1)
+        self.evidence_finisher = EvidenceFinisher()  # not started: the worker's own thread finishes its clips
         self.actuators = None
         self.queued: list[tuple[HazardEvent, list[EvidenceBlob]]] = []
         self._seq = 0
