@@ -155,7 +155,9 @@ class OnnxDetector:
                 log.info("detector %s fitted to %dx%d input", self.model_name, *input_size)
             return self._sessions[input_size]
 
-    def _tensor(self, frame_bgr: np.ndarray, input_size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    def input_tensor(self, frame_bgr: np.ndarray, input_size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+        """The frame as this model takes it at ``input_size`` (letterboxed, channel order, scale, NCHW),
+        and where the frame was placed; what quantization calibrates on too."""
         import cv2
 
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
@@ -174,7 +176,7 @@ class OnnxDetector:
         import cv2
 
         input_size = self.input_size_for(frame_bgr.shape[1], frame_bgr.shape[0], input_width)
-        tensor, placement = self._tensor(frame_bgr, input_size)
+        tensor, placement = self.input_tensor(frame_bgr, input_size)
         (output,) = self.session_for(input_size).run(None, {self._input_name: tensor})[:1]
         boxes, scores, class_ids = self._decode(output, input_size, self.score_threshold)
         if len(boxes) == 0:

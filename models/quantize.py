@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from models.letterbox import letterbox
 from models.registry import (
     PROJECT_ROOT,
     ModelEntry,
@@ -118,15 +117,6 @@ def calibration_frames(sources: list[Path], max_frames: int = MAX_FRAMES) -> lis
     return frames
 
 
-def model_input(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """An Ultralytics export's input: centred letterbox, RGB, 0..1, NCHW (as models/detector.py)."""
-    import cv2
-
-    image, _ = letterbox(frame_bgr, size, centred=True)
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(image.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / 255.0)
-
-
 def head_tail_nodes(graph: Any) -> list[str]:
     """The YOLOv8 head's nodes after its last box and class convolutions (left in float)."""
     producer = next((n for n in graph.node if graph.output[0].name in n.output), None)
@@ -188,7 +178,7 @@ def quantize(settings: QuantizeSettings, progress: Progress = print) -> ModelEnt
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from models.detector import load_detector
+    from models.detector import OnnxDetector, load_detector
     from models.evaluation import LOW_SCORE
 
     started = time.monotonic()
@@ -208,6 +198,9 @@ def quantize(settings: QuantizeSettings, progress: Progress = print) -> ModelEnt
     size = (int(source.input_size[0]), int(source.input_size[1]))
     progress(f"{source.name}: calibrating on {len(frames)} frames from {', '.join(str(s) for s in sources)}")
 
+    # Calibrated on exactly what the detector feeds the source (models/detector.py).
+    reference = OnnxDetector(source.name, score_threshold=LOW_SCORE, intra_op_threads=1)
+
     class Frames(CalibrationDataReader):
         def __init__(self, input_name: str) -> None:
             self._inputs = iter(frames)
@@ -215,7 +208,7 @@ def quantize(settings: QuantizeSettings, progress: Progress = print) -> ModelEnt
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             frame = next(self._inputs, None)
-            return None if frame is None else {self._name: model_input(frame, size)}
+            return None if frame is None else {self._name: reference.input_tensor(frame, size)[0]}
 
     out_dir = store_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +247,6 @@ def quantize(settings: QuantizeSettings, progress: Progress = print) -> ModelEnt
     # What it still sees: the source's boxes, each frame at the detector's fitted input.
     from models.gate_figures import street_frames
 
-    reference = load_detector(source.name, score_threshold=LOW_SCORE, intra_op_threads=1)
     int8 = load_detector(settings.name, score_threshold=LOW_SCORE, intra_op_threads=1)
     quantized_with["agreement"] = {"calibration_frames": agreement(reference, int8, frames),
                                    "street_clip": agreement(reference, int8, street_frames())}

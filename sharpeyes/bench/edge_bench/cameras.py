@@ -44,11 +44,8 @@ def _zones(lift: bool, dwell_s: float, blocked: bool = True) -> list[dict[str, A
         # The lift car's floor as drawn for the e-scooter clip (the lift footage keeps its frame).
         zone = yaml.safe_load(LIFT_CAMERA.read_text(encoding="utf-8"))["zones"][0]
         return [{**zone, "dwell_s": dwell_s}]
-    if not blocked:
-        return [{"id": "road-lane", "kind": "fire_lane", "polygon": ROAD_LANE, "dwell_s": dwell_s,
-                 "clear_s": 30, "realarm_s": 3600}]
-    return [{"id": "kerb-lane", "kind": "fire_lane", "polygon": KERB_LANE, "dwell_s": dwell_s,
-             "clear_s": 30, "realarm_s": 3600}]
+    lane, polygon = ("kerb-lane", KERB_LANE) if blocked else ("road-lane", ROAD_LANE)
+    return [{"id": lane, "kind": "fire_lane", "polygon": polygon, "dwell_s": dwell_s, "clear_s": 30, "realarm_s": 3600}]
 
 
 def spread(names: list[str], count: int) -> list[str]:
