@@ -75,8 +75,9 @@ class CameraConfig(CameraRules):
     evidence_stream: Literal["auto", "always", "on_demand"] = Field(
         "auto", description="beside a detect_url: keep the main stream open always, or only while a zone is "
         "timing something towards an alarm (on_demand: one RTSP session instead of two, and no demuxing, while "
-        "nothing happens). auto: on_demand when every zone's dwell_s leaves the clip's clip_pre_s plus "
-        f"{EVIDENCE_OPEN_S:.0f} s to open the stream, as fire lanes' 120 s do")
+        "nothing happens). auto: on_demand; where a zone's dwell_s leaves less than clip_pre_s plus "
+        f"{EVIDENCE_OPEN_S:.0f} s to open the stream (a lift's 2 s), the detection stream keeps the clip's "
+        "seconds too, and a clip the main stream did not reach back for is cut from them")
     tamper: TamperConfig = Field(default_factory=TamperConfig)
     privacy: PrivacyRecord | None = Field(None, description="purpose, legal basis and signage: the PIPL register")
 
@@ -87,13 +88,17 @@ class CameraConfig(CameraRules):
 
     def evidence_on_demand(self) -> bool:
         """Whether the main stream opens only while an alarm may come (``evidence_stream``)."""
-        if self.detect_url is None or self.evidence_stream == "always":
+        return self.detect_url is not None and self.evidence_stream != "always"
+
+    def preroll_from_detection_stream(self) -> bool:
+        """Whether the detection stream keeps a packet ring for clips: on demand, a zone may alarm
+        before the freshly opened main stream holds ``clip_pre_s`` (a lift's e-bike after 2 s), and
+        such a clip is cut from the sub-stream instead. Fire lanes, whose dwell leaves the time to
+        open the main stream, keep no second ring."""
+        if not (self.clips and self.evidence_on_demand()):
             return False
-        if self.evidence_stream == "on_demand":
-            return True
-        # Every zone's dwell covers the pre-roll plus the stream's opening; dwell_s is filled in from
-        # the zone kind once the zone is validated.
-        return bool(self.zones) and all((z.dwell_s or 0.0) >= self.clip_pre_s + EVIDENCE_OPEN_S for z in self.zones)
+        # dwell_s is filled in from the zone kind once the zone is validated.
+        return any((z.dwell_s or 0.0) < self.clip_pre_s + EVIDENCE_OPEN_S for z in self.zones)
 
     @field_validator("url", "detect_url")
     @classmethod

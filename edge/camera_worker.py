@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from broker.cameraconfig import CameraConfig
+from broker.cameraconfig import EVIDENCE_OPEN_S, CameraConfig
 from broker.payloads import EvidenceRef, HazardEvent, Phase
 from edge.camera import CameraReader, Frame
 from edge.camera_watch import CameraWatch
@@ -70,10 +70,14 @@ class CameraWorker:
         self.detector = TimedDetector(detector)
         ring_s = camera.clip_pre_s + camera.clip_post_s + 3.0  # + one keyframe interval of slack
         detect_url = camera.detect_stream_url()
+        # Beside an on-demand main stream that may open too late for a clip's pre-roll (a lift),
+        # the detection stream keeps the clip's seconds as well (edge/evidence_stream.py).
+        preroll = detect_url is not None and camera.preroll_from_detection_stream()
         # The detection stream: what the pipeline, the scene gate and the health watch decode.
         self.reader = CameraReader(
             camera.id, detect_url or camera.stream_url(), decode=camera.decode_mode(),
-            ring_seconds=0.0 if detect_url else ring_s, on_health=host.on_health, start_delay_s=start_delay_s,
+            ring_seconds=ring_s if preroll or not detect_url else 0.0, on_health=host.on_health,
+            start_delay_s=start_delay_s,
         )
         # With a sub-stream for detection, the main stream is only demuxed (clips), and a keyframe
         # of it decoded for the full-resolution picture that follows an alarm, or for a recheck;
@@ -85,6 +89,7 @@ class CameraWorker:
             # Opened after the detection stream: a box of 64 cameras opens 128 sessions, and the
             # detection streams matter first.
             start_delay_s=start_delay_s + EVIDENCE_STREAM_DELAY_S,
+            preroll=self.reader if preroll else None,
         )
         self.started_monotonic = time.monotonic()
         self.watch = CameraWatch(
@@ -246,14 +251,22 @@ class CameraWorker:
         The node's evidence finisher cuts it, one alarm after another: a dozen cameras cutting at
         once made every camera's samples late."""
         now = time.monotonic()
-        ready = [c for c in self._clips if c.due <= now]
+        ready = [c for c in self._clips if self._ready(c, now)]
         if not ready:
             return
-        self._clips = [c for c in self._clips if c.due > now]
+        self._clips = [c for c in self._clips if c not in ready]
         for pending in ready:
             with self._finishing_lock:
                 self._finishing += 1
             self.host.evidence_finisher.submit(functools.partial(self._finish_clip, pending))
+
+    def _ready(self, pending: PendingClip, now: float) -> bool:
+        if pending.due > now:
+            return False
+        # An on-demand main stream opened seconds before a lift's alarm may not have sent its first
+        # keyframe by the clip's end: the full-resolution picture waits for it, EVIDENCE_OPEN_S at most.
+        return (not self.sub_stream or self.evidence_reader.first_keyframe_at() is not None
+                or now >= pending.due + EVIDENCE_OPEN_S)
 
     def _finish_clip(self, pending: PendingClip) -> None:
         try:

@@ -10,7 +10,7 @@ import pytest
 from broker.cameraconfig import CameraConfig
 from broker.zoneconfig import ZoneConfig
 from edge.camera import CameraReader
-from edge.evidence_stream import EvidenceDemand, EvidenceStream
+from edge.evidence_stream import EvidenceDemand, EvidenceStream, reaches_back
 from edge.rules import FireLaneRule, PresenceRule, ZoneObject
 from sharpeyes.rtsp_server import FootageServer
 from tests.support import wait_until
@@ -24,21 +24,35 @@ def camera(**fields) -> CameraConfig:
                                         "detect_url": "rtsp://127.0.0.1/sub", **fields})
 
 
-def test_fire_lanes_open_their_main_stream_on_demand_and_lifts_keep_it_open() -> None:
+def test_beside_a_sub_stream_the_main_stream_opens_on_demand_and_lifts_keep_their_preroll_on_the_sub_stream() -> None:
     # A fire lane alarms after 120 s by default: ample time to open the stream for a 5 s pre-roll.
     assert camera(zones=[LANE]).evidence_on_demand()
-    # An e-bike alarms after 2 s: its clip's 5 s before the alarm must already be in the ring.
-    assert not camera(zones=[LIFT]).evidence_on_demand()
-    assert not camera(zones=[LANE, LIFT]).evidence_on_demand()
-    # A dwell too short for the pre-roll plus the opening keeps the stream open.
-    assert not camera(zones=[{**LANE, "dwell_s": 9}], clip_pre_s=5).evidence_on_demand()
-    assert camera(zones=[{**LANE, "dwell_s": 10}], clip_pre_s=5).evidence_on_demand()
-    # The operator's choice wins; without a sub-stream the one stream is always open.
-    assert not camera(zones=[LANE], evidence_stream="always").evidence_on_demand()
+    assert not camera(zones=[LANE]).preroll_from_detection_stream()
+    # An e-bike alarms after 2 s: its clip's 5 s before the alarm come from the sub-stream's ring.
+    assert camera(zones=[LIFT]).evidence_on_demand()
+    assert camera(zones=[LIFT]).preroll_from_detection_stream()
+    assert camera(zones=[LANE, LIFT]).preroll_from_detection_stream()
+    # A dwell too short for the pre-roll plus the opening needs the sub-stream's ring.
+    assert camera(zones=[{**LANE, "dwell_s": 9}], clip_pre_s=5).preroll_from_detection_stream()
+    assert not camera(zones=[{**LANE, "dwell_s": 10}], clip_pre_s=5).preroll_from_detection_stream()
+    # No clips, no ring.
+    assert not camera(zones=[LIFT], clips=False).preroll_from_detection_stream()
+    # The operator's choice wins: always open, the main stream's ring has every clip.
+    assert not camera(zones=[LIFT], evidence_stream="always").evidence_on_demand()
+    assert not camera(zones=[LIFT], evidence_stream="always").preroll_from_detection_stream()
     assert camera(zones=[LIFT], evidence_stream="on_demand").evidence_on_demand()
-    no_sub = CameraConfig.model_validate({"id": "cam", "url": "rtsp://127.0.0.1/main", "zones": [LANE],
+    # Without a sub-stream the one stream is always open.
+    no_sub = CameraConfig.model_validate({"id": "cam", "url": "rtsp://127.0.0.1/main", "zones": [LIFT],
                                           "evidence_stream": "on_demand"})
-    assert not no_sub.evidence_on_demand()
+    assert not no_sub.evidence_on_demand() and not no_sub.preroll_from_detection_stream()
+
+
+def test_a_clip_comes_from_the_main_stream_only_when_its_ring_reaches_back_to_the_clip_start() -> None:
+    assert reaches_back(first_keyframe=100.0, start=100.0)
+    assert reaches_back(first_keyframe=95.0, start=100.0)
+    # Opened 2 s before a lift's alarm, with a 5 s pre-roll: the sub-stream's ring cuts it.
+    assert not reaches_back(first_keyframe=103.0, start=100.0)
+    assert not reaches_back(first_keyframe=None, start=100.0)  # no keyframe yet
 
 
 def test_a_misspelt_evidence_stream_mode_is_refused_naming_the_choices() -> None:
@@ -98,6 +112,8 @@ def test_an_on_demand_stream_opens_fills_its_ring_and_closes_after_the_linger(sh
             assert stream.is_open and stream.opens == 1
             wait_until(lambda: (stream.ring_span() or (0.0, 0.0))[1] - (stream.ring_span() or (0.0, 0.0))[0] > 2.0,
                        30, what="two seconds of the main stream in the ring")
+            # A session may start between keyframes: a clip starts at the first one.
+            wait_until(lambda: stream.first_keyframe_at() is not None, 30, what="a keyframe in the ring")
             template, packets = stream.packets_between(0.0, 1e12)
             assert template is not None and packets and packets[0].is_keyframe
             assert stream.keyframe_image() is not None

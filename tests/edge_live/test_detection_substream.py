@@ -48,8 +48,11 @@ def _picture(recorder: Recorder, ref: dict) -> np.ndarray:
 
 @pytest.mark.timeout(150)
 def test_detection_on_the_sub_stream_and_full_resolution_evidence_after_the_alarm(fresh_mosquitto, streams, tmp_path):
+    # The main stream open all the time (with a 2 s dwell, auto would open it for the parked cars
+    # and cut the clip from the sub-stream: tests/edge_live/test_lift_preroll.py).
     site = one_camera_site(fresh_mosquitto.port, streams.url("street.mp4"), detect_url=streams.url("street_sub.mp4"),
-                           detect_fps=1, decode="all", zones=[PARKED], clip_pre_s=2, clip_post_s=2)
+                           detect_fps=1, decode="all", zones=[PARKED], clip_pre_s=2, clip_post_s=2,
+                           evidence_stream="always")
     recorder = Recorder(fresh_mosquitto.port)
     node = EdgeNode(site, "e1", tmp_path / "var" / "outbox.db")
     node.start()
