@@ -58,6 +58,9 @@ def edge(
     blocked: float = typer.Option(1.0, "--blocked", min=0, max=1,
                                   help="share of the street cameras whose fire lane holds parked cars; the others "
                                   "watch the road's middle, where traffic passes and nothing stops (fire lanes)"),
+    evidence_stream: str = typer.Option("auto", "--evidence-stream",
+                                        help="the cameras' evidence_stream: auto (the main stream on demand) or "
+                                        "always (open all the time), to measure what the main streams cost"),
 ) -> None:
     """N real RTSP cameras -> the edge (fire lanes) vs the floor and the peer, in one run.
 
@@ -72,6 +75,7 @@ def edge(
         CAMERA_SERVERS,
         DEFAULT_FPS,
         DEFAULT_PHASES,
+        EVIDENCE_STREAMS,
         HAZARDS,
         BenchError,
         BenchOptions,
@@ -80,8 +84,9 @@ def edge(
     from sharpeyes.bench.peer import INSTALL_HINT, peer_available
     from sharpeyes.bench.report import print_capacity, print_repeat_table, print_table
 
-    if hazard not in HAZARDS or camera_server not in CAMERA_SERVERS:
-        typer.echo(f"error: --hazard takes {' or '.join(HAZARDS)}; --camera-server {' or '.join(CAMERA_SERVERS)}", err=True)
+    if hazard not in HAZARDS or camera_server not in CAMERA_SERVERS or evidence_stream not in EVIDENCE_STREAMS:
+        typer.echo(f"error: --hazard takes {' or '.join(HAZARDS)}; --camera-server {' or '.join(CAMERA_SERVERS)}; "
+                   f"--evidence-stream {' or '.join(EVIDENCE_STREAMS)}", err=True)
         raise typer.Exit(2)
 
     if peer and not peer_available():
@@ -95,7 +100,7 @@ def edge(
                         # The lift loop changes by itself (people, a scooter): no second scene.
                         changing=0.0 if lift else changing, changing_source=changing_source, substream=substream,
                         camera_server=camera_server, hazard=hazard, detect_width=detect_width,
-                        phases=phases or DEFAULT_PHASES[hazard], blocked=blocked)
+                        phases=phases or DEFAULT_PHASES[hazard], blocked=blocked, evidence_stream=evidence_stream)
     progress = lambda text: typer.echo(text, err=True)  # noqa: E731
     try:
         if find_capacity:

@@ -82,7 +82,7 @@ def print_table(summary: dict[str, Any]) -> None:
     table = Table(title=f"sharpeyes bench edge — {summary['cameras']} {what} ({summary.get('changing_cameras', 0)} of them "
                         f"changing), {summary['fps']} fps, {summary['seconds']:.0f} s, GOP {summary['gop']}, {summary['model']}, "
                         f"{summary.get('camera_server', 'python')} RTSP server, {summary.get('phases', 1)} loop phase(s), "
-                        f"{summary.get('blocked_cameras', '—')} lanes blocked")
+                        f"{summary.get('blocked_cameras', '—')} lanes blocked, main stream {summary.get('evidence_stream', 'always')}")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(summary):
@@ -126,7 +126,8 @@ def print_repeat_table(summary: dict[str, Any]) -> None:
     n = summary["repeat"]
     table = Table(title=f"sharpeyes bench edge — {summary.get('cameras')} cameras, {summary.get('hazard', 'fire_lane')}, "
                         f"{n} runs, {summary.get('camera_server', 'python')} RTSP server, "
-                        f"{summary.get('phases', 1)} loop phase(s), {summary.get('blocked_cameras', '—')} lanes blocked")
+                        f"{summary.get('phases', 1)} loop phase(s), {summary.get('blocked_cameras', '—')} lanes blocked, "
+                        f"main stream {summary.get('evidence_stream', 'always')}")
     for column in ("figure", "min", "median", "max"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for key, spread in summary["figures"].items():

@@ -14,7 +14,8 @@ from typing import Any
 
 # Figures that describe the run rather than measure it: the same in every run, not aggregated.
 SETTINGS = frozenset({"cameras", "seconds", "fps", "gop", "model", "peer_cameras", "changing_cameras", "hazard",
-                      "camera_server", "alerts_expected", "blocked_cameras", "phases"})
+                      "camera_server", "alerts_expected", "blocked_cameras", "phases",
+                      "evidence_stream"})
 
 
 def spread(values: Sequence[float]) -> dict[str, float] | None:

@@ -57,7 +57,7 @@ def spread(names: list[str], count: int) -> list[str]:
 
 def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fps: float, dwell_s: float, model: str,
                 gate: bool = True, lift: bool = False, detect_width: int | None = None,
-                unblocked: frozenset[str] = frozenset()) -> dict[str, Any]:
+                unblocked: frozenset[str] = frozenset(), evidence_stream: str = "auto") -> dict[str, Any]:
     """``unblocked``: the street cameras whose fire lane is the road's middle, not the parked kerb."""
     return {
         "site": SITE,
@@ -68,7 +68,7 @@ def site_config(cameras: list[tuple[str, str, str | None]], broker_port: int, fp
                 {
                     "id": camera_id,
                     "url": url,
-                    **({"detect_url": detect_url} if detect_url else {}),
+                    **({"detect_url": detect_url, "evidence_stream": evidence_stream} if detect_url else {}),
                     "detect_fps": fps,
                     "model": model,
                     "scene_gate": {"enabled": gate},

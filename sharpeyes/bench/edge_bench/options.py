@@ -7,6 +7,7 @@ from pathlib import Path
 
 STREET_CLIP = "street_parked_cars_720p.mp4"
 HAZARDS = ("fire_lane", "ebike")
+EVIDENCE_STREAMS = ("auto", "always", "on_demand")
 CAMERA_SERVERS = ("gst", "python")
 # The cadence each hazard is sampled at unless --fps says otherwise (broker/zonekinds.py).
 DEFAULT_FPS = {"fire_lane": 0.5, "ebike": 2.0}
@@ -65,6 +66,9 @@ class BenchOptions:
     # lane blocked at once, the worst case; a city's fire lanes are empty most of the time, and an
     # empty lane's camera does not open its main stream (edge/evidence_stream.py).
     blocked: float = 1.0
+    # The cameras' evidence_stream (broker/cameraconfig.py): "auto", the main stream on demand;
+    # "always", open all the time, as before on-demand lifts (to measure what it costs).
+    evidence_stream: str = "auto"
 
     @property
     def lift(self) -> bool:

@@ -134,6 +134,7 @@ class BenchResult:
         out["edge_cores"] = _round(self.edge.cpu_s / self.edge.window_s, 2) if self.edge.window_s else None
         out["hazard"] = self.options.get("hazard", "fire_lane")
         out["phases"] = self.options.get("phases", 1)
+        out["evidence_stream"] = self.options.get("evidence_stream", "always")
         # The machine's speed before the run (sharpeyes/bench/edge_bench/reference.py): compare runs by it.
         out["machine_reference_ms"] = self.options.get("machine_reference_ms")
         out["camera_server"] = self.options.get("camera_server", "python")

@@ -86,7 +86,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
         config_path = workdir / "site.yaml"
         config_path.write_text(yaml.safe_dump(site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model,
                                                           gate=opts.gate, lift=opts.lift, detect_width=opts.detect_width,
-                                                          unblocked=unblocked), sort_keys=False))
+                                                          unblocked=unblocked, evidence_stream=opts.evidence_stream),
+                                                sort_keys=False))
         clock = AlertClock(broker.port, opts.dwell_s, HAZARD_EVENT[opts.hazard])
         try:
             what = "lift cameras, e-bike zones" if opts.lift else "fire lanes"
@@ -120,7 +121,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda text:
             progress(f"edge without the scene gate: {opts.cameras} cameras")
             ungated_path = workdir / "site-ungated.yaml"
             ungated_site = site_config(cameras, broker.port, opts.fps, opts.dwell_s, opts.model, gate=False,
-                                       lift=opts.lift, detect_width=opts.detect_width, unblocked=unblocked)
+                                       lift=opts.lift, detect_width=opts.detect_width, unblocked=unblocked,
+                                       evidence_stream=opts.evidence_stream)
             ungated_path.write_text(yaml.safe_dump(ungated_site, sort_keys=False))
             ungated, records, window = measure(
                 "edge_ungated", "sharpeyes.bench.edge_runner",
