@@ -9,6 +9,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from broker.siteconfig import SiteConfig
+from tests.support import wait_until
 
 
 def one_camera_site(broker_port: int, url: str, **camera: Any) -> SiteConfig:
@@ -49,6 +50,22 @@ class Recorder:
     def health(self) -> list[str]:
         with self._lock:
             return [b["state"] for t, b in self.messages if t.endswith("/health")]
+
+    def blob(self, sha: str) -> bytes | None:
+        """The evidence blob published under ``sha``, or None while it has not arrived."""
+        with self._lock:
+            return next((b for t, b in self.messages if t.endswith(f"/evidence/{sha}")), None)
+
+    def start_and_clip_update(self, hazard: str, timeout: float) -> tuple[dict, dict]:
+        """The first ``start`` of ``hazard`` (within ``timeout``), and the update of its episode that
+        carries the clip (within 40 s more)."""
+        start = wait_until(lambda: [e for e in self.events(hazard) if e["phase"] == "start"], timeout,
+                           what=f"{hazard} start")[0]
+        update = wait_until(
+            lambda: [e for e in self.events(hazard)
+                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
+                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
+        return start, update
 
     def blobs(self) -> list[str]:
         with self._lock:

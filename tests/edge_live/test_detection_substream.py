@@ -36,12 +36,8 @@ def streams(shared_media: Path, tmp_path_factory):
         yield server
 
 
-def _blob(recorder: Recorder, sha: str) -> bytes:
-    return next(b for t, b in recorder.messages if t.endswith(f"/evidence/{sha}"))
-
-
 def _picture(recorder: Recorder, ref: dict) -> np.ndarray:
-    data = wait_until(lambda: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
+    data = wait_until(lambda: recorder.blob(ref["sha256"]), 10, what="evidence blob")
     assert hashlib.sha256(data).hexdigest() == ref["sha256"]
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
@@ -57,8 +53,7 @@ def test_detection_on_the_sub_stream_and_full_resolution_evidence_after_the_alar
     node = EdgeNode(site, "e1", tmp_path / "var" / "outbox.db")
     node.start()
     try:
-        start = wait_until(lambda: [e for e in recorder.events("fire_lane_blocked") if e["phase"] == "start"], 90,
-                           what="fire lane start")[0]
+        start, follow_up = recorder.start_and_clip_update("fire_lane_blocked", 90)
         worker = node.workers[0]
         detected_on = worker.reader.newest()
         assert detected_on is not None and detected_on.image.shape == (360, 640, 3)
@@ -67,14 +62,10 @@ def test_detection_on_the_sub_stream_and_full_resolution_evidence_after_the_alar
         assert [e["content_type"] for e in start["evidence"]] == ["image/jpeg", "image/jpeg"]
         for ref in start["evidence"]:
             assert _picture(recorder, ref).shape == (360, 640, 3)
-        follow_up = wait_until(
-            lambda: [e for e in recorder.events("fire_lane_blocked")
-                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
-                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
         clip_ref, picture_ref = follow_up["evidence"]
         assert picture_ref["content_type"] == "image/jpeg"
         assert _picture(recorder, picture_ref).shape == (720, 1280, 3)  # the main stream's keyframe
-        clip = wait_until(lambda: _blob(recorder, clip_ref["sha256"]), 10, what="clip blob")
+        clip = wait_until(lambda: recorder.blob(clip_ref["sha256"]), 10, what="clip blob")
         path = tmp_path / "clip.mp4"
         path.write_bytes(clip)
         with av.open(str(path)) as container:
@@ -114,17 +105,12 @@ def test_a_fire_lane_opens_its_main_stream_when_a_vehicle_stops_and_the_clip_kee
     node.start()
     try:
         worker = node.workers[0]
-        start = wait_until(lambda: [e for e in recorder.events("fire_lane_blocked") if e["phase"] == "start"], 90,
-                           what="fire lane start")[0]
+        _, follow_up = recorder.start_and_clip_update("fire_lane_blocked", 90)
         assert worker.evidence_reader.opens == 1  # opened once, for the parked cars, and kept
-        follow_up = wait_until(
-            lambda: [e for e in recorder.events("fire_lane_blocked")
-                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
-                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
         clip_ref, picture_ref = follow_up["evidence"]
         assert _picture(recorder, picture_ref).shape == (720, 1280, 3)
         path = tmp_path / "clip.mp4"
-        path.write_bytes(wait_until(lambda: _blob(recorder, clip_ref["sha256"]), 10, what="clip blob"))
+        path.write_bytes(wait_until(lambda: recorder.blob(clip_ref["sha256"]), 10, what="clip blob"))
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             assert (stream.width, stream.height) == (1280, 720)

@@ -36,10 +36,6 @@ def lift_streams(shared_media: Path, tmp_path_factory):
         yield server
 
 
-def _blob(recorder: Recorder, sha: str) -> bytes:
-    return next(b for t, b in recorder.messages if t.endswith(f"/evidence/{sha}"))
-
-
 @pytest.mark.timeout(150)
 def test_a_lift_opens_its_main_stream_for_the_ebike_and_cuts_the_clip_from_the_sub_stream(
         fresh_mosquitto, lift_streams, tmp_path):
@@ -54,12 +50,7 @@ def test_a_lift_opens_its_main_stream_for_the_ebike_and_cuts_the_clip_from_the_s
     node.start()
     try:
         worker = node.workers[0]
-        start = wait_until(lambda: [e for e in recorder.events("ebike_indoor") if e["phase"] == "start"], 90,
-                           what="e-bike start")[0]
-        follow_up = wait_until(
-            lambda: [e for e in recorder.events("ebike_indoor")
-                     if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
-                     and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 40, what="clip update")[0]
+        _, follow_up = recorder.start_and_clip_update("ebike_indoor", 90)
         # Opened once, for the e-scooter: the empty lift's first 6 s never opened it, so the main
         # stream has at least 3 s (15 packets at 5 fps) fewer than the sub-stream.
         assert worker.evidence_reader.opens == 1
@@ -68,11 +59,11 @@ def test_a_lift_opens_its_main_stream_for_the_ebike_and_cuts_the_clip_from_the_s
         clip_ref, picture_ref = follow_up["evidence"]
         # The alarm's full-resolution picture still comes from the main stream, opened for it.
         assert picture_ref["content_type"] == "image/jpeg"
-        picture = cv2.imdecode(np.frombuffer(wait_until(lambda: _blob(recorder, picture_ref["sha256"]), 10,
+        picture = cv2.imdecode(np.frombuffer(wait_until(lambda: recorder.blob(picture_ref["sha256"]), 10,
                                                         what="picture blob"), np.uint8), cv2.IMREAD_COLOR)
         assert picture.shape == (MAIN.height, MAIN.width, 3)
         path = tmp_path / "clip.mp4"
-        path.write_bytes(wait_until(lambda: _blob(recorder, clip_ref["sha256"]), 10, what="clip blob"))
+        path.write_bytes(wait_until(lambda: recorder.blob(clip_ref["sha256"]), 10, what="clip blob"))
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             assert (stream.width, stream.height) == (SUB.width, SUB.height)  # the sub-stream's ring

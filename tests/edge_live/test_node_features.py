@@ -59,10 +59,6 @@ def _command(recorder: Recorder, name: str, args: dict) -> dict:
     return wait_until(reply, 30, what=f"{name} reply")[0]
 
 
-def _blob(recorder: Recorder, sha: str) -> bytes:
-    return next(b for t, b in recorder.messages if t.endswith(f"/evidence/{sha}"))
-
-
 @pytest.mark.timeout(120)
 def test_episode_evidence_is_snapshot_raw_frame_and_a_clip(running):
     _, _, recorder = running
@@ -71,7 +67,7 @@ def test_episode_evidence_is_snapshot_raw_frame_and_a_clip(running):
     assert start["zone"] == "near-kerb"
     assert [e["content_type"] for e in start["evidence"]] == ["image/jpeg", "image/jpeg"]
     for ref in start["evidence"]:
-        data = wait_until(lambda ref=ref: _blob(recorder, ref["sha256"]), 10, what="evidence blob")
+        data = wait_until(lambda ref=ref: recorder.blob(ref["sha256"]), 10, what="evidence blob")
         assert hashlib.sha256(data).hexdigest() == ref["sha256"] and len(data) == ref["bytes"]
 
     clip_update = wait_until(
@@ -79,7 +75,7 @@ def test_episode_evidence_is_snapshot_raw_frame_and_a_clip(running):
                  if e["incident_key"] == start["incident_key"] and e["phase"] == "update"
                  and e["evidence"] and e["evidence"][0]["content_type"] == "video/mp4"], 30, what="clip update")[0]
     ref = clip_update["evidence"][0]
-    clip = wait_until(lambda: _blob(recorder, ref["sha256"]), 10, what="clip blob")
+    clip = wait_until(lambda: recorder.blob(ref["sha256"]), 10, what="clip blob")
     assert hashlib.sha256(clip).hexdigest() == ref["sha256"]
     path = Path(running[1].state_dir) / "clip.mp4"
     path.write_bytes(clip)
@@ -98,7 +94,7 @@ def test_recheck_reports_presence_per_zone_with_a_fresh_snapshot(running):
     parked = _command(recorder, "recheck", {"camera": "cam", "zone": "near-kerb"})
     assert parked["ok"] and parked["result"]["present"] is True
     assert parked["result"]["hazard"] == "fire_lane_blocked" and len(parked["result"]["objects"]) >= 2
-    snapshot = wait_until(lambda: _blob(recorder, parked["result"]["snapshot_sha256"]), 10, what="recheck snapshot")
+    snapshot = wait_until(lambda: recorder.blob(parked["result"]["snapshot_sha256"]), 10, what="recheck snapshot")
     assert snapshot[:2] == b"\xff\xd8"
 
     lane = _command(recorder, "recheck", {"camera": "cam", "zone": "driving-lane"})
