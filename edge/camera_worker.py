@@ -72,7 +72,7 @@ class CameraWorker:
         detect_url = camera.detect_stream_url()
         # Beside an on-demand main stream that may open too late for a clip's pre-roll (a lift),
         # the detection stream keeps the clip's seconds as well (edge/evidence_stream.py).
-        preroll = detect_url is not None and camera.preroll_from_detection_stream()
+        preroll = camera.preroll_from_detection_stream()  # implies a detect_url
         # The detection stream: what the pipeline, the scene gate and the health watch decode.
         self.reader = CameraReader(
             camera.id, detect_url or camera.stream_url(), decode=camera.decode_mode(),

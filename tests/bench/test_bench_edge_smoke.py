@@ -103,7 +103,7 @@ def test_bench_edge_lift_cameras_on_two_cameras(tmp_path: Path) -> None:
     assert result["hazard"] == "ebike" and result["fps"] == 2.0 and result["cameras"] == 2
     assert result["phases"] == 6  # lifts ride out of step unless --phases says otherwise
     # The cameras' own default: the main stream on demand (tests/edge_live/test_lift_preroll.py).
-    assert result["evidence_stream"] == "auto" and 0 <= result["main_stream_share"] <= 1.05
+    assert result["evidence_stream"] == "auto"
     assert set(result["targets"]) == {"all_cameras_sustained", "at_least_24_cameras_sustained",
                                       "alert_latency_p95_at_most_2_s", "rss_at_most_1_5_gb"}
     assert result["targets"]["at_least_24_cameras_sustained"] is False  # two cameras are not 24
